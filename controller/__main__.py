@@ -1,0 +1,7 @@
+"""`python -m controller` runs the same CLI as the `mlflow-gitops` script."""
+
+import sys
+
+from controller.cli import main
+
+sys.exit(main())

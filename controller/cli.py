@@ -1,0 +1,221 @@
+"""Thin click commands: parse options, call the API, render, return an exit code.
+
+Exit codes are a contract (Terraform's): 0 success, 1 error, and with --detailed-exitcode
+2 means "the plan has changes". Usage errors therefore exit 1, never click's default 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from controller import api, render
+from controller.manifest import LoadedManifest, ManifestError, json_schema, load_manifest
+from controller.output import err, out
+from controller.registry import RegistryError
+
+MANIFEST_HELP = "Manifest file (default: registry.yaml)."
+
+
+def target_options(command: Callable[..., int]) -> Callable[..., int]:
+    """--tracking-uri/--registry-uri, accepted by every command."""
+
+    @click.option(
+        "--tracking-uri",
+        metavar="URI",
+        help="MLflow tracking URI. Default: $MLFLOW_TRACKING_URI, then the manifest's "
+        "tracking_uri, then sqlite:///mlflow.db.",
+    )
+    @click.option(
+        "--registry-uri",
+        metavar="URI",
+        help="MLflow registry URI. Default: $MLFLOW_REGISTRY_URI, then the tracking URI.",
+    )
+    @functools.wraps(command)
+    def wrapper(*args: Any, tracking_uri: str | None, registry_uri: str | None, **kw: Any) -> int:
+        return command(*args, flags=api.TargetFlags(tracking_uri, registry_uri), **kw)
+
+    return wrapper
+
+
+def manifest_option(command: Callable[..., int]) -> Callable[..., int]:
+    return click.option(
+        "-f", "--file", "manifest_path", default="registry.yaml", show_default=True,
+        metavar="FILE", help=MANIFEST_HELP,
+    )(command)  # fmt: skip
+
+
+def format_option(*choices: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    return click.option(
+        "--format", "output_format", type=click.Choice(choices), default=choices[0],
+        show_default=True, help="Output format.",
+    )  # fmt: skip
+
+
+def _load(path: str) -> LoadedManifest:
+    loaded = load_manifest(path)
+    for warning in loaded.warnings:
+        err(str(warning))
+    return loaded
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mlflow-gitops")
+def cli() -> None:
+    """GitOps for the MLflow Model Registry.
+
+    registry.yaml declares which model version each alias points to; `plan` shows how the
+    live registry differs, and `apply` makes it match. Promotions and rollbacks become
+    reviewed pull requests.
+    """
+
+
+@cli.command()
+@manifest_option
+@format_option("text", "json")
+@target_options
+def validate(manifest_path: str, output_format: str, flags: api.TargetFlags) -> int:
+    """Check the manifest offline. Exit 0 if valid, 1 if not."""
+    try:
+        loaded = load_manifest(manifest_path)
+    except ManifestError as exc:
+        if output_format == "json":
+            out(render.problems_json(exc.problems))
+        else:
+            for problem in exc.problems:
+                err(str(problem))
+        return 1
+    if output_format == "json":
+        out(render.problems_json(loaded.warnings))
+    else:
+        for warning in loaded.warnings:
+            err(str(warning))
+        out(f"{manifest_path}: valid ({len(loaded.manifest.models)} models)")
+    return 0
+
+
+@cli.command()
+@manifest_option
+@format_option("text", "json")
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when there are no changes, 2 when there are changes, 1 on error.",
+)
+@click.option("--out", "out_path", metavar="FILE", help="Save the plan as JSON for apply --plan.")
+@target_options
+def plan(
+    manifest_path: str,
+    output_format: str,
+    detailed_exitcode: bool,
+    out_path: str | None,
+    flags: api.TargetFlags,
+) -> int:
+    """Show how the live registry differs from the manifest. Writes nothing."""
+    loaded = _load(manifest_path)
+    registry = api.open_registry(flags, loaded.manifest.tracking_uri)
+    the_plan = api.plan(loaded, registry)
+    if out_path:
+        api.save_plan(the_plan, out_path)
+    out(
+        render.to_json(the_plan.to_json_dict())
+        if output_format == "json"
+        else render.plan_text(the_plan)
+    )
+    if the_plan.errors:
+        return 1
+    return 2 if detailed_exitcode and the_plan.has_changes else 0
+
+
+@cli.command()
+@manifest_option
+@click.option(
+    "--plan", "plan_path", metavar="FILE",
+    help="Apply exactly this saved plan; refused if the registry moved since it was made.",
+)  # fmt: skip
+@format_option("text", "json")
+@target_options
+def apply(
+    manifest_path: str, plan_path: str | None, output_format: str, flags: api.TargetFlags
+) -> int:
+    """Make the live registry match the manifest, then verify it. Exit 0 only if all applied."""
+    if plan_path:
+        the_plan = api.load_plan(plan_path)
+        manifest_file = the_plan.manifest or manifest_path
+        manifest_uri = (
+            _load(manifest_file).manifest.tracking_uri if Path(manifest_file).exists() else None
+        )
+        registry = api.open_registry(flags, manifest_uri)
+    else:
+        loaded = _load(manifest_path)
+        registry = api.open_registry(flags, loaded.manifest.tracking_uri)
+        the_plan = api.plan(loaded, registry)
+    if output_format == "text":
+        out(render.plan_text(the_plan))
+    report = api.apply(the_plan, registry, saved=bool(plan_path))
+    if output_format == "json":
+        out(render.to_json(report.to_json_dict()))
+    elif the_plan.changes or report.errors:
+        out("\n" + render.report_text(report))
+    return 0 if report.ok else 1
+
+
+@cli.command(name="import")
+@click.argument("models", nargs=-1)
+@click.option("--all", "all_models", is_flag=True, help="Import every registered model.")
+@click.option("-o", "--output", "output_path", metavar="FILE", help="Write here, not stdout.")
+@target_options
+def import_(
+    models: tuple[str, ...], all_models: bool, output_path: str | None, flags: api.TargetFlags
+) -> int:
+    """Write a manifest declaring the live aliases of MODELS (or --all), to adopt a registry."""
+    if not models and not all_models:
+        raise click.UsageError("name at least one MODEL, or pass --all")
+    registry = api.open_registry(flags, None)
+    text = api.import_manifest(registry, list(models), all_models)
+    if output_path:
+        Path(output_path).write_text(text, encoding="utf-8")
+        err(f"wrote {output_path}")
+    else:
+        out(text)
+    return 0
+
+
+@cli.command()
+@target_options
+def schema(flags: api.TargetFlags) -> int:
+    """Print the manifest's JSON Schema (shipped as registry.schema.json)."""
+    out(render.to_json(json_schema()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI, turning every expected failure into one clear line and exit code 1."""
+    try:
+        return int(cli.main(args=argv, prog_name="mlflow-gitops", standalone_mode=False) or 0)
+    except ManifestError as exc:
+        for problem in exc.problems:
+            err(str(problem))
+    except (RegistryError, api.StalePlanError, api.PlanFileError) as exc:
+        err(f"error: {exc}")
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.Abort:
+        err("aborted")
+    except click.ClickException as exc:
+        err(f"error: {exc.format_message()}")
+    except OSError as exc:
+        err(f"error: {exc.filename or ''}: {exc.strerror}")
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug: keep secrets out and the traceback behind a switch
+        err(f"internal error: {type(exc).__name__}: {exc}")
+        if os.environ.get("MLFLOW_GITOPS_DEBUG"):
+            err(traceback.format_exc())
+    return 1

@@ -1,0 +1,244 @@
+"""The only module that imports mlflow: turns the registry into plain data, and changes into writes.
+
+mlflow is imported lazily (it takes about 2 s), so commands that never touch the registry
+stay fast. Reads are batched: a few searches per 100 models, never one call per alias.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from controller.state import (
+    LAST_APPLIED_TAG,
+    LastApplied,
+    LiveModel,
+    LiveState,
+    normalize_version,
+)
+from controller.uris import RegistryTarget, redact
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+NAMES_PER_SEARCH = 100
+VERSIONS_PAGE_SIZE = 10_000
+FALLBACK_READ_THREADS = 8
+
+# MLflow retries a dead server for minutes by default; fail within ~30 s instead. Users can
+# still override any of these through MLflow's own environment variables.
+FAST_FAIL_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "8",
+}
+
+
+class RegistryError(Exception):
+    """A registry call failed; the message is already redacted and fit to print."""
+
+
+class RegistryUnreachable(RegistryError):
+    pass
+
+
+class RegistryPermissionDenied(RegistryError):
+    pass
+
+
+class ModelNotFound(RegistryError):
+    pass
+
+
+def _first_line(text: str) -> str:
+    return redact(text.strip().splitlines()[0] if text.strip() else text)
+
+
+def _translate(exc: Exception, target: RegistryTarget) -> RegistryError:
+    """Map MLflow/requests failures onto the few kinds a user can act on."""
+    where = redact(target.registry_uri)
+    error_code = str(getattr(exc, "error_code", ""))
+    message = str(exc)
+    lowered = message.lower()
+    if error_code in ("PERMISSION_DENIED", "UNAUTHENTICATED") or any(
+        marker in lowered for marker in ("error code 401", "error code 403", "permission denied")
+    ):
+        return RegistryPermissionDenied(
+            f"permission denied by the MLflow registry at {where}: {_first_line(message)}"
+        )
+    if error_code == "RESOURCE_DOES_NOT_EXIST":
+        return ModelNotFound(_first_line(message))
+    if any(
+        marker in lowered
+        for marker in (
+            "max retries exceeded",
+            "connection refused",
+            "failed to establish a new connection",
+            "name or service not known",
+            "timed out",
+            "connectionerror",
+        )
+    ):
+        return RegistryUnreachable(f"cannot reach the MLflow registry at {where}")
+    return RegistryError(f"MLflow registry at {where}: {_first_line(message)}")
+
+
+def _quote(name: str) -> str:
+    quote = '"' if "'" in name else "'"
+    return f"{quote}{name}{quote}"
+
+
+def _name_filters(names: list[str]) -> Iterator[tuple[list[str], str]]:
+    """`name IN (...)` filters over chunks of names, short enough for a GET query string."""
+    for start in range(0, len(names), NAMES_PER_SEARCH):
+        chunk = names[start : start + NAMES_PER_SEARCH]
+        yield chunk, f"name IN ({','.join(_quote(n) for n in chunk)})"
+
+
+def _paginate(search: Callable[..., Any]) -> Iterator[Any]:
+    token = None
+    while True:
+        page = search(page_token=token)
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+class Registry:
+    """A connection to one MLflow registry, exposing only what the controller needs."""
+
+    def __init__(self, target: RegistryTarget) -> None:
+        self.target = target
+        self._client: MlflowClient | None = None
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            for name, value in FAST_FAIL_DEFAULTS.items():
+                os.environ.setdefault(name, value)
+            with self._errors():
+                from mlflow import MlflowClient
+
+                for noisy in ("mlflow", "urllib3", "alembic"):
+                    logging.getLogger(noisy).setLevel(logging.ERROR)
+                self._client = MlflowClient(
+                    tracking_uri=self.target.tracking_uri,
+                    registry_uri=self.target.registry_uri,
+                )
+        return self._client
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except RegistryError:
+            raise
+        except Exception as exc:  # MLflow raises many types; all become one of ours.
+            raise _translate(exc, self.target) from None
+
+    # Reads -----------------------------------------------------------------------------
+
+    def read_state(self, names: Iterable[str]) -> LiveState:
+        """Aliases, last-applied tags and version statuses of the named models, batched."""
+        wanted = sorted(set(names))
+        if not wanted:
+            return LiveState()
+        with self._errors():
+            found = self._search_models(wanted)
+            if found and not any(model.aliases for model in found.values()):
+                found = self._recover_missing_aliases(found)
+            versions = self._search_versions(sorted(found))
+        return LiveState(
+            models={
+                name: LiveModel(
+                    name=name,
+                    aliases=model.aliases,
+                    versions=versions.get(name, {}),
+                    last_applied=model.last_applied,
+                )
+                for name, model in found.items()
+            }
+        )
+
+    def _search_models(self, names: list[str]) -> dict[str, LiveModel]:
+        found: dict[str, LiveModel] = {}
+        for chunk, filter_string in _name_filters(names):
+            search = partial(
+                self.client.search_registered_models,
+                filter_string=filter_string,
+                max_results=len(chunk),
+            )
+            for registered in _paginate(search):
+                found[registered.name] = _live_model(registered)
+        return found
+
+    def _recover_missing_aliases(self, found: dict[str, LiveModel]) -> dict[str, LiveModel]:
+        """Some registries omit aliases from search (MLflow issue 16734): probe, then fall back."""
+        probe = next(iter(found))
+        if not _live_model(self.client.get_registered_model(probe)).aliases:
+            return found
+        with ThreadPoolExecutor(max_workers=FALLBACK_READ_THREADS) as pool:
+            models = pool.map(lambda n: _live_model(self.client.get_registered_model(n)), found)
+            return {model.name: model for model in models}
+
+    def _search_versions(self, names: list[str]) -> dict[str, dict[int, str]]:
+        versions: dict[str, dict[int, str]] = {}
+        for _, filter_string in _name_filters(names):
+            search = partial(
+                self.client.search_model_versions,
+                filter_string=filter_string,
+                max_results=VERSIONS_PAGE_SIZE,
+            )
+            for version in _paginate(search):
+                versions.setdefault(version.name, {})[int(version.version)] = str(version.status)
+        return versions
+
+    def read_all_model_names(self) -> list[str]:
+        """Every registered model's name, for `import --all`."""
+        with self._errors():
+            return sorted(
+                registered.name
+                for registered in _paginate(
+                    partial(self.client.search_registered_models, max_results=1000)
+                )
+            )
+
+    # Writes ----------------------------------------------------------------------------
+
+    def set_alias(self, model: str, alias: str, version: int) -> None:
+        with self._errors():
+            self.client.set_registered_model_alias(model, alias, str(version))
+
+    def delete_alias(self, model: str, alias: str) -> None:
+        with self._errors():
+            self.client.delete_registered_model_alias(model, alias)
+
+    def write_last_applied(self, model: str, last_applied: LastApplied) -> None:
+        with self._errors():
+            self.client.set_registered_model_tag(
+                model, LAST_APPLIED_TAG, last_applied.to_tag_value()
+            )
+
+    def tag_version(self, model: str, version: int, key: str, value: str) -> None:
+        with self._errors():
+            self.client.set_model_version_tag(model, str(version), key, value)
+
+
+def _live_model(registered: Any) -> LiveModel:
+    aliases = {
+        str(alias): normalize_version(version)
+        for alias, version in (registered.aliases or {}).items()
+    }
+    tags = registered.tags or {}
+    return LiveModel(
+        name=registered.name,
+        aliases=aliases,
+        last_applied=LastApplied.from_tag_value(tags.get(LAST_APPLIED_TAG)),
+    )

@@ -1,0 +1,73 @@
+"""Observed registry state as plain data: what registry.py reads and plan.py compares against."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+LAST_APPLIED_TAG = "mlflow-gitops.last-applied"
+AUDIT_TAG_PREFIX = "mlflow-gitops.alias."
+READY = "READY"
+
+
+@dataclass(frozen=True)
+class LastApplied:
+    """What this tool last set on a model, stored as a registered-model tag (kubectl-style)."""
+
+    aliases: dict[str, int]
+    commit: str | None = None
+    actor: str | None = None
+    applied_at: str | None = None
+
+    def to_tag_value(self) -> str:
+        return json.dumps(
+            {
+                "aliases": self.aliases,
+                "commit": self.commit,
+                "actor": self.actor,
+                "applied_at": self.applied_at,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_tag_value(cls, value: str | None) -> LastApplied | None:
+        """Parse the tag; a missing or mangled tag means 'never applied', never a crash."""
+        if not value:
+            return None
+        try:
+            data: Any = json.loads(value)
+            aliases = {str(k): int(v) for k, v in data["aliases"].items()}
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None
+        return cls(
+            aliases=aliases,
+            commit=data.get("commit"),
+            actor=data.get("actor"),
+            applied_at=data.get("applied_at"),
+        )
+
+
+@dataclass(frozen=True)
+class LiveModel:
+    """One registered model as the registry reports it."""
+
+    name: str
+    aliases: dict[str, int] = field(default_factory=dict)
+    # version number -> status, for the versions of this model the registry returned
+    versions: dict[int, str] = field(default_factory=dict)
+    last_applied: LastApplied | None = None
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """The managed models that exist; a name missing here is a model that does not exist."""
+
+    models: dict[str, LiveModel] = field(default_factory=dict)
+
+
+def normalize_version(value: Any) -> int:
+    """Alias versions are '2' over REST and 2 from the SQL store; compare them as ints."""
+    return int(value)
