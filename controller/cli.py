@@ -161,7 +161,7 @@ def apply(
     report = api.apply(the_plan, registry, saved=bool(plan_path))
     if output_format == "json":
         out(render.to_json(report.to_json_dict()))
-    elif the_plan.changes or report.errors:
+    elif not the_plan.errors and (the_plan.changes or report.errors):
         out("\n" + render.report_text(report))
     return 0 if report.ok else 1
 
