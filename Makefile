@@ -1,0 +1,36 @@
+# Two entry points: `make demo` (set up + run the bikes demo) and `make test` (lint + all tests).
+# Both work on a fresh machine: uv comes from PyPI into .tools/ if it is not on PATH.
+
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DB := sqlite:///mlflow.db
+
+.PHONY: demo test lint unit clean
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/python -m pip install --quiet uv
+
+$(BIN)/mlflow-gitops: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+demo: $(BIN)/mlflow-gitops
+	$(BIN)/python scripts/seed_bikes.py --tracking-uri $(DEMO_DB)
+	$(BIN)/mlflow-gitops plan --tracking-uri $(DEMO_DB)
+	$(BIN)/mlflow-gitops apply --tracking-uri $(DEMO_DB)
+	$(BIN)/python scripts/predict_bikes.py --tracking-uri $(DEMO_DB)
+
+lint: $(BIN)/mlflow-gitops
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/pytest
+
+unit: $(BIN)/mlflow-gitops
+	$(BIN)/pytest -m "not server"
+
+clean:
+	rm -rf mlflow.db mlruns mlartifacts .pytest_cache .ruff_cache
