@@ -8,26 +8,18 @@ runs only the fast tests).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.server import ServerStartError, running_server
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-HEALTH_TIMEOUT_S = 120.0
 READY_TIMEOUT_S = 30.0
 SERVER_FIXTURES = {"mlflow_server", "server_client", "make_model"}
 
@@ -42,80 +34,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.server)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _is_healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate the server's whole process group (uvicorn worker included)."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
-    with contextlib.suppress(ProcessLookupError):  # Stragglers in the group, or the parent.
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=5)
-
-
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start ``mlflow server`` on sqlite in a tmp dir; yield its base URL."""
-    root = tmp_path_factory.mktemp("mlflow_server")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = root / "server.log"
-    cmd = [
-        str(Path(sys.executable).parent / "mlflow"),
-        "server",
-        "--backend-store-uri",
-        f"sqlite:///{root / 'mlflow.db'}",
-        "--artifacts-destination",
-        str(root / "artifacts"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    # The job runner spawns ~8 huey consumer processes we never use; skipping it
-    # saves a few seconds of start-up on small machines.
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=root,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     try:
-        deadline = time.monotonic() + HEALTH_TIMEOUT_S
-        while not _is_healthy(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                status = "exited" if proc.returncode is not None else "timed out"
-                pytest.fail(
-                    f"mlflow server {status} before becoming healthy at {url}.\n"
-                    f"--- {log_path} ---\n{log_path.read_text(errors='replace')}",
-                    pytrace=False,
-                )
-            time.sleep(0.25)
-        yield url
-    finally:
-        _stop(proc)
+        with running_server(tmp_path_factory.mktemp("mlflow_server")) as url:
+            yield url
+    except ServerStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -13,6 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests.server import free_port
 
 MANIFEST = "version: 1\nmodels:\n  bikes:\n    aliases:\n      champion: 1\n"
 SECRET_PASSWORD = "hunter2-very-secret"
@@ -29,12 +30,6 @@ def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.
         text=True,
         timeout=120,  # a hang guard, not a timing assertion
     )
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class DenyingHandler(BaseHTTPRequestHandler):
@@ -83,7 +78,7 @@ def assert_one_clear_line(result: subprocess.CompletedProcess) -> str:
 
 
 def test_unreachable_server_is_one_line_and_exit_1(manifest_dir: Path) -> None:
-    port = closed_port()
+    port = free_port()
     result = cli("plan", "--tracking-uri", f"http://127.0.0.1:{port}", cwd=manifest_dir)
     line = assert_one_clear_line(result)
     assert line == f"error: cannot reach the MLflow registry at http://127.0.0.1:{port}"
@@ -103,7 +98,7 @@ def test_unreachable_server_gives_up_after_a_bounded_number_of_attempts(manifest
         "rc = main(['plan', '--tracking-uri', sys.argv[1]])\n"
         "print('attempts', len(attempts))\n"
     )
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     result = subprocess.run(
         [sys.executable, "-c", code, url],
         cwd=manifest_dir,
@@ -166,7 +161,7 @@ def test_bad_manifest_fails_before_any_network_call(tmp_path: Path) -> None:
     (tmp_path / "registry.yaml").write_text(
         "version: 1\nmodels:\n  bikes:\n    aliases:\n      latest: 1\n"
     )
-    port = closed_port()  # nothing listens: reaching for the network would fail differently
+    port = free_port()  # nothing listens: reaching for the network would fail differently
     line = assert_one_clear_line(
         cli("plan", "--tracking-uri", f"http://127.0.0.1:{port}", cwd=tmp_path)
     )

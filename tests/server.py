@@ -1,0 +1,95 @@
+"""Start and stop a real `mlflow server` on 127.0.0.1, for the tests and the benchmarks."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+HEALTH_TIMEOUT_S = 120.0
+
+
+class ServerStartError(RuntimeError):
+    """The server exited or never became healthy; the message carries its log."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _is_healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate the server's whole process group: it ignores a SIGTERM to its parent alone."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+    with contextlib.suppress(ProcessLookupError):  # Stragglers in the group, or the parent.
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def running_server(root: Path) -> Iterator[str]:
+    """Run `mlflow server` with a SQLite store under `root`; yield its base URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = root / "server.log"
+    cmd = [
+        str(Path(sys.executable).parent / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(root / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    # The job runner spawns ~8 huey consumer processes we never use; skipping it
+    # saves a few seconds of start-up on small machines.
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + HEALTH_TIMEOUT_S
+        while not _is_healthy(url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                status = "exited" if proc.returncode is not None else "timed out"
+                raise ServerStartError(
+                    f"mlflow server {status} before becoming healthy at {url}.\n"
+                    f"--- {log_path} ---\n{log_path.read_text(errors='replace')}"
+                )
+            time.sleep(0.25)
+        yield url
+    finally:
+        _stop(proc)
