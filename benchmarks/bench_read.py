@@ -15,23 +15,9 @@ from pathlib import Path
 
 from controller.registry import Registry
 from controller.uris import RegistryTarget
-from tests.server import running_server
+from tests.server import recorded_rest_calls, running_server
 
 ALIASES = ("champion", "challenger")
-
-
-def count_calls() -> list[str]:
-    from mlflow.utils import rest_utils
-
-    calls: list[str] = []
-    real = rest_utils.http_request
-
-    def spy(host_creds, endpoint, method, *args, **kwargs):
-        calls.append(endpoint)
-        return real(host_creds, endpoint, method, *args, **kwargs)
-
-    rest_utils.http_request = spy
-    return calls
 
 
 def main() -> None:
@@ -50,18 +36,20 @@ def main() -> None:
             for alias in ALIASES:
                 client.set_registered_model_alias(name, alias, "1")
 
-        calls = count_calls()
-        start = time.perf_counter()
-        naive = {
-            (n, a): client.get_model_version_by_alias(n, a).version for n in names for a in ALIASES
-        }
-        naive_s, naive_calls = time.perf_counter() - start, len(calls)
+        with recorded_rest_calls() as calls:
+            start = time.perf_counter()
+            naive = {
+                (n, a): client.get_model_version_by_alias(n, a).version
+                for n in names
+                for a in ALIASES
+            }
+            naive_s, naive_calls = time.perf_counter() - start, len(calls)
 
-        calls.clear()
-        registry = Registry(RegistryTarget(url, url))
-        start = time.perf_counter()
-        state = registry.read_state(names)
-        batched_s, batched_calls = time.perf_counter() - start, len(calls)
+            calls.clear()
+            registry = Registry(RegistryTarget(url, url))
+            start = time.perf_counter()
+            state = registry.read_state(names)
+            batched_s, batched_calls = time.perf_counter() - start, len(calls)
 
         assert {
             (n, a): str(v) for n, m in state.models.items() for a, v in m.aliases.items()

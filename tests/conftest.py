@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.server import ServerStartError, running_server
+from tests.server import ServerStartError, recorded_rest_calls, running_server
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -77,3 +77,10 @@ def make_model(server_client: MlflowClient) -> Callable[..., str]:
         return name
 
     return _make
+
+
+@pytest.fixture
+def rest_calls() -> Iterator[list[tuple[str, str]]]:
+    """(method, endpoint) of every MLflow REST call made during the test, in order."""
+    with recorded_rest_calls() as calls:
+        yield calls

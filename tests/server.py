@@ -93,3 +93,22 @@ def running_server(root: Path) -> Iterator[str]:
         yield url
     finally:
         _stop(proc)
+
+
+@contextlib.contextmanager
+def recorded_rest_calls() -> Iterator[list[tuple[str, str]]]:
+    """Record (method, endpoint) of every REST call MLflow makes, letting each through."""
+    from mlflow.utils import rest_utils
+
+    calls: list[tuple[str, str]] = []
+    real = rest_utils.http_request
+
+    def spy(host_creds, endpoint, method, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append((method, endpoint))
+        return real(host_creds, endpoint, method, *args, **kwargs)
+
+    rest_utils.http_request = spy
+    try:
+        yield calls
+    finally:
+        rest_utils.http_request = real

@@ -48,7 +48,7 @@ def plan_json(run: Run, path: str) -> dict:
 
 
 def test_apply_creates_aliases_and_a_second_apply_writes_nothing(
-    run: Run, write_manifest, make_model, server_client, monkeypatch
+    run: Run, write_manifest, make_model, server_client, rest_calls
 ) -> None:
     name = make_model("bikes")
     path = write_manifest(f"  {name}:\n    aliases:\n      champion: 2\n      challenger: 3\n")
@@ -58,11 +58,11 @@ def test_apply_creates_aliases_and_a_second_apply_writes_nothing(
     assert f"+ {name}@champion: 2 (assign) ... applied" in out
     assert aliases(server_client, name) == {"champion": 2, "challenger": 3}
 
-    writes = count_requests(monkeypatch)
+    rest_calls.clear()
     code, out, _ = run("apply", "-f", path)
     assert code == 0
     assert "No changes. The registry matches" in out
-    assert [r for r in writes if r[0] != "GET"] == []
+    assert rest_calls and [call for call in rest_calls if call[0] != "GET"] == []
 
 
 def test_plan_reports_each_reason_against_the_live_registry(
@@ -238,23 +238,8 @@ def test_apply_fails_when_read_back_disagrees(
     assert report.changes[0].error == f"read-back shows {name}@champion -> 1, expected 3"
 
 
-def count_requests(monkeypatch) -> list[tuple[str, str]]:
-    """Record every REST call MLflow makes, letting it through to the real server."""
-    from mlflow.utils import rest_utils
-
-    calls: list[tuple[str, str]] = []
-    real = rest_utils.http_request
-
-    def spy(host_creds, endpoint, method, *args, **kwargs):
-        calls.append((method, endpoint))
-        return real(host_creds, endpoint, method, *args, **kwargs)
-
-    monkeypatch.setattr(rest_utils, "http_request", spy)
-    return calls
-
-
 def test_reading_state_costs_a_few_calls_however_many_aliases(
-    run: Run, write_manifest, server_client, monkeypatch
+    run: Run, write_manifest, server_client, rest_calls
 ) -> None:
     import uuid
 
@@ -268,9 +253,9 @@ def test_reading_state_costs_a_few_calls_however_many_aliases(
     path = write_manifest(
         "".join(f"  {n}:\n    aliases:\n      champion: 1\n      challenger: 1\n" for n in names)
     )
-    calls = count_requests(monkeypatch)
+    rest_calls.clear()
     code, out, _ = run("plan", "-f", path, "--detailed-exitcode")
     assert code == 0, out
-    endpoints = [endpoint.rsplit("/", 1)[-1] for _, endpoint in calls]
+    endpoints = [endpoint.rsplit("/", 1)[-1] for _, endpoint in rest_calls]
     # 150 models in chunks of 100: two model searches and two version searches; 300 aliases.
     assert sorted(endpoints) == ["search"] * 4, endpoints
