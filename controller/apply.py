@@ -14,8 +14,6 @@ from controller.plan import Change, ModelSnapshot, Plan, Record
 from controller.registry import Registry, RegistryError, RegistryUnreachable
 from controller.state import AUDIT_TAG_PREFIX, LastApplied, LiveModel, LiveState
 
-WRITE_THREADS = 4
-
 Status = Literal["applied", "failed", "skipped"]
 
 
@@ -114,7 +112,7 @@ def _as_observed(plan: Plan) -> LiveState:
 def apply_plan(plan: Plan, registry: Registry, provenance: Provenance) -> ApplyReport:
     """Apply a valid plan's changes in parallel, verify them, and record what now holds."""
     stop = threading.Event()
-    with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+    with ThreadPoolExecutor(max_workers=registry.max_parallel_writes) as pool:
         written = list(pool.map(lambda c: _write(registry, c, stop), plan.changes))
 
     errors: list[str] = []

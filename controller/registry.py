@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 NAMES_PER_SEARCH = 100
 VERSIONS_PAGE_SIZE = 10_000
 FALLBACK_READ_THREADS = 8
+PARALLEL_WRITES = 4
 
 # MLflow retries a dead server for minutes by default; fail within ~30 s instead. Users can
 # still override any of these through MLflow's own environment variables.
@@ -133,6 +134,11 @@ class Registry:
                     registry_uri=self.target.registry_uri,
                 )
         return self._client
+
+    @property
+    def max_parallel_writes(self) -> int:
+        """SQLite takes one writer at a time: parallel writes there only fight for the lock."""
+        return 1 if self.target.registry_uri.startswith("sqlite:") else PARALLEL_WRITES
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
