@@ -13,7 +13,7 @@ DEMO_DB := sqlite:///mlflow.db
 	.tools/bin/python -m pip install --quiet uv
 
 $(BIN)/mlflow-gitops: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
 demo: $(BIN)/mlflow-gitops
