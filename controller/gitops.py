@@ -1,8 +1,16 @@
-"""The only module that imports git: turns the manifest's repository into plain data."""
+"""The only module that imports git: reads manifest history as plain data, commits, pushes."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import git
 
 
 def head_commit_and_user(path: str | Path) -> tuple[str | None, str | None]:
@@ -23,3 +31,138 @@ def head_commit_and_user(path: str | Path) -> tuple[str | None, str | None]:
         except Exception:  # gitpython raises configparser errors of several kinds
             user = None
     return commit, (str(user) if user else None)
+
+
+ZERO_SHA = "0" * 40
+# One record per commit: \x1e starts it, \x1f separates the fields, then `--raw -z` output.
+LOG_FORMAT = "%x1e%H%x1f%aI%x1f%an%x1f%s"
+GITHUB_REMOTE = re.compile(
+    r"^(?:https://(?:[^@/]+@)?github\.com/|git@github\.com:|ssh://git@github\.com/)"
+    r"(?P<owner>[^/]+)/(?P<repo>[^/]+?)(?:\.git)?/?$"
+)
+
+
+class GitError(Exception):
+    """A git step failed or was refused; the message is one line fit to print."""
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    date: str  # author date, ISO 8601
+    author: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class Revision:
+    """The manifest as one commit left it; text is None where that commit deleted it."""
+
+    commit: CommitInfo
+    path: str
+    text: str | None
+
+
+@contextmanager
+def _repo(path: str | Path) -> Iterator[git.Repo]:
+    """The repository holding `path`, with every gitpython failure turned into a GitError."""
+    import git
+
+    folder = Path(path).resolve().parent
+    try:
+        with git.Repo(folder, search_parent_directories=True) as repo:
+            yield repo
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise GitError(f"{folder} is not in a git repository") from None
+    except git.GitCommandError as exc:
+        raise GitError(f"git failed: {_reason(exc)}") from None
+
+
+def _reason(exc: git.GitCommandError) -> str:
+    """git's own explanation: its fatal/error line, else its last line of output."""
+    raw = str(exc.stderr).strip().removeprefix("stderr: ").strip("'")
+    lines = [line.strip() for line in raw.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    return (errors or lines or [f"exit code {exc.status}"])[0]
+
+
+def _relative(repo: git.Repo, path: str | Path) -> str:
+    return Path(path).resolve().relative_to(Path(repo.working_tree_dir).resolve()).as_posix()
+
+
+def manifest_revisions(path: str | Path) -> list[Revision]:
+    """Every first-parent commit that touched the manifest, newest first, across renames.
+
+    Two git processes in all, however long the history: one `log` for the commits and
+    their blob ids, and one persistent `cat-file --batch` for the blobs.
+    """
+    with _repo(path) as repo:
+        if not repo.head.is_valid():
+            return []
+        log = repo.git.log(
+            "--first-parent", "--follow", "--raw", "--no-abbrev", "-z",
+            f"--format={LOG_FORMAT}", "--", _relative(repo, path),
+        )  # fmt: skip
+        records = [_parse_record(record) for record in log.split("\x1e")[1:]]
+        texts = {
+            blob: repo.git.get_object_data(blob)[3].decode("utf-8", "replace")
+            for blob in {blob for _, _, blob in records}
+            if blob != ZERO_SHA
+        }
+    return [Revision(commit, file, texts.get(blob)) for commit, file, blob in records]
+
+
+def _parse_record(record: str) -> tuple[CommitInfo, str, str]:
+    """One commit's header and raw diff line -> (commit, path at that commit, new blob id)."""
+    header, _, raw = record.partition("\0")
+    sha, date, author, subject = header.split("\x1f", 3)
+    fields = raw.strip("\n\0").split("\0")
+    blob = fields[0].split()[3]
+    return CommitInfo(sha, date, author, subject), fields[-1], blob
+
+
+def check_can_commit(path: str | Path, branch: str, remote: str | None) -> None:
+    """Refuse before anything is written: the commit must hold this change and nothing else."""
+    with _repo(path) as repo:
+        if not repo.head.is_valid():
+            raise GitError("the repository has no commits yet; commit the manifest first")
+        if repo.head.is_detached:
+            raise GitError("HEAD is detached; check out the branch to start from (git switch)")
+        if repo.git.status("--porcelain", "--", _relative(repo, path)):
+            raise GitError(
+                f"{path} has uncommitted changes; commit or stash them first, "
+                "so the new commit holds only this change"
+            )
+        repo.git.check_ref_format("--branch", branch)
+        if branch in repo.heads:
+            raise GitError(f"branch {branch!r} already exists")
+        if remote is not None and remote not in repo.remotes:
+            raise GitError(f"no git remote named {remote!r}")
+
+
+def commit_on_new_branch(path: str | Path, branch: str, message: str) -> str:
+    """Switch to a new branch at HEAD and commit only the manifest; return the commit's sha."""
+    with _repo(path) as repo:
+        repo.git.checkout("-b", branch)
+        repo.git.commit("--only", "-m", message, "--", _relative(repo, path))
+        return repo.head.commit.hexsha
+
+
+def push(path: str | Path, remote: str, branch: str) -> str | None:
+    """Push the branch; return the URL that opens a pull request, when the remote is GitHub."""
+    import git
+
+    with _repo(path) as repo:
+        try:
+            repo.git.push("--set-upstream", remote, f"refs/heads/{branch}:refs/heads/{branch}")
+        except git.GitCommandError as exc:
+            raise GitError(f"push of {branch!r} to {remote!r} failed: {_reason(exc)}") from None
+        return github_compare_url(repo.remote(remote).url, branch)
+
+
+def github_compare_url(remote_url: str, branch: str) -> str | None:
+    """https://github.com/OWNER/REPO/compare/BRANCH?expand=1 for a GitHub remote, else None."""
+    match = GITHUB_REMOTE.match(remote_url)
+    if match is None:
+        return None
+    return f"https://github.com/{match['owner']}/{match['repo']}/compare/{branch}?expand=1"

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSche
 from pydantic.functional_validators import AfterValidator, BeforeValidator
 
 SUPPORTED_VERSIONS = (1,)
+# libyaml's composer, when PyYAML was built with it: `history` parses one manifest per commit.
+FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 RESERVED_VERSION_ALIAS = re.compile(r"^[vV]\d+$")
 MAX_ALIAS_LENGTH = 255
@@ -262,10 +264,10 @@ def _case_collisions(loaded: LoadedManifest) -> list[Problem]:
     return warnings
 
 
-def parse_manifest(text: str, file: str) -> LoadedManifest:
+def parse_manifest(text: str, file: str, *, loader: Any = yaml.SafeLoader) -> LoadedManifest:
     """Validate manifest text. Raises ManifestError with every problem found."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -303,6 +305,11 @@ def parse_manifest(text: str, file: str) -> LoadedManifest:
     )
     loaded.warnings.extend(_case_collisions(loaded))
     return loaded
+
+
+def compose_manifest(text: str) -> yaml.Node | None:
+    """The YAML node tree, whose marks give character offsets, so an edit can touch one value."""
+    return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
 def load_manifest(path: str | Path) -> LoadedManifest:

@@ -1,0 +1,183 @@
+"""`history` reads every alias change back from git: kinds, renames, unparsable commits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from controller import api
+from controller.cli import main
+from controller.gitops import CommitInfo, Revision
+from controller.history import alias_changes, history_text
+from tests.repos import commit_file, make_repo, rename_file
+
+JSON_KEYS = {"commit", "date", "author", "model", "alias", "from", "to", "kind", "subject"}
+
+
+def manifest(**aliases: int | None) -> str:
+    lines = [f"      {alias}: {'null' if v is None else v}\n" for alias, v in aliases.items()]
+    return "version: 1\nmodels:\n  bikes:\n    aliases:\n" + "".join(lines)
+
+
+def revision(n: int, text: str | None, subject: str = "edit") -> Revision:
+    commit = CommitInfo(f"{n:040d}", f"2024-01-0{n}T10:00:00+00:00", "Ann", subject)
+    return Revision(commit, "registry.yaml", text)
+
+
+def test_changes_are_listed_newest_first_with_their_kind() -> None:
+    revisions = [
+        revision(5, manifest(champion=2, challenger=None)),
+        revision(4, manifest(champion=2, challenger=4)),
+        revision(3, manifest(champion=2), "rollback bikes@champion: 1 -> 2"),
+        revision(2, manifest(champion=1)),
+        revision(1, manifest(champion=2)),
+    ]
+    entries, warnings = alias_changes(revisions)
+    assert warnings == []
+    assert [(e.commit.sha[-1], e.alias, e.from_version, e.to_version, e.kind) for e in entries] == [
+        ("5", "challenger", 4, None, "remove"),
+        ("4", "challenger", None, 4, "assign"),
+        ("3", "champion", 1, 2, "rollback"),
+        ("2", "champion", 2, 1, "rollback"),
+        ("1", "champion", None, 2, "assign"),
+    ]
+
+
+def test_a_higher_version_is_a_promote() -> None:
+    entries, _ = alias_changes(
+        [revision(2, manifest(champion=3)), revision(1, manifest(champion=2))]
+    )
+    assert entries[0].kind == "promote"
+
+
+def test_removing_a_model_removes_each_of_its_aliases() -> None:
+    empty = "version: 1\nmodels: {}\n"
+    entries, _ = alias_changes(
+        [revision(2, empty), revision(1, manifest(champion=1, challenger=2))]
+    )
+    assert [(e.alias, e.kind) for e in entries[:2]] == [
+        ("challenger", "remove"),
+        ("champion", "remove"),
+    ]
+
+
+def test_an_unparsable_commit_is_skipped_with_a_warning() -> None:
+    revisions = [
+        revision(3, manifest(champion=3)),
+        revision(2, "version: 1\nmodels: [unclosed\n"),
+        revision(1, manifest(champion=1)),
+    ]
+    entries, warnings = alias_changes(revisions)
+    assert [(e.commit.sha[-1], e.from_version, e.to_version) for e in entries] == [
+        ("3", 1, 3),
+        ("1", None, 1),
+    ]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("skipping commit 0000000: registry.yaml did not parse (")
+
+
+def test_a_commit_that_deletes_the_manifest_is_skipped_with_a_warning() -> None:
+    entries, warnings = alias_changes([revision(2, None), revision(1, manifest(champion=1))])
+    assert len(entries) == 1
+    assert warnings == ["skipping commit 0000000: it deletes registry.yaml"]
+
+
+def test_text_output_has_one_aligned_line_per_change() -> None:
+    entries, _ = alias_changes(
+        [
+            revision(2, manifest(champion=3), "promote bikes@champion: 1 -> 3"),
+            revision(1, manifest(champion=1)),
+        ]
+    )
+    assert history_text(entries).splitlines() == [
+        "2024-01-02 10:00  0000000  Ann  bikes@champion  1 -> 3     promote  "
+        "promote bikes@champion: 1 -> 3",
+        "2024-01-01 10:00  0000000  Ann  bikes@champion  none -> 1  assign   edit",
+    ]
+
+
+@pytest.fixture
+def renamed_history(tmp_path: Path) -> Path:
+    """champion 1 -> 2, a broken commit, the file moved to deploy/, then champion 2 -> 3."""
+    repo = make_repo(tmp_path)
+    commit_file(repo, "registry.yaml", manifest(champion=1), "declare bikes")
+    commit_file(repo, "README.md", "unrelated\n", "docs")
+    commit_file(repo, "registry.yaml", manifest(champion=2), "promote bikes@champion: 1 -> 2")
+    commit_file(repo, "registry.yaml", "version: 1\nmodels: [\n", "oops")
+    commit_file(repo, "registry.yaml", manifest(champion=2, challenger=5), "fix and add challenger")
+    rename_file(repo, "registry.yaml", "deploy/registry.yaml", "move the manifest")
+    commit_file(repo, "deploy/registry.yaml", manifest(champion=3, challenger=5), "bump")
+    return tmp_path / "deploy" / "registry.yaml"
+
+
+def test_history_follows_the_manifest_across_a_rename(renamed_history: Path) -> None:
+    entries, warnings = api.history(str(renamed_history))
+    assert [(e.alias, e.from_version, e.to_version, e.commit.subject) for e in entries] == [
+        ("champion", 2, 3, "bump"),
+        ("challenger", None, 5, "fix and add challenger"),
+        ("champion", 1, 2, "promote bikes@champion: 1 -> 2"),
+        ("champion", None, 1, "declare bikes"),
+    ]
+    assert len(warnings) == 1
+    assert "registry.yaml did not parse" in warnings[0]
+
+
+def test_history_json_has_exactly_the_documented_keys(
+    renamed_history: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["history", "bikes", "champion", "-f", str(renamed_history), "--format", "json"])
+    captured = capsys.readouterr()
+    entries = json.loads(captured.out)
+    assert code == 0
+    assert [set(e) for e in entries] == [JSON_KEYS] * 3
+    assert [(e["from"], e["to"], e["kind"]) for e in entries] == [
+        (2, 3, "promote"),
+        (1, 2, "promote"),
+        (None, 1, "assign"),
+    ]
+    assert entries[0]["author"] == "Ann Example"
+    assert len(entries[0]["commit"]) == 40
+    assert "warning: skipping commit" in captured.err
+
+
+def test_history_limit_and_filters(
+    renamed_history: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["history", "bikes", "challenger", "-f", str(renamed_history), "--limit", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1
+    assert "bikes@challenger  none -> 5  assign" in lines[0]
+
+
+def test_merged_branches_appear_once_each_as_their_merge_commit(tmp_path: Path) -> None:
+    """Two branches made in parallel: a date-ordered walk would see bikes go 1 -> 2 -> 1 -> 2."""
+    two_models = "version: 1\nmodels:\n  bikes:\n    aliases:\n      champion: {}\n" + (
+        "  cars:\n    aliases:\n      champion: {}\n"
+    )
+    repo = make_repo(tmp_path)
+    commit_file(repo, "registry.yaml", two_models.format(1, 1), "declare")
+    repo.git.checkout("-b", "cars")
+    commit_file(repo, "registry.yaml", two_models.format(1, 7), "promote cars")
+    repo.git.checkout("-b", "bikes", "main")
+    commit_file(repo, "registry.yaml", two_models.format(2, 1), "promote bikes")
+    repo.git.checkout("main")
+    repo.git.merge("--no-ff", "-m", "merge bikes", "bikes")
+    repo.git.merge("--no-ff", "-m", "merge cars", "cars")
+
+    entries, _ = api.history(str(tmp_path / "registry.yaml"))
+    assert [(e.model, e.from_version, e.to_version, e.commit.subject) for e in entries] == [
+        ("cars", 1, 7, "merge cars"),
+        ("bikes", 1, 2, "merge bikes"),
+        ("bikes", None, 1, "declare"),
+        ("cars", None, 1, "declare"),
+    ]
+
+
+def test_history_outside_a_git_repository_is_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "registry.yaml").write_text(manifest(champion=1))
+    assert main(["history", "-f", str(tmp_path / "registry.yaml")]) == 1
+    assert capsys.readouterr().err == f"error: {tmp_path} is not in a git repository\n"
