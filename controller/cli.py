@@ -15,12 +15,15 @@ from typing import Any
 
 import click
 
-from controller import api, render
+from controller import api, github, markdown, render
+from controller.edit import EditError
+from controller.gitops import GitError
+from controller.history import history_text
 from controller.manifest import LoadedManifest, ManifestError, json_schema, load_manifest
 from controller.output import err, out
 from controller.registry import RegistryError
 
-MANIFEST_HELP = "Manifest file (default: registry.yaml)."
+MANIFEST_HELP = "The manifest to read."
 
 
 def target_options(command: Callable[..., int]) -> Callable[..., int]:
@@ -78,7 +81,7 @@ def cli() -> None:
 
 @cli.command()
 @manifest_option
-@format_option("text", "json")
+@format_option("text", "json", "github")
 @target_options
 def validate(manifest_path: str, output_format: str, flags: api.TargetFlags) -> int:
     """Check the manifest offline. Exit 0 if valid, 1 if not."""
@@ -87,6 +90,8 @@ def validate(manifest_path: str, output_format: str, flags: api.TargetFlags) -> 
     except ManifestError as exc:
         if output_format == "json":
             out(render.problems_json(exc.problems))
+        elif output_format == "github":
+            out(github.problem_annotations(exc.problems))
         else:
             for problem in exc.problems:
                 err(str(problem))
@@ -95,14 +100,18 @@ def validate(manifest_path: str, output_format: str, flags: api.TargetFlags) -> 
         out(render.problems_json(loaded.warnings))
     else:
         for warning in loaded.warnings:
-            err(str(warning))
-        out(f"{manifest_path}: valid ({len(loaded.manifest.models)} models)")
+            if output_format == "github":
+                out(github.problem_annotations([warning]))
+            else:
+                err(str(warning))
+        count = len(loaded.manifest.models)
+        out(f"{manifest_path}: valid ({count} model{'' if count == 1 else 's'})")
     return 0
 
 
 @cli.command()
 @manifest_option
-@format_option("text", "json")
+@format_option("text", "json", "markdown", "github")
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
@@ -123,14 +132,10 @@ def plan(
     the_plan = api.plan(loaded, registry)
     if out_path:
         api.save_plan(the_plan, out_path)
-    out(
-        render.to_json(the_plan.to_json_dict())
-        if output_format == "json"
-        else render.plan_text(the_plan)
-    )
-    if the_plan.errors:
-        return 1
-    return 2 if detailed_exitcode and the_plan.has_changes else 0
+    out(render.plan_as(output_format, the_plan, registry.target.registry_uri))
+    code = 1 if the_plan.errors else (2 if detailed_exitcode and the_plan.has_changes else 0)
+    github.publish_plan(the_plan, code, out_path, registry.target.registry_uri)
+    return code
 
 
 @cli.command()
@@ -139,7 +144,7 @@ def plan(
     "--plan", "plan_path", metavar="FILE",
     help="Apply exactly this saved plan; refused if the registry moved since it was made.",
 )  # fmt: skip
-@format_option("text", "json")
+@format_option("text", "json", "markdown")
 @target_options
 def apply(
     manifest_path: str, plan_path: str | None, output_format: str, flags: api.TargetFlags
@@ -161,9 +166,13 @@ def apply(
     report = api.apply(the_plan, registry, saved=bool(plan_path))
     if output_format == "json":
         out(render.to_json(report.to_json_dict()))
+    elif output_format == "markdown":
+        out(markdown.report_markdown(report, registry.target.registry_uri))
     elif not the_plan.errors and (the_plan.changes or report.errors):
         out("\n" + render.report_text(report))
-    return 0 if report.ok else 1
+    code = 0 if report.ok else 1
+    github.publish_report(report, code, registry.target.registry_uri)
+    return code
 
 
 @cli.command(name="import")
@@ -195,6 +204,134 @@ def schema(flags: api.TargetFlags) -> int:
     return 0
 
 
+def edit_options(command: Callable[..., int]) -> Callable[..., int]:
+    """--offline and the git delivery options shared by promote and rollback."""
+
+    @click.option(
+        "--offline",
+        is_flag=True,
+        help="Skip checking that the version exists and is READY in the registry.",
+    )
+    @click.option("--commit", is_flag=True, help="Commit the change on a new branch.")
+    @click.option(
+        "--branch",
+        metavar="NAME",
+        help="Branch for --commit. Default: promote/MODEL-ALIAS-vVERSION (or rollback/...).",
+    )
+    @click.option("--push", is_flag=True, help="Push the branch (needs --commit).")
+    @click.option(
+        "--remote", default="origin", show_default=True, metavar="NAME", help="Remote for --push."
+    )
+    @functools.wraps(command)
+    def wrapper(
+        *args: Any, commit: bool, branch: str | None, push: bool, remote: str, **kw: Any
+    ) -> int:
+        if (branch or push) and not commit:
+            raise click.UsageError("--branch and --push need --commit")
+        return command(*args, delivery=api.Delivery(commit, branch, push, remote), **kw)
+
+    return wrapper
+
+
+def _report_edit(edit: api.AliasEdit) -> None:
+    was = "none" if edit.from_version is None else edit.from_version
+    out(f"{edit.path}: {edit.model}@{edit.alias} {was} -> {edit.to_version}")
+    if edit.commit:
+        out(f"committed {edit.commit[:7]} on branch {edit.branch}")
+    if edit.pull_request_url:
+        out(f"open a pull request: {edit.pull_request_url}")
+
+
+@cli.command()
+@click.argument("model")
+@click.argument("alias")
+@click.argument("version", type=click.IntRange(min=1))
+@manifest_option
+@edit_options
+@target_options
+def promote(
+    model: str,
+    alias: str,
+    version: int,
+    manifest_path: str,
+    offline: bool,
+    delivery: api.Delivery,
+    flags: api.TargetFlags,
+) -> int:
+    """Point MODEL@ALIAS at VERSION in the manifest, editing only that value."""
+    edit = api.promote(
+        manifest_path, model, alias, version, flags=flags, offline=offline, delivery=delivery
+    )
+    _report_edit(edit)
+    return 0
+
+
+@cli.command()
+@click.argument("model")
+@click.argument("alias")
+@click.option("--to", type=click.IntRange(min=1), metavar="VERSION", help="Roll back to VERSION.")
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Go back N changes in the manifest's git history. Default: 1.",
+)
+@manifest_option
+@edit_options
+@target_options
+def rollback(
+    model: str,
+    alias: str,
+    to: int | None,
+    steps: int | None,
+    manifest_path: str,
+    offline: bool,
+    delivery: api.Delivery,
+    flags: api.TargetFlags,
+) -> int:
+    """Point MODEL@ALIAS back at the version it had before, per the manifest's git history."""
+    if to is not None and steps is not None:
+        raise click.UsageError("--to and --steps exclude each other")
+    edit = api.rollback(
+        manifest_path,
+        model,
+        alias,
+        to=to,
+        steps=steps or 1,
+        flags=flags,
+        offline=offline,
+        delivery=delivery,
+    )
+    _report_edit(edit)
+    return 0
+
+
+@cli.command()
+@click.argument("model", required=False)
+@click.argument("alias", required=False)
+@manifest_option
+@format_option("text", "json")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Show at most N entries.")
+@target_options
+def history(
+    model: str | None,
+    alias: str | None,
+    manifest_path: str,
+    output_format: str,
+    limit: int | None,
+    flags: api.TargetFlags,
+) -> int:
+    """List every change of a declared alias in the manifest's git history, newest first."""
+    entries, warnings = api.history(manifest_path, model, alias, limit)
+    for warning in warnings:
+        err(f"warning: {warning}")
+    if output_format == "json":
+        out(render.to_json([entry.to_json_dict() for entry in entries]))
+    else:
+        out(history_text(entries))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI, turning every expected failure into one clear line and exit code 1."""
     try:
@@ -202,7 +339,14 @@ def main(argv: list[str] | None = None) -> int:
     except ManifestError as exc:
         for problem in exc.problems:
             err(str(problem))
-    except (RegistryError, api.StalePlanError, api.PlanFileError) as exc:
+    except (
+        RegistryError,
+        api.StalePlanError,
+        api.PlanFileError,
+        api.PromotionError,
+        EditError,
+        GitError,
+    ) as exc:
         err(f"error: {exc}")
     except click.exceptions.Exit as exc:
         return exc.exit_code

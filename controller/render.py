@@ -1,9 +1,13 @@
-"""Turn a Plan or an ApplyReport into text or JSON. Rendering never decides anything."""
+"""Turn a Plan or an ApplyReport into text, JSON, Markdown or GitHub annotations.
+
+Rendering never decides anything.
+"""
 
 from __future__ import annotations
 
 import json
 
+from controller import github, markdown
 from controller.apply import ApplyReport
 from controller.manifest import Problem
 from controller.plan import Change, Plan
@@ -56,6 +60,17 @@ def report_text(report: ApplyReport) -> str:
     applied, failed, skipped = (report.count(s) for s in ("applied", "failed", "skipped"))
     lines.append(f"Apply: {applied} applied, {failed} failed, {skipped} skipped.")
     return "\n".join(lines)
+
+
+def plan_as(output_format: str, plan: Plan, registry_uri: str) -> str:
+    """The plan in a --format; `github` prefixes the text with annotations for each error."""
+    if output_format == "json":
+        return to_json(plan.to_json_dict())
+    if output_format == "markdown":
+        return markdown.plan_markdown(plan, registry_uri)
+    if output_format == "github" and plan.errors:
+        return github.plan_annotations(plan) + "\n" + plan_text(plan)
+    return plan_text(plan)
 
 
 def problems_json(problems: list[Problem]) -> str:

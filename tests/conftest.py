@@ -24,6 +24,14 @@ READY_TIMEOUT_S = 30.0
 SERVER_FIXTURES = {"mlflow_server", "server_client", "make_model"}
 
 
+@pytest.fixture(autouse=True)
+def no_outer_ci_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run the CLI; when this suite itself runs in GitHub Actions, the CLI must not write
+    that job's outputs and summary, nor record its commit and actor as provenance."""
+    for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_SHA", "GITHUB_ACTOR"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "server: test uses the real MLflow server (slow start)")
 

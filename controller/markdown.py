@@ -1,0 +1,168 @@
+"""Plans and apply reports as GitHub Markdown, for the pull-request comment and job summary."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from controller.apply import ApplyReport, ChangeResult
+from controller.plan import Change, Plan
+
+# Hidden in the rendered comment; the plan workflow finds its own comment by it.
+MARKER = "<!-- mlflow-gitops:plan -->"
+# GitHub rejects comments over 65,536 characters; keep some room below that.
+MAX_CHARS = 65_000
+# Tables with more rows than this fold into <details>, so a big plan stays skimmable.
+FOLD_ROWS = 20
+NONE = "—"
+STATUS_ICONS = {"applied": "✅", "failed": "❌", "skipped": "⏭️"}
+
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
+
+
+def text(value: str) -> str:
+    """Escape user data (model names, messages) so it renders literally inside a table cell."""
+    escaped = html.escape(value, quote=False)
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", escaped).replace("\r", " ").replace("\n", " ")
+
+
+def ui_base(registry_uri: str) -> str | None:
+    """The MLflow UI behind an http(s) registry URI, without any `user:password@`."""
+    parts = urlsplit(registry_uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+def version_cell(model: str, version: int | None, base: str | None) -> str:
+    """A version number, linked to its page in the MLflow UI when the UI has a web address."""
+    if version is None:
+        return NONE
+    if base is None:
+        return str(version)
+    return f"[{version}]({base}/#/models/{quote(model, safe='')}/versions/{version})"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}{'es' if noun.endswith('s') else 's'}"
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    return [_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows), ""]
+
+
+def _fold(summary: str, body: list[str], rows: int) -> list[str]:
+    if rows <= FOLD_ROWS:
+        return body
+    return ["<details>", f"<summary>{summary}</summary>", "", *body, "</details>", ""]
+
+
+def _status_cell(result: ChangeResult) -> str:
+    cell = f"{STATUS_ICONS[result.status]} {result.status}"
+    return f"{cell}: {text(result.error)}" if result.error else cell
+
+
+def _change_tables(changes: Sequence[Change], base: str | None) -> list[str]:
+    """One table per model, in plan order; apply results get a status column."""
+    by_model: dict[str, list[Change]] = {}
+    for change in changes:
+        by_model.setdefault(change.model, []).append(change)
+    lines: list[str] = []
+    for model, rows in by_model.items():
+        with_status = isinstance(rows[0], ChangeResult)
+        header = ["alias", "from", "to", "reason", *(["status"] if with_status else [])]
+        cells = [
+            [
+                text(c.alias),
+                version_cell(model, c.from_version, base),
+                version_cell(model, c.to_version, base),
+                c.reason,
+                *([_status_cell(c)] if isinstance(c, ChangeResult) else []),
+            ]
+            for c in rows
+        ]
+        lines += [f"#### {text(model)}", "", *_table(header, cells)]
+    summary = f"{_count(len(changes), 'change')} in {_count(len(by_model), 'model')}"
+    return _fold(summary, lines, len(changes))
+
+
+def _headline(plan: Plan) -> str:
+    if plan.errors:
+        return f"**❌ The plan has {_count(len(plan.errors), 'error')}; nothing will be applied.**"
+    if plan.changes:
+        s = plan.summary
+        return (
+            f"**Plan: {s.create} to create, {s.update} to update, {s.delete} to delete.** "
+            f"{s.unchanged} unchanged."
+        )
+    return f"**No changes.** The registry matches {text(plan.manifest or 'the manifest')}."
+
+
+def plan_markdown(plan: Plan, registry_uri: str) -> str:
+    """The plan for a PR comment: headline, a table per model, unmanaged aliases, errors."""
+    base = ui_base(registry_uri)
+    title = f"### MLflow registry plan: {text(plan.manifest)}" if plan.manifest else "### Plan"
+    lines = [MARKER, title, "", _headline(plan), ""]
+    lines += _change_tables(plan.changes, base)
+    if plan.unmanaged:
+        rows = [
+            [text(u.model), text(u.alias), version_cell(u.model, u.version, base)]
+            for u in plan.unmanaged
+        ]
+        body = _table(["model", "alias", "version"], rows)
+        lines += [
+            "#### Unmanaged aliases",
+            "",
+            "Left alone: declare them in the manifest, or set `prune: true` to delete them.",
+            "",
+            *_fold(_count(len(rows), "unmanaged alias"), body, len(rows)),
+        ]
+    if plan.errors:
+        rows = [
+            [
+                text(f"{e.file}:{e.line}:{e.col}") if e.line else NONE,
+                text(e.model),
+                text(e.alias) if e.alias else NONE,
+                text(e.message),
+            ]
+            for e in plan.errors
+        ]
+        lines += ["#### Errors", "", *_table(["where", "model", "alias", "message"], rows)]
+    return truncate("\n".join(lines).rstrip("\n"))
+
+
+def report_markdown(report: ApplyReport, registry_uri: str) -> str:
+    """What apply did, change by change, for the job summary."""
+    if report.changes or report.errors:
+        applied, failed, skipped = (report.count(s) for s in ("applied", "failed", "skipped"))
+        headline = f"**Apply: {applied} applied, {failed} failed, {skipped} skipped.**"
+    else:
+        headline = "**Nothing to apply.** The registry already matches."
+    lines = ["### MLflow registry apply", "", headline, ""]
+    lines += _change_tables(report.changes, ui_base(registry_uri))
+    if report.errors:
+        lines += ["#### Errors", "", *(f"- {text(e)}" for e in report.errors), ""]
+    return truncate("\n".join(lines).rstrip("\n"))
+
+
+def truncate(markdown: str, limit: int = MAX_CHARS) -> str:
+    """Cut at a line boundary under `limit`, close an open <details>, and say so."""
+    if len(markdown) <= limit:
+        return markdown
+    note = (
+        f"\n**Truncated** from {len(markdown):,} characters to fit GitHub's limit; "
+        "the text output (as in the workflow log) has every line."
+    )
+    closing = "</details>\n"
+    kept = markdown[: limit - len(note) - len(closing)]
+    kept = kept[: kept.rfind("\n") + 1]
+    if kept.count("<details>") > kept.count("</details>"):
+        kept += closing
+    return kept + note

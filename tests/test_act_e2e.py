@@ -1,0 +1,223 @@
+"""The real workflows, run by act on this host against a real MLflow server.
+
+act runs each job in host mode (`-P ubuntu-latest=-self-hosted`) in a throw-away git
+repository holding this project's action, workflows and package. Only what cannot exist
+here is stubbed: `actions/setup-python` (a local composite action: the host's Python is
+used) and the GitHub API (`gh`, a script on PATH keeping comments and issues in files).
+act skips `actions/checkout` itself and copies the repository instead. The action installs
+the tool from its own checkout, exactly as on GitHub.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+ROOT = Path(__file__).resolve().parents[1]
+STUBS = Path(__file__).resolve().parent / "act"
+ACT = Path(sys.executable).parent / "act"
+COPIED = ["controller", "pyproject.toml", "uv.lock", "README.md", "action.yml", ".github"]
+MARKER = "<!-- mlflow-gitops:plan -->"
+ACT_TIMEOUT_S = 600
+
+
+def setup_python_ref() -> str:
+    """The setup-python pin in action.yml, so the stub replaces exactly what the action uses."""
+    action = (ROOT / "action.yml").read_text(encoding="utf-8")
+    (ref,) = re.findall(r"uses: (actions/setup-python@[0-9a-f]{40})", action)
+    return ref
+
+
+@dataclass
+class Repo:
+    """A consumer repository (acme/models) using this action, with the stubbed GitHub API."""
+
+    path: Path
+    gh_state: Path
+    tracking_uri: str
+
+    def git(self, *args: str) -> None:
+        subprocess.run(["git", *args], cwd=self.path, check=True, capture_output=True)
+
+    def commit_manifest(self, text: str) -> None:
+        (self.path / "registry.yaml").write_text(text, encoding="utf-8")
+        self.git("add", "registry.yaml")
+        self.git("commit", "-q", "-m", "registry.yaml")
+
+    def act(
+        self, event: str, workflow: str, payload: dict[str, Any]
+    ) -> subprocess.CompletedProcess[str]:
+        event_path = self.path.parent / f"{event}.json"
+        event_path.write_text(json.dumps(payload), encoding="utf-8")
+        # The runner sets GITHUB_*/RUNNER_* itself; never leak the outer CI job's values in.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("GITHUB_", "RUNNER_", "ACTIONS_", "MLFLOW_"))
+        }
+        env["PATH"] = f"{self.gh_state.parent / 'bin'}{os.pathsep}{env['PATH']}"
+        env["GH_STUB_STATE"] = str(self.gh_state)
+        command = [
+            str(ACT),
+            event,
+            "--workflows", f".github/workflows/{workflow}",
+            "--eventpath", str(event_path),
+            "-P", "ubuntu-latest=-self-hosted",
+            "--pull=false",
+            "--action-offline-mode",
+            "--no-cache-server",
+            "--action-cache-path", str(self.path.parent / "act-cache"),
+            "--local-repository", f"{setup_python_ref()}={STUBS / 'setup-python'}",
+            "--var", f"MLFLOW_TRACKING_URI={self.tracking_uri}",
+            "--secret", "GITHUB_TOKEN=ghs_stubbed",
+        ]  # fmt: skip
+        return subprocess.run(
+            command, cwd=self.path, env=env, capture_output=True, text=True, timeout=ACT_TIMEOUT_S
+        )
+
+    def gh(self) -> dict[str, Any]:
+        return json.loads((self.gh_state / "state.json").read_text())
+
+    def gh_calls(self) -> list[list[str]]:
+        lines = (self.gh_state / "calls.jsonl").read_text().splitlines()
+        return [json.loads(line) for line in lines]
+
+
+def manifest(model: str, **aliases: int) -> str:
+    lines = [f"      {alias}: {version}" for alias, version in aliases.items()]
+    return "\n".join(["version: 1", "models:", f"  {model}:", "    aliases:", *lines, ""])
+
+
+def pull_request_event() -> dict[str, Any]:
+    head = {"ref": "promote", "sha": "0" * 40, "repo": {"full_name": "acme/models"}}
+    return {
+        "action": "synchronize",
+        "number": 7,
+        "pull_request": {"number": 7, "head": head, "base": {"ref": "main"}},
+        "repository": {"full_name": "acme/models", "name": "models", "owner": {"login": "acme"}},
+    }
+
+
+def push_event() -> dict[str, Any]:
+    return {
+        "ref": "refs/heads/main",
+        "repository": {"full_name": "acme/models", "name": "models", "owner": {"login": "acme"}},
+    }
+
+
+def log(result: subprocess.CompletedProcess[str]) -> str:
+    """act's whole output, for the assertion message when a run goes wrong."""
+    return f"act exited {result.returncode}\n{result.stdout}\n--- stderr\n{result.stderr}"
+
+
+@pytest.fixture
+def repo(tmp_path: Path, mlflow_server: str) -> Repo:
+    path = tmp_path / "models"
+    path.mkdir()
+    for name in COPIED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, path / name)
+    (tmp_path / "bin").mkdir()
+    gh = tmp_path / "bin" / "gh"
+    shutil.copy2(STUBS / "bin" / "gh", gh)
+    gh.chmod(0o755)
+    (tmp_path / "gh").mkdir()
+    repo = Repo(path=path, gh_state=tmp_path / "gh", tracking_uri=mlflow_server)
+    repo.git("init", "-q", "-b", "main")
+    repo.git("config", "user.email", "ci@example.com")
+    repo.git("config", "user.name", "ci")
+    repo.git("remote", "add", "origin", "https://github.com/acme/models.git")
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", "adopt mlflow-gitops")
+    return repo
+
+
+def link(repo: Repo, model: str, version: int) -> str:
+    return f"[{version}]({repo.tracking_uri}/#/models/{model}/versions/{version})"
+
+
+def test_plan_posts_one_sticky_comment_and_updates_it_on_every_push(
+    repo: Repo, make_model: Callable[..., str], server_client: MlflowClient
+) -> None:
+    model = make_model("e2e", 3)
+    server_client.set_registered_model_alias(model, "champion", 1)
+
+    repo.commit_manifest(manifest(model, champion=2))
+    first = repo.act("pull_request", "registry-plan.yml", pull_request_event())
+    assert first.returncode == 0, log(first)
+    (comment,) = repo.gh()["comments"]
+    assert comment["issue"] == 7
+    assert comment["body"].startswith(MARKER)
+    row = f"| champion | {link(repo, model, 1)} | {link(repo, model, 2)} | promote |"
+    assert row in comment["body"]
+
+    repo.commit_manifest(manifest(model, champion=3))
+    second = repo.act("pull_request", "registry-plan.yml", pull_request_event())
+    assert second.returncode == 0, log(second)
+    (updated,) = repo.gh()["comments"]
+    assert updated["id"] == comment["id"]
+    row = f"| champion | {link(repo, model, 1)} | {link(repo, model, 3)} | promote |"
+    assert row in updated["body"]
+    writes = [call[:3] for call in repo.gh_calls() if "--method" in call]
+    assert [w[2] for w in writes] == ["POST", "PATCH"]
+
+    repo.commit_manifest(manifest(model, champion=3, challenger=9))
+    failing = repo.act("pull_request", "registry-plan.yml", pull_request_event())
+    assert failing.returncode != 0, log(failing)
+    line = "::error file=registry.yaml,line=6,col=19,title=registry plan error::version 9"
+    assert line in failing.stdout, log(failing)
+    (with_errors,) = repo.gh()["comments"]
+    assert "**❌ The plan has 1 error; nothing will be applied.**" in with_errors["body"]
+    assert server_client.get_registered_model(model).aliases == {"champion": "1"}
+
+
+def test_apply_on_push_makes_the_registry_match(
+    repo: Repo, make_model: Callable[..., str], server_client: MlflowClient
+) -> None:
+    model = make_model("e2e", 3)
+    server_client.set_registered_model_alias(model, "champion", 1)
+    repo.commit_manifest(manifest(model, champion=3, challenger=2))
+
+    result = repo.act("push", "registry-apply.yml", push_event())
+
+    assert result.returncode == 0, log(result)
+    assert "Apply: 2 applied, 0 failed, 0 skipped." in result.stdout, log(result)
+    assert server_client.get_registered_model(model).aliases == {"champion": "3", "challenger": "2"}
+
+
+def test_drift_opens_one_issue_and_closes_it_once_back_in_sync(
+    repo: Repo, make_model: Callable[..., str], server_client: MlflowClient
+) -> None:
+    model = make_model("e2e", 2)
+    server_client.set_registered_model_alias(model, "champion", 1)
+    repo.commit_manifest(manifest(model, champion=2))
+
+    for _ in range(2):
+        result = repo.act("workflow_dispatch", "registry-drift.yml", {})
+        assert result.returncode == 0, log(result)
+    (issue,) = repo.gh()["issues"]
+    assert issue["state"] == "open"
+    assert issue["labels"] == ["registry-drift"]
+    assert f"| champion | {link(repo, model, 1)} | {link(repo, model, 2)} |" in issue["body"]
+
+    server_client.set_registered_model_alias(model, "champion", 2)
+    result = repo.act("workflow_dispatch", "registry-drift.yml", {})
+    assert result.returncode == 0, log(result)
+    (issue,) = repo.gh()["issues"]
+    assert issue["state"] == "closed"
