@@ -95,6 +95,17 @@ def _reason_for_set(declared: int, live: int | None, last: int | None) -> Reason
     return "promote" if declared > live else "rollback"
 
 
+def _deletion(model: str, alias: str, current: int, reason: Reason) -> Change:
+    return Change(
+        model=model,
+        alias=alias,
+        action="delete",
+        from_version=current,
+        to_version=None,
+        reason=reason,
+    )
+
+
 def _plan_model(
     name: str, loaded: LoadedManifest, live: LiveModel
 ) -> tuple[list[Change], list[UnmanagedAlias], list[PlanError], int]:
@@ -129,16 +140,7 @@ def _plan_model(
         if current == declared:
             unchanged += 1
         elif declared is None:
-            changes.append(
-                Change(
-                    model=name,
-                    alias=alias,
-                    action="delete",
-                    from_version=current,
-                    to_version=None,
-                    reason="removed",
-                )
-            )
+            changes.append(_deletion(name, alias, current, "removed"))
         else:
             changes.append(
                 Change(
@@ -159,16 +161,7 @@ def _plan_model(
         if reason is None:
             unmanaged.append(UnmanagedAlias(model=name, alias=alias, version=current))
         else:
-            changes.append(
-                Change(
-                    model=name,
-                    alias=alias,
-                    action="delete",
-                    from_version=current,
-                    to_version=None,
-                    reason=reason,
-                )
-            )
+            changes.append(_deletion(name, alias, current, reason))
     return changes, unmanaged, errors, unchanged
 
 

@@ -10,6 +10,8 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 # MLflow's own credential variables: the only place credentials come from.
 SECRET_ENV_VARS = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD", "GITHUB_TOKEN", "GH_TOKEN")
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
+# An Authorization header a server echoes back: Basic is just base64 of user:password.
+_AUTH_HEADER = re.compile(r"\b(?P<kind>Basic|Bearer) [A-Za-z0-9+/=._~-]{8,}")
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,9 @@ def resolve_target(
 
 
 def redact(text: str) -> str:
-    """Remove `user:pass@` from any URI and the values of known secret variables from text."""
+    """Blank `user:pass@` in URIs, echoed Authorization headers, and known secret values."""
     text = _USERINFO.sub(lambda m: f"{m['scheme']}***@", text)
+    text = _AUTH_HEADER.sub(lambda m: f"{m['kind']} ***", text)
     for name in SECRET_ENV_VARS:
         value = os.environ.get(name)
         if value and len(value) >= 4:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -148,8 +149,12 @@ def test_password_variable_is_redacted_wherever_it_appears(
         cwd=manifest_dir,
         env={"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": SECRET_PASSWORD},
     )
+    output = result.stdout + result.stderr
     assert result.returncode == 1
-    assert SECRET_PASSWORD not in result.stdout + result.stderr
+    assert SECRET_PASSWORD not in output
+    # The server echoed the Basic header; base64 would hand the password straight back.
+    assert base64.b64encode(f"admin:{SECRET_PASSWORD}".encode()).decode() not in output
+    assert "Basic ***" in output
 
 
 def test_missing_manifest_is_one_line(tmp_path: Path) -> None:

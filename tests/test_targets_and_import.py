@@ -41,6 +41,12 @@ def test_redact_blanks_userinfo_and_secret_variables(clean_env) -> None:
     assert redact(text) == "at https://***@host:5000/x and postgresql://***@db/m with ***"
 
 
+def test_redact_blanks_echoed_authorization_headers() -> None:
+    assert redact("denied for Basic YWRtaW46cHc9PQ== on /x") == "denied for Basic *** on /x"
+    assert redact("got Bearer eyJhbGciOi.x.y") == "got Bearer ***"
+    assert redact("a Bearer token expired") == "a Bearer token expired"
+
+
 def test_embedded_sqlite_registry_is_the_default(tmp_path: Path, clean_env, capsys) -> None:
     from mlflow import MlflowClient
 
