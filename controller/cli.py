@@ -61,8 +61,14 @@ def format_option(*choices: str) -> Callable[[Callable[..., int]], Callable[...,
     )  # fmt: skip
 
 
-def _load(path: str) -> LoadedManifest:
-    loaded = load_manifest(path)
+def _load(path: str, output_format: str = "text") -> LoadedManifest:
+    """Load the manifest; under --format github, problems also become line annotations."""
+    try:
+        loaded = load_manifest(path)
+    except ManifestError as exc:
+        if output_format == "github":
+            out(github.problem_annotations(exc.problems))
+        raise
     for warning in loaded.warnings:
         err(str(warning))
     return loaded
@@ -127,7 +133,7 @@ def plan(
     flags: api.TargetFlags,
 ) -> int:
     """Show how the live registry differs from the manifest. Writes nothing."""
-    loaded = _load(manifest_path)
+    loaded = _load(manifest_path, output_format)
     registry = api.open_registry(flags, loaded.manifest.tracking_uri)
     the_plan = api.plan(loaded, registry)
     if out_path:

@@ -159,15 +159,19 @@ def test_publish_redacts_secrets_in_outputs_and_summary(
     assert (tmp_path / "summary.md").read_text(encoding="utf-8") == "***\n"
 
 
-def test_validate_github_format_annotates_every_problem(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_github_format_annotates_every_manifest_problem(
+    command: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     Path("registry.yaml").write_text(
         "version: 1\nmodels:\n  bikes:\n    aliases:\n      champion: '3'\n      latest: 1\n",
         encoding="utf-8",
     )
-    assert main(["validate", "--format", "github"]) == 1
+    assert main([command, "--format", "github"]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("::")[1] for line in lines] == [
         "error file=registry.yaml,line=5,col=17,title=manifest error",
