@@ -13,26 +13,6 @@ if TYPE_CHECKING:
     import git
 
 
-def head_commit_and_user(path: str | Path) -> tuple[str | None, str | None]:
-    """HEAD's sha and the configured user.name of the repository holding `path`, if any."""
-    import git  # imported here: gitpython costs ~0.1 s and most commands never need it
-
-    try:
-        repo = git.Repo(Path(path).resolve().parent, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return None, None
-    with repo:
-        try:
-            commit = repo.head.commit.hexsha
-        except ValueError:  # a repository with no commits yet
-            commit = None
-        try:
-            user = repo.config_reader().get_value("user", "name", default=None)
-        except Exception:  # gitpython raises configparser errors of several kinds
-            user = None
-    return commit, (str(user) if user else None)
-
-
 ZERO_SHA = "0" * 40
 # One record per commit: \x1e starts it, \x1f separates the fields, then `--raw -z` output.
 LOG_FORMAT = "%x1e%H%x1f%aI%x1f%an%x1f%s"
@@ -119,6 +99,17 @@ def _parse_record(record: str) -> tuple[CommitInfo, str, str]:
     fields = raw.strip("\n\0").split("\0")
     blob = fields[0].split()[3]
     return CommitInfo(sha, date, author, subject), fields[-1], blob
+
+
+def head_commit_and_user(path: str | Path) -> tuple[str | None, str | None]:
+    """HEAD's sha and the configured user.name of the repository holding `path`, if any."""
+    try:
+        with _repo(path) as repo:
+            commit = repo.head.commit.hexsha if repo.head.is_valid() else None
+            user = repo.config_reader().get_value("user", "name", default=None)
+    except GitError:  # not a repository: apply still works, with no commit to record
+        return None, None
+    return commit, (str(user) if user else None)
 
 
 def check_can_commit(path: str | Path, branch: str, remote: str | None) -> None:

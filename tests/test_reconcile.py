@@ -162,6 +162,21 @@ def test_apply_records_last_applied_and_audit_tags(
     assert (audit["commit"], audit["actor"], audit["from"]) == ("0123abc", "octocat", None)
 
 
+def test_provenance_comes_from_the_manifests_git_repository_outside_actions(
+    run: Run, make_model, server_client, tmp_path
+) -> None:
+    from tests.repos import commit_file, make_repo
+
+    name = make_model("provenance")
+    repo = make_repo(tmp_path / "repo")
+    sha = commit_file(
+        repo, "registry.yaml", f"version: 1\nmodels:\n  {name}:\n    aliases:\n      a: 1\n", "add"
+    )
+    assert run("apply", "-f", str(tmp_path / "repo" / "registry.yaml"))[0] == 0
+    record = json.loads(server_client.get_registered_model(name).tags[LAST_APPLIED_TAG])
+    assert (record["commit"], record["actor"]) == (sha, "Ann Example")
+
+
 def test_saved_plan_applies_exactly_and_refuses_when_stale(
     run: Run, write_manifest, make_model, server_client, tmp_path
 ) -> None:
