@@ -8,9 +8,12 @@ runs only the fast tests).
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -21,7 +24,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 READY_TIMEOUT_S = 30.0
-SERVER_FIXTURES = {"mlflow_server", "server_client", "make_model"}
+SERVER_FIXTURES = {"mlflow_server", "server_client", "make_model", "set_version_status"}
 
 
 @pytest.fixture(autouse=True)
@@ -43,13 +46,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def mlflow_server_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The server's folder: its SQLite store, artifacts and log."""
+    return tmp_path_factory.mktemp("mlflow_server")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(mlflow_server_root: Path) -> Iterator[str]:
     """Start ``mlflow server`` on sqlite in a tmp dir; yield its base URL."""
     try:
-        with running_server(tmp_path_factory.mktemp("mlflow_server")) as url:
+        with running_server(mlflow_server_root) as url:
             yield url
     except ServerStartError as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def set_version_status(mlflow_server: str, mlflow_server_root: Path) -> Callable[..., None]:
+    """Factory: ``set_version_status(name, version, status)`` on the real server.
+
+    MLflow's REST API registers versions synchronously, so it never shows one that is not
+    READY; an asynchronous registration that failed leaves exactly this row behind. The
+    server reads its SQLite store on every request, so it then reports the new status.
+    """
+
+    def _set(name: str, version: int, status: str) -> None:
+        with contextlib.closing(sqlite3.connect(mlflow_server_root / "mlflow.db")) as db, db:
+            db.execute(
+                "UPDATE model_versions SET status = ? WHERE name = ? AND version = ?",
+                (status, name, version),
+            )
+
+    return _set
 
 
 @pytest.fixture

@@ -8,11 +8,8 @@ from pathlib import Path
 import git
 import pytest
 
-from controller import api
 from controller.cli import main
 from controller.gitops import github_compare_url
-from controller.registry import RegistryUnreachable
-from controller.state import LiveModel, LiveState
 from tests.repos import commit_file, make_repo
 
 MANIFEST = """\
@@ -239,28 +236,18 @@ def test_other_remotes_give_no_url(url: str) -> None:
     assert github_compare_url(url, "b") is None
 
 
-class FixedRegistry:
-    """Stands in for Registry where the server cannot produce the case (a version not READY)."""
-
-    def __init__(self, live: LiveState | Exception) -> None:
-        self.live = live
-
-    def read_state(self, names: list[str]) -> LiveState:
-        if isinstance(self.live, Exception):
-            raise self.live
-        return self.live
-
-
-def test_a_version_that_is_not_ready_is_refused() -> None:
-    live = LiveState({"bikes": LiveModel("bikes", versions={5: "PENDING_REGISTRATION"})})
-    with pytest.raises(api.PromotionError, match="version 5 of model 'bikes' is PENDING"):
-        api.check_version(FixedRegistry(live), "bikes", 5)  # type: ignore[arg-type]
-
-
-def test_an_unreachable_registry_asks_for_offline() -> None:
-    down = RegistryUnreachable("cannot reach the MLflow registry at http://x")
-    with pytest.raises(api.PromotionError, match=r"; pass --offline to skip the version check$"):
-        api.check_version(FixedRegistry(down), "bikes", 5)  # type: ignore[arg-type]
+def test_a_version_that_is_not_ready_is_refused(
+    repo: git.Repo,
+    mlflow_server: str,
+    make_model: Callable[..., str],
+    set_version_status: Callable[..., None],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = make_model("pending", versions=2)
+    set_version_status(name, 2, "PENDING_REGISTRATION")
+    commit_file(repo, "registry.yaml", MANIFEST.replace("bikes:", f"{name}:"), "use it")
+    err = refused(repo, capsys, name, "champion", "2", "--tracking-uri", mlflow_server)
+    assert err == f"error: version 2 of model {name!r} is PENDING_REGISTRATION, not READY\n"
 
 
 def test_promote_checks_the_version_in_a_live_registry(

@@ -133,6 +133,17 @@ def test_deleted_version_is_a_plan_error(
     assert plan["errors"][0]["line"] == 5
 
 
+def test_version_that_is_not_ready_is_a_plan_error(
+    run: Run, write_manifest, make_model, set_version_status
+) -> None:
+    name = make_model("pending")
+    set_version_status(name, 2, "PENDING_REGISTRATION")
+    plan = plan_json(run, write_manifest(f"  {name}:\n    aliases:\n      champion: 2\n"))
+    assert [e["message"] for e in plan["errors"]] == [
+        f"version 2 of model '{name}' is PENDING_REGISTRATION, not READY"
+    ]
+
+
 def test_detailed_exitcode_distinguishes_changes_from_none(
     run: Run, write_manifest, make_model
 ) -> None:
