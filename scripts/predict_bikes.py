@@ -8,21 +8,16 @@ GitOps promotion is visible from the consumer side.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 
 import mlflow
 import pandas as pd
+from demo_args import demo_parser
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 MODEL_NAME = "bikes"
 SAMPLE = {"hour": 17, "temperature": 22.5, "humidity": 0.45, "is_weekend": 0}
-
-
-def default_tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
 
 
 def predict(tracking_uri: str, alias: str) -> None:
@@ -37,12 +32,7 @@ def predict(tracking_uri: str, alias: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--tracking-uri",
-        default=default_tracking_uri(),
-        help="MLflow tracking/registry URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
-    )
+    parser = demo_parser(__doc__.splitlines()[0])
     parser.add_argument("--alias", default="champion", help="registry alias to load")
     args = parser.parse_args()
     predict(args.tracking_uri, args.alias)

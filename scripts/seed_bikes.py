@@ -12,14 +12,13 @@ Idempotent: if ``bikes`` already has 3 or more versions nothing is done.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
 import warnings
 
 import mlflow
 import numpy as np
 import pandas as pd
+from demo_args import demo_parser
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 from sklearn.base import RegressorMixin
@@ -46,10 +45,6 @@ VERSIONS: list[tuple[str, RegressorMixin]] = [
         RandomForestRegressor(n_estimators=100, max_depth=12, random_state=SEED),
     ),
 ]
-
-
-def default_tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
 
 
 def make_data(n: int = 3000, seed: int = SEED) -> tuple[pd.DataFrame, pd.Series]:
@@ -118,12 +113,7 @@ def seed(tracking_uri: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--tracking-uri",
-        default=default_tracking_uri(),
-        help="MLflow tracking/registry URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
-    )
+    parser = demo_parser(__doc__.splitlines()[0])
     seed(parser.parse_args().tracking_uri)
 
 
