@@ -4,7 +4,8 @@ Builds the repository with one `git fast-import` (seconds, not minutes): every c
 model's champion, and one commit half-way renames registry.yaml to deploy/registry.yaml, so the
 rename-following path is measured too. Then times
   git      gitops.manifest_revisions (one `git log`, one `git cat-file --batch`)
-  parse    history.alias_changes (libyaml composer + validation, diff)
+  parse    history.alias_changes (in-place value edits patched, others parsed in full; diff)
+  baseline a full parse (libyaml composer + validation) of every revision, as before patching
   process  `python -m controller history` as a whole process, output discarded
 Run: python -m benchmarks.bench_history [--commits 2000] [--models 10]
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 import git
 
 from controller.gitops import manifest_revisions
-from controller.history import alias_changes
+from controller.history import _RevisionReader, alias_changes
 
 EPOCH = 1_700_000_000
 
@@ -96,6 +97,12 @@ def main() -> None:
 
         git_s, revisions = best_of(args.runs, lambda: manifest_revisions(path))
         parse_s, (entries, warnings) = best_of(args.runs, lambda: alias_changes(revisions))
+        # Baseline: what alias_changes did before it patched in-place edits, a full parse of
+        # every revision (a fresh reader has no previous revision to patch).
+        full_s, _ = best_of(
+            args.runs,
+            lambda: [_RevisionReader().declared(r.text, r.path) for r in revisions if r.text],
+        )
         assert len(revisions) == args.commits, len(revisions)
         assert not warnings, warnings
         # the first commit declares every alias; each later one but the rename moves two
@@ -111,6 +118,7 @@ def main() -> None:
     print(f"revisions={len(revisions)} entries={len(entries)} models={args.models}")
     print(f"git (log + cat-file --batch): {git_s:.3f} s")
     print(f"parse + diff:                 {parse_s:.3f} s")
+    print(f"baseline, full parse of each: {full_s:.3f} s ({full_s / parse_s:.0f}x slower)")
     print(f"in-process total:             {git_s + parse_s:.3f} s")
     print(
         f"whole process `history`:      median {statistics.median(process):.3f} s, "

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
 from controller.gitops import CommitInfo, Revision
-from controller.manifest import FAST_LOADER, ManifestError, parse_manifest
+from controller.manifest import FAST_LOADER, LoadedManifest, ManifestError, parse_manifest
 
 Kind = Literal["assign", "promote", "rollback", "remove"]
 # model -> alias -> version (None: declared absent)
@@ -46,13 +47,14 @@ def alias_changes(revisions: list[Revision]) -> tuple[list[Entry], list[str]]:
     batches: list[list[Entry]] = []  # one per commit, oldest first
     warnings: list[str] = []
     before: Declared = {}
+    reader = _RevisionReader()
     for revision in reversed(revisions):
         short = revision.commit.sha[:7]
         if revision.text is None:
             warnings.append(f"skipping commit {short}: it deletes {revision.path}")
             continue
         try:
-            after = _declared(revision.text, revision.path)
+            after = reader.declared(revision.text, revision.path)
         except ManifestError as exc:
             first = exc.problems[0]
             warnings.append(f"skipping commit {short}: {revision.path} did not parse ({first})")
@@ -62,9 +64,69 @@ def alias_changes(revisions: list[Revision]) -> tuple[list[Entry], list[str]]:
     return [entry for batch in reversed(batches) for entry in batch], warnings
 
 
-def _declared(text: str, path: str) -> Declared:
-    models = parse_manifest(text, path, loader=FAST_LOADER).manifest.models
-    return {name: dict(spec.aliases) for name, spec in models.items()}
+# What may stand at an alias value for an in-place edit to be understood without a parse: a
+# plain version or null, then only blanks and a comment.
+_PLAIN_VALUE = re.compile(r"(?P<value>[1-9][0-9]*|null)(?P<rest>(?:[ \t]+#.*)?[ \t]*\r?)")
+# Line breaks other than \n and \r\n would number lines differently from YAML's marks.
+_OTHER_BREAKS = re.compile("\r(?!\n)|[\x85\u2028\u2029]")
+
+
+class _RevisionReader:
+    """Reads revisions oldest first, parsing a revision only when it must.
+
+    Most commits are promotions or rollbacks that rewrite one alias value in place. When every
+    line a commit changed is such a value, on a line that holds nothing else, the new revision
+    is the old one with those values replaced: valid, with the same structure. Anything else
+    (a new key, a comment moved, flow style, a changed line count) gets a full parse.
+    """
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.declared_before: Declared = {}
+        self.alias_lines: dict[int, tuple[str, str, int]] = {}  # line index -> model, alias, col
+
+    def declared(self, text: str, path: str) -> Declared:
+        lines = [] if _OTHER_BREAKS.search(text) else text.split("\n")
+        patched = self._patched(lines)
+        if patched is None:
+            loaded = parse_manifest(text, path, loader=FAST_LOADER)
+            patched = {name: dict(s.aliases) for name, s in loaded.manifest.models.items()}
+            self.alias_lines = _alias_value_lines(loaded)
+        self.lines, self.declared_before = lines, patched
+        return patched
+
+    def _patched(self, lines: list[str]) -> Declared | None:
+        if not self.lines or len(lines) != len(self.lines):
+            return None
+        declared = dict(self.declared_before)
+        for index, (old, new) in enumerate(zip(self.lines, lines, strict=True)):
+            if old == new:
+                continue
+            if index not in self.alias_lines:
+                return None
+            model, alias, col = self.alias_lines[index]
+            old_value = _PLAIN_VALUE.fullmatch(old, col)
+            new_value = _PLAIN_VALUE.fullmatch(new, col)
+            if not (old_value and new_value) or old[:col] != new[:col]:
+                return None
+            if old_value["rest"] != new_value["rest"]:
+                return None
+            value = new_value["value"]
+            declared[model] = {**declared[model], alias: None if value == "null" else int(value)}
+        return declared
+
+
+def _alias_value_lines(loaded: LoadedManifest) -> dict[int, tuple[str, str, int]]:
+    """Where each alias value starts: line (0-based) -> model, alias, column (0-based).
+
+    Flow style needs no special case: there something other than a comment follows the value
+    on its line, so `_PLAIN_VALUE` does not match and the revision is parsed in full.
+    """
+    return {
+        line - 1: (path[1], path[3], col - 1)
+        for path, (line, col) in loaded.value_marks.items()
+        if len(path) == 4 and path[0] == "models" and path[2] == "aliases"
+    }
 
 
 def _diff(commit: CommitInfo, before: Declared, after: Declared) -> list[Entry]:

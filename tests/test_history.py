@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 
 from controller import api
+from controller import history as history_module
 from controller.cli import main
 from controller.gitops import CommitInfo, Revision
-from controller.history import alias_changes, history_text
+from controller.history import _RevisionReader, alias_changes, history_text
+from controller.manifest import ManifestError, parse_manifest
 from tests.repos import commit_file, make_repo, rename_file
 
 JSON_KEYS = {"commit", "date", "author", "model", "alias", "from", "to", "kind", "subject"}
@@ -181,3 +184,75 @@ def test_history_outside_a_git_repository_is_one_clear_error(
     (tmp_path / "registry.yaml").write_text(manifest(champion=1))
     assert main(["history", "-f", str(tmp_path / "registry.yaml")]) == 1
     assert capsys.readouterr().err == f"error: {tmp_path} is not in a git repository\n"
+
+
+def full_parse(text: str) -> dict[str, dict[str, int | None]]:
+    models = parse_manifest(text, "registry.yaml").manifest.models
+    return {name: dict(spec.aliases) for name, spec in models.items()}
+
+
+BASE = (
+    "# models we serve\n"
+    "version: 1\n"
+    "models:\n"
+    "  bikes:\n"
+    "    aliases:\n"
+    "      champion: 3   # serving\n"
+    "      challenger:\n"
+    "        4\n"
+    "      shadow: null\n"
+    '  "cars":\n'
+    "    aliases: {champion: 1, canary: 2}\n"
+    "  boats:\n"
+    "    prune: true\n"
+    "    aliases:\n"
+    "      champion: 7\n"
+)
+
+EDITS = [
+    ("champion: 3   # serving", "champion: 12   # serving"),  # in place: patched
+    ("champion: 3   # serving", "champion: null   # serving"),  # to null: patched
+    ("        4", "        5"),  # value on its own line: patched
+    ("shadow: null", "shadow: 6"),  # from null: patched
+    ("champion: 7", "champion: 8"),  # patched
+    ("champion: 3   # serving", "champion: 3   # retired"),  # comment: full parse
+    ("champion: 3   # serving", "champion: 3#x"),  # not a comment: a string, invalid
+    ("{champion: 1, canary: 2}", "{champion: 5, canary: 2}"),  # flow style: full parse
+    ("champion: 7", "champion: 7\n      extra: 1"),  # a new line: full parse
+    ("shadow: null", "shadow: ~"),  # another spelling of null: full parse
+    ("champion: 7", "Champion: 7"),  # a key: full parse
+    ("champion: 7", 'champion: "7"'),  # quoted: invalid
+    ("version: 1", "version: 1 # v"),  # not an alias line: full parse
+]
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_incremental_reading_matches_a_full_parse_of_every_revision(line_end: str) -> None:
+    """Thousands of random edit sequences: patched or parsed, the answer is the full parse's."""
+    rng = random.Random(1234)
+    for _ in range(300):
+        reader = _RevisionReader()
+        text = BASE
+        for _ in range(6):
+            # An edit or its reverse, so that every edit is reachable from every state.
+            old, new = rng.choice(EDITS)[:: rng.choice((1, -1))]
+            text = text.replace(old, new, 1)
+            revision_text = text.replace("\n", line_end)
+            try:
+                expected = full_parse(revision_text)
+            except ManifestError:
+                with pytest.raises(ManifestError):
+                    reader.declared(revision_text, "registry.yaml")
+                reader = _RevisionReader()  # as alias_changes keeps the last good revision
+                continue
+            assert reader.declared(revision_text, "registry.yaml") == expected, revision_text
+
+
+def test_a_one_value_promotion_is_read_without_a_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    reader = _RevisionReader()
+    reader.declared(BASE, "registry.yaml")
+    monkeypatch.setattr(
+        history_module, "parse_manifest", lambda *a, **k: pytest.fail("parsed in full")
+    )
+    promoted = BASE.replace("champion: 3 ", "champion: 4 ")
+    assert reader.declared(promoted, "registry.yaml")["bikes"]["champion"] == 4
