@@ -3,7 +3,8 @@
 act runs each job in host mode (`-P ubuntu-latest=-self-hosted`) in a throw-away git
 repository holding this project's action, workflows and package. Only what cannot exist
 here is stubbed: `actions/setup-python` (a local composite action: the host's Python is
-used) and the GitHub API (`gh`, a script on PATH keeping comments and issues in files).
+used) and the GitHub API (`gh`, a script on PATH keeping comments, issues and pull requests
+in files). The promote workflow pushes for real, to a bare repository serving as `origin`.
 act skips `actions/checkout` itself and copies the repository instead. The action installs
 the tool from its own checkout, exactly as on GitHub.
 """
@@ -49,8 +50,8 @@ class Repo:
     gh_state: Path
     tracking_uri: str
 
-    def git(self, *args: str) -> None:
-        subprocess.run(["git", *args], cwd=self.path, check=True, capture_output=True)
+    def git(self, *args: str) -> str:
+        return git(self.path, *args)
 
     def commit_manifest(self, text: str) -> None:
         (self.path / "registry.yaml").write_text(text, encoding="utf-8")
@@ -96,6 +97,12 @@ class Repo:
         return [json.loads(line) for line in lines]
 
 
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
+
+
 def manifest(model: str, **aliases: int) -> str:
     lines = [f"      {alias}: {version}" for alias, version in aliases.items()]
     return "\n".join(["version: 1", "models:", f"  {model}:", "    aliases:", *lines, ""])
@@ -116,6 +123,16 @@ def push_event() -> dict[str, Any]:
         "ref": "refs/heads/main",
         "repository": {"full_name": "acme/models", "name": "models", "owner": {"login": "acme"}},
     }
+
+
+def dispatch_event(**inputs: str) -> dict[str, Any]:
+    repository = {
+        "full_name": "acme/models",
+        "name": "models",
+        "owner": {"login": "acme"},
+        "default_branch": "main",
+    }
+    return {"ref": "refs/heads/main", "inputs": inputs, "repository": repository}
 
 
 def log(result: subprocess.CompletedProcess[str]) -> str:
@@ -146,6 +163,15 @@ def repo(tmp_path: Path, mlflow_server: str) -> Repo:
     repo.git("add", "-A")
     repo.git("commit", "-q", "-m", "adopt mlflow-gitops")
     return repo
+
+
+@pytest.fixture
+def origin(repo: Repo) -> Path:
+    """A bare repository as the consumer's `origin`, so that the promote workflow really pushes."""
+    bare = repo.path.parent / "origin.git"
+    git(repo.path.parent, "init", "-q", "--bare", "-b", "main", str(bare))
+    repo.git("remote", "set-url", "origin", str(bare))
+    return bare
 
 
 def link(repo: Repo, model: str, version: int) -> str:
@@ -221,3 +247,75 @@ def test_drift_opens_one_issue_and_closes_it_once_back_in_sync(
     assert result.returncode == 0, log(result)
     (issue,) = repo.gh()["issues"]
     assert issue["state"] == "closed"
+
+
+@pytest.mark.parametrize(
+    ("declared", "action", "version", "to"),
+    [([2], "promote", "3", 3), ([1, 3], "rollback", "", 1)],
+    ids=["promote", "rollback-to-the-previous-value"],
+)
+def test_dispatch_pushes_a_one_line_commit_and_opens_its_pull_request(
+    repo: Repo,
+    origin: Path,
+    make_model: Callable[..., str],
+    declared: list[int],
+    action: str,
+    version: str,
+    to: int,
+) -> None:
+    model = make_model("e2e", 3)
+    for champion in declared:
+        repo.commit_manifest(manifest(model, champion=champion))
+    repo.git("push", "-q", "origin", "main")
+
+    event = dispatch_event(action=action, model=model, alias="champion", version=version)
+    result = repo.act("workflow_dispatch", "registry-promote.yml", event)
+
+    assert result.returncode == 0, log(result)
+    branch = f"{action}/{model}-champion-v{to}"
+    subject = f"{action} {model}@champion: {declared[-1]} -> {to}"
+    assert git(origin, "for-each-ref", "--format=%(refname:short)") == f"main\n{branch}\n"
+    assert git(origin, "log", "--format=%s", f"main..{branch}") == f"{subject}\n"
+    assert git(origin, "diff", "--numstat", "main", branch) == "1\t1\tregistry.yaml\n"
+    diff = git(origin, "diff", "--unified=0", "main", branch).splitlines()
+    changed = [line for line in diff if line.startswith(("-  ", "+  "))]
+    assert changed == [f"-      champion: {declared[-1]}", f"+      champion: {to}"]
+    (pull,) = repo.gh()["pulls"]
+    assert (pull["head"], pull["base"], pull["title"]) == (branch, "main", subject)
+
+
+def test_promoting_a_missing_version_fails_and_pushes_nothing(
+    repo: Repo, origin: Path, make_model: Callable[..., str]
+) -> None:
+    model = make_model("e2e", 2)
+    repo.commit_manifest(manifest(model, champion=2))
+    repo.git("push", "-q", "origin", "main")
+
+    event = dispatch_event(action="promote", model=model, alias="champion", version="9")
+    result = repo.act("workflow_dispatch", "registry-promote.yml", event)
+
+    assert result.returncode != 0, log(result)
+    assert f"version 9 of model {model!r} does not exist" in result.stdout, log(result)
+    assert git(origin, "for-each-ref", "--format=%(refname:short)") == "main\n"
+    assert not (repo.gh_state / "calls.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("inputs", "error"),
+    [
+        ({"alias": "champion", "version": "3a"}, "the version must be a positive integer"),
+        ({"alias": "the champion", "version": "3"}, "the alias may only hold letters"),
+    ],
+)
+def test_promote_refuses_bad_inputs_before_checking_out(
+    repo: Repo, origin: Path, inputs: dict[str, str], error: str
+) -> None:
+    repo.git("push", "-q", "origin", "main")
+
+    event = dispatch_event(action="promote", model="bikes", **inputs)
+    result = repo.act("workflow_dispatch", "registry-promote.yml", event)
+
+    assert result.returncode != 0, log(result)
+    assert f"::error title=registry-promote::{error}" in result.stdout, log(result)
+    assert "Validate registry.yaml" not in result.stdout, log(result)
+    assert git(origin, "for-each-ref", "--format=%(refname:short)") == "main\n"

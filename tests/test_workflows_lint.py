@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ACTION = ROOT / "action.yml"
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+PROMOTE = "registry-promote.yml"
 
 
 def run(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -36,7 +37,13 @@ def steps(path: Path) -> list[dict[str, Any]]:
 
 def test_the_workflows_exist() -> None:
     names = {p.name for p in WORKFLOWS}
-    assert {"registry-plan.yml", "registry-apply.yml", "registry-drift.yml", "ci.yml"} <= names
+    assert {
+        "registry-plan.yml",
+        "registry-apply.yml",
+        "registry-drift.yml",
+        "registry-promote.yml",
+        "ci.yml",
+    } <= names
 
 
 def test_actionlint_and_shellcheck_find_nothing() -> None:
@@ -95,22 +102,24 @@ def test_workflows_are_least_privilege(path: Path) -> None:
     doc = load(path)
     assert "pull_request_target" not in doc["on"]
     assert doc["permissions"] == {"contents": "read"}
+    # Only the promote job pushes: its branch, which reaches main through a reviewed PR.
+    may_write = {"pull-requests", "issues"} | ({"contents"} if path.name == PROMOTE else set())
     for job in doc["jobs"].values():
         write = {k for k, v in job.get("permissions", {}).items() if v == "write"}
-        assert write <= {"pull-requests", "issues"}
+        assert write <= may_write
     for step in steps(path):
         if step.get("uses", "").startswith("actions/checkout@"):
             assert step["with"]["persist-credentials"] is False
 
 
-def test_only_the_plan_comment_job_may_write_to_pull_requests() -> None:
+def test_only_the_plan_comment_and_promote_jobs_may_write_to_pull_requests() -> None:
     writers = [
         path.name
         for path in WORKFLOWS
         for job in load(path)["jobs"].values()
         if job.get("permissions", {}).get("pull-requests") == "write"
     ]
-    assert writers == ["registry-plan.yml"]
+    assert writers == ["registry-plan.yml", PROMOTE]
 
 
 def test_apply_runs_one_at_a_time_per_registry_in_a_protected_environment() -> None:
@@ -118,3 +127,13 @@ def test_apply_runs_one_at_a_time_per_registry_in_a_protected_environment() -> N
     assert job["concurrency"]["cancel-in-progress"] is False
     assert job["concurrency"]["group"]
     assert job["environment"]
+
+
+def test_promote_checks_out_full_history_and_pushes_without_a_stored_token() -> None:
+    path = ROOT / ".github" / "workflows" / PROMOTE
+    (checkout,) = [s for s in steps(path) if s.get("uses", "").startswith("actions/checkout@")]
+    assert checkout["with"]["fetch-depth"] == 0
+    scripts = "".join(s.get("run", "") for s in steps(path))
+    assert "git -c credential.helper= -c 'credential.helper=!gh auth git-credential'" in scripts
+    assert "git config" not in scripts
+    assert "gh auth setup-git" not in scripts
