@@ -110,16 +110,17 @@ def test_unreachable_server_gives_up_after_a_bounded_number_of_attempts(manifest
     assert result.stdout.strip() == "attempts 3", result
 
 
+def plan_with(
+    manifest_dir: Path, server: str, credentials: dict[str, str]
+) -> subprocess.CompletedProcess:
+    """`plan` against `server`, with MLflow's credential variables set as a user would."""
+    return cli("plan", "--tracking-uri", f"http://{server}", cwd=manifest_dir, env=credentials)
+
+
 def test_permission_denied_is_one_line_without_the_token(
     manifest_dir: Path, denying_server: str
 ) -> None:
-    result = cli(
-        "plan",
-        "--tracking-uri",
-        f"http://{denying_server}",
-        cwd=manifest_dir,
-        env={"MLFLOW_TRACKING_TOKEN": SECRET_TOKEN},
-    )
+    result = plan_with(manifest_dir, denying_server, {"MLFLOW_TRACKING_TOKEN": SECRET_TOKEN})
     line = assert_one_clear_line(result)
     assert line.startswith(
         f"error: permission denied by the MLflow registry at http://{denying_server}"
@@ -142,13 +143,8 @@ def test_credentials_in_the_uri_never_reach_the_output(
 def test_password_variable_is_redacted_wherever_it_appears(
     manifest_dir: Path, denying_server: str
 ) -> None:
-    result = cli(
-        "plan",
-        "--tracking-uri",
-        f"http://{denying_server}",
-        cwd=manifest_dir,
-        env={"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": SECRET_PASSWORD},
-    )
+    credentials = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": SECRET_PASSWORD}
+    result = plan_with(manifest_dir, denying_server, credentials)
     output = result.stdout + result.stderr
     assert result.returncode == 1
     assert SECRET_PASSWORD not in output
