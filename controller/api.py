@@ -25,9 +25,8 @@ from controller.manifest import (
     load_manifest,
     parse_manifest,
 )
-from controller.plan import Plan, make_plan, moved_aliases
+from controller.plan import Plan, make_plan, moved_aliases, version_problem
 from controller.registry import Registry, RegistryError, RegistryUnreachable
-from controller.state import READY
 from controller.uris import RegistryTarget, resolve_target
 
 
@@ -270,11 +269,9 @@ def check_version(registry: Registry, model: str, version: int) -> None:
         raise PromotionError(f"{exc}; pass --offline to skip the version check") from None
     if live is None:
         raise PromotionError(f"no registered model named {model!r} in the registry")
-    status = live.versions.get(version)
-    if status is None:
-        raise PromotionError(f"version {version} of model {model!r} does not exist")
-    if status != READY:
-        raise PromotionError(f"version {version} of model {model!r} is {status}, not {READY}")
+    problem = version_problem(live, version)
+    if problem:
+        raise PromotionError(problem)
 
 
 def commit_message(

@@ -95,6 +95,16 @@ def _reason_for_set(declared: int, live: int | None, last: int | None) -> Reason
     return "promote" if declared > live else "rollback"
 
 
+def version_problem(model: LiveModel, version: int) -> str | None:
+    """Why an alias may not point at this version, or None: it must exist and be READY."""
+    status = model.versions.get(version)
+    if status is None:
+        return f"version {version} of model {model.name!r} does not exist"
+    if status != READY:
+        return f"version {version} of model {model.name!r} is {status}, not {READY}"
+    return None
+
+
 def _deletion(model: str, alias: str, current: int, reason: Reason) -> Change:
     return Change(
         model=model,
@@ -118,12 +128,7 @@ def _plan_model(
     for alias, declared in spec.aliases.items():
         current = live.aliases.get(alias)
         if declared is not None:
-            status = live.versions.get(declared)
-            problem = None
-            if status is None:
-                problem = f"version {declared} of model {name!r} does not exist"
-            elif status != READY:
-                problem = f"version {declared} of model {name!r} is {status}, not {READY}"
+            problem = version_problem(live, declared)
             if problem:
                 line, col = loaded.value_location("models", name, "aliases", alias)
                 errors.append(
