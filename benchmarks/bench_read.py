@@ -15,7 +15,7 @@ from pathlib import Path
 
 from controller.registry import Registry
 from controller.uris import RegistryTarget
-from tests.server import recorded_rest_calls, running_server
+from testing.server import recorded_rest_calls, running_server
 
 ALIASES = ("champion", "challenger")
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.server import ServerStartError, recorded_rest_calls, running_server
+from testing.server import ServerStartError, recorded_rest_calls, running_server
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server import free_port
+from testing.server import free_port
 
 MANIFEST = "version: 1\nmodels:\n  bikes:\n    aliases:\n      champion: 1\n"
 SECRET_PASSWORD = "hunter2-very-secret"

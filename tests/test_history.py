@@ -14,7 +14,7 @@ from controller.cli import main
 from controller.gitops import CommitInfo, Revision
 from controller.history import _RevisionReader, alias_changes, history_text
 from controller.manifest import ManifestError, parse_manifest
-from tests.repos import commit_file, make_repo, rename_file
+from testing.repos import commit_file, make_repo, rename_file
 
 JSON_KEYS = {"commit", "date", "author", "model", "alias", "from", "to", "kind", "subject"}
 

@@ -10,7 +10,7 @@ import pytest
 
 from controller.cli import main
 from controller.gitops import github_compare_url
-from tests.repos import commit_file, make_repo
+from testing.repos import commit_file, make_repo
 
 MANIFEST = """\
 # Which version each alias points to.

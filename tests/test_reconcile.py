@@ -176,7 +176,7 @@ def test_apply_records_last_applied_and_audit_tags(
 def test_provenance_comes_from_the_manifests_git_repository_outside_actions(
     run: Run, make_model, server_client, tmp_path
 ) -> None:
-    from tests.repos import commit_file, make_repo
+    from testing.repos import commit_file, make_repo
 
     name = make_model("provenance")
     repo = make_repo(tmp_path / "repo")

@@ -12,7 +12,7 @@ import git
 import pytest
 
 from controller.cli import main
-from tests.repos import commit_file, make_repo, rename_file
+from testing.repos import commit_file, make_repo, rename_file
 
 
 def manifest(champion: int, name: str = "bikes") -> str:
