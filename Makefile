@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DB := sqlite:///mlflow.db
 
-.PHONY: demo test lint unit clean
+.PHONY: demo test lint unit quick clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -30,7 +30,10 @@ test: lint
 	$(BIN)/pytest
 
 unit: $(BIN)/mlflow-gitops
-	$(BIN)/pytest -m "not server"
+	$(BIN)/pytest -m "not server and not e2e"
+
+quick: $(BIN)/mlflow-gitops  # everything but the act workflow runs: the local loop
+	$(BIN)/pytest -m "not e2e"
 
 clean:
 	rm -rf mlflow.db mlruns mlartifacts .pytest_cache .ruff_cache

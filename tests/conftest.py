@@ -37,6 +37,7 @@ def no_outer_ci_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "server: test uses the real MLflow server (slow start)")
+    config.addinivalue_line("markers", "e2e: runs a real workflow through act (minutes)")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -140,14 +140,6 @@ def test_summary_is_appended_after_earlier_steps(tmp_path: Path) -> None:
     assert path.read_text(encoding="utf-8") == "# earlier\n### plan\n"
 
 
-def test_publish_does_nothing_outside_github_actions(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    github.publish({"a": "b"}, "summary")
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_publish_redacts_secrets_in_outputs_and_summary(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
