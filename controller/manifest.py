@@ -78,10 +78,102 @@ Version = Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(check_ve
 
 def _alias_names_in_schema(schema: dict[str, Any]) -> None:
     """State the alias-name rule as propertyNames, so editors flag a bad name as an error."""
-    aliases = schema["properties"]["aliases"]
-    ((pattern, versions),) = aliases.pop("patternProperties").items()
-    aliases["propertyNames"] = {**aliases.get("propertyNames", {}), "pattern": pattern}
-    aliases["additionalProperties"] = versions
+    for key in ("aliases", "track"):
+        mapping = schema["properties"][key]
+        ((pattern, values),) = mapping.pop("patternProperties").items()
+        mapping["propertyNames"] = {**mapping.get("propertyNames", {}), "pattern": pattern}
+        mapping["additionalProperties"] = values
+
+
+class TagRule(BaseModel):
+    """One required version tag: an exact value, or a regex the whole value must match."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: str | None = None
+    pattern: str | None = None
+
+
+class TrackPolicy(BaseModel):
+    """Which versions an alias follows: the newest READY one carrying these tags."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tags: dict[str, TagRule] = Field(default_factory=dict)
+
+
+POLICY_SHAPE = "'latest' or {latest: {tags: {KEY: VALUE or {pattern: REGEX}}}}"
+
+
+def read_track_policy(value: Any) -> Any:
+    """The YAML shapes `latest` and `{latest: {tags: ...}}` -> TrackPolicy's fields."""
+    if isinstance(value, TrackPolicy):
+        return value
+    if value == "latest":
+        return {"tags": {}}
+    if not (isinstance(value, dict) and set(value) == {"latest"}):
+        raise ValueError(f"a track policy is {POLICY_SHAPE}, got {value!r}")
+    latest = value["latest"]
+    if not (isinstance(latest, dict) and set(latest) <= {"tags"}):
+        raise ValueError(f"a track policy is {POLICY_SHAPE}, got {value!r}")
+    tags = latest.get("tags") or {}
+    if not isinstance(tags, dict):
+        raise ValueError(f"track tags must be a mapping of tag -> value, got {tags!r}")
+    return {"tags": {str(key): _tag_rule(key, rule) for key, rule in tags.items()}}
+
+
+def _tag_rule(key: str, rule: Any) -> dict[str, str]:
+    if isinstance(rule, str):
+        return {"value": rule}
+    if isinstance(rule, dict) and set(rule) == {"pattern"} and isinstance(rule["pattern"], str):
+        return {"pattern": rule["pattern"]}
+    raise ValueError(
+        f"tag {key!r} must be an exact string or {{pattern: REGEX}}, got {rule!r} "
+        "(quote numbers and booleans: tag values are strings)"
+    )
+
+
+TAG_RULE_SCHEMA = {
+    "anyOf": [
+        {"type": "string"},
+        {
+            "type": "object",
+            "properties": {"pattern": {"type": "string", "format": "regex"}},
+            "required": ["pattern"],
+            "additionalProperties": False,
+        },
+    ]
+}
+TrackPolicyField = Annotated[
+    TrackPolicy,
+    BeforeValidator(read_track_policy),
+    WithJsonSchema(
+        {
+            "description": "follow the newest READY version (with these tags): `update` "
+            "proposes the bump",
+            "anyOf": [
+                {"const": "latest"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "latest": {
+                            "type": "object",
+                            "properties": {
+                                "tags": {
+                                    "type": "object",
+                                    "additionalProperties": TAG_RULE_SCHEMA,
+                                }
+                            },
+                            "additionalProperties": False,
+                        }
+                    },
+                    "required": ["latest"],
+                    "additionalProperties": False,
+                },
+            ],
+        }
+    ),
+]
 
 
 class ModelSpec(BaseModel):
@@ -96,6 +188,11 @@ class ModelSpec(BaseModel):
     prune: bool = Field(
         default=False,
         description="delete live aliases of this model that are not declared",
+    )
+    track: dict[AliasName, TrackPolicyField] = Field(
+        default_factory=dict,
+        description="alias -> policy: `mlflow-gitops update` bumps the alias to the newest "
+        "matching version",
     )
 
 
@@ -264,6 +361,34 @@ def _case_collisions(loaded: LoadedManifest) -> list[Problem]:
     return warnings
 
 
+def _track_problems(loaded: LoadedManifest) -> list[Problem]:
+    """A tracked alias must be declared with a version, and every tag pattern must compile."""
+    problems = []
+    for model, spec in loaded.manifest.models.items():
+        for alias, policy in spec.track.items():
+            line, col = loaded.location("models", model, "track", alias)
+            if alias not in spec.aliases:
+                message = f"track: model {model!r} declares no alias {alias!r} under aliases"
+                problems.append(Problem(loaded.path, line, col, message))
+            elif spec.aliases[alias] is None:
+                message = (
+                    f"track: {model}@{alias} is declared null (must not exist), "
+                    "so it cannot be tracked"
+                )
+                problems.append(Problem(loaded.path, line, col, message))
+            for key, rule in policy.tags.items():
+                if rule.pattern is None:
+                    continue
+                try:
+                    re.compile(rule.pattern)
+                except re.error as exc:
+                    path = ("models", model, "track", alias, "latest", "tags", key, "pattern")
+                    line, col = loaded.value_location(*path)
+                    message = f"tag {key!r}: pattern {rule.pattern!r} is not a valid regex: {exc}"
+                    problems.append(Problem(loaded.path, line, col, message))
+    return problems
+
+
 def parse_manifest(text: str, file: str, *, loader: Any = yaml.SafeLoader) -> LoadedManifest:
     """Validate manifest text. Raises ManifestError with every problem found."""
     try:
@@ -303,6 +428,9 @@ def parse_manifest(text: str, file: str, *, loader: Any = yaml.SafeLoader) -> Lo
         key_marks=walker.key_marks,
         value_marks=walker.value_marks,
     )
+    problems = _track_problems(loaded)
+    if problems:
+        raise ManifestError(sorted(problems, key=lambda p: (p.line, p.col)))
     loaded.warnings.extend(_case_collisions(loaded))
     return loaded
 
@@ -338,5 +466,7 @@ def dump_manifest(manifest: Manifest) -> str:
     for spec in body.get("models", {}).values():
         if not spec.get("prune"):
             spec.pop("prune", None)
+        if not spec.get("track"):
+            spec.pop("track", None)
     header = "# yaml-language-server: $schema=./registry.schema.json\n"
     return header + yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
