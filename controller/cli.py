@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from controller import api, github, markdown, render
+from controller import update as updating
 from controller.edit import EditError
 from controller.gitops import GitError
 from controller.history import history_text
@@ -309,6 +310,40 @@ def rollback(
         delivery=delivery,
     )
     _report_edit(edit)
+    return 0
+
+
+@cli.command()
+@click.argument("model", required=False)
+@click.argument("alias", required=False)
+@manifest_option
+@click.option("--commit", is_flag=True, help="Commit each bump on its own new branch.")
+@click.option("--push", is_flag=True, help="Push each bump's branch (needs --commit).")
+@click.option(
+    "--remote", default="origin", show_default=True, metavar="NAME", help="Remote for --push."
+)
+@format_option("text", "json")
+@target_options
+def update(
+    model: str | None,
+    alias: str | None,
+    manifest_path: str,
+    commit: bool,
+    push: bool,
+    remote: str,
+    output_format: str,
+    flags: api.TargetFlags,
+) -> int:
+    """Bump tracked aliases (see track:) to the newest matching READY version, forward only."""
+    if push and not commit:
+        raise click.UsageError("--push needs --commit")
+    results = updating.update(
+        manifest_path, model, alias, flags=flags, delivery=api.Delivery(commit, None, push, remote)
+    )
+    if output_format == "json":
+        out(render.to_json(updating.update_json(manifest_path, results)))
+    else:
+        out(updating.update_text(manifest_path, results))
     return 0
 
 
