@@ -167,8 +167,12 @@ def update_text(path: str, results: list[TrackedAlias]) -> str:
         else:
             lines.append(f"  {head} ({result.reason})")
     bumped = sum(result.decision == "bump" for result in results)
-    edited = "committed" if any(result.commit for result in results) else "edited in place"
-    lines.append(f"\n{path}: {bumped} of {len(results)} tracked aliases {edited}.")
+    tracked = f"{len(results)} tracked alias{'' if len(results) == 1 else 'es'}"
+    if not bumped:
+        lines.append(f"\n{path}: nothing to update ({tracked}).")
+    else:
+        done = "committed" if any(result.commit for result in results) else "edited"
+        lines.append(f"\n{path}: {bumped} of {tracked} {done}.")
     return "\n".join(lines)
 
 
