@@ -8,50 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Literal
 
 from controller.manifest import TagRule, TrackPolicy
 from controller.state import READY, LiveVersion
-
-# bump: the manifest should move to the candidate; branch-exists: that bump is already on
-# its branch; up-to-date: the declared version is the candidate; hold: the declared version
-# is newer than every matching one (never moved back); no-candidate: nothing matches.
-Decision = Literal["bump", "branch-exists", "up-to-date", "hold", "no-candidate"]
-
-
-@dataclass(frozen=True)
-class TrackedAlias:
-    """One tracked alias: what the manifest says, what the registry offers, and the verdict."""
-
-    model: str
-    alias: str
-    declared: int
-    candidate: int | None
-    decision: Decision
-    reason: str
-    branch: str | None = None
-    commit: str | None = None
-    pull_request_url: str | None = None
-    supersedes: list[str] = field(default_factory=list)
-
-    @property
-    def address(self) -> str:
-        return f"{self.model}@{self.alias}"
-
-    def to_json_dict(self) -> dict[str, object]:
-        return {
-            "model": self.model,
-            "alias": self.alias,
-            "declared": self.declared,
-            "candidate": self.candidate,
-            "decision": self.decision,
-            "reason": self.reason,
-            "branch": self.branch,
-            "commit": self.commit,
-            "pull_request_url": self.pull_request_url,
-            "supersedes": self.supersedes,
-        }
+from controller.values import TrackedAlias
 
 
 def tag_mismatches(required: Mapping[str, TagRule], tags: Mapping[str, str]) -> list[str]:

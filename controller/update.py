@@ -11,17 +11,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from controller import api
+from controller.errors import UpdateError
 from controller.gitops import branches_starting_with, starting_branch, switch_to
 from controller.manifest import LoadedManifest, TrackPolicy, load_manifest
-from controller.tracking import TrackedAlias, decide
+from controller.promotion import AliasRequest, Delivery, edit_alias, ref_part
+from controller.registry import Registry
+from controller.target import TargetFlags, resolve_target
+from controller.tracking import decide
+from controller.values import TrackedAlias
 
 BRANCH_PREFIX = "update/"
-NO_GIT = api.Delivery()
-
-
-class UpdateError(api.PromotionError):
-    """An update was refused before anything was written."""
+NO_GIT = Delivery()
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def bump_branch(model: str, alias: str, version: int) -> str:
 
 
 def bump_branch_prefix(model: str, alias: str) -> str:
-    return f"{BRANCH_PREFIX}{api._ref_part(model)}-{api._ref_part(alias)}-v"
+    return f"{BRANCH_PREFIX}{ref_part(model)}-{ref_part(alias)}-v"
 
 
 def tracked_aliases(loaded: LoadedManifest, model: str | None, alias: str | None) -> list[Tracked]:
@@ -64,8 +64,8 @@ def update(
     model: str | None = None,
     alias: str | None = None,
     *,
-    flags: api.TargetFlags,
-    delivery: api.Delivery = NO_GIT,
+    flags: TargetFlags,
+    delivery: Delivery = NO_GIT,
 ) -> list[TrackedAlias]:
     """Decide every tracked alias in one batched read, then edit (or commit) each bump."""
     loaded = load_manifest(path)
@@ -74,31 +74,35 @@ def update(
     start = starting_branch(path, remote) if delivery.commit else None
     if not tracked:
         return []
-    registry = api.open_registry(flags, loaded.manifest.tracking_uri)
+    registry = Registry(resolve_target(flags, loaded.manifest.tracking_uri))
     versions = registry.read_versions({t.model for t in tracked})
     decisions = [
         decide(t.model, t.alias, t.declared, t.policy, versions.get(t.model, [])) for t in tracked
     ]
     if start is None:
         return [
-            _edit_in_place(path, d, d.candidate, flags) if d.candidate and d.decision == "bump"
+            _edit_in_place(path, d, d.candidate) if d.candidate and d.decision == "bump"
             else d
             for d in decisions
         ]  # fmt: skip
     existing = branches_starting_with(path, BRANCH_PREFIX, remote)
     return [
-        _commit_bump(path, d, d.candidate, start, existing, flags, delivery)
+        _commit_bump(path, d, d.candidate, start, existing, delivery)
         if d.candidate and d.decision == "bump"
         else d
         for d in decisions
     ]
 
 
-def _edit_in_place(
-    path: str, decision: TrackedAlias, version: int, flags: api.TargetFlags
-) -> TrackedAlias:
-    # The version was just read as READY: no second registry check (offline=True).
-    api._edit_alias("update", path, decision.model, decision.alias, version, flags, True, NO_GIT)
+def _request(decision: TrackedAlias, version: int, delivery: Delivery) -> AliasRequest:
+    # The version was just read as READY: no second registry check (offline).
+    return AliasRequest(
+        "update", decision.model, decision.alias, version, offline=True, delivery=delivery
+    )
+
+
+def _edit_in_place(path: str, decision: TrackedAlias, version: int) -> TrackedAlias:
+    edit_alias(load_manifest(path), _request(decision, version, NO_GIT))
     return decision
 
 
@@ -108,8 +112,7 @@ def _commit_bump(
     version: int,
     start: str,
     existing: set[str],
-    flags: api.TargetFlags,
-    delivery: api.Delivery,
+    delivery: Delivery,
 ) -> TrackedAlias:
     """Commit the bump on its own branch from `start`, then go back to `start`."""
     branch = bump_branch(decision.model, decision.alias, version)
@@ -122,10 +125,8 @@ def _commit_bump(
         )
     older = _older_bump_branches(decision.model, decision.alias, version, existing)
     try:
-        edit = api._edit_alias(
-            "update", path, decision.model, decision.alias, version, flags, True,
-            replace(delivery, branch=branch),
-        )  # fmt: skip
+        request = _request(decision, version, replace(delivery, branch=branch))
+        edit = edit_alias(load_manifest(path), request)
     finally:
         switch_to(path, start)
     return replace(
@@ -146,35 +147,3 @@ def _older_bump_branches(model: str, alias: str, version: int, existing: set[str
         if (match := pattern.fullmatch(name)) and int(match[1]) < version
     ]
     return [name for _, name in sorted(older)]
-
-
-def update_text(path: str, results: list[TrackedAlias]) -> str:
-    """One line per tracked alias; a bump also says where it went."""
-    if not results:
-        return f"{path}: no tracked aliases (declare them under track:)"
-    lines = []
-    for result in results:
-        head = f"{result.address}: {result.declared}"
-        if result.decision == "bump":
-            lines.append(f"~ {head} -> {result.candidate} ({result.reason})")
-            if result.commit:
-                lines.append(f"    committed {result.commit[:7]} on branch {result.branch}")
-            if result.pull_request_url:
-                lines.append(f"    open a pull request: {result.pull_request_url}")
-            lines += [f"    supersedes branch {name}" for name in result.supersedes]
-        elif result.decision == "branch-exists":
-            lines.append(f"= {head} -> {result.candidate} ({result.reason}; nothing to do)")
-        else:
-            lines.append(f"  {head} ({result.reason})")
-    bumped = sum(result.decision == "bump" for result in results)
-    tracked = f"{len(results)} tracked alias{'' if len(results) == 1 else 'es'}"
-    if not bumped:
-        lines.append(f"\n{path}: nothing to update ({tracked}).")
-    else:
-        done = "committed" if any(result.commit for result in results) else "edited"
-        lines.append(f"\n{path}: {bumped} of {tracked} {done}.")
-    return "\n".join(lines)
-
-
-def update_json(path: str, results: list[TrackedAlias]) -> dict[str, object]:
-    return {"manifest": path, "tracked": [result.to_json_dict() for result in results]}
