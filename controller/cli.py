@@ -11,7 +11,7 @@ import os
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -214,23 +214,39 @@ def edit_options(command: Callable[..., int]) -> Callable[..., int]:
     return wrapper
 
 
+class VersionOrLatest(click.ParamType):
+    """A positive version number, or `latest`: the newest READY version the alias accepts."""
+
+    name = "VERSION|latest"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value == "latest" or isinstance(value, int):
+            return value
+        if str(value).isdigit() and int(value) >= 1:
+            return int(value)
+        self.fail(f"{value!r} is not a positive version number or 'latest'", param, ctx)
+
+
 @cli.command()
 @click.argument("model")
 @click.argument("alias")
-@click.argument("version", type=click.IntRange(min=1))
+@click.argument("version", type=VersionOrLatest())
 @manifest_option
 @edit_options
 @target_options
 def promote(
     model: str,
     alias: str,
-    version: int,
+    version: int | Literal["latest"],
     manifest_path: str,
     offline: bool,
     delivery: api.Delivery,
     flags: api.TargetFlags,
 ) -> int:
-    """Point MODEL@ALIAS at VERSION in the manifest, editing only that value."""
+    """Point MODEL@ALIAS at VERSION in the manifest, editing only that value.
+
+    VERSION `latest` is the newest READY version, under the alias's track policy if it has one.
+    """
     edit = api.promote(
         manifest_path, model, alias, version, flags=flags, offline=offline, delivery=delivery
     )

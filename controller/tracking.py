@@ -50,8 +50,7 @@ def decide(
     """Compare the declared version with the newest matching one; only forward is a bump."""
     candidate = newest_match(versions, policy)
     if candidate is None:
-        wanted = "READY version" + (" with " + _tags_text(policy) if policy.tags else "")
-        return TrackedAlias(model, alias, declared, None, "no-candidate", f"no {wanted}")
+        return TrackedAlias(model, alias, declared, None, "no-candidate", f"no {wanted(policy)}")
     if candidate == declared:
         return TrackedAlias(model, alias, declared, candidate, "up-to-date", "up to date")
     if candidate < declared:
@@ -60,8 +59,10 @@ def decide(
     return TrackedAlias(model, alias, declared, candidate, "bump", f"newer version {candidate}")
 
 
-def _tags_text(policy: TrackPolicy) -> str:
-    return ", ".join(
+def wanted(policy: TrackPolicy) -> str:
+    """What the policy asks for, as people read it: `READY version with stage=/prod|staging/`."""
+    tags = ", ".join(
         f"{key}=/{rule.pattern}/" if rule.pattern is not None else f"{key}={rule.value}"
         for key, rule in policy.tags.items()
     )
+    return "READY version" + (f" with {tags}" if tags else "")

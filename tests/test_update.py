@@ -276,3 +276,55 @@ def test_the_cli_reports_each_alias_and_where_its_bump_went(
         f"  {model}@champion: 1 (no READY version with validation_status=approved)\n"
         f"\n{path}: 1 of 2 tracked aliases committed.\n"
     )
+
+
+def test_promote_latest_is_the_one_off_lookup_under_the_alias_policy(
+    work: git.Repo,
+    mlflow_server: str,
+    make_model: Callable[..., str],
+    server_client: MlflowClient,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    model = make_model("track", 4)
+    approve(server_client, model, 2)
+    declare(work, model, champion=1, challenger=2)
+    path = manifest(work)
+
+    def promote(alias: str, *extra: str) -> int:
+        args = ["promote", model, alias, "latest", "-f", str(path), *extra]
+        return main([*args, "--tracking-uri", mlflow_server])
+
+    assert promote("champion") == 0  # tracked with validation_status=approved: 2, not 4
+    assert promote("shadow") == 0  # not tracked: the newest READY version
+    assert capsys.readouterr().out == (
+        f"{path}: {model}@champion 1 -> 2\n{path}: {model}@shadow none -> 4\n"
+    )
+    assert path.read_text() == manifest_text(model, 2, 2).replace(
+        "      challenger: 2\n", "      challenger: 2\n      shadow: 4\n"
+    )
+
+    assert promote("champion", "--offline") == 1
+    assert capsys.readouterr().err == (
+        "error: `latest` is looked up in the registry; name a version with --offline\n"
+    )
+
+
+def test_promote_latest_with_no_matching_version_is_refused(
+    work: git.Repo,
+    mlflow_server: str,
+    make_model: Callable[..., str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    model = make_model("track", 2)
+    declare(work, model, champion=1, challenger=2)
+    before = manifest(work).read_bytes()
+    code = main(
+        ["promote", model, "champion", "latest", "-f", str(manifest(work)),
+         "--tracking-uri", mlflow_server]
+    )  # fmt: skip
+    assert code == 1
+    assert capsys.readouterr().err == (
+        f"error: no READY version with validation_status=approved of model {model!r} "
+        "in the registry\n"
+    )
+    assert manifest(work).read_bytes() == before
