@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from controller.manifest import ManifestError, TagRule, TrackPolicy, parse_manifest
+from controller.commit_message import parse_subject
+from controller.errors import ManifestError
+from controller.manifest import TagRule, TrackPolicy, parse_manifest
 from controller.state import LiveVersion
 from controller.tracking import decide, newest_match, tag_mismatches
 
@@ -120,4 +122,15 @@ def test_decisions_move_only_forward() -> None:
         "no-candidate",
         None,
         "no READY version with x=y",
+    )
+
+
+def test_update_commit_subjects_read_back_as_updates() -> None:
+    edit = parse_subject("update bikes@challenger: 5 -> 6")
+    assert edit is not None
+    assert (edit.kind, edit.address, edit.from_version, edit.to_version) == (
+        "update",
+        "bikes@challenger",
+        5,
+        6,
     )
