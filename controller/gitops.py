@@ -120,18 +120,20 @@ def check_can_commit(path: str | Path, branch: str, remote: str | None) -> None:
             raise GitError(f"branch {branch!r} already exists")
 
 
-def branches_starting_with(path: str | Path, prefix: str, remote: str | None) -> set[str]:
-    """Local branch names with this prefix, and the remote's too when a remote is named."""
+def local_branches(path: str | Path, prefix: str) -> set[str]:
+    """Names of the local branches that start with `prefix`."""
     with _repo(path) as repo:
-        names = {head.name for head in repo.heads if head.name.startswith(prefix)}
-        if remote is not None:
-            listing = str(repo.git.ls_remote("--heads", remote, f"refs/heads/{prefix}*"))
-            names |= {
-                ref.removeprefix("refs/heads/")
-                for _, _, ref in (line.partition("\t") for line in listing.splitlines())
-                if ref.startswith(f"refs/heads/{prefix}")
-            }
-    return names
+        return {head.name for head in repo.heads if head.name.startswith(prefix)}
+
+
+def remote_branches(path: str | Path, remote: str, prefix: str) -> set[str]:
+    """Names of the remote's branches that start with `prefix`, asked of the remote itself."""
+    with _repo(path) as repo:
+        listing = str(repo.git.ls_remote("--heads", remote, f"refs/heads/{prefix}*"))
+    refs = (line.partition("\t")[2] for line in listing.splitlines())
+    return {
+        ref.removeprefix("refs/heads/") for ref in refs if ref.startswith(f"refs/heads/{prefix}")
+    }
 
 
 def switch_to(path: str | Path, branch: str) -> None:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, replace
 
 from controller.errors import UpdateError
-from controller.gitops import branches_starting_with, starting_branch, switch_to
+from controller.gitops import local_branches, remote_branches, starting_branch, switch_to
 from controller.manifest import LoadedManifest, TrackPolicy, load_manifest
 from controller.promotion import AliasRequest, Delivery, edit_alias, ref_part
 from controller.registry import Registry
@@ -30,6 +30,18 @@ class Tracked:
     alias: str
     declared: int
     policy: TrackPolicy
+
+
+@dataclass(frozen=True)
+class Branches:
+    """The bump branches that exist: locally, and on the remote when pushing (else None)."""
+
+    local: set[str]
+    remote: set[str] | None
+
+    @property
+    def all(self) -> set[str]:
+        return self.local | (self.remote or set())
 
 
 def bump_branch(model: str, alias: str, version: int) -> str:
@@ -85,9 +97,12 @@ def update(
             else d
             for d in decisions
         ]  # fmt: skip
-    existing = branches_starting_with(path, BRANCH_PREFIX, remote)
+    branches = Branches(
+        local_branches(path, BRANCH_PREFIX),
+        remote_branches(path, remote, BRANCH_PREFIX) if remote else None,
+    )
     return [
-        _commit_bump(path, d, d.candidate, start, existing, delivery)
+        _commit_bump(path, d, d.candidate, start, branches, delivery)
         if d.candidate and d.decision == "bump"
         else d
         for d in decisions
@@ -111,19 +126,17 @@ def _commit_bump(
     decision: TrackedAlias,
     version: int,
     start: str,
-    existing: set[str],
+    branches: Branches,
     delivery: Delivery,
 ) -> TrackedAlias:
     """Commit the bump on its own branch from `start`, then go back to `start`."""
     branch = bump_branch(decision.model, decision.alias, version)
-    if branch in existing:
-        return replace(
-            decision,
-            decision="branch-exists",
-            reason=f"branch {branch} already holds this bump",
-            branch=branch,
-        )
-    older = _older_bump_branches(decision.model, decision.alias, version, existing)
+    if branch in branches.all:
+        reason = f"branch {branch} already holds this bump"
+        if branches.remote is not None and branch not in branches.remote:
+            reason += f", but only here: push it with git push -u {delivery.remote} {branch}"
+        return replace(decision, decision="branch-exists", reason=reason, branch=branch)
+    older = _older_bump_branches(decision.model, decision.alias, version, branches.all)
     try:
         request = _request(decision, version, replace(delivery, branch=branch))
         edit = edit_alias(load_manifest(path), request)

@@ -328,3 +328,26 @@ def test_promote_latest_with_no_matching_version_is_refused(
         "in the registry\n"
     )
     assert manifest(work).read_bytes() == before
+
+
+def test_a_bump_branch_that_was_never_pushed_is_named_not_recommitted(
+    work: git.Repo,
+    mlflow_server: str,
+    make_model: Callable[..., str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    model = make_model("track", 3)
+    declare(work, model, champion=1, challenger=2)
+    update(work, mlflow_server, capsys, model, "challenger", "--commit")
+    branch = f"update/{model}-challenger-v3"
+    commit = work.heads[branch].commit
+
+    (pushing,) = update(work, mlflow_server, capsys, model, "challenger", "--commit", "--push")
+
+    assert pushing["decision"] == "branch-exists"
+    assert pushing["reason"] == (
+        f"branch {branch} already holds this bump, but only here: "
+        f"push it with git push -u origin {branch}"
+    )
+    assert work.heads[branch].commit == commit
+    assert branch not in git.Repo(work.remotes.origin.url).heads
