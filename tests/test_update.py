@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,143 +39,140 @@ def manifest_text(model: str, champion: int, challenger: int) -> str:
     )
 
 
+@dataclass
+class Tracking:
+    """A working repository whose `origin` is a bare repository, and the real server."""
+
+    repo: git.Repo
+    server: str
+    client: MlflowClient
+    make_model: Callable[..., str]
+    capsys: pytest.CaptureFixture[str]
+
+    @property
+    def manifest(self) -> Path:
+        return Path(self.repo.working_tree_dir) / "registry.yaml"
+
+    @property
+    def origin(self) -> git.Repo:
+        return git.Repo(self.repo.remotes.origin.url)
+
+    def model(self, versions: int, approved: tuple[int, ...] = ()) -> str:
+        """A new registered model; `approved` versions get validation_status=approved."""
+        name = self.make_model("track", versions)
+        for version in approved:
+            self.client.set_model_version_tag(name, str(version), "validation_status", "approved")
+        return name
+
+    def new_version(self, model: str) -> int:
+        return int(self.client.create_model_version(model, source=f"s3://x/{model}").version)
+
+    def declare(self, model: str, champion: int, challenger: int) -> None:
+        text = manifest_text(model, champion, challenger)
+        commit_file(self.repo, "registry.yaml", text, "declare")
+        self.repo.git.push("origin", "main")
+
+    def run(self, *args: str) -> int:
+        """The CLI in process, on this manifest and server."""
+        self.capsys.readouterr()
+        return main([*args, "-f", str(self.manifest), "--tracking-uri", self.server])
+
+    def update(self, *args: str, repo: git.Repo | None = None) -> list[dict[str, object]]:
+        """`update --format json`; its tracked aliases."""
+        path = Path((repo or self.repo).working_tree_dir) / "registry.yaml"
+        self.capsys.readouterr()
+        code = main(["update", *args, "-f", str(path), "--tracking-uri", self.server,
+                     "--format", "json"])  # fmt: skip
+        captured = self.capsys.readouterr()
+        assert code == 0, captured.err
+        return json.loads(captured.out)["tracked"]
+
+
 @pytest.fixture
-def work(tmp_path: Path) -> git.Repo:
-    """A clone-like working repository whose `origin` is a bare repository."""
+def track(
+    tmp_path: Path,
+    mlflow_server: str,
+    server_client: MlflowClient,
+    make_model: Callable[..., str],
+    capsys: pytest.CaptureFixture[str],
+) -> Tracking:
     repo = make_repo(tmp_path / "work")
     bare = tmp_path / "origin.git"
     git.Repo.init(bare, bare=True, initial_branch="main")
     repo.create_remote("origin", str(bare))
-    return repo
-
-
-def manifest(repo: git.Repo) -> Path:
-    return Path(repo.working_tree_dir) / "registry.yaml"
-
-
-def declare(repo: git.Repo, model: str, champion: int, challenger: int) -> None:
-    commit_file(repo, "registry.yaml", manifest_text(model, champion, challenger), "declare")
-    repo.git.push("origin", "main")
-
-
-def update(
-    repo: git.Repo, server: str, capsys: pytest.CaptureFixture[str], *args: str
-) -> list[dict[str, object]]:
-    """Run `update --format json` in process; return its tracked aliases."""
-    capsys.readouterr()
-    code = main(
-        ["update", *args, "-f", str(manifest(repo)), "--tracking-uri", server, "--format", "json"]
-    )
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    return json.loads(captured.out)["tracked"]
+    return Tracking(repo, mlflow_server, server_client, make_model, capsys)
 
 
 def decisions(tracked: list[dict[str, object]]) -> dict[str, tuple[object, object, object]]:
-    return {str(t["alias"]): (t["declared"], t["candidate"], t["decision"]) for t in tracked}
+    return {str(x["alias"]): (x["declared"], x["candidate"], x["decision"]) for x in tracked}
 
 
-def approve(client: MlflowClient, model: str, version: int) -> None:
-    client.set_model_version_tag(model, str(version), "validation_status", "approved")
+def test_latest_and_tag_policies_edit_one_line_each(track: Tracking) -> None:
+    model = track.model(5, approved=(3,))
+    track.declare(model, champion=2, challenger=4)
 
-
-def new_version(client: MlflowClient, model: str) -> int:
-    return int(client.create_model_version(model, source=f"s3://fixtures/{model}/new").version)
-
-
-def test_latest_and_tag_policies_edit_one_line_each(
-    work: git.Repo,
-    mlflow_server: str,
-    make_model: Callable[..., str],
-    server_client: MlflowClient,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    model = make_model("track", 5)
-    approve(server_client, model, 3)
-    declare(work, model, champion=2, challenger=4)
-
-    tracked = update(work, mlflow_server, capsys)
+    tracked = track.update()
 
     assert decisions(tracked) == {"challenger": (4, 5, "bump"), "champion": (2, 3, "bump")}
-    assert manifest(work).read_text() == manifest_text(model, champion=3, challenger=5)
-    assert work.git.diff("--numstat") == "2\t2\tregistry.yaml"
-    assert work.active_branch.name == "main"
-    assert work.head.commit.summary == "declare"
+    assert track.manifest.read_text() == manifest_text(model, champion=3, challenger=5)
+    assert track.repo.git.diff("--numstat") == "2\t2\tregistry.yaml"
+    assert track.repo.active_branch.name == "main"
+    assert track.repo.head.commit.summary == "declare"
 
 
-def test_a_version_registered_after_a_run_is_picked_up_by_the_next(
-    work: git.Repo,
-    mlflow_server: str,
-    make_model: Callable[..., str],
-    server_client: MlflowClient,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    model = make_model("track", 2)
-    approve(server_client, model, 1)
-    declare(work, model, champion=1, challenger=2)
+def test_a_version_registered_after_a_run_is_picked_up_by_the_next(track: Tracking) -> None:
+    model = track.model(2, approved=(1,))
+    track.declare(model, champion=1, challenger=2)
 
-    assert decisions(update(work, mlflow_server, capsys, "--commit")) == {
+    assert decisions(track.update("--commit")) == {
         "challenger": (2, 2, "up-to-date"),
         "champion": (1, 1, "up-to-date"),
     }
-    assert {head.name for head in work.heads} == {"main"}
-    assert work.git.status("--porcelain") == ""
+    assert {head.name for head in track.repo.heads} == {"main"}
+    assert track.repo.git.status("--porcelain") == ""
 
-    version = new_version(server_client, model)  # 3, not approved: champion stays
-    assert decisions(update(work, mlflow_server, capsys, "--commit")) == {
+    version = track.new_version(model)  # 3, not approved: champion stays
+    assert decisions(track.update("--commit")) == {
         "challenger": (2, version, "bump"),
         "champion": (1, 1, "up-to-date"),
     }
-    assert f"update/{model}-challenger-v{version}" in work.heads
+    assert f"update/{model}-challenger-v{version}" in track.repo.heads
 
 
 def test_tracking_never_moves_an_alias_back(
-    work: git.Repo,
-    mlflow_server: str,
-    make_model: Callable[..., str],
-    server_client: MlflowClient,
-    set_version_status: Callable[..., None],
-    capsys: pytest.CaptureFixture[str],
+    track: Tracking, set_version_status: Callable[..., None]
 ) -> None:
-    model = make_model("track", 3)
-    approve(server_client, model, 1)
+    model = track.model(3, approved=(1,))
     set_version_status(model, 3, "FAILED_REGISTRATION")  # newest, not READY
-    declare(work, model, champion=2, challenger=3)  # champion 2 was set by hand: not approved
-    before = manifest(work).read_bytes()
+    track.declare(model, champion=2, challenger=3)  # champion 2 was set by hand: not approved
+    before = track.manifest.read_bytes()
 
-    tracked = update(work, mlflow_server, capsys)
+    tracked = track.update()
 
     assert decisions(tracked) == {"challenger": (3, 2, "hold"), "champion": (2, 1, "hold")}
-    assert {t["reason"] for t in tracked} == {
+    assert {x["reason"] for x in tracked} == {
         "declared 3 is newer than 2; tracking never moves back",
         "declared 2 is newer than 1; tracking never moves back",
     }
-    assert manifest(work).read_bytes() == before
+    assert track.manifest.read_bytes() == before
 
 
-def test_each_bump_gets_its_own_branch_and_commit_from_the_start_branch(
-    work: git.Repo,
-    mlflow_server: str,
-    make_model: Callable[..., str],
-    server_client: MlflowClient,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    model = make_model("track", 4)
-    approve(server_client, model, 3)
-    declare(work, model, champion=1, challenger=2)
-    base = work.head.commit
+def test_each_bump_gets_its_own_branch_and_commit_from_the_start_branch(track: Tracking) -> None:
+    model = track.model(4, approved=(3,))
+    track.declare(model, champion=1, challenger=2)
+    base = track.repo.head.commit
 
-    tracked = update(work, mlflow_server, capsys, "--commit", "--push")
+    tracked = track.update("--commit", "--push")
 
-    assert work.active_branch.name == "main"
-    assert work.head.commit == base
-    assert manifest(work).read_text() == manifest_text(model, champion=1, challenger=2)
-    bare = git.Repo(work.remotes.origin.url)
+    assert track.repo.active_branch.name == "main"
+    assert track.repo.head.commit == base
+    assert track.manifest.read_text() == manifest_text(model, champion=1, challenger=2)
+    bare = track.origin
     for alias, (old, new) in {"challenger": (2, 4), "champion": (1, 3)}.items():
         branch = f"update/{model}-{alias}-v{new}"
-        (result,) = [t for t in tracked if t["alias"] == alias]
+        (result,) = [x for x in tracked if x["alias"] == alias]
         assert result["branch"] == branch
-        commit = work.heads[branch].commit
+        commit = track.repo.heads[branch].commit
         assert result["commit"] == commit.hexsha
         assert commit.parents == (base,)
         assert commit.message == (
@@ -187,44 +185,33 @@ def test_each_bump_gets_its_own_branch_and_commit_from_the_start_branch(
 
 
 def test_an_existing_bump_branch_is_not_duplicated_and_a_newer_version_supersedes_it(
-    work: git.Repo,
-    mlflow_server: str,
-    make_model: Callable[..., str],
-    server_client: MlflowClient,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    track: Tracking, tmp_path: Path
 ) -> None:
-    model = make_model("track", 3)
-    approve(server_client, model, 1)
-    declare(work, model, champion=1, challenger=2)
-    first = update(work, mlflow_server, capsys, model, "challenger", "--commit", "--push")
+    model = track.model(3, approved=(1,))
+    track.declare(model, champion=1, challenger=2)
+    first = track.update(model, "challenger", "--commit", "--push")
     branch = f"update/{model}-challenger-v3"
     assert decisions(first) == {"challenger": (2, 3, "bump")}
 
     # A fresh clone, as the scheduled workflow has: the branch exists only on the remote.
-    clone = git.Repo.clone_from(work.remotes.origin.url, tmp_path / "clone")
-    again = update(clone, mlflow_server, capsys, model, "challenger", "--commit", "--push")
+    clone = git.Repo.clone_from(track.repo.remotes.origin.url, tmp_path / "clone")
+    again = track.update(model, "challenger", "--commit", "--push", repo=clone)
     assert decisions(again) == {"challenger": (2, 3, "branch-exists")}
     assert again[0]["reason"] == f"branch {branch} already holds this bump"
     assert {head.name for head in clone.heads} == {"main"}
 
-    version = new_version(server_client, model)
-    newer = update(clone, mlflow_server, capsys, model, "challenger", "--commit", "--push")
+    version = track.new_version(model)
+    newer = track.update(model, "challenger", "--commit", "--push", repo=clone)
     assert decisions(newer) == {"challenger": (2, version, "bump")}
     assert newer[0]["branch"] == f"update/{model}-challenger-v{version}"
     assert newer[0]["supersedes"] == [branch]
-    assert branch in git.Repo(work.remotes.origin.url).heads  # left for its PR to be closed
+    assert branch in track.origin.heads  # left for its PR to be closed
 
 
 def test_the_request_count_does_not_grow_with_tracked_aliases(
-    work: git.Repo,
-    mlflow_server: str,
-    make_model: Callable[..., str],
-    server_client: MlflowClient,
-    rest_calls: list[tuple[str, str]],
-    capsys: pytest.CaptureFixture[str],
+    track: Tracking, rest_calls: list[tuple[str, str]]
 ) -> None:
-    models = [make_model("track", 2) for _ in range(3)]
+    models = [track.model(2) for _ in range(3)]
     one_alias = "version: 1\nmodels:\n" + "".join(
         f"  {m}:\n    aliases: {{a: 1}}\n    track: {{a: latest}}\n" for m in models
     )
@@ -235,41 +222,34 @@ def test_the_request_count_does_not_grow_with_tracked_aliases(
     )
     counts = []
     for text in (one_alias, many):
-        manifest(work).write_text(text)
+        track.manifest.write_text(text)
         rest_calls.clear()
-        tracked = update(work, mlflow_server, capsys)
-        assert {t["decision"] for t in tracked} == {"bump"}
+        tracked = track.update()
+        assert {x["decision"] for x in tracked} == {"bump"}
         counts.append(list(rest_calls))
     assert counts[0] == counts[1] == [("GET", "/api/2.0/mlflow/model-versions/search")]
 
 
-def test_naming_an_untracked_alias_is_one_error_line(
-    work: git.Repo, mlflow_server: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    declare(work, "bikes", champion=1, challenger=2)
-    path = manifest(work)
-    code = main(["update", "bikes", "shadow", "-f", str(path), "--tracking-uri", mlflow_server])
-    assert code == 1
-    assert capsys.readouterr().err == f"error: {path} does not track bikes@shadow (see track:)\n"
+def test_naming_an_untracked_alias_is_one_error_line(track: Tracking) -> None:
+    track.declare("bikes", champion=1, challenger=2)
+    assert track.run("update", "bikes", "shadow") == 1
+    assert track.capsys.readouterr().err == (
+        f"error: {track.manifest} does not track bikes@shadow (see track:)\n"
+    )
 
 
-def test_the_cli_reports_each_alias_and_where_its_bump_went(
-    work: git.Repo,
-    mlflow_server: str,
-    make_model: Callable[..., str],
-    server_client: MlflowClient,
-) -> None:
-    model = make_model("track", 3)
-    declare(work, model, champion=1, challenger=2)
-    path = manifest(work)
+def test_the_cli_reports_each_alias_and_where_its_bump_went(track: Tracking) -> None:
+    model = track.model(3)
+    track.declare(model, champion=1, challenger=2)
+    path = track.manifest
     result = subprocess.run(
-        [CLI, "update", "-f", path, "--tracking-uri", mlflow_server, "--commit"],
+        [CLI, "update", "-f", path, "--tracking-uri", track.server, "--commit"],
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    sha = work.heads[f"update/{model}-challenger-v3"].commit.hexsha
+    sha = track.repo.heads[f"update/{model}-challenger-v3"].commit.hexsha
     assert result.stdout == (
         f"~ {model}@challenger: 2 -> 3 (newer version 3)\n"
         f"    committed {sha[:7]} on branch update/{model}-challenger-v3\n"
@@ -278,76 +258,52 @@ def test_the_cli_reports_each_alias_and_where_its_bump_went(
     )
 
 
-def test_promote_latest_is_the_one_off_lookup_under_the_alias_policy(
-    work: git.Repo,
-    mlflow_server: str,
-    make_model: Callable[..., str],
-    server_client: MlflowClient,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    model = make_model("track", 4)
-    approve(server_client, model, 2)
-    declare(work, model, champion=1, challenger=2)
-    path = manifest(work)
+def test_promote_latest_is_the_one_off_lookup_under_the_alias_policy(track: Tracking) -> None:
+    model = track.model(4, approved=(2,))
+    track.declare(model, champion=1, challenger=2)
+    path = track.manifest
 
-    def promote(alias: str, *extra: str) -> int:
-        args = ["promote", model, alias, "latest", "-f", str(path), *extra]
-        return main([*args, "--tracking-uri", mlflow_server])
-
-    assert promote("champion") == 0  # tracked with validation_status=approved: 2, not 4
-    assert promote("shadow") == 0  # not tracked: the newest READY version
-    assert capsys.readouterr().out == (
+    assert track.run("promote", model, "champion", "latest") == 0  # approved: 2, not 4
+    out = track.capsys.readouterr().out
+    assert track.run("promote", model, "shadow", "latest") == 0  # untracked: the newest READY
+    assert out + track.capsys.readouterr().out == (
         f"{path}: {model}@champion 1 -> 2\n{path}: {model}@shadow none -> 4\n"
     )
     assert path.read_text() == manifest_text(model, 2, 2).replace(
         "      challenger: 2\n", "      challenger: 2\n      shadow: 4\n"
     )
 
-    assert promote("champion", "--offline") == 1
-    assert capsys.readouterr().err == (
+    assert track.run("promote", model, "champion", "latest", "--offline") == 1
+    assert track.capsys.readouterr().err == (
         "error: `latest` is looked up in the registry; name a version with --offline\n"
     )
 
 
-def test_promote_latest_with_no_matching_version_is_refused(
-    work: git.Repo,
-    mlflow_server: str,
-    make_model: Callable[..., str],
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    model = make_model("track", 2)
-    declare(work, model, champion=1, challenger=2)
-    before = manifest(work).read_bytes()
-    code = main(
-        ["promote", model, "champion", "latest", "-f", str(manifest(work)),
-         "--tracking-uri", mlflow_server]
-    )  # fmt: skip
-    assert code == 1
-    assert capsys.readouterr().err == (
+def test_promote_latest_with_no_matching_version_is_refused(track: Tracking) -> None:
+    model = track.model(2)
+    track.declare(model, champion=1, challenger=2)
+    before = track.manifest.read_bytes()
+    assert track.run("promote", model, "champion", "latest") == 1
+    assert track.capsys.readouterr().err == (
         f"error: no READY version with validation_status=approved of model {model!r} "
         "in the registry\n"
     )
-    assert manifest(work).read_bytes() == before
+    assert track.manifest.read_bytes() == before
 
 
-def test_a_bump_branch_that_was_never_pushed_is_named_not_recommitted(
-    work: git.Repo,
-    mlflow_server: str,
-    make_model: Callable[..., str],
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    model = make_model("track", 3)
-    declare(work, model, champion=1, challenger=2)
-    update(work, mlflow_server, capsys, model, "challenger", "--commit")
+def test_a_bump_branch_that_was_never_pushed_is_named_not_recommitted(track: Tracking) -> None:
+    model = track.model(3)
+    track.declare(model, champion=1, challenger=2)
+    track.update(model, "challenger", "--commit")
     branch = f"update/{model}-challenger-v3"
-    commit = work.heads[branch].commit
+    commit = track.repo.heads[branch].commit
 
-    (pushing,) = update(work, mlflow_server, capsys, model, "challenger", "--commit", "--push")
+    (pushing,) = track.update(model, "challenger", "--commit", "--push")
 
     assert pushing["decision"] == "branch-exists"
     assert pushing["reason"] == (
         f"branch {branch} already holds this bump, but only here: "
         f"push it with git push -u origin {branch}"
     )
-    assert work.heads[branch].commit == commit
-    assert branch not in git.Repo(work.remotes.origin.url).heads
+    assert track.repo.heads[branch].commit == commit
+    assert branch not in track.origin.heads
