@@ -34,6 +34,8 @@ def test_one_pull_request_per_new_version_and_none_on_the_next_run(
     server_client: MlflowClient,
 ) -> None:
     model = make_model("e2e", 2)
+    server_client.set_registered_model_alias(model, "champion", "1")  # as applied
+    server_client.set_registered_model_alias(model, "challenger", "2")
     repo.commit_manifest(tracked_manifest(model))
     repo.git("push", "-q", "origin", "main")
     server_client.create_model_version(model, source=f"s3://fixtures/{model}/3")
@@ -56,6 +58,9 @@ def test_one_pull_request_per_new_version_and_none_on_the_next_run(
         "open",
     )
     assert f"Version 3 is the newest READY version of `{model}`" in pull["body"]
+    link = f"({repo.tracking_uri}/#/models/{model}/versions"
+    row = f"| challenger | [2]{link}/2) | [3]{link}/3) | promote |"
+    assert row in pull["body"]  # the bump's plan
 
     second = repo.act("workflow_dispatch", "registry-update.yml", dispatch_event())
 
