@@ -343,31 +343,49 @@ def _case_collisions(loaded: LoadedManifest) -> list[Problem]:
     return warnings
 
 
-def _track_problems(loaded: LoadedManifest) -> list[Problem]:
-    """A tracked alias must be declared with a version, and every tag pattern must compile."""
+def _is_alias_name(name: str) -> bool:
+    try:
+        check_alias_name(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _track_problems(data: Any, file: str, walker: _Walker) -> list[Problem]:
+    """A tracked alias must be declared with a version, and every tag pattern must compile.
+
+    Read from the raw document, so these come with every other problem, not after them.
+    """
     problems = []
-    for model, spec in loaded.manifest.models.items():
-        for alias, policy in spec.track.items():
-            line, col = loaded.location("models", model, "track", alias)
-            if alias not in spec.aliases:
+    for model, spec in _mapping(_mapping(data).get("models")).items():
+        aliases = _mapping(_mapping(spec).get("aliases"))
+        for alias, policy in _mapping(_mapping(spec).get("track")).items():
+            line, col = walker.key_marks[("models", model, "track", alias)]
+            if alias not in aliases and _is_alias_name(alias):
                 message = f"track: model {model!r} declares no alias {alias!r} under aliases"
-                problems.append(Problem(loaded.path, line, col, message))
-            elif spec.aliases[alias] is None:
+                problems.append(Problem(file, line, col, message))
+            elif alias in aliases and aliases[alias] is None:
                 message = (
                     f"track: {model}@{alias} is declared null (must not exist), "
                     "so it cannot be tracked"
                 )
-                problems.append(Problem(loaded.path, line, col, message))
-            for key, rule in policy.tags.items():
-                if rule.pattern is None:
+                problems.append(Problem(file, line, col, message))
+            tags = _mapping(_mapping(_mapping(policy).get("latest")).get("tags"))
+            for key, rule in tags.items():
+                pattern = _mapping(rule).get("pattern")
+                if not isinstance(pattern, str):
                     continue
                 try:
-                    re.compile(rule.pattern)
+                    re.compile(pattern)
                 except re.error as exc:
                     path = ("models", model, "track", alias, "latest", "tags", key, "pattern")
-                    line, col = loaded.value_location(*path)
-                    message = f"tag {key!r}: pattern {rule.pattern!r} is not a valid regex: {exc}"
-                    problems.append(Problem(loaded.path, line, col, message))
+                    line, col = walker.value_marks[path]
+                    message = f"tag {key!r}: pattern {pattern!r} is not a valid regex: {exc}"
+                    problems.append(Problem(file, line, col, message))
     return problems
 
 
@@ -391,7 +409,7 @@ def parse_manifest(text: str, file: str, *, loader: Any = yaml.SafeLoader) -> Lo
         walker.error(root, "the manifest must be a mapping with 'version' and 'models'")
         raise ManifestError(walker.problems)
 
-    problems = list(walker.problems)
+    problems = walker.problems + _track_problems(data, file, walker)
     manifest = None
     try:
         manifest = Manifest.model_validate(data)
@@ -410,9 +428,6 @@ def parse_manifest(text: str, file: str, *, loader: Any = yaml.SafeLoader) -> Lo
         key_marks=walker.key_marks,
         value_marks=walker.value_marks,
     )
-    problems = _track_problems(loaded)
-    if problems:
-        raise ManifestError(sorted(problems, key=lambda p: (p.line, p.col)))
     loaded.warnings.extend(_case_collisions(loaded))
     return loaded
 

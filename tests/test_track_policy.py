@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from controller.commit_message import parse_subject
@@ -134,3 +138,34 @@ def test_update_commit_subjects_read_back_as_updates() -> None:
         5,
         6,
     )
+
+
+def test_validate_reports_track_problems_one_line_each(tmp_path: Path) -> None:
+    manifest = tmp_path / "registry.yaml"
+    manifest.write_text(HEAD + "      shadow: latest\n      champion: {latest: {tags: {a: 1}}}\n")
+    result = subprocess.run(
+        [Path(sys.executable).parent / "mlflow-gitops", "validate", "-f", manifest],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"{manifest}:6:7: track: model 'bikes' declares no alias 'shadow' under aliases\n"
+        f"{manifest}:7:17: tag 'a' must be an exact string or {{pattern: REGEX}}, got 1 "
+        "(quote numbers and booleans: tag values are strings)\n"
+    )
+
+
+def test_track_problems_come_with_every_other_problem() -> None:
+    text = HEAD.replace("version: 1", "version: 2") + (
+        '      shadow: latest\n      champion: {latest: {tags: {stage: {pattern: "("}}}}\n'
+    )
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(text, "registry.yaml")
+    assert [str(p) for p in caught.value.problems] == [
+        "registry.yaml:1:10: unsupported manifest version 2 (supported: 1)",
+        "registry.yaml:6:7: track: model 'bikes' declares no alias 'shadow' under aliases",
+        "registry.yaml:7:51: tag 'stage': pattern '(' is not a valid regex: "
+        "missing ), unterminated subpattern at position 0",
+    ]
