@@ -1,6 +1,6 @@
 """The library surface: the operations the CLI runs, callable from Python too.
 
-validate, plan, apply, import_, history, promote and rollback. Each returns a value from
+validate, plan, apply, import_, history, promote, rollback and update. Each returns a value from
 values.py or raises a GitopsError; none of them prints.
 """
 
@@ -22,6 +22,7 @@ from controller.plan import make_plan, moved_aliases
 from controller.promotion import Delivery, promote, rollback
 from controller.registry import Registry
 from controller.target import TargetFlags, resolve_target
+from controller.update import update
 from controller.values import ApplyReport, ChangeResult, HistoryEntry, Plan, Provenance
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "promote",
     "rollback",
     "save_plan",
+    "update",
     "validate",
 ]
 
