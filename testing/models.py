@@ -1,0 +1,66 @@
+"""Tiny real pyfunc models whose every prediction names the version that made it."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+
+EXAMPLE = pd.DataFrame({"x": [1.0, 2.0], "delay_s": [0.0, 0.0]})
+
+
+class LabelModel(mlflow.pyfunc.PythonModel):
+    """Predicts `label` for every row, after sleeping `delay_s` (to hold a request in flight)."""
+
+    def __init__(self, label: float) -> None:
+        self.label = label
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> list[float]:
+        delay = float(model_input["delay_s"].max()) if "delay_s" in model_input else 0.0
+        if delay > 0:
+            time.sleep(delay)
+        return [self.label] * len(model_input)
+
+
+@contextlib.contextmanager
+def tracking_at(uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API (log_model, register_model) at `uri`, then back."""
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        mlflow.set_experiment("serving-tests")
+        yield
+    finally:
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
+
+
+def log_label_version(uri: str, name: str, label: float) -> str:
+    """Log a LabelModel in a real run on the server at `uri`, register it; return the version."""
+    with tracking_at(uri), mlflow.start_run():
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=LabelModel(label),
+            signature=infer_signature(EXAMPLE, [label] * len(EXAMPLE)),
+            pip_requirements=["mlflow"],  # skips MLflow's slow requirement inference
+        )
+        return str(mlflow.register_model(info.model_uri, name).version)
+
+
+def log_broken_version(uri: str, name: str) -> str:
+    """Register a version whose artifacts cannot load: an MLmodel naming a missing loader."""
+    with tracking_at(uri), mlflow.start_run() as run:
+        mlflow.log_text(
+            "flavors:\n  python_function:\n    loader_module: no_such_loader_module\n"
+            "    python_version: 3.11.0\n",
+            "model/MLmodel",
+        )
+        source = f"{run.info.artifact_uri}/model"
+        client = mlflow.MlflowClient(uri, uri)
+        return str(client.create_model_version(name, source, run_id=run.info.run_id).version)
