@@ -9,13 +9,21 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
 
-EXAMPLE = pd.DataFrame({"x": [1.0, 2.0], "delay_s": [0.0, 0.0]})
+EXAMPLE = pd.DataFrame({"x": [1.0, 2.0]})
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("double", "x"), ColSpec("double", "delay_s", required=False)]),
+    outputs=Schema([ColSpec("double")]),
+)
 
 
 class LabelModel(mlflow.pyfunc.PythonModel):
-    """Predicts `label` for every row, after sleeping `delay_s` (to hold a request in flight)."""
+    """Predicts `1000 * label + x`: the thousands name the version, the rest follows the input.
+
+    A `delay_s` column makes it sleep first, to hold a request in flight.
+    """
 
     def __init__(self, label: float) -> None:
         self.label = label
@@ -24,21 +32,21 @@ class LabelModel(mlflow.pyfunc.PythonModel):
         delay = float(model_input["delay_s"].max()) if "delay_s" in model_input else 0.0
         if delay > 0:
             time.sleep(delay)
-        return [self.label] * len(model_input)
+        return [1000 * self.label + float(x) for x in model_input["x"]]
 
 
 @contextlib.contextmanager
 def tracking_at(uri: str) -> Iterator[None]:
-    """Point MLflow's fluent API (log_model, register_model) at `uri`, then back."""
-    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
+    """Point MLflow's fluent API (log_model, register_model) at `uri`, then back to unset.
+
+    `mlflow.set_tracking_uri` also exports MLFLOW_TRACKING_URI; restoring a resolved default
+    would leave that variable set for every later CLI run in the process.
+    """
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    with _use_tracking_uri(uri):
         mlflow.set_experiment("serving-tests")
         yield
-    finally:
-        mlflow.set_tracking_uri(before[0])
-        mlflow.set_registry_uri(before[1])
 
 
 def log_label_version(uri: str, name: str, label: float) -> str:
@@ -47,7 +55,7 @@ def log_label_version(uri: str, name: str, label: float) -> str:
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=LabelModel(label),
-            signature=infer_signature(EXAMPLE, [label] * len(EXAMPLE)),
+            signature=SIGNATURE,
             pip_requirements=["mlflow"],  # skips MLflow's slow requirement inference
         )
         return str(mlflow.register_model(info.model_uri, name).version)
