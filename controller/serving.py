@@ -31,9 +31,10 @@ from controller.registry import FAST_FAIL_DEFAULTS
 from controller.uris import redact
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
     from mlflow import MlflowClient
     from mlflow.pyfunc import PyFuncModel
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
 
 log = logging.getLogger("mlflow_gitops.serving")
 
@@ -251,31 +252,28 @@ def concerns(payload: Any, name: str, alias: str) -> bool:
     return event in ALIAS_EVENTS and data.get("name") == name and data.get("alias") == alias
 
 
-def _error(status: int, message: str, code: str = "BAD_REQUEST") -> Any:
-    from fastapi.responses import JSONResponse
+def _error(status: int, message: str, code: str = "BAD_REQUEST") -> JSONResponse:
+    from starlette.responses import JSONResponse
 
     return JSONResponse({"error_code": code, "message": message}, status_code=status)
 
 
-def scoring_app(served: AliasedModel, webhook_secret: str | None = None) -> FastAPI:
+def scoring_app(served: AliasedModel, webhook_secret: str | None = None) -> Starlette:
     """MLflow's scoring protocol over the current version, plus status and the webhook.
 
     `/invocations` calls `mlflow.pyfunc.scoring_server.invocations`, the function behind
     `mlflow models serve`, with the version current at arrival: same formats, same answers.
     """
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse, Response
     from mlflow.exceptions import MlflowException
     from mlflow.pyfunc import scoring_server
+    from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
 
-    app = FastAPI(title=f"{served.name}@{served.alias}", docs_url=None, redoc_url=None)
-
-    async def status() -> JSONResponse:
+    async def status(request: Request) -> Response:
         return JSONResponse(served.status())
-
-    for path in ("/ping", "/health", "/version"):
-        app.get(path)(status)
 
     def score(data: bytes, content_type: str) -> Response:
         current = served.current()
@@ -289,28 +287,28 @@ def scoring_app(served: AliasedModel, webhook_secret: str | None = None) -> Fast
         headers = {"X-Model-Version": current.version}
         return Response(result.response, result.status, headers, media_type=result.mimetype)
 
-    @app.post("/invocations")
     async def invocations(request: Request) -> Response:
         body = await request.body()
         return await run_in_threadpool(score, body, request.headers.get("content-type", ""))
 
+    async def webhook(request: Request) -> Response:
+        body = await request.body()
+        if not webhook_secret or not signature_is_valid(webhook_secret, request.headers, body):
+            return _error(401, "missing or invalid X-MLflow-Signature", "UNAUTHENTICATED")
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return _error(400, "webhook body is not JSON")
+        triggered = concerns(payload, served.name, served.alias)
+        if triggered:
+            served.refresh_soon()
+        return JSONResponse({"refresh": triggered})
+
+    routes = [Route(path, status, methods=["GET"]) for path in ("/ping", "/health", "/version")]
+    routes.append(Route("/invocations", invocations, methods=["POST"]))
     if webhook_secret:
-
-        @app.post("/webhook")
-        async def webhook(request: Request) -> Response:
-            body = await request.body()
-            if not signature_is_valid(webhook_secret, request.headers, body):
-                return _error(401, "missing or invalid X-MLflow-Signature", "UNAUTHENTICATED")
-            try:
-                payload = json.loads(body)
-            except ValueError:
-                return _error(400, "webhook body is not JSON")
-            triggered = concerns(payload, served.name, served.alias)
-            if triggered:
-                served.refresh_soon()
-            return JSONResponse({"refresh": triggered})
-
-    return app
+        routes.append(Route("/webhook", webhook, methods=["POST"]))
+    return Starlette(routes=routes)
 
 
 def serve(
