@@ -321,19 +321,15 @@ def serve(
     from controller import serving
 
     target = api.open_registry(flags, None).target
-    try:
-        return serving.serve(
-            model_alias,
-            host=host,
-            port=port,
-            refresh_interval=refresh,
-            tracking_uri=target.tracking_uri,
-            registry_uri=target.registry_uri,
-            webhook_secret=webhook_secret,
-        )
-    except serving.ServingError as exc:
-        err(f"error: {exc}")
-        return 1
+    return serving.serve(
+        model_alias,
+        host=host,
+        port=port,
+        refresh_interval=refresh,
+        tracking_uri=target.tracking_uri,
+        registry_uri=target.registry_uri,
+        webhook_secret=webhook_secret,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import re
 import shutil
 import signal
@@ -27,8 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from controller.registry import FAST_FAIL_DEFAULTS
-from controller.uris import redact
+from controller.errors import ServingError
+from controller.output import err, redact
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -47,10 +46,6 @@ SIGNATURE_VERSION = "v1"
 # A signed call older (or newer) than this is a replay, not a delivery.
 WEBHOOK_TOLERANCE_S = 300
 ALIAS_EVENTS = {("model_version_alias", "created"), ("model_version_alias", "deleted")}
-
-
-class ServingError(Exception):
-    """The model cannot be served at all (bad URI, missing alias, first load failed)."""
 
 
 def parse_aliased_uri(uri: str) -> tuple[str, str]:
@@ -311,6 +306,13 @@ def scoring_app(served: AliasedModel, webhook_secret: str | None = None) -> Star
     return Starlette(routes=routes)
 
 
+class _StderrHandler(logging.Handler):
+    """A long-running server logs; through output.err, so the log is redacted like all else."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} {record.levelname} {self.format(record)}")
+
+
 def serve(
     model_uri: str,
     *,
@@ -324,9 +326,8 @@ def serve(
     """Serve until SIGTERM/SIGINT; on SIGTERM stop accepting, finish in-flight requests, exit 0."""
     import uvicorn
 
-    for key, value in FAST_FAIL_DEFAULTS.items():
-        os.environ.setdefault(key, value)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    log.addHandler(_StderrHandler())
+    log.setLevel(logging.INFO)
     served = AliasedModel(
         model_uri, refresh_interval, tracking_uri=tracking_uri, registry_uri=registry_uri
     )

@@ -15,7 +15,8 @@ import pytest
 
 from controller import serving
 from controller.cli import main
-from controller.serving import AliasedModel, ServingError, signature_is_valid
+from controller.errors import ServingError
+from controller.serving import AliasedModel, signature_is_valid
 from testing.models import log_broken_version, log_label_version
 
 WAIT_S = 60.0
