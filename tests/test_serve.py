@@ -218,6 +218,18 @@ def test_an_unservable_target_is_one_clear_line_and_exit_1(
     assert "Traceback" not in result.stderr
 
 
+def forged_signature(body: bytes) -> dict[str, str]:
+    """MLflow's headers, signed with a secret other than the server's."""
+    from mlflow.webhooks.delivery import _generate_hmac_signature
+
+    stamp = str(int(time.time()))
+    return {
+        "X_MLflow_Delivery_Id": "d-1",
+        "X_MLflow_Timestamp": stamp,
+        "X_MLflow_Signature": _generate_hmac_signature("guessed", "d-1", stamp, body.decode()),
+    }
+
+
 @pytest.fixture(scope="module")
 def webhook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A server of its own that may deliver webhooks to plain http on loopback (tests only)."""
@@ -255,11 +267,15 @@ def test_a_signed_webhook_switches_versions_long_before_the_poll_would(
     args = (f"{name}@champion", "--refresh", "300", "--tracking-uri", webhook_server)
     env = {"MLFLOW_GITOPS_WEBHOOK_SECRET": "s3cret-for-tests"}
     with running_serve(tmp_path / "serve.log", *args, env=env, port=port) as (url, _):
-        unsigned = http(f"{url}/webhook", b'{"entity": "model_version_alias"}')[0]
+        alias_event = json.dumps(
+            {"entity": "model_version_alias", "action": "created", "data": {"name": name}}
+        ).encode()
+        unsigned = http(f"{url}/webhook", alias_event)[0]
+        forged = http(f"{url}/webhook", alias_event, **forged_signature(alias_event))[0]
         client.set_registered_model_alias(name, "champion", "2")
         # A 300 s poll interval: only the webhook can explain a switch within this wait.
         wait_until(lambda: status_of(url)["version"] == "2", "the webhook to trigger a refresh")
         checks = status_of(url)["checks"]
-    assert unsigned == 401
+    assert (unsigned, forged) == (401, 401)
     assert checks == 1, "one check, the one the webhook asked for"
     assert "s3cret-for-tests" not in (tmp_path / "serve.log").read_text()
