@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +22,10 @@ import pytest
 from controller.cli import main
 from testing.models import log_label_version, tracking_at
 from testing.server import free_port, running_server
+from testing.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(Path(sys.executable).parent / "mlflow-gitops")
-WAIT_S = 90.0
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    """Poll `condition`; the deadline only turns a hang into a failure, it asserts no speed."""
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.05)
 
 
 def http(

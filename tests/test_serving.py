@@ -18,18 +18,9 @@ from controller.cli import main
 from controller.errors import ServingError
 from controller.serving import AliasedModel, signature_is_valid
 from testing.models import log_broken_version, log_label_version
+from testing.waiting import wait_until
 
-WAIT_S = 60.0
 ROW = pd.DataFrame({"x": [7.0]})
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    """Poll `condition`; the deadline only turns a hang into a failure, it asserts no speed."""
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture

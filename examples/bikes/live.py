@@ -27,12 +27,12 @@ WAIT_S = 120.0
 
 
 def run(*args: str) -> str:
-    """Run a command as a user would, echoing it and its output."""
-    print(f"$ {' '.join(args)}")
-    result = subprocess.run(args, capture_output=True, text=True, check=False)
+    """Run `mlflow-gitops ARGS` as a user would, echoing the command and its output."""
+    print(f"$ mlflow-gitops {' '.join(args)}")
+    result = subprocess.run([TOOL, *args], capture_output=True, text=True, check=False)
     print((result.stdout + result.stderr).rstrip())
     if result.returncode != 0:
-        sys.exit(f"failed ({result.returncode}): {' '.join(args)}")
+        sys.exit(f"failed ({result.returncode}): mlflow-gitops {' '.join(args)}")
     return result.stdout
 
 
@@ -115,15 +115,15 @@ def live(tracking_uri: str, manifest: Path, promote_to: str, refresh: float = 1.
         before = served_version(url)
         print(f"serving version {before}")
         scorer.start()
-        run(TOOL, "promote", "bikes", "champion", promote_to, "--commit", *target)
-        run(TOOL, "apply", *target)
+        run("promote", "bikes", "champion", promote_to, "--commit", *target)
+        run("apply", *target)
         wait_for(lambda: served_version(url) == promote_to, f"serve to pick up {promote_to}")
         print(f"serving version {promote_to} (promoted, no restart)")
-        run(TOOL, "rollback", "bikes", "champion", "--commit", *target)
-        run(TOOL, "apply", *target)
+        run("rollback", "bikes", "champion", "--commit", *target)
+        run("apply", *target)
         wait_for(lambda: served_version(url) == before, f"serve to roll back to {before}")
         print(f"serving version {before} (rolled back, no restart)")
-        run(TOOL, "history", "bikes", "champion", "-f", str(repo / "registry.yaml"))
+        run("history", "bikes", "champion", "-f", str(repo / "registry.yaml"))
     finally:
         scorer.stopping.set()
         if scorer.is_alive():

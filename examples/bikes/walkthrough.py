@@ -11,12 +11,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 from args import example_parser
-from live import TOOL, run
 from live import live as promote_and_roll_back_live
+from live import run
 from seed import seed
 from use import approved_versions, use
 
@@ -31,10 +32,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     target = ("--tracking-uri", args.tracking_uri)
+    manifest = os.path.relpath(args.manifest)  # as a user would type it
 
     seed(args.tracking_uri, args.rows)
-    run(TOOL, "plan", "-f", str(args.manifest), *target)
-    run(TOOL, "apply", "-f", str(args.manifest), *target)
+    run("plan", "-f", manifest, *target)
+    run("apply", "-f", manifest, *target)
     use(args.tracking_uri, "champion")
 
     from mlflow import MlflowClient
