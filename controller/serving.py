@@ -323,7 +323,7 @@ def serve(
     registry_uri: str,
     webhook_secret: str | None = None,
 ) -> int:
-    """Serve until SIGTERM/SIGINT; on SIGTERM stop accepting, finish in-flight requests, exit 0."""
+    """Serve until SIGTERM or Ctrl-C: then stop accepting, finish in-flight requests, return 0."""
     import uvicorn
 
     log.addHandler(_StderrHandler())
@@ -340,8 +340,9 @@ def serve(
         port,
         " (webhook at /webhook)" if webhook_secret else "",
     )
-    # uvicorn re-raises the signal it shut down for; a handler that returns makes that exit 0.
-    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    # uvicorn shuts down gracefully on SIGTERM or Ctrl-C, then re-raises the signal; handlers
+    # that return make that a normal exit 0 instead of a kill or click's "aborted".
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         config = uvicorn.Config(
             scoring_app(served, webhook_secret),
@@ -353,6 +354,7 @@ def serve(
         )
         uvicorn.Server(config).run()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         served.close()
     return 0
