@@ -171,6 +171,7 @@ class AliasedModel:
     def _check(self) -> None:
         """One registry call; a download and load only when the alias points elsewhere."""
         with self._check_lock:
+            self.checks += 1  # counted first: whoever sees a new version also sees its check
             try:
                 wanted = self._resolve()
                 if wanted != self._current.version:
@@ -181,8 +182,6 @@ class AliasedModel:
             except Exception as exc:  # keep serving; the next check retries
                 self.last_error = _first_line(exc)
                 log.warning("%s@%s: %s", self.name, self.alias, self.last_error)
-            finally:
-                self.checks += 1
 
     def _swap_to(self, version: str) -> None:
         loaded = self._load(version)

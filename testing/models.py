@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -12,6 +14,7 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
+STARTED_MARKER_ENV = "LABEL_MODEL_STARTED"
 EXAMPLE = pd.DataFrame({"x": [1.0, 2.0]})
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("double", "x"), ColSpec("double", "delay_s", required=False)]),
@@ -22,7 +25,8 @@ SIGNATURE = ModelSignature(
 class LabelModel(mlflow.pyfunc.PythonModel):
     """Predicts `1000 * label + x`: the thousands name the version, the rest follows the input.
 
-    A `delay_s` column makes it sleep first, to hold a request in flight.
+    A `delay_s` column makes it sleep first, to hold a request in flight, after touching the
+    file named by $LABEL_MODEL_STARTED (when set).
     """
 
     def __init__(self, label: float) -> None:
@@ -31,6 +35,8 @@ class LabelModel(mlflow.pyfunc.PythonModel):
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> list[float]:
         delay = float(model_input["delay_s"].max()) if "delay_s" in model_input else 0.0
         if delay > 0:
+            if marker := os.environ.get(STARTED_MARKER_ENV):  # tells a test the request arrived
+                Path(marker).touch()
             time.sleep(delay)
         return [1000 * self.label + float(x) for x in model_input["x"]]
 

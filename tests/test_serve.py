@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from controller.cli import main
-from testing.models import log_label_version, tracking_at
+from testing.models import STARTED_MARKER_ENV, log_label_version, tracking_at
 from testing.server import free_port, running_server
 from testing.waiting import wait_until
 
@@ -170,15 +170,15 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_0(
     champion: str, mlflow_server: str, tmp_path: Path
 ) -> None:
     log = tmp_path / "serve.log"
-    with running_serve(log, f"{champion}@champion", "--tracking-uri", mlflow_server) as (
-        url,
-        proc,
-    ):
+    started = tmp_path / "request-started"
+    args = (f"{champion}@champion", "--tracking-uri", mlflow_server)
+    env = {STARTED_MARKER_ENV: str(started)}
+    with running_serve(log, *args, env=env) as (url, proc):
         answers: list[tuple[int, dict[str, str], bytes]] = []
         slow = b'{"dataframe_records": [{"x": 4.0, "delay_s": 3.0}]}'
         request = threading.Thread(target=lambda: answers.append(http(f"{url}/invocations", slow)))
         request.start()
-        time.sleep(1.0)  # let the request reach the model
+        wait_until(started.exists, "the slow request to reach the model")
         proc.send_signal(signal.SIGTERM)
         request.join()
         assert proc.wait(timeout=60) == 0
