@@ -298,7 +298,7 @@ def history(
 @cli.command()
 @click.argument("model_alias", metavar="MODEL@ALIAS")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.option(
     "--refresh", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
     metavar="SECONDS", help="How often to check where the alias points.",
