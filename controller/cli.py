@@ -341,6 +341,43 @@ def history(
     return 0
 
 
+@cli.command()
+@click.argument("model_alias", metavar="MODEL@ALIAS")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option(
+    "--refresh", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+    metavar="SECONDS", help="How often to check where the alias points.",
+)  # fmt: skip
+@click.option(
+    "--webhook-secret", envvar="MLFLOW_GITOPS_WEBHOOK_SECRET", metavar="SECRET",
+    help="Enable POST /webhook for MLflow's signed alias webhooks (default: "
+    "$MLFLOW_GITOPS_WEBHOOK_SECRET).",
+)  # fmt: skip
+@target_options
+def serve(
+    model_alias: str,
+    host: str,
+    port: int,
+    refresh: float,
+    webhook_secret: str | None,
+    flags: api.TargetFlags,
+) -> int:
+    """Serve MODEL@ALIAS like `mlflow models serve`, following the alias as it moves."""
+    from controller import serving
+
+    target = api.open_registry(flags, None).target
+    return serving.serve(
+        model_alias,
+        host=host,
+        port=port,
+        refresh_interval=refresh,
+        tracking_uri=target.tracking_uri,
+        registry_uri=target.registry_uri,
+        webhook_secret=webhook_secret,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI, turning every expected failure into one clear line and exit code 1."""
     configure_process()

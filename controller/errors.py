@@ -66,5 +66,9 @@ class GitError(GitopsError):
     """A git step failed or was refused."""
 
 
+class ServingError(GitopsError):
+    """The model cannot be served: not MODEL@ALIAS, no such alias, or its first load failed."""
+
+
 class UsageError(GitopsError):
     """The command line asks for something contradictory."""
