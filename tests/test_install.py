@@ -102,6 +102,30 @@ def test_installed_tool_has_the_registry_client_but_not_the_server(installed: Pa
     assert (no_sqlalchemy, no_sklearn) == ("True", "True")
 
 
+@pytest.mark.parametrize(
+    ("flag", "shown"),
+    [
+        ([], "sqlite:///mlflow.db"),
+        (["--tracking-uri", "postgresql://ann:s3cret@db.internal/mlflow"], "postgresql://***@"),
+    ],
+    ids=["embedded-default", "postgresql"],
+)
+def test_database_registry_without_the_extra_is_one_line_naming_the_extra(
+    installed: Path, tmp_path: Path, flag: list[str], shown: str
+) -> None:
+    (tmp_path / "registry.yaml").write_text("version: 1\nmodels:\n  bikes:\n    aliases: {a: 1}\n")
+    result = run_tool(installed, "plan", *flag, cwd=tmp_path)
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: the registry {shown}")
+    assert line.endswith(
+        "is a database, which needs full MLflow: install mlflow-gitops[embedded], "
+        "or point --tracking-uri at an MLflow server"
+    )
+    assert "s3cret" not in result.stdout + result.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+
+
 def test_installed_environment_is_small(installed: Path) -> None:
     folder = installed / "tools" / "mlflow-gitops"
     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
