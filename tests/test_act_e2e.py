@@ -90,7 +90,7 @@ class Repo:
         self.git("commit", "-q", "-m", "registry.yaml")
 
     def act(
-        self, event: str, workflow: str, payload: dict[str, Any]
+        self, event: str, workflow: str, payload: dict[str, Any], *, registry_variable: bool = True
     ) -> subprocess.CompletedProcess[str]:
         event_path = self.path.parent / f"{event}.json"
         event_path.write_text(json.dumps(payload), encoding="utf-8")
@@ -115,9 +115,10 @@ class Repo:
             "--local-repository", f"{TOOL}@{PIN}={self.tool}",
             "--local-repository", f"{pinned('actions/setup-python')}={STUBS / 'setup-python'}",
             "--local-repository", f"{pinned('actions/cache')}={STUBS / 'cache'}",
-            "--var", f"MLFLOW_TRACKING_URI={self.tracking_uri}",
             "--secret", "GITHUB_TOKEN=ghs_stubbed",
         ]  # fmt: skip
+        if registry_variable:
+            command += ["--var", f"MLFLOW_TRACKING_URI={self.tracking_uri}"]
         return subprocess.run(
             command, cwd=self.path, env=env, capture_output=True, text=True, timeout=ACT_TIMEOUT_S
         )
@@ -394,3 +395,34 @@ def test_promote_refuses_bad_inputs_before_checking_out(
     assert result.returncode != 0, log(result)
     assert "Validate registry.yaml" not in result.stdout, log(result)
     assert git(origin, "for-each-ref", "--format=%(refname:short)") == "main\n"
+
+
+@pytest.mark.parametrize(
+    ("workflow", "event", "payload"),
+    [
+        ("registry-plan.yml", "pull_request", pull_request_event()),
+        ("registry-apply.yml", "push", push_event()),
+        ("registry-drift.yml", "workflow_dispatch", {}),
+        (
+            "registry-promote.yml",
+            "workflow_dispatch",
+            dispatch_event(action="promote", model="bikes", alias="champion", version="2"),
+        ),
+    ],
+    ids=["plan", "apply", "drift", "promote"],
+)
+def test_own_callers_skip_cleanly_without_the_registry_variable(
+    repo: Repo, workflow: str, event: str, payload: dict[str, Any]
+) -> None:
+    # This repository's own callers, as a fork of it runs them before setting the variable. act
+    # does not know `$/`; the job naming it is skipped, so `./` (the same file here) stands in.
+    text = (ROOT / ".github" / "workflows" / workflow).read_text(encoding="utf-8")
+    text = text.replace("uses: $/.github/workflows/", "uses: ./.github/workflows/")
+    (repo.path / ".github" / "workflows" / workflow).write_text(text, encoding="utf-8")
+
+    result = repo.act(event, workflow, payload, registry_variable=False)
+
+    assert result.returncode == 0, log(result)
+    assert "/no registry configured]   ✅  Success - Main Skip" in result.stdout, log(result)
+    assert "Check out" not in result.stdout, log(result)
+    assert not (repo.gh_state / "calls.jsonl").exists()
