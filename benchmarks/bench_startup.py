@@ -1,7 +1,9 @@
 """Benchmark: whole-process start-up of the offline commands, and of `plan` against a server.
 
 Each command runs --runs times as a fresh process (as hyperfine does) in a scratch git
-repository; the median and the spread are printed as a Markdown table. `plan` runs against a
+repository; the median wall time, its spread and the median CPU time (user + system of the
+process, which other load on a shared machine inflates far less than wall time) are printed as
+a Markdown table. `plan` runs against a
 real `mlflow server` on 127.0.0.1 holding the one declared model, so it measures importing
 mlflow plus two searches. --bin picks the installation to measure, e.g. a venv made with
 `uv pip install .` (mlflow-skinny) rather than this project's dev environment.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -42,16 +45,25 @@ def scratch_repository(root: Path) -> Path:
     return repo
 
 
-def seconds(command: list[str], repo: Path, env: dict[str, str], runs: int) -> list[float]:
-    times = []
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def seconds(
+    command: list[str], repo: Path, env: dict[str, str], runs: int
+) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of each run."""
+    wall, cpu = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        cpu_before, start = children_cpu(), time.perf_counter()
         result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
-        times.append(time.perf_counter() - start)
+        wall.append(time.perf_counter() - start)
+        cpu.append(children_cpu() - cpu_before)
         if result.returncode != 0:
             sys.exit(f"{' '.join(command)} exited {result.returncode}: {result.stderr}")
         git(repo, "checkout", "-q", "--", "registry.yaml")  # undo promote's edit
-    return times
+    return wall, cpu
 
 
 def seed(url: str) -> None:
@@ -83,12 +95,13 @@ def main() -> None:
         repo = scratch_repository(Path(tmp))
         env = {**os.environ, "MLFLOW_TRACKING_URI": url}
         print(f"{tool}, {os.cpu_count()} cores, median of {args.runs} runs\n")
-        print("| command | median | min | max |\n|---|---|---|---|")
+        print(f"load average {os.getloadavg()[0]:.1f}\n")
+        print("| command | median | min | max | CPU (median) |\n|---|---|---|---|---|")
         for name, command in commands.items():
-            times = seconds(command, repo, env, args.runs)
+            wall, cpu = seconds(command, repo, env, args.runs)
             print(
-                f"| `{name}` | {statistics.median(times):.2f} s | {min(times):.2f} s "
-                f"| {max(times):.2f} s |"
+                f"| `{name}` | {statistics.median(wall):.2f} s | {min(wall):.2f} s "
+                f"| {max(wall):.2f} s | {statistics.median(cpu):.2f} s |"
             )
 
 
