@@ -6,6 +6,7 @@ stay fast. Reads are batched: a few searches per 100 models, never one call per 
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -29,7 +30,7 @@ from controller.state import (
     LiveVersion,
     normalize_version,
 )
-from controller.target import RegistryTarget
+from controller.target import EMBEDDED_EXTRA, RegistryTarget, is_sql_store
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -117,6 +118,20 @@ def _paginate(search: Callable[..., Any]) -> Iterator[Any]:
             return
 
 
+def require_sql_store_support(target: RegistryTarget) -> None:
+    """mlflow-skinny talks to servers only; a database URI needs the extra with full mlflow.
+
+    Checked before MLflow is imported, so the user reads what to install, not MLflow's
+    "unsupported URI" list of schemes.
+    """
+    for uri in dict.fromkeys((target.registry_uri, target.tracking_uri)):
+        if is_sql_store(uri) and importlib.util.find_spec("sqlalchemy") is None:
+            raise RegistryError(
+                f"the registry {redact(uri)} is a database, which needs full MLflow: "
+                f"install {EMBEDDED_EXTRA}, or point --tracking-uri at an MLflow server"
+            )
+
+
 class Registry:
     """A connection to one MLflow registry, exposing only what the controller needs."""
 
@@ -128,6 +143,7 @@ class Registry:
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
+            require_sql_store_support(self.target)
             with self._errors():
                 from mlflow import MlflowClient
 

@@ -6,6 +6,9 @@ import os
 from dataclasses import dataclass
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+# The schemes MLflow serves from its SQL store (sqlalchemy, alembic): full mlflow, not skinny.
+SQL_STORE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+EMBEDDED_EXTRA = "mlflow-gitops[embedded]"
 
 
 @dataclass(frozen=True)
@@ -32,3 +35,9 @@ def resolve_target(flags: TargetFlags, manifest_uri: str | None) -> RegistryTarg
     )
     registry = flags.registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or tracking
     return RegistryTarget(tracking_uri=tracking, registry_uri=registry)
+
+
+def is_sql_store(uri: str) -> bool:
+    """`sqlite:///mlflow.db`, `postgresql+psycopg2://…`: a database MLflow opens itself."""
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
+    return ":" in uri and scheme in SQL_STORE_SCHEMES
