@@ -12,7 +12,7 @@ import pytest
 from controller.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = [ROOT / "README.new.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 CODE_SPAN = re.compile(r"`(mlflow-gitops [^`]+)`")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
@@ -58,7 +58,7 @@ def test_every_command_shown_exists_with_the_options_shown(page: Path) -> None:
 def test_the_pages_show_commands_at_all() -> None:
     # The parser above must find something, or the test before it proves nothing.
     assert len(shown_commands(ROOT / "docs" / "reference.md")) > 10
-    assert "mlflow-gitops --version" in shown_commands(ROOT / "README.new.md")
+    assert "mlflow-gitops --version" in shown_commands(ROOT / "README.md")
 
 
 def anchors(page: Path) -> set[str]:
