@@ -48,5 +48,5 @@ def owner_identity(
         identity = f"{repo_root}:{path_in_repo}"
     else:
         identity = str(Path(manifest_path).resolve())
-    # A tag filter quotes the value; with both quote characters it could not be expressed.
-    return identity.replace("'", "%27").replace('"', "%22")
+    # A tag filter quotes the value and knows no escapes: keep out what it could not carry.
+    return identity.replace("'", "%27").replace('"', "%22").replace("\\", "%5C")
