@@ -62,7 +62,7 @@ def test_markdown_plan_header_names_the_manifest_as_the_source(
     assert result.returncode == 0, result
     header = result.stdout.split("\n\n")[0]
     assert f"`{mlflow_server}`" in header
-    assert "tracking_uri in registry.yaml" in header
+    assert "from `tracking_uri` in registry.yaml" in header
 
 
 def test_credentials_in_the_uri_are_redacted_where_the_registry_is_named(

@@ -143,9 +143,14 @@ def _registry(registry: RegistryRef | None, manifest_path: str | None) -> list[s
     """The registry under the title: which one, and where that choice came from."""
     if registry is None:
         return []
-    where = registry.describe(manifest_path).removeprefix(registry.uri).strip(" ()")
+    if registry.source == "default":
+        where = "embedded default"
+    elif registry.source == "manifest":
+        where = f"from `tracking_uri` in {escape(manifest_path or 'the manifest')}"
+    else:
+        where = f"from `{registry.source}`"
     code = registry.uri.replace("`", "'")  # a code span cannot hold a backtick
-    return [f"Registry: `{code}` ({escape(where)})"]
+    return [f"Registry: `{code}` ({where})"]
 
 
 def report(report: ApplyReport, registry_uri: str) -> str:
