@@ -144,9 +144,9 @@ def _refuse_uncommitted_in_ci(plan: Plan) -> None:
     if in_github_actions() and plan.source.committed == UNCOMMITTED:
         where = plan.source.manifest_path or "the manifest"
         raise ApplyRefused(
-            f"refusing to apply in GitHub Actions: {where} is not the committed file "
-            f"(it differs from commit {(plan.source.commit or 'none')[:12]}, or is not in "
-            "git); apply only what a commit declares"
+            f"refusing to apply an uncommitted manifest in GitHub Actions: {where} differs "
+            f"from commit {(plan.source.commit or 'none')[:12]} (or is not in git); apply "
+            "only what a commit declares"
         )
 
 
