@@ -277,6 +277,8 @@ def promote(
     edit = api.promote(
         manifest_path, model, alias, version, flags=flags, offline=offline, delivery=delivery
     )
+    if edit.registry:
+        err(f"Registry: {edit.registry.describe(edit.path)}")
     out(text.edit(edit))
     return 0
 
@@ -317,6 +319,8 @@ def rollback(
         offline=offline,
         delivery=delivery,
     )
+    if edit.registry:
+        err(f"Registry: {edit.registry.describe(edit.path)}")
     out(text.edit(edit))
     return 0
 

@@ -23,10 +23,11 @@ from controller.manifest import (
     load_manifest,
     parse_manifest,
 )
+from controller.output import redact
 from controller.plan import version_problem
 from controller.registry import Registry
 from controller.target import TargetFlags, resolve_target
-from controller.values import AliasEdit
+from controller.values import AliasEdit, RegistryRef
 
 
 @dataclass(frozen=True)
@@ -126,14 +127,16 @@ def edit_alias(loaded: LoadedManifest, request: AliasRequest) -> AliasEdit:
     delivery = request.delivery
     if delivery.commit:
         check_can_commit(path, request.branch, delivery.remote if delivery.push else None)
+    registry = None
     if not request.offline:
-        target = resolve_target(request.flags, loaded.manifest.tracking_uri)
+        target = resolve_target(request.flags, loaded.manifest.tracking_uri, path)
         require_ready_version(Registry(target), model, version)
+        registry = RegistryRef(uri=redact(target.registry_uri), source=target.source)
     # Bytes, not read_text(): universal newlines would turn CRLF files into LF ones.
     text = set_alias(Path(path).read_bytes().decode("utf-8"), model, alias, version)
     _verify_edit(loaded, text, model, alias, version)
     Path(path).write_bytes(text.encode("utf-8"))
-    edit = AliasEdit(path, model, alias, current, version)
+    edit = AliasEdit(path, model, alias, current, version, registry=registry)
     if not delivery.commit:
         return edit
     message = commit_message.write(request.kind, model, alias, current, version)

@@ -245,6 +245,7 @@ class AliasEdit:
     branch: str | None = None
     commit: str | None = None
     pull_request_url: str | None = None
+    registry: RegistryRef | None = None  # the registry that confirmed the version, if asked
 
 
 @dataclass(frozen=True)

@@ -155,3 +155,15 @@ def test_apply_creates_the_embedded_database_only_as_the_default(tmp_path: Path)
     assert "embedded default sqlite:///mlflow.db" in result.stderr
     assert result.stdout.splitlines()[0] == "Registry: sqlite:///mlflow.db (embedded default)"
     assert (tmp_path / "mlflow.db").is_file()
+
+
+def test_promote_names_the_registry_that_confirmed_the_version(
+    tmp_path: Path, mlflow_server: str, model: str
+) -> None:
+    write_manifest(tmp_path, model)
+    result = run_cli(
+        "promote", model, "champion", "2", "--tracking-uri", mlflow_server, cwd=tmp_path
+    )
+    assert result.returncode == 0, result
+    assert result.stderr.splitlines()[0] == f"Registry: {mlflow_server} (from --tracking-uri)"
+    assert "champion: 2" in (tmp_path / "registry.yaml").read_text()
