@@ -39,3 +39,23 @@ def test_without_a_remote_the_repository_folder_names_it() -> None:
 def test_quotes_never_reach_the_identity() -> None:
     identity = owner_identity(None, None, '/w/it\'s "here"', "r.yaml", "x")
     assert "'" not in identity and '"' not in identity
+
+
+def test_a_model_cannot_be_both_declared_and_released() -> None:
+    from controller.errors import ManifestError
+    from controller.manifest import parse_manifest
+
+    text = "version: 1\nmodels:\n  churn: {aliases: {prod: 1}}\nrelease:\n  - bikes\n  - churn\n"
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(text, "registry.yaml")
+    assert [str(p) for p in caught.value.problems] == [
+        "registry.yaml:6:5: model 'churn' is both declared under models and listed under release"
+    ]
+
+
+def test_an_explicit_name_may_not_carry_quotes() -> None:
+    from controller.errors import ManifestError
+    from controller.manifest import parse_manifest
+
+    with pytest.raises(ManifestError):
+        parse_manifest('version: 1\nname: "it\'s"\nmodels: {}\n', "registry.yaml")
