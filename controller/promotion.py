@@ -161,9 +161,12 @@ def _verify_edit(before: LoadedManifest, text: str, model: str, alias: str, vers
 def require_ready_version(registry: Registry, model: str, version: int) -> None:
     """Refuse a version the registry does not hold as READY; unreachable needs --offline."""
     try:
-        live = registry.read_state([model]).models.get(model)
+        state = registry.read_state([model])
     except RegistryUnreachable as exc:
         raise PromotionError(f"{exc}; pass --offline to skip the version check") from None
+    live = state.models.get(model)
+    if model in state.denied:
+        raise PromotionError(f"permission denied reading registered model {model!r}")
     if live is None:
         raise PromotionError(f"no registered model named {model!r} in the registry")
     problem = version_problem(live, version)

@@ -61,6 +61,24 @@ def test_a_model_hidden_by_permissions_is_reported_as_permission_denied(
     assert admin.get_registered_model(visible).aliases == {}
 
 
+def test_promote_reports_permission_denied_and_leaves_the_manifest(
+    tmp_path: Path, auth_server: AuthServer, admin: MlflowClient
+) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    secure = create(admin, f"secure{suffix}")
+    user = f"viewer{suffix}"
+    password = auth_server.create_user(user)
+    auth_server.grant_model_permission(user, secure, "NO_PERMISSIONS")
+    text = manifest({secure: {"prod": 1}})
+    (tmp_path / "registry.yaml").write_text(text)
+    env = auth_server.credentials_env(user, password)
+    args = ("promote", secure, "prod", "2", "--tracking-uri", auth_server.url)
+    result = run_cli(*args, cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert f"permission denied reading registered model {secure!r}" in result.stderr
+    assert (tmp_path / "registry.yaml").read_text() == text
+
+
 @pytest.mark.parametrize("awkward", AWKWARD)
 def test_a_model_name_no_filter_can_express_still_plans_and_applies(
     tmp_path: Path, mlflow_server: str, server_client: MlflowClient, awkward: str
