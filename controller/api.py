@@ -131,22 +131,24 @@ def provenance(plan: Plan) -> Provenance:
     if not actor and plan.manifest_path:
         _, actor = head_commit_and_user(plan.manifest_path)
     applied_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    source = plan.source
     return Provenance(
-        commit=plan.source.committed,
+        commit=source.committed if source else UNCOMMITTED,
         actor=actor,
         applied_at=applied_at,
-        manifest_sha256=plan.source.manifest_sha256,
+        manifest_sha256=source.manifest_sha256 if source else None,
     )
 
 
 def _refuse_uncommitted_in_ci(plan: Plan) -> None:
     """In CI the manifest applied must be one a reviewer could have seen: a commit's."""
-    if in_github_actions() and plan.source.committed == UNCOMMITTED:
-        where = plan.source.manifest_path or "the manifest"
+    source = plan.source
+    if in_github_actions() and (source is None or source.committed == UNCOMMITTED):
+        where = source.manifest_path if source else "the manifest"
+        commit = (source.commit if source else None) or "none"
         raise ApplyRefused(
             f"refusing to apply an uncommitted manifest in GitHub Actions: {where} differs "
-            f"from commit {(plan.source.commit or 'none')[:12]} (or is not in git); apply "
-            "only what a commit declares"
+            f"from commit {commit[:12]} (or is not in git); apply only what a commit declares"
         )
 
 

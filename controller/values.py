@@ -143,13 +143,15 @@ class RegistryRef(Record):
 
 
 class PlanSource(Record):
-    """What the plan was made from, so apply can record it honestly."""
+    """What a plan was made from, so apply records it honestly (and the same shape as the
+    saved-plan checks of issue 8 use). `registry` carries no `user:pass@`."""
 
-    registry: str | None = None
-    manifest_path: str | None = None
-    manifest_sha256: str | None = None
-    # The commit checked out when the plan was made, and whether the manifest differed from it.
-    commit: str | None = None
+    registry: str = Field(min_length=1)
+    manifest_path: str
+    manifest_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    commit: str | None = None  # HEAD when the plan was made
+    # Whether the manifest differed from `commit` (edited, staged, untracked, or no git): then
+    # no commit declared what the plan applies. Unknown counts as differing.
     dirty: bool = True
 
     @property
@@ -162,7 +164,7 @@ class Plan(Record):
     format_version: int = PLAN_FORMAT_VERSION
     manifest_path: str | None = None
     registry: RegistryRef | None = None
-    source: PlanSource = Field(default_factory=PlanSource)
+    source: PlanSource | None = None
     # This manifest's owner identity, recorded on every model it applies.
     owner: str | None = None
     changes: list[Change] = Field(default_factory=list)
