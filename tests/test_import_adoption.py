@@ -52,6 +52,7 @@ def test_the_written_manifest_validates_in_an_adopting_repository(
         cwd=tmp_path / "adopter",
     )  # fmt: skip
     assert result.returncode == 0, result
+    assert result.stderr.splitlines()[0] == f"Registry: {mlflow_server} (from --tracking-uri)"
     text = (tmp_path / "adopter" / "registry.yaml").read_text()
     for line in text.splitlines():
         if "$schema=" in line:  # a schema reference must resolve from where the file is
