@@ -49,4 +49,6 @@ def owner_identity(
     else:
         identity = str(Path(manifest_path).resolve())
     # A tag filter quotes the value and knows no escapes: keep out what it could not carry.
-    return identity.replace("'", "%27").replace('"', "%22").replace("\\", "%5C")
+    for char in "'\"\\\r\n":
+        identity = identity.replace(char, f"%{ord(char):02X}")
+    return identity

@@ -222,6 +222,8 @@ class Registry:
             )
             for registered in _paginate(search):
                 found[registered.name] = _live_model(registered)
+            if found and not any(model.aliases for model in found.values()):
+                found = self._recover_missing_aliases(found)  # else removals would be missed
         return found
 
     def _search_models(self, names: list[str]) -> dict[str, LiveModel]:
