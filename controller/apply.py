@@ -32,6 +32,10 @@ class RegistryWriter(Protocol):
 
     def tag_version(self, model: str, version: int, key: str, value: str) -> None: ...
 
+    def write_owner(self, model: str, owner: str) -> None: ...
+
+    def forget(self, model: str) -> None: ...
+
 
 def _write(registry: RegistryWriter, change: Change, stop: threading.Event) -> ChangeResult:
     if stop.is_set():
@@ -110,23 +114,27 @@ def apply_plan(plan: Plan, registry: RegistryWriter, provenance: Provenance) -> 
             else r
             for r in written
         ]
-        return ApplyReport(changes=failed, errors=[f"could not read back the registry: {exc}"])
+        return ApplyReport(
+            registry=plan.registry,
+            changes=failed,
+            errors=[f"could not read back the registry: {exc}"],
+        )
     results = [_confirmed_by_read_back(r, after) for r in written]
 
     for name, snapshot in plan.models.items():
         aliases = _next_last_applied(name, snapshot, results, after)
-        if (snapshot.last_applied or {}) == aliases:  # nothing new to record
-            continue
-        record = LastApplied(
-            aliases=aliases,
-            commit=provenance.commit,
-            actor=provenance.actor,
-            applied_at=provenance.applied_at,
-        )
         try:
-            registry.write_last_applied(name, record)
+            _record(registry, plan, name, snapshot, aliases, provenance)
         except RegistryError as exc:
             errors.append(f"could not record last-applied for {name!r}: {exc}")
+    released = []
+    for name in plan.released:
+        try:
+            registry.forget(name)
+        except RegistryError as exc:
+            errors.append(f"could not release {name!r}: {exc}")
+        else:
+            released.append(name)
 
     for result in results:
         if result.status != "applied" or result.to_version is None:
@@ -136,6 +144,7 @@ def apply_plan(plan: Plan, registry: RegistryWriter, provenance: Provenance) -> 
             actor=provenance.actor,
             applied_at=provenance.applied_at,
             from_version=result.from_version,
+            manifest_sha256=provenance.manifest_sha256,
         )
         try:
             registry.tag_version(
@@ -143,4 +152,34 @@ def apply_plan(plan: Plan, registry: RegistryWriter, provenance: Provenance) -> 
             )
         except RegistryError as exc:
             errors.append(f"could not write the audit tag for {result.address}: {exc}")
-    return ApplyReport(changes=results, errors=errors)
+    return ApplyReport(registry=plan.registry, changes=results, errors=errors, released=released)
+
+
+def _record(
+    registry: RegistryWriter,
+    plan: Plan,
+    name: str,
+    snapshot: ModelSnapshot,
+    aliases: dict[str, int],
+    provenance: Provenance,
+) -> None:
+    """Last-applied and ownership for one model; a removed model with nothing left is let go."""
+    if snapshot.removed and not aliases:
+        registry.forget(name)
+        return
+    new_owner = plan.owner if plan.owner != snapshot.owner and not snapshot.removed else None
+    if new_owner:
+        registry.write_owner(name, new_owner)
+    if (snapshot.last_applied or {}) == aliases and not new_owner:
+        return
+    registry.write_last_applied(
+        name,
+        LastApplied(
+            aliases=aliases,
+            commit=provenance.commit,
+            actor=provenance.actor,
+            applied_at=provenance.applied_at,
+            owner=plan.owner,
+            manifest_sha256=provenance.manifest_sha256,
+        ),
+    )

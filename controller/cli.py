@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -19,10 +20,12 @@ from controller import api
 from controller.errors import GitopsError, ManifestError, UsageError
 from controller.github_actions import publish_plan, publish_report
 from controller.manifest import LoadedManifest, json_schema
-from controller.output import err, out
-from controller.registry import configure_process
+from controller.output import approved, err, out
+from controller.registry import Registry, configure_process
 from controller.render import FORMATS, json, text
 from controller.render.github import problem_annotations
+from controller.target import DEFAULT_TRACKING_URI
+from controller.values import Plan
 
 
 def target_options(command: Callable[..., int]) -> Callable[..., int]:
@@ -58,6 +61,22 @@ def format_option(*choices: str) -> Callable[[Callable[..., int]], Callable[...,
         "--format", "output_format", type=click.Choice(choices), default=choices[0],
         show_default=True, help="Output format.",
     )  # fmt: skip
+
+
+def _opened(registry: Registry) -> Registry:
+    """Say so when nothing named a registry: the embedded default is rarely the one meant."""
+    if registry.target.is_default:
+        err(
+            "note: no registry named (--tracking-uri, MLFLOW_TRACKING_URI or tracking_uri in "
+            f"the manifest); using the embedded default {DEFAULT_TRACKING_URI}"
+        )
+    return registry
+
+
+def _must_ask(plan: Plan, auto_approve: bool) -> bool:
+    """Terraform's rule: ask on a terminal when there is something to do, never elsewhere."""
+    on_terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    return on_terminal and not auto_approve and plan.has_changes and not plan.errors
 
 
 def _warn(loaded: LoadedManifest | None) -> None:
@@ -122,7 +141,7 @@ def plan(
             out(problem_annotations(exc.problems))
         raise
     _warn(loaded)
-    registry = api.open_registry(flags, loaded.manifest.tracking_uri)
+    registry = _opened(api.open_registry(flags, loaded.manifest.tracking_uri, loaded.path))
     the_plan = api.plan(loaded, registry)
     if out_path:
         api.save_plan(the_plan, out_path)
@@ -139,20 +158,35 @@ def plan(
     help="Apply exactly this saved plan; refused if the registry moved since it was made.",
 )  # fmt: skip
 @format_option("text", "json", "markdown")
+@click.option(
+    "--auto-approve", is_flag=True,
+    help="Apply without asking. Without a terminal, apply never asks anyway.",
+)  # fmt: skip
 @target_options
 def apply(
-    manifest_path: str, plan_path: str | None, output_format: str, flags: api.TargetFlags
+    manifest_path: str,
+    plan_path: str | None,
+    output_format: str,
+    auto_approve: bool,
+    flags: api.TargetFlags,
 ) -> int:
     """Make the live registry match the manifest, then verify it. Exit 0 only if all applied."""
     the_plan, registry, loaded = api.plan_to_apply(manifest_path, plan_path, flags)
+    _opened(registry)
     _warn(loaded)
     render, uri = FORMATS[output_format], registry.target.registry_uri
     if render.for_people:
         out(render.plan(the_plan, uri))
+    if _must_ask(the_plan, auto_approve):
+        if not render.for_people:  # stdout is for the machine-readable report
+            err(text.plan(the_plan, uri))
+        if not approved():
+            err("\nApply cancelled.")
+            return 1
     report = api.apply(the_plan, registry, saved=plan_path is not None)
     if not render.for_people:
         out(render.report(report, uri))
-    elif not the_plan.errors and (the_plan.changes or report.errors):
+    elif not the_plan.errors and (the_plan.has_changes or report.errors):
         out("\n" + render.report(report, uri))
     publish_report(report, uri)
     return report.exit_code
@@ -162,14 +196,23 @@ def apply(
 @click.argument("models", nargs=-1)
 @click.option("--all", "all_models", is_flag=True, help="Import every registered model.")
 @click.option("-o", "--output", "output_path", metavar="FILE", help="Write here, not stdout.")
+@click.option("--force", is_flag=True, help="Let -o overwrite an existing file.")
 @target_options
 def import_(
-    models: tuple[str, ...], all_models: bool, output_path: str | None, flags: api.TargetFlags
+    models: tuple[str, ...],
+    all_models: bool,
+    output_path: str | None,
+    force: bool,
+    flags: api.TargetFlags,
 ) -> int:
     """Write a manifest declaring the live aliases of MODELS (or --all), to adopt a registry."""
     if not models and not all_models:
         raise UsageError("name at least one MODEL, or pass --all")
-    manifest = api.import_(api.open_registry(flags, None), list(models), all_models)
+    if output_path and Path(output_path).exists() and not force:
+        raise UsageError(f"{output_path} already exists; pass --force to overwrite it")
+    registry = _opened(api.open_registry(flags, None))
+    err(f"Registry: {api.registry_ref(registry).describe()}")
+    manifest = api.import_(registry, list(models), all_models)
     if output_path:
         Path(output_path).write_text(manifest, encoding="utf-8")
         err(f"wrote {output_path}")
@@ -250,6 +293,8 @@ def promote(
     edit = api.promote(
         manifest_path, model, alias, version, flags=flags, offline=offline, delivery=delivery
     )
+    if edit.registry:
+        err(f"Registry: {edit.registry.describe(edit.path)}")
     out(text.edit(edit))
     return 0
 
@@ -290,6 +335,8 @@ def rollback(
         offline=offline,
         delivery=delivery,
     )
+    if edit.registry:
+        err(f"Registry: {edit.registry.describe(edit.path)}")
     out(text.edit(edit))
     return 0
 

@@ -16,6 +16,10 @@ from controller.render import markdown
 from controller.values import ApplyReport, Plan
 
 
+def in_github_actions() -> bool:
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
 def ci_commit_and_actor() -> tuple[str | None, str | None]:
     """The commit and actor GitHub Actions ran for; (None, None) anywhere else."""
     return os.environ.get("GITHUB_SHA"), os.environ.get("GITHUB_ACTOR")

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSche
 from pydantic.functional_validators import AfterValidator, BeforeValidator
 
 from controller.errors import ManifestError
+from controller.ownership import NAME_PATTERN
 from controller.values import Problem
 
 FormatVersion = Literal[1]
@@ -198,6 +199,10 @@ class ModelSpec(BaseModel):
         description="alias -> policy: `mlflow-gitops update` bumps the alias to the newest "
         "matching version",
     )
+    take_over: bool = Field(
+        default=False,
+        description="manage this model even though another manifest's apply claimed it",
+    )
 
 
 class Manifest(BaseModel):
@@ -210,8 +215,17 @@ class Manifest(BaseModel):
     )
 
     version: FormatVersion = Field(description="manifest format version")
+    name: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="who manages the models below; default: the git remote and this file's path",
+    )
     tracking_uri: str | None = Field(default=None, description="MLflow tracking URI")
     models: dict[ModelName, ModelSpec] = Field(default_factory=dict)
+    release: list[ModelName] = Field(
+        default_factory=list,
+        description="models to stop managing without touching their aliases",
+    )
 
 
 # Where a key sits in the document: ("models", "bikes", "aliases", "champion").
@@ -428,8 +442,24 @@ def parse_manifest(text: str, file: str, *, loader: Any = yaml.SafeLoader) -> Lo
         key_marks=walker.key_marks,
         value_marks=walker.value_marks,
     )
+    released_and_declared = _released_and_declared(loaded)
+    if released_and_declared:
+        raise ManifestError(released_and_declared)
     loaded.warnings.extend(_case_collisions(loaded))
     return loaded
+
+
+def _released_and_declared(loaded: LoadedManifest) -> list[Problem]:
+    """A model cannot be both managed and let go."""
+    return [
+        Problem(
+            loaded.path,
+            *loaded.value_location("release", str(index)),
+            f"model {name!r} is both declared under models and listed under release",
+        )
+        for index, name in enumerate(loaded.manifest.release)
+        if name in loaded.manifest.models
+    ]
 
 
 def compose_manifest(text: str) -> yaml.Node | None:
@@ -460,10 +490,12 @@ def json_schema() -> dict[str, Any]:
 def dump_manifest(manifest: Manifest) -> str:
     """Render a manifest as registry.yaml text (used by `import`)."""
     body = manifest.model_dump(mode="json", exclude_none=True)
+    if not body.get("release"):
+        body.pop("release", None)
     for spec in body.get("models", {}).values():
-        if not spec.get("prune"):
-            spec.pop("prune", None)
-        if not spec.get("track"):
-            spec.pop("track", None)
-    header = "# yaml-language-server: $schema=./registry.schema.json\n"
-    return header + yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
+        for flag in ("prune", "take_over", "track"):
+            if not spec.get(flag):
+                spec.pop(flag, None)
+    # No `$schema` line: a reference to ./registry.schema.json would not resolve in a
+    # repository that adopts the tool (`mlflow-gitops schema` writes the file for editors).
+    return yaml.safe_dump(body, sort_keys=False, default_flow_style=False, allow_unicode=True)

@@ -38,3 +38,17 @@ def out(text: str) -> None:
 def err(text: str) -> None:
     """Write a diagnostic to stderr (redacted)."""
     sys.stderr.write(redact(text).rstrip("\n") + "\n")
+
+
+APPROVAL_QUESTION = """
+Do you want to perform these actions?
+  mlflow-gitops will perform the actions described above.
+  Only 'yes' will be accepted to approve.
+"""
+
+
+def approved() -> bool:
+    """Ask on the terminal, as Terraform does: only the word `yes` approves."""
+    sys.stderr.write(APPROVAL_QUESTION + "\n  Enter a value: ")  # stdout stays the result
+    sys.stderr.flush()
+    return sys.stdin.readline().strip() == "yes"

@@ -6,12 +6,15 @@ stay fast. Reads are batched: a few searches per 100 models, never one call per 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +25,7 @@ from controller.errors import (
     RegistryUnreachable,
 )
 from controller.output import redact
+from controller.ownership import OWNER_TAG
 from controller.state import (
     LAST_APPLIED_TAG,
     LastApplied,
@@ -30,7 +34,7 @@ from controller.state import (
     LiveVersion,
     normalize_version,
 )
-from controller.target import EMBEDDED_EXTRA, RegistryTarget, is_sql_store
+from controller.target import EMBEDDED_EXTRA, RegistryTarget, is_sql_store, require_existing_store
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -49,6 +53,11 @@ FAST_FAIL_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "8",
 }
 NOISY_LOGGERS = ("mlflow", "urllib3", "alembic")
+# An error message is cut here: MLflow echoes whole filters, which run to many kilobytes.
+MAX_MESSAGE_CHARS = 300
+# What MLflow's filter syntax cannot carry inside a quoted value: it has no escapes, and it
+# reads a backslash as one.
+_UNFILTERABLE = re.compile(r"[\\\r\n]")
 
 
 def configure_process() -> None:
@@ -64,7 +73,11 @@ def configure_process() -> None:
 
 
 def _first_line(text: str) -> str:
-    return redact(text.strip().splitlines()[0] if text.strip() else text)
+    """The message's first line, redacted and cut short: never a whole echoed filter."""
+    line = redact(text.strip().splitlines()[0] if text.strip() else text)
+    if len(line) <= MAX_MESSAGE_CHARS:
+        return line
+    return f"{line[:MAX_MESSAGE_CHARS]}... ({len(line) - MAX_MESSAGE_CHARS} more characters)"
 
 
 def _translate(exc: Exception, target: RegistryTarget) -> RegistryError:
@@ -96,9 +109,20 @@ def _translate(exc: Exception, target: RegistryTarget) -> RegistryError:
     return RegistryError(f"MLflow registry at {where}: {_first_line(message)}")
 
 
+def filterable(name: str) -> bool:
+    """Whether a search filter can name this model exactly; if not, it is read directly."""
+    return not (("'" in name and '"' in name) or _UNFILTERABLE.search(name))
+
+
 def _quote(name: str) -> str:
     quote = '"' if "'" in name else "'"
     return f"{quote}{name}{quote}"
+
+
+def _like_any(name: str) -> str:
+    """A LIKE pattern matching `name` and maybe a few more: `_` stands in for what no filter
+    can carry, and the caller keeps only the exact name."""
+    return "'" + re.sub(r"['\\\r\n]", "_", name) + "'"
 
 
 def _name_filters(names: list[str], per_search: int) -> Iterator[tuple[list[str], str]]:
@@ -135,15 +159,24 @@ def require_sql_store_support(target: RegistryTarget) -> None:
 class Registry:
     """A connection to one MLflow registry, exposing only what the controller needs."""
 
-    def __init__(self, target: RegistryTarget, names_per_search: int = NAMES_PER_SEARCH) -> None:
+    def __init__(
+        self,
+        target: RegistryTarget,
+        names_per_search: int = NAMES_PER_SEARCH,
+        *,
+        may_create: bool = False,
+    ) -> None:
         self.target = target
         self.names_per_search = names_per_search
+        # Only apply against the embedded default may create a local store; reads never do.
+        self.may_create = may_create
         self._client: MlflowClient | None = None
 
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
             require_sql_store_support(self.target)
+            require_existing_store(self.target, may_create=self.may_create)
             with self._errors():
                 from mlflow import MlflowClient
 
@@ -170,26 +203,45 @@ class Registry:
     # Reads -----------------------------------------------------------------------------
 
     def read_state(self, names: Iterable[str]) -> LiveState:
-        """Aliases, last-applied tags and version statuses of the named models, batched."""
+        """Aliases, tags and version statuses of the named models, batched.
+
+        A name the searches do not return is read directly, which tells a model these
+        credentials may not see apart from one that does not exist.
+        """
         wanted = sorted(set(names))
         if not wanted:
             return LiveState()
         with self._errors():
-            found = self._search_models(wanted)
+            found = self._search_models([n for n in wanted if filterable(n)])
             if found and not any(model.aliases for model in found.values()):
                 found = self._recover_missing_aliases(found)
-            versions = self._search_versions(sorted(found))
+            direct, denied = self._read_directly([n for n in wanted if n not in found])
+            found |= direct
+            versions = self._search_versions(sorted(n for n in found if filterable(n)))
+            for name in (n for n in found if not filterable(n)):
+                versions[name] = self._versions_of(name)
         return LiveState(
             models={
-                name: LiveModel(
-                    name=name,
-                    aliases=model.aliases,
-                    versions=versions.get(name, {}),
-                    last_applied=model.last_applied,
-                )
+                name: replace(model, versions=versions.get(name, {}))
                 for name, model in found.items()
-            }
+            },
+            denied=frozenset(denied),
         )
+
+    def read_owned(self, owner: str) -> dict[str, LiveModel]:
+        """Every model whose owner tag names `owner`: one search, however many there are."""
+        found: dict[str, LiveModel] = {}
+        with self._errors():
+            search = partial(
+                self.client.search_registered_models,
+                filter_string=f"tags.`{OWNER_TAG}` = {_quote(owner)}",
+                max_results=1000,
+            )
+            for registered in _paginate(search):
+                found[registered.name] = _live_model(registered)
+            if found and not any(model.aliases for model in found.values()):
+                found = self._recover_missing_aliases(found)  # else removals would be missed
+        return found
 
     def _search_models(self, names: list[str]) -> dict[str, LiveModel]:
         found: dict[str, LiveModel] = {}
@@ -202,6 +254,26 @@ class Registry:
             for registered in _paginate(search):
                 found[registered.name] = _live_model(registered)
         return found
+
+    def _read_directly(self, names: list[str]) -> tuple[dict[str, LiveModel], list[str]]:
+        """Models by name, one call each: found, and those the registry refused to show."""
+
+        def read(name: str) -> LiveModel | RegistryPermissionDenied | None:
+            try:
+                with self._errors():
+                    return _live_model(self.client.get_registered_model(name))
+            except ModelNotFound:
+                return None
+            except RegistryPermissionDenied as exc:
+                return exc
+
+        if not names:
+            return {}, []
+        with ThreadPoolExecutor(max_workers=FALLBACK_READ_THREADS) as pool:
+            results = dict(zip(names, pool.map(read, names), strict=True))
+        found = {n: r for n, r in results.items() if isinstance(r, LiveModel)}
+        denied = [n for n, r in results.items() if isinstance(r, RegistryPermissionDenied)]
+        return found, denied
 
     def _recover_missing_aliases(self, found: dict[str, LiveModel]) -> dict[str, LiveModel]:
         """Some registries omit aliases from search (MLflow issue 16734): probe, then fall back."""
@@ -242,6 +314,19 @@ class Registry:
                 )
         return versions
 
+    def _versions_of(self, name: str) -> dict[int, str]:
+        """Versions of a model no filter can name exactly: a LIKE search, then the exact name."""
+        search = partial(
+            self.client.search_model_versions,
+            filter_string=f"name LIKE {_like_any(name)}",
+            max_results=VERSIONS_PAGE_SIZE,
+        )
+        return {
+            int(version.version): str(version.status)
+            for version in _paginate(search)
+            if version.name == name
+        }
+
     def read_all_model_names(self) -> list[str]:
         """Every registered model's name, for `import --all`."""
         with self._errors():
@@ -272,6 +357,16 @@ class Registry:
         with self._errors():
             self.client.set_model_version_tag(model, str(version), key, value)
 
+    def write_owner(self, model: str, owner: str) -> None:
+        with self._errors():
+            self.client.set_registered_model_tag(model, OWNER_TAG, owner)
+
+    def forget(self, model: str) -> None:
+        """Drop the owner and last-applied records: the model is no longer managed."""
+        for key in (OWNER_TAG, LAST_APPLIED_TAG):
+            with contextlib.suppress(ModelNotFound), self._errors():  # already gone: fine
+                self.client.delete_registered_model_tag(model, key)
+
 
 def _live_model(registered: Any) -> LiveModel:
     aliases = {
@@ -283,4 +378,5 @@ def _live_model(registered: Any) -> LiveModel:
         name=registered.name,
         aliases=aliases,
         last_applied=LastApplied.from_tag_value(tags.get(LAST_APPLIED_TAG)),
+        owner=tags.get(OWNER_TAG),
     )

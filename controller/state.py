@@ -19,10 +19,12 @@ def _tag_json(data: dict[str, Any]) -> str:
 class AuditRecord:
     """Who set an alias on a version, and from what: a model-version tag per alias."""
 
+    # A sha only when the applied manifest was that commit's; else "local, uncommitted".
     commit: str | None
     actor: str | None
     applied_at: str
     from_version: int | None
+    manifest_sha256: str | None = None
 
     def to_tag_value(self) -> str:
         return _tag_json(
@@ -31,6 +33,7 @@ class AuditRecord:
                 "actor": self.actor,
                 "applied_at": self.applied_at,
                 "from": self.from_version,
+                "manifest_sha256": self.manifest_sha256,
             }
         )
 
@@ -47,6 +50,9 @@ class LastApplied:
     commit: str | None = None
     actor: str | None = None
     applied_at: str | None = None
+    # Which manifest applied them (also the owner tag, which a search can filter on).
+    owner: str | None = None
+    manifest_sha256: str | None = None
 
     def to_tag_value(self) -> str:
         return _tag_json(
@@ -55,6 +61,8 @@ class LastApplied:
                 "commit": self.commit,
                 "actor": self.actor,
                 "applied_at": self.applied_at,
+                "owner": self.owner,
+                "manifest_sha256": self.manifest_sha256,
             }
         )
 
@@ -73,6 +81,8 @@ class LastApplied:
             commit=data.get("commit"),
             actor=data.get("actor"),
             applied_at=data.get("applied_at"),
+            owner=data.get("owner"),
+            manifest_sha256=data.get("manifest_sha256"),
         )
 
 
@@ -85,6 +95,8 @@ class LiveModel:
     # version number -> status, for the versions of this model the registry returned
     versions: dict[int, str] = field(default_factory=dict)
     last_applied: LastApplied | None = None
+    # The identity of the manifest that manages this model (the owner tag), if any.
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,9 +110,11 @@ class LiveVersion:
 
 @dataclass(frozen=True)
 class LiveState:
-    """The managed models that exist; a name missing here is a model that does not exist."""
+    """The managed models that exist; a name missing here does not exist or is `denied`."""
 
     models: dict[str, LiveModel] = field(default_factory=dict)
+    # Names the registry refused to show these credentials: not absent, just not ours to see.
+    denied: frozenset[str] = frozenset()
 
 
 def normalize_version(value: Any) -> int:

@@ -49,8 +49,13 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_server(root: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run `mlflow server` with a SQLite store under `root` (and extra `env`); yield its URL."""
+def running_server(
+    root: Path, *, app_name: str | None = None, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Run `mlflow server` with a SQLite store under `root`; yield its base URL.
+
+    `app_name` selects a server plugin (e.g. "basic-auth"); `env` adds to its environment.
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = root / "server.log"
@@ -67,6 +72,7 @@ def running_server(root: Path, env: dict[str, str] | None = None) -> Iterator[st
         str(port),
         "--workers",
         "1",
+        *(["--app-name", app_name] if app_name else []),
     ]
     # The job runner spawns ~8 huey consumer processes we never use; skipping it
     # saves a few seconds of start-up on small machines.

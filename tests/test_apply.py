@@ -156,6 +156,7 @@ def test_the_audit_tag_records_provenance_and_the_previous_version() -> None:
         "applied_at": "2026-11-29T00:00:00Z",
         "commit": "c0ffee",
         "from": 1,
+        "manifest_sha256": None,
     }
 
 

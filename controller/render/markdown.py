@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from controller.render.headline import count, plan_headline, report_headline
-from controller.values import ApplyReport, Change, ChangeResult, Plan
+from controller.values import ApplyReport, Change, ChangeResult, Plan, RegistryRef
 
 # Hidden in the rendered comment; the plan workflow finds its own comment by it.
 MARKER = "<!-- mlflow-gitops:plan -->"
@@ -99,7 +99,18 @@ def plan(plan: Plan, registry_uri: str) -> str:
     base = ui_base(registry_uri)
     path = plan.manifest_path
     title = f"### MLflow registry plan: {escape(path)}" if path else "### Plan"
-    lines = [MARKER, title, "", _bold(plan_headline(plan), "❌ " if plan.errors else ""), ""]
+    lines = [MARKER, title, *_registry(plan.registry, path), ""]
+    lines += [_bold(plan_headline(plan), "❌ " if plan.errors else ""), ""]
+    if plan.removed_models:  # before the tables: a whole model's aliases going is easy to miss
+        names = ", ".join(f"`{escape(name)}`" for name in plan.removed_models)
+        lines += [
+            f"> [!WARNING]\n> No longer in {escape(path or 'the manifest')}: {names}. "
+            "The aliases this manifest applied to them will be deleted.",
+            "",
+        ]
+    if plan.released:
+        names = ", ".join(f"`{escape(name)}`" for name in plan.released)
+        lines += [f"Released (no longer managed here; aliases left as they are): {names}", ""]
     lines += _change_tables(plan.changes, base)
     if plan.unmanaged:
         rows = [
@@ -128,9 +139,24 @@ def plan(plan: Plan, registry_uri: str) -> str:
     return truncate("\n".join(lines).rstrip("\n"))
 
 
+def _registry(registry: RegistryRef | None, manifest_path: str | None) -> list[str]:
+    """The registry under the title: which one, and where that choice came from."""
+    if registry is None:
+        return []
+    if registry.source == "default":
+        where = "embedded default"
+    elif registry.source == "manifest":
+        where = f"from `tracking_uri` in {escape(manifest_path or 'the manifest')}"
+    else:
+        where = f"from `{registry.source}`"
+    code = registry.uri.replace("`", "'")  # a code span cannot hold a backtick
+    return [f"Registry: `{code}` ({where})"]
+
+
 def report(report: ApplyReport, registry_uri: str) -> str:
     """What apply did, change by change, for the job summary."""
-    lines = ["### MLflow registry apply", "", _bold(report_headline(report)), ""]
+    lines = ["### MLflow registry apply", *_registry(report.registry, None), ""]
+    lines += [_bold(report_headline(report)), ""]
     lines += _change_tables(report.changes, ui_base(registry_uri))
     if report.errors:
         lines += ["#### Errors", "", *(f"- {escape(e)}" for e in report.errors), ""]

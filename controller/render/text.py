@@ -10,6 +10,7 @@ from controller.values import (
     HistoryEntry,
     Plan,
     Problem,
+    RegistryRef,
     TrackedAlias,
     show_version,
 )
@@ -32,10 +33,25 @@ def change_line(change: Change) -> str:
     return f"{symbol} {change.address}: {values} ({change.reason})"
 
 
+def registry_line(registry: RegistryRef | None, manifest_path: str | None) -> list[str]:
+    """`Registry: URI (from SOURCE)`: the first thing every registry command says."""
+    return [f"Registry: {registry.describe(manifest_path)}", ""] if registry else []
+
+
 def plan(plan: Plan, registry_uri: str) -> str:
-    lines: list[str] = []
-    if plan.changes:
-        lines += ["Changes:", *(f"  {change_line(c)}" for c in plan.changes), ""]
+    lines = registry_line(plan.registry, plan.manifest_path)
+    manifest = plan.manifest_path or "the manifest"
+    for name in plan.removed_models:  # first: a whole model's aliases going is easy to miss
+        lines.append(f"Model no longer in {manifest}: {name}; deleting the aliases it applied:")
+        lines += [f"  {change_line(c)}" for c in plan.changes if c.model == name]
+        lines.append("")
+    changes = [c for c in plan.changes if c.model not in plan.removed_models]
+    if changes:
+        lines += ["Changes:", *(f"  {change_line(c)}" for c in changes), ""]
+    if plan.released:
+        lines.append("Released (no longer managed by this manifest; aliases left as they are):")
+        lines += [f"  release {name}" for name in plan.released]
+        lines.append("")
     if plan.unmanaged:
         lines.append("Unmanaged aliases (left alone; declare them, or set prune: true):")
         lines += [f"  {u.model}@{u.alias} -> {u.version}" for u in plan.unmanaged]
@@ -53,6 +69,7 @@ def report(report: ApplyReport, registry_uri: str) -> str:
     for result in report.changes:
         suffix = f": {result.error}" if result.error else ""
         lines.append(f"  {change_line(result)} ... {result.status}{suffix}")
+    lines += [f"  released {name}" for name in report.released]
     lines += [f"error: {e}" for e in report.errors]
     lines.append(_line(*report_headline(report)))
     return "\n".join(lines)
