@@ -5,8 +5,13 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DB := sqlite:///mlflow.db
+# The PostgreSQL pass: the modules that read and write the registry through plan and apply, and
+# the store's own limits. Promote, rollback, history and the output channels do not depend on
+# the backend store, so they run once, on SQLite.
+POSTGRES_TESTS := tests/test_server_fixture.py tests/test_reconcile.py \
+	tests/test_targets_and_import.py tests/test_backend_limits.py
 
-.PHONY: demo test lint unit quick clean
+.PHONY: demo test test-postgres lint unit quick clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -28,6 +33,10 @@ lint: $(BIN)/mlflow-gitops
 
 test: lint
 	$(BIN)/pytest
+	$(MAKE) test-postgres
+
+test-postgres: $(BIN)/mlflow-gitops  # the server-backed tests again, on a PostgreSQL store
+	MLFLOW_GITOPS_TEST_BACKEND=postgres $(BIN)/pytest -m "not e2e" $(POSTGRES_TESTS)
 
 unit: $(BIN)/mlflow-gitops
 	$(BIN)/pytest -m "not server and not e2e"

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from controller.plan import Change, ModelSnapshot, Plan, Record
 from controller.registry import Registry, RegistryError, RegistryUnreachable
-from controller.state import AUDIT_TAG_PREFIX, LastApplied, LiveModel, LiveState
+from controller.state import LastApplied, LiveModel, LiveState, audit_tag_key
 
 Status = Literal["applied", "failed", "skipped"]
 
@@ -147,10 +147,12 @@ def apply_plan(plan: Plan, registry: Registry, provenance: Provenance) -> ApplyR
     for result in results:
         if result.status != "applied" or result.to_version is None:
             continue
-        value = json.dumps({**audit, "from": result.from_version}, separators=(",", ":"))
+        value = json.dumps(
+            {**audit, "alias": result.alias, "from": result.from_version}, separators=(",", ":")
+        )
         try:
             registry.tag_version(
-                result.model, result.to_version, AUDIT_TAG_PREFIX + result.alias, value
+                result.model, result.to_version, audit_tag_key(result.alias), value
             )
         except RegistryError as exc:
             errors.append(f"could not write the audit tag for {result.address}: {exc}")

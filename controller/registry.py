@@ -15,7 +15,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from controller.state import (
-    LAST_APPLIED_TAG,
     LastApplied,
     LiveModel,
     LiveState,
@@ -227,10 +226,10 @@ class Registry:
             self.client.delete_registered_model_alias(model, alias)
 
     def write_last_applied(self, model: str, last_applied: LastApplied) -> None:
+        """Parts first, the head last: the head is what makes a new record visible."""
         with self._errors():
-            self.client.set_registered_model_tag(
-                model, LAST_APPLIED_TAG, last_applied.to_tag_value()
-            )
+            for key, value in last_applied.to_tags().items():
+                self.client.set_registered_model_tag(model, key, value)
 
     def tag_version(self, model: str, version: int, key: str, value: str) -> None:
         with self._errors():
@@ -246,5 +245,5 @@ def _live_model(registered: Any) -> LiveModel:
     return LiveModel(
         name=registered.name,
         aliases=aliases,
-        last_applied=LastApplied.from_tag_value(tags.get(LAST_APPLIED_TAG)),
+        last_applied=LastApplied.from_tags(tags),
     )

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 LAST_APPLIED_TAG = "mlflow-gitops.last-applied"
+# MLflow's SQL stores hold a tag value in VARCHAR(5000); PostgreSQL enforces it (SQLite does
+# not). A record longer than that is split over numbered part tags named by the head tag.
+TAG_VALUE_LIMIT = 5000
+LAST_APPLIED_PART_TAG = LAST_APPLIED_TAG + ".part-"
 AUDIT_TAG_PREFIX = "mlflow-gitops.alias."
+TAG_KEY_LIMIT = 250  # MLflow rejects longer tag keys; aliases may have 255 characters
 READY = "READY"
 
 
@@ -20,26 +27,45 @@ class LastApplied:
     actor: str | None = None
     applied_at: str | None = None
 
-    def to_tag_value(self) -> str:
-        return json.dumps(
-            {
-                "aliases": self.aliases,
-                "commit": self.commit,
-                "actor": self.actor,
-                "applied_at": self.applied_at,
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-        )
+    def to_tags(self) -> dict[str, str]:
+        """The tags that store this record: one JSON tag, or a head tag and its parts.
+
+        The head names the parts' count and digest, so a reader never trusts parts left over
+        from an older, longer record or half-written by an interrupted apply.
+        """
+        meta = {"commit": self.commit, "actor": self.actor, "applied_at": self.applied_at}
+        whole = _compact({"aliases": self.aliases, **meta})
+        if len(whole) <= TAG_VALUE_LIMIT:
+            return {LAST_APPLIED_TAG: whole}
+        aliases = _compact(self.aliases)
+        parts = [
+            aliases[start : start + TAG_VALUE_LIMIT]
+            for start in range(0, len(aliases), TAG_VALUE_LIMIT)
+        ]
+        head = {**meta, "parts": len(parts), "sha256": _digest(aliases)}
+        return {
+            **{f"{LAST_APPLIED_PART_TAG}{i}": part for i, part in enumerate(parts, start=1)},
+            LAST_APPLIED_TAG: _compact(head),
+        }
 
     @classmethod
-    def from_tag_value(cls, value: str | None) -> LastApplied | None:
-        """Parse the tag; a missing or mangled tag means 'never applied', never a crash."""
+    def from_tags(cls, tags: Mapping[str, str]) -> LastApplied | None:
+        """Parse the tags; a missing or mangled record means 'never applied', never a crash."""
+        value = tags.get(LAST_APPLIED_TAG)
         if not value:
             return None
         try:
             data: Any = json.loads(value)
-            aliases = {str(k): int(v) for k, v in data["aliases"].items()}
+            if "parts" in data:
+                joined = "".join(
+                    tags[f"{LAST_APPLIED_PART_TAG}{i}"] for i in range(1, int(data["parts"]) + 1)
+                )
+                if _digest(joined) != data["sha256"]:
+                    return None
+                raw_aliases = json.loads(joined)
+            else:
+                raw_aliases = data["aliases"]
+            aliases = {str(k): int(v) for k, v in raw_aliases.items()}
         except (ValueError, TypeError, KeyError, AttributeError):
             return None
         return cls(
@@ -48,6 +74,26 @@ class LastApplied:
             actor=data.get("actor"),
             applied_at=data.get("applied_at"),
         )
+
+
+def audit_tag_key(alias: str) -> str:
+    """The version tag recording who pointed `alias` at it; long aliases end in a digest.
+
+    The tag's value names the alias in full, so a shortened key loses nothing.
+    """
+    key = AUDIT_TAG_PREFIX + alias
+    if len(key) <= TAG_KEY_LIMIT:
+        return key
+    digest = _digest(alias)[:16]
+    return f"{key[: TAG_KEY_LIMIT - len(digest) - 1]}.{digest}"
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_server(root: Path) -> Iterator[str]:
-    """Run `mlflow server` with a SQLite store under `root`; yield its base URL."""
+def running_server(root: Path, backend_store_uri: str | None = None) -> Iterator[str]:
+    """Run `mlflow server` with its store (SQLite under `root` by default); yield its base URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = root / "server.log"
@@ -58,7 +58,7 @@ def running_server(root: Path) -> Iterator[str]:
         str(Path(sys.executable).parent / "mlflow"),
         "server",
         "--backend-store-uri",
-        f"sqlite:///{root / 'mlflow.db'}",
+        backend_store_uri or f"sqlite:///{root / 'mlflow.db'}",
         "--artifacts-destination",
         str(root / "artifacts"),
         "--host",
