@@ -9,13 +9,55 @@ from dataclasses import dataclass, field
 from typing import Any
 
 LAST_APPLIED_TAG = "mlflow-gitops.last-applied"
+AUDIT_TAG_PREFIX = "mlflow-gitops.alias."
 # MLflow's SQL stores hold a tag value in VARCHAR(5000); PostgreSQL enforces it (SQLite does
 # not). A record longer than that is split over numbered part tags named by the head tag.
 TAG_VALUE_LIMIT = 5000
 LAST_APPLIED_PART_TAG = LAST_APPLIED_TAG + ".part-"
-AUDIT_TAG_PREFIX = "mlflow-gitops.alias."
 TAG_KEY_LIMIT = 250  # MLflow rejects longer tag keys; aliases may have 255 characters
 READY = "READY"
+
+
+def _tag_json(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """Who set an alias on a version, and from what: a model-version tag per alias."""
+
+    alias: str
+    commit: str | None
+    actor: str | None
+    applied_at: str
+    from_version: int | None
+
+    def to_tag_value(self) -> str:
+        return _tag_json(
+            {
+                "alias": self.alias,
+                "commit": self.commit,
+                "actor": self.actor,
+                "applied_at": self.applied_at,
+                "from": self.from_version,
+            }
+        )
+
+
+def audit_tag_key(alias: str) -> str:
+    """The version tag recording who pointed `alias` at it; long aliases end in a digest.
+
+    The tag's value names the alias in full, so a shortened key loses nothing.
+    """
+    key = AUDIT_TAG_PREFIX + alias
+    if len(key) <= TAG_KEY_LIMIT:
+        return key
+    digest = _digest(alias)[:16]
+    return f"{key[: TAG_KEY_LIMIT - len(digest) - 1]}.{digest}"
 
 
 @dataclass(frozen=True)
@@ -34,10 +76,10 @@ class LastApplied:
         from an older, longer record or half-written by an interrupted apply.
         """
         meta = {"commit": self.commit, "actor": self.actor, "applied_at": self.applied_at}
-        whole = _compact({"aliases": self.aliases, **meta})
+        whole = _tag_json({"aliases": self.aliases, **meta})
         if len(whole) <= TAG_VALUE_LIMIT:
             return {LAST_APPLIED_TAG: whole}
-        aliases = _compact(self.aliases)
+        aliases = _tag_json(self.aliases)
         parts = [
             aliases[start : start + TAG_VALUE_LIMIT]
             for start in range(0, len(aliases), TAG_VALUE_LIMIT)
@@ -45,7 +87,7 @@ class LastApplied:
         head = {**meta, "parts": len(parts), "sha256": _digest(aliases)}
         return {
             **{f"{LAST_APPLIED_PART_TAG}{i}": part for i, part in enumerate(parts, start=1)},
-            LAST_APPLIED_TAG: _compact(head),
+            LAST_APPLIED_TAG: _tag_json(head),
         }
 
     @classmethod
@@ -74,26 +116,6 @@ class LastApplied:
             actor=data.get("actor"),
             applied_at=data.get("applied_at"),
         )
-
-
-def audit_tag_key(alias: str) -> str:
-    """The version tag recording who pointed `alias` at it; long aliases end in a digest.
-
-    The tag's value names the alias in full, so a shortened key loses nothing.
-    """
-    key = AUDIT_TAG_PREFIX + alias
-    if len(key) <= TAG_KEY_LIMIT:
-        return key
-    digest = _digest(alias)[:16]
-    return f"{key[: TAG_KEY_LIMIT - len(digest) - 1]}.{digest}"
-
-
-def _compact(value: object) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
