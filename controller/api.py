@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from controller.apply import apply_plan
+from controller.apply import Halt, apply_plan
 from controller.errors import ModelNotFound, PlanFileError, StalePlanError
 from controller.github_actions import ci_commit_and_actor
 from controller.gitops import head_commit_and_user, manifest_revisions
@@ -26,6 +26,7 @@ from controller.values import ApplyReport, ChangeResult, HistoryEntry, Plan, Pro
 
 __all__ = [
     "Delivery",
+    "Halt",
     "TargetFlags",
     "apply",
     "history",
@@ -91,8 +92,13 @@ def _refused(plan: Plan, reason: str) -> ApplyReport:
     )
 
 
-def apply(plan: Plan, registry: Registry, *, saved: bool = False) -> ApplyReport:
-    """Apply a plan; a saved one only if the aliases it observed have not moved since."""
+def apply(
+    plan: Plan, registry: Registry, *, saved: bool = False, halt: Halt | None = None
+) -> ApplyReport:
+    """Apply a plan; a saved one only if the aliases it observed have not moved since.
+
+    Setting `halt` (from a signal handler, say) starts no new writes; the rest still runs.
+    """
     if plan.errors:
         return _refused(plan, "the plan has errors; nothing was applied")
     if saved:
@@ -103,7 +109,7 @@ def apply(plan: Plan, registry: Registry, *, saved: bool = False) -> ApplyReport
                 + ", ".join(moved)
                 + ". Run plan again."
             )
-    return apply_plan(plan, registry, provenance(plan.manifest_path))
+    return apply_plan(plan, registry, provenance(plan.manifest_path), halt)
 
 
 def save_plan(plan: Plan, path: str) -> None:
