@@ -40,12 +40,12 @@ PARALLEL_WRITES = 4
 
 # MLflow's own HTTP layer (urllib3's Retry) retries resets, timeouts and 408/429/500/502/503/
 # 504 with exponential backoff and jitter, honouring Retry-After; by default for minutes. The
-# CLI bounds it: 4 attempts of at most 5 s each, backoff sleeps 0 + 1 + 2 s plus up to 0.5 s
-# jitter each, so one request gives up within 24.5 s (plus any Retry-After the server sends).
+# CLI bounds it: 3 attempts of at most 5 s each, backoff sleeps 0 s then 2 s plus up to 0.5 s
+# jitter each, so one request gives up within 18 s (plus any Retry-After the server sends).
 # Users can still override these through MLflow's own environment variables.
 FAST_FAIL_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0.5",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
 }
@@ -96,8 +96,9 @@ def _http_status(exc: Exception, message: str) -> int | None:
 
 def _translate(exc: Exception, target: RegistryTarget, operation: str) -> RegistryError:
     """Map MLflow/requests failures onto the few kinds a user can act on, naming the operation
-    and the HTTP status, so a failed write says what failed and how."""
+    (for writes; reads leave it empty) and the HTTP status, so a failure says what and how."""
     where = redact(target.registry_uri)
+    lead = f"{operation}: " if operation else ""
     error_code = str(getattr(exc, "error_code", ""))
     message = str(exc)
     lowered = message.lower()
@@ -108,21 +109,21 @@ def _translate(exc: Exception, target: RegistryTarget, operation: str) -> Regist
         or "permission denied" in lowered
     ):
         return RegistryPermissionDenied(
-            f"{operation}: permission denied by the MLflow registry at {where}"
+            f"{lead}permission denied by the MLflow registry at {where}"
             f"{f' (HTTP {status})' if status else ''}: {_first_line(message)}"
         )
     if error_code == "RESOURCE_DOES_NOT_EXIST":
         return ModelNotFound(_first_line(message))
     if _RETRIED_STATUS.search(message) and status is not None:
-        return RegistryError(f"{operation}: HTTP {status} from the MLflow registry at {where}")
+        return RegistryError(f"{lead}HTTP {status} from the MLflow registry at {where}")
     if any(marker in lowered for marker in _BROKEN):
         return RegistryError(
-            f"{operation}: the connection to the MLflow registry at {where} broke before a reply"
+            f"{lead}the connection to the MLflow registry at {where} broke before a reply"
         )
     if any(marker in lowered for marker in _UNREACHABLE) or "max retries exceeded" in lowered:
-        return RegistryUnreachable(f"{operation}: cannot reach the MLflow registry at {where}")
-    prefix = f"{operation}: HTTP {status}" if status else operation
-    return RegistryError(f"{prefix} from the MLflow registry at {where}: {_first_line(message)}")
+        return RegistryUnreachable(f"{lead}cannot reach the MLflow registry at {where}")
+    code = f"HTTP {status} from " if status else ""
+    return RegistryError(f"{lead}{code}MLflow registry at {where}: {_first_line(message)}")
 
 
 def _quote(name: str) -> str:
@@ -158,7 +159,7 @@ class Registry:
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
-            with self._errors("connect"):
+            with self._errors(""):
                 from mlflow import MlflowClient
 
                 self._client = MlflowClient(
@@ -188,7 +189,7 @@ class Registry:
         wanted = sorted(set(names))
         if not wanted:
             return LiveState()
-        with self._errors("read the registry"):
+        with self._errors(""):
             found = self._search_models(wanted)
             if found and not any(model.aliases for model in found.values()):
                 found = self._recover_missing_aliases(found)
@@ -240,7 +241,7 @@ class Registry:
 
     def read_all_model_names(self) -> list[str]:
         """Every registered model's name, for `import --all`."""
-        with self._errors("list registered models"):
+        with self._errors(""):
             return sorted(
                 registered.name
                 for registered in _paginate(

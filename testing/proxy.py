@@ -8,8 +8,10 @@ lands but its reply is lost, when the server answers 503 or when nobody answers 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
+import json
 import socket
 import struct
 import threading
@@ -39,11 +41,14 @@ class Rule:
     fault: str
     method: str | None = None
     path: str | None = None
+    body: str | None = None  # a substring of the request body, e.g. one alias's name
     nth: int | None = None
     status: int = 503
     forward: bool = False
     retry_after: str | None = None
     delay: float = 0.0
+    hold: threading.Event | None = None  # wait for this before acting, as a gate
+    echo: bool = False  # a status reply quotes the request's credentials, as some servers do
     matched: int = 0
     fired: int = 0
 
@@ -51,14 +56,16 @@ class Rule:
         if self.fault not in FAULTS:
             raise ValueError(f"unknown fault {self.fault!r}; expected one of {FAULTS}")
 
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method == method) and (
-            self.path is None or self.path in path
+    def matches(self, method: str, path: str, body: str) -> bool:
+        return (
+            (self.method is None or self.method == method)
+            and (self.path is None or self.path in path)
+            and (self.body is None or self.body in body)
         )
 
-    def take(self, method: str, path: str) -> bool:
+    def take(self, method: str, path: str, body: str) -> bool:
         """Count a matching request; say whether the fault applies to it."""
-        if not self.matches(method, path):
+        if not self.matches(method, path, body):
             return False
         self.matched += 1
         if self.nth is not None and self.matched != self.nth:
@@ -134,13 +141,17 @@ class FaultProxy:
 
     def stop(self) -> None:
         self._released.set()  # black-holed handlers give up their threads
+        for rule in self.rules:
+            if rule.hold is not None:
+                rule.hold.set()
         self.refuse()
 
-    def _decide(self, method: str, path: str) -> Rule | None:
+    def _decide(self, method: str, path: str, body: bytes) -> Rule | None:
+        text = body.decode(errors="replace")
         with self._lock:
             self.requests.append((method, path))
             for rule in self.rules:
-                if rule.take(method, path):
+                if rule.take(method, path, text):
                     return rule
         return None
 
@@ -196,7 +207,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         path = urlsplit(self.path).path
-        rule = self.proxy._decide(self.command, path)
+        rule = self.proxy._decide(self.command, path, body)
+        if rule is not None and rule.hold is not None:
+            rule.hold.wait()
         if rule is not None and rule.delay:
             time.sleep(rule.delay)
         fault = rule.fault if rule is not None else FORWARD
@@ -212,7 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reset()
             return
         if fault == STATUS and rule is not None and not rule.forward:
-            self._reply(*_injected(rule))
+            self._reply(*_injected(rule, self._credentials()))
             return
         try:
             status, headers, reply = self._forward(body)
@@ -221,7 +234,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == RESET_AFTER:
             self._reset()
         elif fault == STATUS and rule is not None:
-            self._reply(*_injected(rule))
+            self._reply(*_injected(rule, self._credentials()))
         else:
             self._reply(status, headers, reply)
 
@@ -246,6 +259,15 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             connection.close()
 
+    def _credentials(self) -> str:
+        """The Authorization header, and a Basic one decoded, as a careless server echoes it."""
+        header = self.headers.get("Authorization", "")
+        kind, _, value = header.partition(" ")
+        if kind == "Basic":
+            with contextlib.suppress(ValueError):
+                return f"{header} ({base64.b64decode(value).decode(errors='replace')})"
+        return header
+
     def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.send_response(status)
         for key, value in headers.items():
@@ -259,10 +281,11 @@ class _Handler(BaseHTTPRequestHandler):
         _reset(self.connection)
 
 
-def _injected(rule: Rule) -> tuple[int, dict[str, str], bytes]:
+def _injected(rule: Rule, credentials: str) -> tuple[int, dict[str, str], bytes]:
     """The reply a rule answers with: MLflow's error JSON, and Retry-After when asked."""
     headers = {"Content-Type": "application/json"}
     if rule.retry_after is not None:
         headers["Retry-After"] = rule.retry_after
-    body = f'{{"error_code": "INTERNAL_ERROR", "message": "injected {rule.status}"}}'
-    return rule.status, headers, body.encode()
+    message = f"injected {rule.status}" + (f" for {credentials}" if rule.echo else "")
+    code = "INVALID_PARAMETER_VALUE" if rule.status == 400 else "INTERNAL_ERROR"
+    return rule.status, headers, json.dumps({"error_code": code, "message": message}).encode()
