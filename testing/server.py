@@ -49,8 +49,17 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_server(root: Path, backend_store_uri: str | None = None) -> Iterator[str]:
-    """Run `mlflow server` with its store (SQLite under `root` by default); yield its base URL."""
+def running_server(
+    root: Path,
+    backend_store_uri: str | None = None,
+    *,
+    app_name: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """Run `mlflow server` with its store (SQLite under `root` by default); yield its base URL.
+
+    `app_name` selects a server plugin (e.g. "basic-auth"); `extra_env` configures it.
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = root / "server.log"
@@ -67,10 +76,11 @@ def running_server(root: Path, backend_store_uri: str | None = None) -> Iterator
         str(port),
         "--workers",
         "1",
+        *(["--app-name", app_name] if app_name else []),
     ]
     # The job runner spawns ~8 huey consumer processes we never use; skipping it
     # saves a few seconds of start-up on small machines.
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(extra_env or {})}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             cmd,

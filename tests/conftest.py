@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from testing.auth import AuthServer, running_auth_server
 from testing.postgres import PostgresUnavailable, running_postgres
 from testing.server import ServerStartError, recorded_rest_calls, running_server
 
@@ -27,7 +28,13 @@ if TYPE_CHECKING:
 READY_TIMEOUT_S = 30.0
 BACKEND_VARIABLE = "MLFLOW_GITOPS_TEST_BACKEND"
 BACKENDS = ("sqlite", "postgres")
-SERVER_FIXTURES = {"mlflow_server", "server_client", "make_model", "set_version_status"}
+SERVER_FIXTURES = {
+    "mlflow_server",
+    "server_client",
+    "make_model",
+    "set_version_status",
+    "auth_server",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -158,3 +165,13 @@ def rest_calls() -> Iterator[list[tuple[str, str]]]:
     """(method, endpoint) of every MLflow REST call made during the test, in order."""
     with recorded_rest_calls() as calls:
         yield calls
+
+
+@pytest.fixture(scope="session")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
+    """A basic-auth ``mlflow server`` (its own stores); the admin creates users and grants."""
+    try:
+        with running_auth_server(tmp_path_factory.mktemp("mlflow_auth_server")) as server:
+            yield server
+    except ServerStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
