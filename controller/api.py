@@ -18,6 +18,7 @@ from controller.github_actions import ci_commit_and_actor
 from controller.gitops import head_commit_and_user, manifest_revisions
 from controller.history import alias_changes, select
 from controller.manifest import LoadedManifest, Manifest, ModelSpec, dump_manifest, load_manifest
+from controller.output import redact, remember_uri_credentials
 from controller.plan import make_plan, moved_aliases
 from controller.promotion import Delivery, promote, rollback
 from controller.registry import Registry
@@ -48,7 +49,10 @@ def validate(path: str) -> LoadedManifest:
 
 
 def open_registry(flags: TargetFlags, manifest_uri: str | None) -> Registry:
-    return Registry(resolve_target(flags, manifest_uri))
+    target = resolve_target(flags, manifest_uri)
+    for uri in (target.tracking_uri, target.registry_uri):
+        remember_uri_credentials(uri)
+    return Registry(target)
 
 
 def plan(loaded: LoadedManifest, registry: Registry) -> Plan:
@@ -113,7 +117,9 @@ def apply(
 
 
 def save_plan(plan: Plan, path: str) -> None:
-    Path(path).write_text(json.dumps(plan.to_json_dict(), indent=2) + "\n", encoding="utf-8")
+    """The plan file is an artifact CI keeps and shares: redacted like every other output."""
+    text = redact(json.dumps(plan.to_json_dict(), indent=2))
+    Path(path).write_text(text + "\n", encoding="utf-8")
 
 
 def load_plan(path: str) -> Plan:

@@ -28,9 +28,26 @@ _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?
 _AUTH_HEADER = re.compile(r"\b(?P<kind>Basic|Bearer)(?P<gap>\s+)[A-Za-z0-9+/=._~-]+")
 
 
+# Credentials that arrived inside a URI (`user:password@host`): a server may echo them decoded.
+_URI_SECRETS: set[str] = set()
+
+
+def remember_uri_credentials(uri: str) -> None:
+    """Treat the userinfo of a registry URI as secret wherever it shows up, not only in URIs."""
+    found = _USERINFO.match(uri)
+    if not found or not found["userinfo"]:
+        return
+    userinfo = found["userinfo"]
+    password = userinfo.partition(":")[2]
+    _URI_SECRETS.update({userinfo, base64.b64encode(userinfo.encode()).decode()})
+    if password:
+        _URI_SECRETS.add(password)
+
+
 def _secret_values() -> list[str]:
     """Credential values from the environment, longest first (so none is left half-shown)."""
-    values = {os.environ.get(name) for name in SECRET_ENV_VARS}
+    values: set[str | None] = {os.environ.get(name) for name in SECRET_ENV_VARS}
+    values.update(_URI_SECRETS)
     user, password = (
         os.environ.get("MLFLOW_TRACKING_USERNAME"),
         os.environ.get("MLFLOW_TRACKING_PASSWORD"),

@@ -8,6 +8,7 @@ says otherwise.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -313,3 +314,55 @@ def test_an_unwritable_job_summary_is_a_warning_not_a_failed_apply(
     assert "warning: could not write the step outputs" in result.stderr
     assert "Traceback" not in result.stderr
     assert live_aliases(server_client, name) == {"champion": 1}
+
+
+def test_no_secret_reaches_any_channel_even_when_the_server_echoes_credentials(
+    tmp_path, proxy: FaultProxy, make_model, server_client
+) -> None:
+    """stdout, stderr, JSON, Markdown, annotations, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY, the
+    saved plan and the registry's tags; with a 3-character password and a raw `@` in the URI."""
+    name = make_model(versions=2)
+    write_manifest(tmp_path, name, {"champion": 1, "challenger": 2})
+    outputs, summary = tmp_path / "outputs", tmp_path / "summary.md"
+    env = {
+        "MLFLOW_TRACKING_USERNAME": "ann",
+        "MLFLOW_TRACKING_PASSWORD": "Qz7",
+        "GITHUB_OUTPUT": str(outputs),
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
+    uri = f"http://svc:Pa@ss-w0rd@127.0.0.1:{proxy.port}"
+    proxy.add(STATUS, method="POST", path=ALIAS_WRITE, body='"challenger"', status=400, echo=True)
+
+    runs = [
+        cli("plan", "--tracking-uri", uri, "--out", "plan.json", cwd=tmp_path, env=env),
+        *(
+            cli("plan", "--tracking-uri", uri, "--format", fmt, cwd=tmp_path, env=env)
+            for fmt in ("json", "markdown", "github")
+        ),
+        *(
+            cli("apply", "--tracking-uri", uri, "--format", fmt, cwd=tmp_path, env=env)
+            for fmt in ("text", "json", "markdown")
+        ),
+    ]
+    registered = server_client.get_registered_model(name)
+    tags = [*registered.tags.values()]
+    for version in ("1", "2"):
+        tags += server_client.get_model_version(name, version).tags.values()
+    channels = {
+        "stdout": "".join(r.stdout for r in runs),
+        "stderr": "".join(r.stderr for r in runs),
+        "saved plan": (tmp_path / "plan.json").read_text(),
+        "GITHUB_OUTPUT": outputs.read_text(),
+        "GITHUB_STEP_SUMMARY": summary.read_text(),
+        "registry tags": "\n".join(tags),
+    }
+
+    secrets = ["Qz7", "Pa@ss-w0rd", "ss-w0rd", "svc:Pa", base64.b64encode(b"ann:Qz7").decode()]
+    for channel, text in channels.items():
+        for secret in secrets:
+            assert secret not in text, f"{secret!r} leaked on {channel}"
+    everything = "".join(channels.values())
+    assert "Basic ***" in everything  # the server did echo them: the scan is not vacuous
+    assert "http://***@127.0.0.1" in everything
+    assert runs[-1].returncode == 1  # challenger's write was refused with a 400
+    assert "HTTP 400" in channels["stdout"]

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from controller.output import SECRET_ENV_VARS, redact
+from controller.output import SECRET_ENV_VARS, redact, remember_uri_credentials
 
 
 @pytest.fixture(autouse=True)
@@ -55,3 +55,12 @@ def test_a_longer_secret_containing_a_shorter_one_is_blanked_whole(
     monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-abc-123")
 
     assert redact("token dapi-abc-123 and abc") == "token *** and ***"
+
+
+def test_credentials_from_a_registry_uri_are_blanked_when_echoed_decoded() -> None:
+    remember_uri_credentials("http://svc:Pa@ss-9f@registry.example:5000")
+    pair = base64.b64encode(b"svc:Pa@ss-9f").decode()
+
+    text = redact(f"denied svc:Pa@ss-9f ({pair}); password Pa@ss-9f")
+
+    assert text == "denied *** (***); password ***"
