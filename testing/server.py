@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 HEALTH_TIMEOUT_S = 120.0
+_RUNNING: dict[str, subprocess.Popen[bytes]] = {}  # base URL -> server process, for kill_server
 
 
 class ServerStartError(RuntimeError):
@@ -100,9 +101,19 @@ def running_server(
                     f"--- {log_path} ---\n{log_path.read_text(errors='replace')}"
                 )
             time.sleep(0.25)
+        _RUNNING[url] = proc
         yield url
     finally:
+        _RUNNING.pop(url, None)
         _stop(proc)
+
+
+def kill_server(url: str) -> None:
+    """SIGKILL the server's whole process group, as a crash or an OOM kill would."""
+    proc = _RUNNING[url]
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ import pytest
 
 from controller.state import LastApplied, audit_tag_key
 from testing.proxy import BLACKHOLE, FORWARD, REFUSE, RESET_AFTER, STATUS, FaultProxy, fault_proxy
+from testing.server import kill_server, running_server
 
 HANG_GUARD_S = 180  # kills a hung run; never a timing assertion
 ALIAS_WRITE = "registered-models/alias"
@@ -366,3 +367,55 @@ def test_no_secret_reaches_any_channel_even_when_the_server_echoes_credentials(
     assert "http://***@127.0.0.1" in everything
     assert runs[-1].returncode == 1  # challenger's write was refused with a 400
     assert "HTTP 400" in channels["stdout"]
+
+
+def test_a_server_killed_mid_apply_leaves_attempted_writes_unknown_and_a_restart_converges(
+    tmp_path, tmp_path_factory
+) -> None:
+    """SIGKILL of the server's process group after some writes; its store survives, as a
+    crashed server's database does. Behind the proxy (a load balancer) the loss shows as 502s."""
+    from mlflow import MlflowClient
+
+    root = tmp_path_factory.mktemp("killed_server")
+    name = f"killed{os.getpid()}"
+    declared = many(12)
+    write_manifest(tmp_path, name, declared)
+    with running_server(root) as first, fault_proxy(first) as proxied:
+        client = MlflowClient(first, first)
+        client.create_registered_model(name)
+        client.create_model_version(name, source=f"s3://fixtures/{name}/1", await_creation_for=0)
+        gate = threading.Event()
+        proxied.add(FORWARD, method="POST", path=ALIAS_WRITE, nth=5, hold=gate)
+        process = subprocess.Popen(
+            cli_command("apply", "--tracking-uri", proxied.url, "--format", "json"),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + HANG_GUARD_S
+            while proxied.rules[0].matched < 5 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            kill_server(first)
+            gate.set()
+            stdout, stderr = process.communicate(timeout=HANG_GUARD_S)
+        finally:
+            process.kill()
+
+        assert process.returncode == 1, stderr
+        report = json.loads(stdout)
+        assert "Traceback" not in stderr and "IncompleteRead" not in stdout
+        assert set(statuses(report).values()) <= {"unknown", "skipped", "failed"}, report
+        assert "unknown" in statuses(report).values()
+        assert any(e.startswith("could not read back the registry") for e in report["errors"])
+
+        with running_server(root) as second:
+            proxied.upstream = second
+            client = MlflowClient(second, second)
+            live = live_aliases(client, name)
+            assert_report_matches_registry(report, live)
+            assert 4 <= len(live) < len(declared)
+            assert LastApplied.from_tags(client.get_registered_model(name).tags) is None
+            proxied.clear()
+            assert_converges(tmp_path, proxied.url, client, name, declared)

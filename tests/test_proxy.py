@@ -199,6 +199,41 @@ def test_refuse_resets_open_keep_alive_connections(proxy: FaultProxy) -> None:
     kept.close()
 
 
+def test_body_rule_faults_only_requests_whose_body_contains_it(
+    proxy: FaultProxy, upstream: Upstream
+) -> None:
+    proxy.add(STATUS, body='"a03"', status=503)
+
+    assert call(proxy, "POST", "/alias", b'{"alias": "a02"}')[0] == 200
+    assert call(proxy, "POST", "/alias", b'{"alias": "a03"}')[0] == 503
+    assert [seen[2] for seen in upstream.seen] == [b'{"alias": "a02"}']
+
+
+def test_a_held_request_waits_for_its_gate(proxy: FaultProxy, upstream: Upstream) -> None:
+    gate = threading.Event()
+    proxy.add(FORWARD, method="POST", hold=gate)
+    replies: list[int] = []
+    caller = threading.Thread(target=lambda: replies.append(call(proxy, "POST", "/w")[0]))
+    caller.start()
+    while proxy.count("POST") < 1:
+        caller.join(0.05)
+
+    assert upstream.seen == [] and replies == []
+    gate.set()
+    caller.join(10)
+    assert replies == [200] and len(upstream.seen) == 1
+
+
+def test_echo_quotes_the_credentials_a_careless_server_would(proxy: FaultProxy) -> None:
+    proxy.add(STATUS, status=400, echo=True)
+    connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
+    connection.request("POST", "/w", headers={"Authorization": "Basic YW5uOlF6Nw=="})
+    body = connection.getresponse().read().decode()
+    connection.close()
+
+    assert "Basic YW5uOlF6Nw== (ann:Qz7)" in body
+
+
 def test_unknown_fault_is_rejected(proxy: FaultProxy) -> None:
     with pytest.raises(ValueError, match="unknown fault"):
         proxy.add("explode")
