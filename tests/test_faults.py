@@ -213,8 +213,9 @@ def test_a_blackholed_server_fails_a_plan_after_a_bounded_number_of_attempts(
     assert proxy.count() == 3  # one try and two retries, each cut off by the timeout
 
 
-def test_sigterm_mid_apply_finishes_in_flight_writes_reports_and_records_what_landed(
-    tmp_path, proxy: FaultProxy, make_model, server_client
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_mid_apply_finishes_in_flight_writes_reports_and_records_what_landed(
+    tmp_path, proxy: FaultProxy, make_model, server_client, signum: signal.Signals
 ) -> None:
     name = make_model(versions=1)
     declared = many(12)
@@ -233,7 +234,7 @@ def test_sigterm_mid_apply_finishes_in_flight_writes_reports_and_records_what_la
         deadline = time.monotonic() + HANG_GUARD_S
         while proxy.count("POST", ALIAS_WRITE) < 1 and time.monotonic() < deadline:
             time.sleep(0.1)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         time.sleep(0.5)  # let the handler run before the held writes are released
         gate.set()
         stdout, stderr = process.communicate(timeout=HANG_GUARD_S)
@@ -245,7 +246,7 @@ def test_sigterm_mid_apply_finishes_in_flight_writes_reports_and_records_what_la
     found = statuses(report)
     assert "applied" in found.values() and "skipped" in found.values(), found
     assert set(found.values()) == {"applied", "skipped"}
-    assert "interrupted by SIGTERM: no new writes were started" in report["errors"]
+    assert f"interrupted by {signum.name}: no new writes were started" in report["errors"]
     live = live_aliases(server_client, name)
     assert_report_matches_registry(report, live)
     applied = {a for a, s in found.items() if s == "applied"}
