@@ -370,6 +370,7 @@ def test_no_secret_reaches_any_channel_even_when_the_server_echoes_credentials(
     assert "HTTP 400" in channels["stdout"]
 
 
+@pytest.mark.server  # starts its own servers, so no shared fixture marks it
 def test_a_server_killed_mid_apply_leaves_attempted_writes_unknown_and_a_restart_converges(
     tmp_path, tmp_path_factory
 ) -> None:
