@@ -1,5 +1,9 @@
 """Carry out a plan: write aliases, read them back, then record last-applied and audit tags.
 
+One batched read-back decides every status, whatever the write calls said: a write whose reply
+was lost but that landed is applied; one that the registry does not show failed; and when the
+read-back itself fails, every attempted change is unknown and nothing is recorded.
+
 Works against any `RegistryWriter` (the real one is `registry.Registry`), so its failure
 paths are unit-tested with a small in-memory registry and proven end to end on a server.
 """
@@ -40,6 +44,9 @@ class RegistryWriter(Protocol):
     def tag_version(self, model: str, version: int, key: str, value: str) -> None: ...
 
 
+UNREACHABLE = "registry unreachable"
+
+
 class Halt:
     """Why new writes must stop: the registry is unreachable, or the run was interrupted.
 
@@ -68,7 +75,7 @@ def _write(registry: RegistryWriter, change: Change, halt: Halt) -> ChangeResult
         else:
             registry.set_alias(change.model, change.alias, change.to_version)
     except RegistryUnreachable as exc:
-        halt.set("registry unreachable")
+        halt.set(UNREACHABLE)
         return ChangeResult.of(change, "failed", str(exc))
     except RegistryError as exc:
         return ChangeResult.of(change, "failed", str(exc))
@@ -156,7 +163,7 @@ def apply_plan(
         written = list(pool.map(lambda c: _write(registry, c, halt), plan.changes))
 
     errors: list[str] = []
-    if halt.is_set() and halt.reason != "registry unreachable":
+    if halt.is_set() and halt.reason != UNREACHABLE:
         errors.append(f"{halt.reason}: no new writes were started")
     attempted = any(r.status != "skipped" for r in written)
     try:
