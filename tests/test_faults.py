@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -213,19 +213,17 @@ def test_a_blackholed_server_fails_a_plan_after_a_bounded_number_of_attempts(
     assert proxy.count() == 3  # one try and two retries, each cut off by the timeout
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_mid_apply_finishes_in_flight_writes_reports_and_records_what_landed(
-    tmp_path, proxy: FaultProxy, make_model, server_client, signum: signal.Signals
-) -> None:
-    name = make_model(versions=1)
-    declared = many(12)
-    write_manifest(tmp_path, name, declared)
+def apply_while_writes_are_held(
+    proxy: FaultProxy, folder: Path, meanwhile: Callable[[subprocess.Popen[str]], None]
+) -> tuple[subprocess.Popen[str], str, str]:
+    """Start `apply --format json`, hold its alias writes at the proxy, run `meanwhile` once the
+    first one is held, then let them through; return the process and its output."""
     gate = threading.Event()
     proxy.add(FORWARD, method="POST", path=ALIAS_WRITE, hold=gate)
     process = subprocess.Popen(
         cli_command("apply", "--tracking-uri", proxy.url, "--format", "json"),
-        cwd=tmp_path,
-        env={**os.environ, "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"},
+        cwd=folder,
+        env={**os.environ, "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"},  # held writes must not time out
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -234,12 +232,27 @@ def test_a_signal_mid_apply_finishes_in_flight_writes_reports_and_records_what_l
         deadline = time.monotonic() + HANG_GUARD_S
         while proxy.count("POST", ALIAS_WRITE) < 1 and time.monotonic() < deadline:
             time.sleep(0.1)
-        process.send_signal(signum)
-        time.sleep(0.5)  # let the handler run before the held writes are released
+        meanwhile(process)
         gate.set()
         stdout, stderr = process.communicate(timeout=HANG_GUARD_S)
     finally:
         process.kill()
+    return process, stdout, stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_mid_apply_finishes_in_flight_writes_reports_and_records_what_landed(
+    tmp_path, proxy: FaultProxy, make_model, server_client, signum: signal.Signals
+) -> None:
+    name = make_model(versions=1)
+    declared = many(12)
+    write_manifest(tmp_path, name, declared)
+
+    def interrupt(process: subprocess.Popen[str]) -> None:
+        process.send_signal(signum)
+        time.sleep(0.5)  # let the handler run before the held writes are released
+
+    process, stdout, stderr = apply_while_writes_are_held(proxy, tmp_path, interrupt)
 
     assert process.returncode == 1, stderr
     report = json.loads(stdout)
@@ -266,25 +279,13 @@ def test_a_concurrent_apply_that_recorded_first_is_a_conflict_and_keeps_its_reco
     theirs.mkdir()
     write_manifest(ours, name, {"champion": 1})
     write_manifest(theirs, name, {"champion": 2, "challenger": 2})
-    gate = threading.Event()
-    proxy.add(FORWARD, method="POST", path=ALIAS_WRITE, hold=gate)
-    process = subprocess.Popen(
-        cli_command("apply", "--tracking-uri", proxy.url, "--format", "json"),
-        cwd=ours,
-        env={**os.environ, "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + HANG_GUARD_S
-        while proxy.count("POST", ALIAS_WRITE) < 1 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        other = cli("apply", "--tracking-uri", mlflow_server, cwd=theirs)  # straight in
-        gate.set()
-        stdout, stderr = process.communicate(timeout=HANG_GUARD_S)
-    finally:
-        process.kill()
+    others: list[subprocess.CompletedProcess[str]] = []
+
+    def apply_theirs_straight_in(_: subprocess.Popen[str]) -> None:
+        others.append(cli("apply", "--tracking-uri", mlflow_server, cwd=theirs))
+
+    process, stdout, stderr = apply_while_writes_are_held(proxy, ours, apply_theirs_straight_in)
+    (other,) = others
 
     assert other.returncode == 0, other.stdout + other.stderr
     assert process.returncode == 1, stderr
