@@ -18,7 +18,7 @@ from controller.github_actions import ci_commit_and_actor
 from controller.gitops import head_commit_and_user, manifest_revisions
 from controller.history import alias_changes, select
 from controller.manifest import LoadedManifest, Manifest, ModelSpec, dump_manifest, load_manifest
-from controller.output import redact, remember_uri_credentials
+from controller.output import redact
 from controller.plan import make_plan, moved_aliases
 from controller.promotion import Delivery, promote, rollback
 from controller.registry import Registry
@@ -49,10 +49,7 @@ def validate(path: str) -> LoadedManifest:
 
 
 def open_registry(flags: TargetFlags, manifest_uri: str | None) -> Registry:
-    target = resolve_target(flags, manifest_uri)
-    for uri in (target.tracking_uri, target.registry_uri):
-        remember_uri_credentials(uri)
-    return Registry(target)
+    return Registry(resolve_target(flags, manifest_uri))
 
 
 def plan(loaded: LoadedManifest, registry: Registry) -> Plan:

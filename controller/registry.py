@@ -21,7 +21,7 @@ from controller.errors import (
     RegistryPermissionDenied,
     RegistryUnreachable,
 )
-from controller.output import redact
+from controller.output import redact, remember_uri_credentials
 from controller.state import (
     LastApplied,
     LiveModel,
@@ -154,6 +154,8 @@ class Registry:
     def __init__(self, target: RegistryTarget, names_per_search: int = NAMES_PER_SEARCH) -> None:
         self.target = target
         self.names_per_search = names_per_search
+        for uri in (target.tracking_uri, target.registry_uri):  # a server may echo them
+            remember_uri_credentials(uri)
         self._client: MlflowClient | None = None
 
     @property
