@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from controller.apply import apply_plan
+from controller.apply import Halt, apply_plan
 from controller.errors import (
     ApplyRefused,
     ModelNotFound,
@@ -45,6 +45,7 @@ from controller.values import (
 
 __all__ = [
     "Delivery",
+    "Halt",
     "TargetFlags",
     "apply",
     "history",
@@ -161,8 +162,13 @@ def _refused(plan: Plan, reason: str) -> ApplyReport:
     )
 
 
-def apply(plan: Plan, registry: Registry, *, saved: bool = False) -> ApplyReport:
-    """Apply a plan; a saved one only if the aliases it observed have not moved since."""
+def apply(
+    plan: Plan, registry: Registry, *, saved: bool = False, halt: Halt | None = None
+) -> ApplyReport:
+    """Apply a plan; a saved one only if the aliases it observed have not moved since.
+
+    Setting `halt` (from a signal handler, say) starts no new writes; the rest still runs.
+    """
     if plan.errors:
         return _refused(plan, "the plan has errors; nothing was applied")
     _refuse_uncommitted_in_ci(plan)
@@ -174,11 +180,13 @@ def apply(plan: Plan, registry: Registry, *, saved: bool = False) -> ApplyReport
                 + ", ".join(moved)
                 + ". Run plan again."
             )
-    return apply_plan(plan, registry, provenance(plan))
+    return apply_plan(plan, registry, provenance(plan), halt)
 
 
 def save_plan(plan: Plan, path: str) -> None:
-    Path(path).write_text(json.dumps(plan.to_json_dict(), indent=2) + "\n", encoding="utf-8")
+    """The plan file is an artifact CI keeps and shares: redacted like every other output."""
+    text = redact(json.dumps(plan.to_json_dict(), indent=2))
+    Path(path).write_text(text + "\n", encoding="utf-8")
 
 
 def load_plan(path: str) -> Plan:

@@ -6,11 +6,14 @@ Exit codes are a contract (Terraform's): 0 success, 1 error, and with --detailed
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -183,13 +186,34 @@ def apply(
         if not approved():
             err("\nApply cancelled.")
             return 1
-    report = api.apply(the_plan, registry, saved=plan_path is not None)
+    halt = api.Halt()
+    with _signals_halt(halt):
+        report = api.apply(the_plan, registry, saved=plan_path is not None, halt=halt)
     if not render.for_people:
         out(render.report(report, uri))
     elif not the_plan.errors and (the_plan.has_changes or report.errors):
         out("\n" + render.report(report, uri))
     publish_report(report, uri)
     return report.exit_code
+
+
+@contextlib.contextmanager
+def _signals_halt(halt: api.Halt) -> Iterator[None]:
+    """SIGINT or SIGTERM during apply: start no new writes, let in-flight ones finish, then
+    read back, report and record what landed (apply exits 1)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, _frame: object) -> None:
+        halt.set(f"interrupted by {signal.Signals(signum).name}")
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @cli.command(name="import")

@@ -24,7 +24,7 @@ from controller.errors import (
     RegistryPermissionDenied,
     RegistryUnreachable,
 )
-from controller.output import redact
+from controller.output import redact, remember_uri_credentials
 from controller.ownership import OWNER_TAG
 from controller.state import (
     LAST_APPLIED_TAG,
@@ -44,13 +44,16 @@ VERSIONS_PAGE_SIZE = 10_000
 FALLBACK_READ_THREADS = 8
 PARALLEL_WRITES = 4
 
-# MLflow retries a dead server for minutes by default; fail within ~30 s instead. Users can
-# still override any of these through MLflow's own environment variables.
+# MLflow's own HTTP layer (urllib3's Retry) retries resets, timeouts and 408/429/500/502/503/
+# 504 with exponential backoff and jitter, honouring Retry-After; by default for minutes. The
+# CLI bounds it: 3 attempts of at most 5 s each, backoff sleeps 0 s then 2 s plus up to 0.5 s
+# jitter each, so one request gives up within 18 s (plus any Retry-After the server sends).
+# Users can still override these through MLflow's own environment variables.
 FAST_FAIL_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "8",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
 }
 NOISY_LOGGERS = ("mlflow", "urllib3", "alembic")
 # An error message is cut here: MLflow echoes whole filters, which run to many kilobytes.
@@ -80,33 +83,62 @@ def _first_line(text: str) -> str:
     return f"{line[:MAX_MESSAGE_CHARS]}... ({len(line) - MAX_MESSAGE_CHARS} more characters)"
 
 
-def _translate(exc: Exception, target: RegistryTarget) -> RegistryError:
-    """Map MLflow/requests failures onto the few kinds a user can act on."""
+# urllib3's words for a status that was still failing when the retries ran out.
+_RETRIED_STATUS = re.compile(r"too many (\d{3}) error responses")
+_STATUS_IN_TEXT = re.compile(r"error code (\d{3})")
+# No connection at all: refused, timed out, or no such host. Only these stop further writes.
+_UNREACHABLE = (
+    "connection refused",
+    "failed to establish a new connection",
+    "name or service not known",
+    "temporary failure in name resolution",
+    "nodename nor servname",
+    "timed out",
+    "timeout",
+)
+# A connection that broke mid-exchange: the server may or may not have acted on the request.
+_BROKEN = ("connection reset", "connection aborted", "remotedisconnected", "incompleteread")
+
+
+def _http_status(exc: Exception, message: str) -> int | None:
+    found = _RETRIED_STATUS.search(message) or _STATUS_IN_TEXT.search(message)
+    if found:
+        return int(found.group(1))
+    if getattr(exc, "error_code", None) and hasattr(exc, "get_http_status_code"):
+        return int(exc.get_http_status_code())
+    return None
+
+
+def _translate(exc: Exception, target: RegistryTarget, operation: str) -> RegistryError:
+    """Map MLflow/requests failures onto the few kinds a user can act on, naming the operation
+    (for writes; reads leave it empty) and the HTTP status, so a failure says what and how."""
     where = redact(target.registry_uri)
+    lead = f"{operation}: " if operation else ""
     error_code = str(getattr(exc, "error_code", ""))
     message = str(exc)
     lowered = message.lower()
-    if error_code in ("PERMISSION_DENIED", "UNAUTHENTICATED") or any(
-        marker in lowered for marker in ("error code 401", "error code 403", "permission denied")
+    status = _http_status(exc, message)
+    if (
+        error_code in ("PERMISSION_DENIED", "UNAUTHENTICATED")
+        or status in (401, 403)
+        or "permission denied" in lowered
     ):
         return RegistryPermissionDenied(
-            f"permission denied by the MLflow registry at {where}: {_first_line(message)}"
+            f"{lead}permission denied by the MLflow registry at {where}"
+            f"{f' (HTTP {status})' if status else ''}: {_first_line(message)}"
         )
     if error_code == "RESOURCE_DOES_NOT_EXIST":
         return ModelNotFound(_first_line(message))
-    if any(
-        marker in lowered
-        for marker in (
-            "max retries exceeded",
-            "connection refused",
-            "failed to establish a new connection",
-            "name or service not known",
-            "timed out",
-            "connectionerror",
+    if _RETRIED_STATUS.search(message) and status is not None:
+        return RegistryError(f"{lead}HTTP {status} from the MLflow registry at {where}")
+    if any(marker in lowered for marker in _BROKEN):
+        return RegistryError(
+            f"{lead}the connection to the MLflow registry at {where} broke before a reply"
         )
-    ):
-        return RegistryUnreachable(f"cannot reach the MLflow registry at {where}")
-    return RegistryError(f"MLflow registry at {where}: {_first_line(message)}")
+    if any(marker in lowered for marker in _UNREACHABLE) or "max retries exceeded" in lowered:
+        return RegistryUnreachable(f"{lead}cannot reach the MLflow registry at {where}")
+    code = f"HTTP {status} from " if status else ""
+    return RegistryError(f"{lead}{code}MLflow registry at {where}: {_first_line(message)}")
 
 
 def filterable(name: str) -> bool:
@@ -170,6 +202,8 @@ class Registry:
         self.names_per_search = names_per_search
         # Only apply against the embedded default may create a local store; reads never do.
         self.may_create = may_create
+        for uri in (target.tracking_uri, target.registry_uri):  # a server may echo them
+            remember_uri_credentials(uri)
         self._client: MlflowClient | None = None
 
     @property
@@ -177,7 +211,7 @@ class Registry:
         if self._client is None:
             require_sql_store_support(self.target)
             require_existing_store(self.target, may_create=self.may_create)
-            with self._errors():
+            with self._errors(""):
                 from mlflow import MlflowClient
 
                 self._client = MlflowClient(
@@ -192,13 +226,13 @@ class Registry:
         return 1 if self.target.registry_uri.startswith("sqlite:") else PARALLEL_WRITES
 
     @contextmanager
-    def _errors(self) -> Iterator[None]:
+    def _errors(self, operation: str = "") -> Iterator[None]:
         try:
             yield
         except RegistryError:
             raise
         except Exception as exc:  # MLflow raises many types; all become one of ours.
-            raise _translate(exc, self.target) from None
+            raise _translate(exc, self.target, operation) from None
 
     # Reads -----------------------------------------------------------------------------
 
@@ -211,7 +245,7 @@ class Registry:
         wanted = sorted(set(names))
         if not wanted:
             return LiveState()
-        with self._errors():
+        with self._errors(""):
             found = self._search_models([n for n in wanted if filterable(n)])
             if found and not any(model.aliases for model in found.values()):
                 found = self._recover_missing_aliases(found)
@@ -329,7 +363,7 @@ class Registry:
 
     def read_all_model_names(self) -> list[str]:
         """Every registered model's name, for `import --all`."""
-        with self._errors():
+        with self._errors(""):
             return sorted(
                 registered.name
                 for registered in _paginate(
@@ -340,21 +374,21 @@ class Registry:
     # Writes ----------------------------------------------------------------------------
 
     def set_alias(self, model: str, alias: str, version: int) -> None:
-        with self._errors():
+        with self._errors(f"set alias {model}@{alias} -> {version}"):
             self.client.set_registered_model_alias(model, alias, str(version))
 
     def delete_alias(self, model: str, alias: str) -> None:
-        with self._errors():
+        with self._errors(f"delete alias {model}@{alias}"):
             self.client.delete_registered_model_alias(model, alias)
 
     def write_last_applied(self, model: str, last_applied: LastApplied) -> None:
-        with self._errors():
-            self.client.set_registered_model_tag(
-                model, LAST_APPLIED_TAG, last_applied.to_tag_value()
-            )
+        """Parts first, the head last: the head is what makes a new record visible."""
+        with self._errors(f"record last-applied on {model}"):
+            for key, value in last_applied.to_tags().items():
+                self.client.set_registered_model_tag(model, key, value)
 
     def tag_version(self, model: str, version: int, key: str, value: str) -> None:
-        with self._errors():
+        with self._errors(f"tag {model} version {version}"):
             self.client.set_model_version_tag(model, str(version), key, value)
 
     def write_owner(self, model: str, owner: str) -> None:
@@ -377,6 +411,6 @@ def _live_model(registered: Any) -> LiveModel:
     return LiveModel(
         name=registered.name,
         aliases=aliases,
-        last_applied=LastApplied.from_tag_value(tags.get(LAST_APPLIED_TAG)),
+        last_applied=LastApplied.from_tags(tags),
         owner=tags.get(OWNER_TAG),
     )

@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 LAST_APPLIED_TAG = "mlflow-gitops.last-applied"
 AUDIT_TAG_PREFIX = "mlflow-gitops.alias."
+# MLflow's SQL stores hold a tag value in VARCHAR(5000); PostgreSQL enforces it (SQLite does
+# not). A record longer than that is split over numbered part tags named by the head tag.
+TAG_VALUE_LIMIT = 5000
+LAST_APPLIED_PART_TAG = LAST_APPLIED_TAG + ".part-"
+TAG_KEY_LIMIT = 250  # MLflow rejects longer tag keys; aliases may have 255 characters
 READY = "READY"
 
 
-def _tag_json(data: dict[str, Any]) -> str:
+def _tag_json(data: Mapping[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
 class AuditRecord:
     """Who set an alias on a version, and from what: a model-version tag per alias."""
 
+    alias: str
     # A sha only when the applied manifest was that commit's; else "local, uncommitted".
     commit: str | None
     actor: str | None
@@ -29,6 +41,7 @@ class AuditRecord:
     def to_tag_value(self) -> str:
         return _tag_json(
             {
+                "alias": self.alias,
                 "commit": self.commit,
                 "actor": self.actor,
                 "applied_at": self.applied_at,
@@ -39,7 +52,15 @@ class AuditRecord:
 
 
 def audit_tag_key(alias: str) -> str:
-    return AUDIT_TAG_PREFIX + alias
+    """The version tag recording who pointed `alias` at it; long aliases end in a digest.
+
+    The tag's value names the alias in full, so a shortened key loses nothing.
+    """
+    key = AUDIT_TAG_PREFIX + alias
+    if len(key) <= TAG_KEY_LIMIT:
+        return key
+    digest = _digest(alias)[:16]
+    return f"{key[: TAG_KEY_LIMIT - len(digest) - 1]}.{digest}"
 
 
 @dataclass(frozen=True)
@@ -54,26 +75,51 @@ class LastApplied:
     owner: str | None = None
     manifest_sha256: str | None = None
 
-    def to_tag_value(self) -> str:
-        return _tag_json(
-            {
-                "aliases": self.aliases,
-                "commit": self.commit,
-                "actor": self.actor,
-                "applied_at": self.applied_at,
-                "owner": self.owner,
-                "manifest_sha256": self.manifest_sha256,
-            }
-        )
+    def to_tags(self) -> dict[str, str]:
+        """The tags that store this record: one JSON tag, or a head tag and its parts.
+
+        The head names the parts' count and digest, so a reader never trusts parts left over
+        from an older, longer record or half-written by an interrupted apply.
+        """
+        meta = {
+            "commit": self.commit,
+            "actor": self.actor,
+            "applied_at": self.applied_at,
+            "owner": self.owner,
+            "manifest_sha256": self.manifest_sha256,
+        }
+        whole = _tag_json({"aliases": self.aliases, **meta})
+        if len(whole) <= TAG_VALUE_LIMIT:
+            return {LAST_APPLIED_TAG: whole}
+        aliases = _tag_json(self.aliases)
+        parts = [
+            aliases[start : start + TAG_VALUE_LIMIT]
+            for start in range(0, len(aliases), TAG_VALUE_LIMIT)
+        ]
+        head = {**meta, "parts": len(parts), "sha256": _digest(aliases)}
+        return {
+            **{f"{LAST_APPLIED_PART_TAG}{i}": part for i, part in enumerate(parts, start=1)},
+            LAST_APPLIED_TAG: _tag_json(head),
+        }
 
     @classmethod
-    def from_tag_value(cls, value: str | None) -> LastApplied | None:
-        """Parse the tag; a missing or mangled tag means 'never applied', never a crash."""
+    def from_tags(cls, tags: Mapping[str, str]) -> LastApplied | None:
+        """Parse the tags; a missing or mangled record means 'never applied', never a crash."""
+        value = tags.get(LAST_APPLIED_TAG)
         if not value:
             return None
         try:
             data: Any = json.loads(value)
-            aliases = {str(k): int(v) for k, v in data["aliases"].items()}
+            if "parts" in data:
+                joined = "".join(
+                    tags[f"{LAST_APPLIED_PART_TAG}{i}"] for i in range(1, int(data["parts"]) + 1)
+                )
+                if _digest(joined) != data["sha256"]:
+                    return None
+                raw_aliases = json.loads(joined)
+            else:
+                raw_aliases = data["aliases"]
+            aliases = {str(k): int(v) for k, v in raw_aliases.items()}
         except (ValueError, TypeError, KeyError, AttributeError):
             return None
         return cls(

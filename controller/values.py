@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 Action = Literal["create", "update", "delete"]
 # Why an alias changes; history uses the same words for the same events.
 Reason = Literal["assign", "promote", "rollback", "drift", "removed", "prune"]
-Status = Literal["applied", "failed", "skipped"]
-STATUSES: tuple[Status, ...] = ("applied", "failed", "skipped")
+# unknown: the writes were attempted but the read-back could not reach the registry.
+Status = Literal["applied", "failed", "skipped", "unknown"]
+STATUSES: tuple[Status, ...] = ("applied", "failed", "skipped", "unknown")
 Severity = Literal["error", "warning"]
 # Where the registry a command talks to was named, in precedence order.
 RegistrySource = Literal[
@@ -195,6 +196,8 @@ class Plan(Record):
 class ChangeResult(Change):
     status: Status
     error: str | None = None
+    # Something true and worth saying about a change that did not fail, e.g. a lost reply.
+    note: str | None = None
 
     @classmethod
     def of(cls, change: Change, status: Status, error: str | None = None) -> ChangeResult:

@@ -53,7 +53,9 @@ def test_redact_blanks_userinfo_and_secret_variables(clean_env) -> None:
 def test_redact_blanks_echoed_authorization_headers() -> None:
     assert redact("denied for Basic YWRtaW46cHc9PQ== on /x") == "denied for Basic *** on /x"
     assert redact("got Bearer eyJhbGciOi.x.y") == "got Bearer ***"
-    assert redact("a Bearer token expired") == "a Bearer token expired"
+    # Any length (issue 10): a short credential is still one, so prose after the word is blanked.
+    assert redact("a Bearer token expired") == "a Bearer *** expired"
+    assert redact("no Bearer.") == "no Bearer."
 
 
 def test_embedded_sqlite_registry_is_the_default(tmp_path: Path, clean_env, capsys) -> None:

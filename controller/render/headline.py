@@ -24,5 +24,7 @@ def plan_headline(plan: Plan) -> tuple[str, str]:
 def report_headline(report: ApplyReport) -> tuple[str, str]:
     if not report.changes and not report.errors and not report.released:
         return "Nothing to apply.", "The registry already matches."
-    applied, failed, skipped = report.counts().values()
-    return f"Apply: {applied} applied, {failed} failed, {skipped} skipped.", ""
+    counts = report.counts()
+    unknown = f", {counts['unknown']} unknown" if counts["unknown"] else ""
+    lead = f"{counts['applied']} applied, {counts['failed']} failed, {counts['skipped']} skipped"
+    return f"Apply: {lead}{unknown}.", ""

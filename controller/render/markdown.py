@@ -17,7 +17,7 @@ MAX_CHARS = 65_000
 # Tables with more rows than this fold into <details>, so a big plan stays skimmable.
 FOLD_ROWS = 20
 NONE = "—"
-STATUS_ICONS = {"applied": "✅", "failed": "❌", "skipped": "⏭️"}
+STATUS_ICONS = {"applied": "✅", "failed": "❌", "skipped": "⏭️", "unknown": "❓"}
 
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
 
@@ -62,7 +62,8 @@ def _fold(summary: str, body: list[str], rows: int) -> list[str]:
 
 def _status_cell(result: ChangeResult) -> str:
     cell = f"{STATUS_ICONS[result.status]} {result.status}"
-    return f"{cell}: {escape(result.error)}" if result.error else cell
+    cell = f"{cell}: {escape(result.error)}" if result.error else cell
+    return f"{cell} ({escape(result.note)})" if result.note else cell
 
 
 def _change_tables(changes: Sequence[Change], base: str | None) -> list[str]:

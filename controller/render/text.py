@@ -68,6 +68,7 @@ def report(report: ApplyReport, registry_uri: str) -> str:
     lines = []
     for result in report.changes:
         suffix = f": {result.error}" if result.error else ""
+        suffix += f" ({result.note})" if result.note else ""
         lines.append(f"  {change_line(result)} ... {result.status}{suffix}")
     lines += [f"  released {name}" for name in report.released]
     lines += [f"error: {e}" for e in report.errors]
