@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from controller.gitops import CommitInfo, Revision
-from controller.manifest import FAST_LOADER, LoadedManifest, ManifestError, parse_manifest
+from controller.manifest import LoadedManifest, ManifestError, parse_manifest
 
 Kind = Literal["assign", "promote", "rollback", "remove"]
 # model -> alias -> version (None: declared absent)
@@ -89,7 +89,7 @@ class _RevisionReader:
         lines = [] if _OTHER_BREAKS.search(text) else text.split("\n")
         patched = self._patched(lines)
         if patched is None:
-            loaded = parse_manifest(text, path, loader=FAST_LOADER)
+            loaded = parse_manifest(text, path)
             patched = {name: dict(s.aliases) for name, s in loaded.manifest.models.items()}
             self.alias_lines = _alias_value_lines(loaded)
         self.lines, self.declared_before = lines, patched

@@ -8,6 +8,8 @@ from typing import Any
 
 LAST_APPLIED_TAG = "mlflow-gitops.last-applied"
 AUDIT_TAG_PREFIX = "mlflow-gitops.alias."
+# MLflow refuses longer tag keys (MAX_MODEL_REGISTRY_TAG_KEY_LENGTH).
+MAX_TAG_KEY_LENGTH = 250
 READY = "READY"
 
 
