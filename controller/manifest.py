@@ -457,9 +457,14 @@ def _problem_from_pydantic(file: str, error: Any, key_marks: dict, value_marks: 
     if error["type"] == "value_error":
         message = str(error["ctx"]["error"])
     else:
-        where = ".".join(loc) or "document"
+        where = ".".join(_printable(part) for part in loc) or "document"
         message = f"{where}: {error['msg'].lower()}"
     return Problem(file, line, col, message)
+
+
+def _printable(name: str) -> str:
+    """A name as written when it prints plainly on one line, else quoted with escapes."""
+    return name if name.isprintable() and name.strip() == name and name else repr(name)
 
 
 def _case_collisions(loaded: LoadedManifest) -> list[Problem]:
