@@ -13,15 +13,18 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, Literal, NoReturn, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 from pydantic.functional_validators import AfterValidator, BeforeValidator
 
+from controller.errors import ManifestError
 from controller.state import AUDIT_TAG_PREFIX, MAX_TAG_KEY_LENGTH
+from controller.values import Problem
 
-SUPPORTED_VERSIONS = (1,)
+FormatVersion = Literal[1]
+SUPPORTED_VERSIONS = get_args(FormatVersion)
 # libyaml's parser, when PyYAML was built with it: it keeps line marks and is ~10x faster.
 FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ALIAS_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
@@ -65,7 +68,7 @@ def check_model_name(name: str) -> str:
     return name
 
 
-def check_version(value: Any) -> Any:
+def version_value(value: Any) -> Any:
     """Versions are positive integers; YAML's '3', 3.0 and true must not slip through as 3."""
     if value is None:
         return None
@@ -93,7 +96,7 @@ AliasName = Annotated[
 ModelName = Annotated[
     str, AfterValidator(check_model_name), WithJsonSchema({"type": "string", "minLength": 1})
 ]
-Version = Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(check_version)]
+Version = Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(version_value)]
 
 
 def _alias_names_in_schema(schema: dict[str, Any]) -> None:
@@ -128,32 +131,9 @@ class Manifest(BaseModel):
         title="mlflow-gitops registry manifest",
     )
 
-    version: Literal[1] = Field(description="manifest format version")
+    version: FormatVersion = Field(description="manifest format version")
     tracking_uri: str | None = Field(default=None, description="MLflow tracking URI")
     models: dict[ModelName, ModelSpec] = Field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A manifest problem, kept as data so every output format can point at it."""
-
-    file: str
-    line: int
-    col: int
-    message: str
-    severity: Literal["error", "warning"] = "error"
-
-    def __str__(self) -> str:
-        prefix = "" if self.severity == "error" else "warning: "
-        return f"{self.file}:{self.line}:{self.col}: {prefix}{self.message}"
-
-
-class ManifestError(Exception):
-    """The manifest could not be loaded; carries every problem found."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
 
 
 # Where a key sits in the document: ("models", "bikes", "aliases", "champion").
@@ -185,7 +165,8 @@ class LoadedManifest:
 
 
 def _mark(event: yaml.Event) -> tuple[int, int]:
-    return (event.start_mark.line + 1, event.start_mark.column + 1)
+    mark = event.start_mark
+    return (mark.line + 1, mark.column + 1) if mark else (1, 1)
 
 
 _TOO_MANY_PROBLEMS = f"stopped after {MAX_PROBLEMS} problems; fix these first"
@@ -258,7 +239,7 @@ class _Builder:
         if self.nodes > MAX_NODES:
             self.stop(event, f"more than {MAX_NODES:,} YAML nodes (the limit)")
 
-    def _node(self, event: yaml.Event, collection: dict[str, Any] | list[Any] | None) -> None:
+    def _node(self, event: yaml.NodeEvent, collection: dict[str, Any] | list[Any] | None) -> None:
         at = _mark(event)
         refusal = _refusal(event)
         if refusal:
@@ -270,7 +251,7 @@ class _Builder:
                 if parent.path is not None:
                     self.error(at, "keys must be plain strings")
                 self.stack.append(_Open(None, collection, is_key=True))
-            elif not refusal and parent.path is not None:
+            elif isinstance(event, yaml.ScalarEvent) and not refusal and parent.path is not None:
                 parent.target = self._key(parent, event, at)
             return
         path = self._value_path(parent)
@@ -280,10 +261,10 @@ class _Builder:
                 self.refused.add(path)
         if collection is not None:
             self.stack.append(_Open(None if refusal else path, collection))
-        elif refusal or path is None:
-            self._store(None)
-        else:
+        elif isinstance(event, yaml.ScalarEvent) and not refusal and path is not None:
             self._store(self._scalar(event, path, at))
+        else:
+            self._store(None)
 
     def _value_path(self, parent: _Open | None) -> KeyPath | None:
         if parent is None:
@@ -335,13 +316,13 @@ class _Builder:
         return value
 
 
-def _refusal(event: yaml.Event) -> str | None:
+def _refusal(event: yaml.NodeEvent) -> str | None:
     """Anchors, aliases and explicit tags: a manifest has no use for them, so none is read."""
     if isinstance(event, yaml.AliasEvent):
         return f"aliases (*{event.anchor}) are not allowed: write the value itself"
     if event.anchor is not None:
         return f"anchors (&{event.anchor}) are not allowed: write each value out in full"
-    if event.tag is not None:
+    if isinstance(event, yaml.ScalarEvent | yaml.CollectionStartEvent) and event.tag is not None:
         tag = event.tag.replace("tag:yaml.org,2002:", "!!")
         return f"explicit tags ({tag}) are not allowed: write the value plainly"
     return None

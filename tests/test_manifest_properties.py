@@ -16,11 +16,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from controller.errors import ManifestError
 from controller.manifest import (
     ALIAS_PATTERN,
     MAX_ALIAS_LENGTH,
     LoadedManifest,
-    ManifestError,
     dump_manifest,
     load_manifest,
     parse_manifest,
