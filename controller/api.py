@@ -6,23 +6,35 @@ values.py or raises a GitopsError; none of them prints.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from pathlib import Path
-
-from pydantic import ValidationError
 
 from controller.apply import apply_plan
-from controller.errors import ModelNotFound, PlanFileError, StalePlanError
+from controller.errors import ModelNotFound, StalePlanError
 from controller.github_actions import ci_commit_and_actor
 from controller.gitops import head_commit_and_user, manifest_revisions
 from controller.history import alias_changes, select
-from controller.manifest import LoadedManifest, Manifest, ModelSpec, dump_manifest, load_manifest
+from controller.manifest import (
+    LoadedManifest,
+    Manifest,
+    ModelSpec,
+    dump_manifest,
+    load_manifest,
+    manifest_sha256,
+)
+from controller.output import without_credentials
 from controller.plan import make_plan, moved_aliases
 from controller.promotion import Delivery, promote, rollback
 from controller.registry import Registry
+from controller.saved_plan import check_manifest, check_registry, read_plan, write_plan
 from controller.target import TargetFlags, resolve_target
-from controller.values import ApplyReport, ChangeResult, HistoryEntry, Plan, Provenance
+from controller.values import (
+    ApplyReport,
+    ChangeResult,
+    HistoryEntry,
+    Plan,
+    PlanSource,
+    Provenance,
+)
 
 __all__ = [
     "Delivery",
@@ -30,14 +42,13 @@ __all__ = [
     "apply",
     "history",
     "import_",
-    "load_plan",
     "open_registry",
     "plan",
     "plan_to_apply",
     "promote",
     "rollback",
-    "save_plan",
     "validate",
+    "write_plan",
 ]
 
 
@@ -53,25 +64,39 @@ def open_registry(flags: TargetFlags, manifest_uri: str | None) -> Registry:
 def plan(loaded: LoadedManifest, registry: Registry) -> Plan:
     """Read exactly the declared models, in batches, and diff them against the manifest."""
     live = registry.read_state(loaded.manifest.models)
-    return make_plan(loaded, live)
+    return make_plan(loaded, live).model_copy(update={"source": _source(loaded, registry)})
+
+
+def _source(loaded: LoadedManifest, registry: Registry) -> PlanSource:
+    """Where the plan came from, recorded so a saved copy applies only to the same."""
+    commit, _ = head_commit_and_user(loaded.path)
+    return PlanSource(
+        registry=without_credentials(registry.target.registry_uri),
+        manifest_path=loaded.path,
+        manifest_sha256=loaded.sha256,
+        commit=commit,
+    )
 
 
 def plan_to_apply(
-    manifest_path: str, plan_path: str | None, flags: TargetFlags
+    manifest_path: str, plan_path: str | None, flags: TargetFlags, *, manifest_given: bool = True
 ) -> tuple[Plan, Registry, LoadedManifest | None]:
     """The plan apply will carry out: a saved one, or one computed now from the manifest.
 
-    Also returns the manifest it loaded (for its warnings), if any.
+    Also returns the manifest it loaded (for its warnings), if any. A saved plan goes to the
+    registry it records unless a flag or MLflow's environment names one, and then only if that
+    is the same registry; `manifest_given` (an explicit -f) must name the same bytes.
     """
     if plan_path is None:
         loaded = load_manifest(manifest_path)
         registry = open_registry(flags, loaded.manifest.tracking_uri)
         return plan(loaded, registry), registry, loaded
-    saved = load_plan(plan_path)
-    manifest_file = saved.manifest_path or manifest_path
-    found = load_manifest(manifest_file) if Path(manifest_file).exists() else None
-    registry = open_registry(flags, found.manifest.tracking_uri if found else None)
-    return saved, registry, found
+    saved, source = read_plan(plan_path)
+    if manifest_given:
+        check_manifest(source, manifest_sha256(manifest_path), manifest_path, plan_path)
+    registry = open_registry(flags, source.registry)
+    check_registry(source, without_credentials(registry.target.registry_uri), plan_path)
+    return saved, registry, None
 
 
 def provenance(manifest_path: str | None) -> Provenance:
@@ -104,20 +129,6 @@ def apply(plan: Plan, registry: Registry, *, saved: bool = False) -> ApplyReport
                 + ". Run plan again."
             )
     return apply_plan(plan, registry, provenance(plan.manifest_path))
-
-
-def save_plan(plan: Plan, path: str) -> None:
-    Path(path).write_text(json.dumps(plan.to_json_dict(), indent=2) + "\n", encoding="utf-8")
-
-
-def load_plan(path: str) -> Plan:
-    try:
-        return Plan.model_validate_json(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PlanFileError(f"{path}: no such file") from None
-    except (OSError, ValidationError) as exc:
-        first = str(exc).splitlines()[0]
-        raise PlanFileError(f"{path}: not a saved plan ({first})") from None
 
 
 def import_(registry: Registry, names: list[str], all_models: bool) -> str:

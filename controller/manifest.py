@@ -590,15 +590,7 @@ def compose_manifest(text: str) -> yaml.Node | None:
 def load_manifest(path: str | Path) -> LoadedManifest:
     """Read and validate a manifest file; a missing, huge or unreadable file is a ManifestError."""
     file = str(path)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_MANIFEST_BYTES + 1)
-    except FileNotFoundError:
-        raise ManifestError([Problem(file, 1, 1, "no such file")]) from None
-    except OSError as exc:
-        raise ManifestError([Problem(file, 1, 1, f"cannot read: {exc.strerror}")]) from None
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise ManifestError([_too_large(file)])
+    data = _read_bytes(file)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -606,6 +598,24 @@ def load_manifest(path: str | Path) -> LoadedManifest:
         col = exc.start - data.rfind(b"\n", 0, exc.start)
         raise ManifestError([Problem(file, line, col, "not UTF-8 text")]) from None
     return parse_manifest(text, file)
+
+
+def manifest_sha256(path: str) -> str:
+    """The SHA-256 of a manifest file's bytes, read with the same limit as load_manifest."""
+    return hashlib.sha256(_read_bytes(path)).hexdigest()
+
+
+def _read_bytes(file: str) -> bytes:
+    try:
+        with open(file, "rb") as handle:
+            data = handle.read(MAX_MANIFEST_BYTES + 1)
+    except FileNotFoundError:
+        raise ManifestError([Problem(file, 1, 1, "no such file")]) from None
+    except OSError as exc:
+        raise ManifestError([Problem(file, 1, 1, f"cannot read: {exc.strerror}")]) from None
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestError([_too_large(file)])
+    return data
 
 
 def json_schema() -> dict[str, Any]:

@@ -20,7 +20,8 @@ Status = Literal["applied", "failed", "skipped"]
 STATUSES: tuple[Status, ...] = ("applied", "failed", "skipped")
 Severity = Literal["error", "warning"]
 
-PLAN_FORMAT_VERSION = 1
+# 2: plans record their source (registry, manifest bytes, commit); 1 did not.
+PLAN_FORMAT_VERSION = 2
 
 
 def show_version(version: int | None) -> str:
@@ -109,9 +110,23 @@ class ModelSnapshot(Record):
     prune: bool = False
 
 
+class PlanSource(Record):
+    """What a plan was made from, so a saved plan is applied only to the same registry.
+
+    `registry` is the registry URI without its `user:pass@` part: credentials never go into a
+    plan file, they come from the environment when the plan is applied.
+    """
+
+    registry: str = Field(min_length=1)
+    manifest_path: str
+    manifest_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    commit: str | None = None
+
+
 class Plan(Record):
     format_version: int = PLAN_FORMAT_VERSION
     manifest_path: str | None = None
+    source: PlanSource | None = None
     changes: list[Change] = Field(default_factory=list)
     unmanaged: list[UnmanagedAlias] = Field(default_factory=list)
     errors: list[PlanProblem] = Field(default_factory=list)
