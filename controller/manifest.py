@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSche
 from pydantic.functional_validators import AfterValidator, BeforeValidator
 
 from controller.errors import ManifestError
-from controller.state import AUDIT_TAG_PREFIX, MAX_TAG_KEY_LENGTH
+from controller.state import AUDIT_TAG_PREFIX, MAX_TAG_KEY_LENGTH, MAX_TAG_VALUE_LENGTH
 from controller.values import Problem
 
 FormatVersion = Literal[1]
@@ -32,6 +33,8 @@ RESERVED_VERSION_ALIAS = re.compile(r"[vV][0-9]+")
 # MLflow takes aliases of up to 255 characters, but tag keys of only 250, and every assigned
 # alias gets the audit tag `mlflow-gitops.alias.<alias>`: longer names could never be audited.
 MAX_ALIAS_LENGTH = MAX_TAG_KEY_LENGTH - len(AUDIT_TAG_PREFIX)
+# The last-applied tag holds a model's declared aliases as JSON, plus commit, actor and time.
+LAST_APPLIED_ROOM = MAX_TAG_VALUE_LENGTH - 2_000
 # Limits on untrusted input, each far above any real manifest (5,000 models is ~0.5 MiB, 80,000
 # nodes) and low enough that no input can take more than a few seconds or 200 MB to refuse.
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
@@ -448,6 +451,22 @@ def _printable(name: str) -> str:
     return name if name.isprintable() and name.strip() == name and name else repr(name)
 
 
+def _unrecordable(loaded: LoadedManifest) -> list[Problem]:
+    """Models whose aliases would not fit in their last-applied tag: apply could never finish."""
+    problems = []
+    for model, spec in loaded.manifest.models.items():
+        aliases = {alias: version for alias, version in spec.aliases.items() if version}
+        size = len(json.dumps(aliases, separators=(",", ":")))
+        if size > LAST_APPLIED_ROOM:
+            line, col = loaded.location("models", model)
+            message = (
+                f"model {model!r} declares more aliases than its last-applied tag can record "
+                f"({size:,} characters; at most {LAST_APPLIED_ROOM:,} fit)"
+            )
+            problems.append(Problem(loaded.path, line, col, message))
+    return problems
+
+
 def _case_collisions(loaded: LoadedManifest) -> list[Problem]:
     """Aliases are case-sensitive in MLflow; two that differ only in case are likely a typo."""
     warnings = []
@@ -502,6 +521,9 @@ def parse_manifest(text: str, file: str) -> LoadedManifest:
         value_marks=builder.value_marks,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
+    too_many = _unrecordable(loaded)
+    if too_many:
+        raise ManifestError(too_many)
     loaded.warnings.extend(_case_collisions(loaded))
     return loaded
 

@@ -8,8 +8,9 @@ from typing import Any
 
 LAST_APPLIED_TAG = "mlflow-gitops.last-applied"
 AUDIT_TAG_PREFIX = "mlflow-gitops.alias."
-# MLflow refuses longer tag keys (MAX_MODEL_REGISTRY_TAG_KEY_LENGTH).
+# MLflow refuses longer registry tag keys and values (MAX_MODEL_REGISTRY_TAG_*_LENGTH).
 MAX_TAG_KEY_LENGTH = 250
+MAX_TAG_VALUE_LENGTH = 100_000
 READY = "READY"
 
 
