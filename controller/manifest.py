@@ -1,8 +1,10 @@
-"""The registry.yaml format: pydantic models, and a loader that keeps line marks.
+"""The registry.yaml format: pydantic models, and a strict loader that keeps line marks.
 
-This is the only module that parses the manifest. Every problem is collected (not just the
-first) and carries the FILE:LINE:COL of the offending key or value, because PyYAML alone
-neither reports duplicate keys nor keeps positions once a document is turned into dicts.
+This is the only module that parses the manifest, which arrives in pull requests: untrusted.
+The loader reads libyaml's events itself, so anchors, aliases and tags are refused where they
+stand (nothing is expanded or constructed), every limit is checked as it is crossed, and each
+scalar means only what the format needs. Every problem is collected (up to a cap) with the
+FILE:LINE:COL of the offending key or value.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ RESERVED_VERSION_ALIAS = re.compile(r"[vV][0-9]+")
 MAX_ALIAS_LENGTH = MAX_TAG_KEY_LENGTH - len(AUDIT_TAG_PREFIX)
 # The last-applied tag holds a model's declared aliases as JSON, plus commit, actor and time.
 LAST_APPLIED_ROOM = MAX_TAG_VALUE_LENGTH - 2_000
-# Limits on untrusted input, each far above any real manifest (5,000 models is ~0.5 MiB, 80,000
+# Limits on untrusted input, each far above any real manifest (5,000 models is ~0.5 MiB, 60,000
 # nodes) and low enough that no input can take more than a few seconds or 200 MB to refuse.
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_NODES = 200_000
