@@ -40,7 +40,8 @@ def alias_changes(revisions: list[Revision]) -> tuple[list[HistoryEntry], list[s
 
 # What may stand at an alias value for an in-place edit to be understood without a parse: a
 # plain version or null, then only blanks and a comment.
-_PLAIN_VALUE = re.compile(r"(?P<value>[1-9][0-9]*|null)(?P<rest>(?:[ \t]+#.*)?[ \t]*\r?)")
+# The loader's own rule for a version (at most 18 digits), so a patch accepts no more than it.
+_PLAIN_VALUE = re.compile(r"(?P<value>[1-9][0-9]{0,17}|null)(?P<rest>(?:[ \t]+#.*)?[ \t]*\r?)")
 # Line breaks other than \n and \r\n would number lines differently from YAML's marks.
 _OTHER_BREAKS = re.compile("\r(?!\n)|[\x85\u2028\u2029]")
 
