@@ -90,6 +90,23 @@ def test_the_plan_records_its_source(saved, mlflow_server: str) -> None:
     }
 
 
+def test_the_plan_records_the_manifests_commit(
+    tmp_path: Path, mlflow_server: str, make_model
+) -> None:
+    from testing.repos import commit_file, make_repo
+
+    name = make_model("commit")
+    text = f"version: 1\nmodels:\n  {name}:\n    aliases:\n      champion: 2\n"
+    sha = commit_file(make_repo(tmp_path), "registry.yaml", text, "declare")
+    code, output = cli("plan", "--out", "plan.json", "--tracking-uri", mlflow_server, cwd=tmp_path)
+    assert code == 0, output
+    source = json.loads((tmp_path / "plan.json").read_text())["source"]
+    assert (source["commit"], source["manifest_sha256"]) == (
+        sha,
+        hashlib.sha256(text.encode()).hexdigest(),
+    )
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
