@@ -1,13 +1,15 @@
-"""Property tests of the loader on untrusted input: random YAML trees, random bytes, and
-mutations of a valid manifest. Whatever comes in, the loader either returns a manifest that
-holds only what the format allows or raises ManifestError with one-line problems; nothing
-else ever escapes (the CLI would print that as `internal error`).
+"""Property tests of the loaders on untrusted input: random YAML trees, random bytes, mutations
+of a valid manifest and of a saved plan. Whatever comes in, the manifest loader either returns
+a manifest that holds only what the format allows or raises ManifestError with one-line
+problems, and the plan reader returns a plan that replays exactly or raises PlanFileError;
+nothing else ever escapes (the CLI would print that as `internal error`).
 
 The example budget is fixed and the runs are derandomized, so CI sees the same inputs each time.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller.errors import ManifestError
+from controller.errors import ManifestError, PlanFileError
 from controller.manifest import (
     ALIAS_PATTERN,
     MAX_ALIAS_LENGTH,
@@ -25,6 +27,10 @@ from controller.manifest import (
     load_manifest,
     parse_manifest,
 )
+from controller.plan import make_plan, replay, unusable
+from controller.saved_plan import read_plan
+from controller.state import READY, LastApplied, LiveModel, LiveState
+from controller.values import PlanSource
 
 BUDGET = settings(
     max_examples=250,
@@ -166,3 +172,70 @@ def test_the_unmutated_manifest_is_valid() -> None:
     """The mutation test starts from a manifest that loads, so its refusals are earned."""
     loaded = parse_manifest(VALID, "registry.yaml")
     assert loaded.manifest.models["taxis"].aliases == {"champion": 12, "old": None}
+
+
+def saved_plan_text() -> str:
+    """A real plan value, computed by the pure planner from a small in-memory registry."""
+    loaded = parse_manifest(VALID, "registry.yaml")
+    ready = dict.fromkeys(range(1, 13), READY)
+    live = LiveState(
+        models={
+            "bikes": LiveModel("bikes", {"champion": 2, "old": 1}, ready),
+            "taxis": LiveModel("taxis", {"old": 3}, ready, LastApplied({"old": 3})),
+        }
+    )
+    source = PlanSource(
+        registry="http://mlflow.internal:5000",
+        manifest_path="registry.yaml",
+        manifest_sha256=loaded.sha256,
+    )
+    plan = make_plan(loaded, live).model_copy(update={"source": source})
+    return json.dumps(plan.to_json_dict(), indent=2)
+
+
+PLAN_TEXT = saved_plan_text()
+JSON_ALPHABET = '{}[]:,"0123456789.-+eE truefalsnl\\/\nabcdhmopgz_@'
+
+
+@settings(BUDGET, max_examples=1000)
+@given(
+    edits=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=len(PLAN_TEXT)),
+            st.integers(min_value=0, max_value=6),
+            st.text(alphabet=JSON_ALPHABET, max_size=6),
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_mutated_plan_files_are_refused_or_replay_exactly(
+    edits: list[tuple[int, int, str]],
+) -> None:
+    text = PLAN_TEXT
+    for position, deleted, inserted in edits:
+        at = min(position, len(text))
+        text = text[:at] + inserted + text[at + deleted :]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "plan.json"
+        path.write_text(text, encoding="utf-8")
+        try:
+            plan, _ = read_plan(str(path))
+        except PlanFileError as exc:
+            assert len(str(exc).splitlines()) == 1, str(exc)
+            return
+    changes, unmanaged, summary = replay(plan.models, unusable(plan.errors))
+    assert (changes, unmanaged, summary) == (plan.changes, plan.unmanaged, plan.summary)
+
+
+def test_the_unmutated_plan_is_read_back() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "plan.json"
+        path.write_text(PLAN_TEXT, encoding="utf-8")
+        plan, _ = read_plan(str(path))
+    assert [c.address for c in plan.changes] == [
+        "bikes@champion",
+        "bikes@challenger",
+        "taxis@champion",
+        "taxis@old",
+    ]
