@@ -1,6 +1,6 @@
 """The library surface: the operations the CLI runs, callable from Python too.
 
-validate, plan, apply, import_, history, promote and rollback. Each returns a value from
+validate, plan, apply, import_, history, promote, rollback and update. Each returns a value from
 values.py or raises a GitopsError; none of them prints.
 """
 
@@ -27,6 +27,7 @@ from controller.promotion import Delivery, promote, rollback
 from controller.registry import Registry
 from controller.saved_plan import check_manifest, check_registry, read_plan, write_plan
 from controller.target import TargetFlags, resolve_target
+from controller.update import update
 from controller.values import (
     ApplyReport,
     ChangeResult,
@@ -47,6 +48,7 @@ __all__ = [
     "plan_to_apply",
     "promote",
     "rollback",
+    "update",
     "validate",
     "write_plan",
 ]

@@ -11,7 +11,7 @@ import os
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 from click.core import ParameterSource
@@ -219,23 +219,39 @@ def edit_options(command: Callable[..., int]) -> Callable[..., int]:
     return wrapper
 
 
+class VersionOrLatest(click.ParamType):
+    """A positive version number, or `latest`: the newest READY version the alias accepts."""
+
+    name = "VERSION|latest"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value == "latest" or isinstance(value, int):
+            return value
+        if str(value).isdigit() and int(value) >= 1:
+            return int(value)
+        self.fail(f"{value!r} is not a positive version number or 'latest'", param, ctx)
+
+
 @cli.command()
 @click.argument("model")
 @click.argument("alias")
-@click.argument("version", type=click.IntRange(min=1))
+@click.argument("version", type=VersionOrLatest())
 @manifest_option
 @edit_options
 @target_options
 def promote(
     model: str,
     alias: str,
-    version: int,
+    version: int | Literal["latest"],
     manifest_path: str,
     offline: bool,
     delivery: api.Delivery,
     flags: api.TargetFlags,
 ) -> int:
-    """Point MODEL@ALIAS at VERSION in the manifest, editing only that value."""
+    """Point MODEL@ALIAS at VERSION in the manifest, editing only that value.
+
+    VERSION `latest` is the newest READY version, under the alias's track policy if it has one.
+    """
     edit = api.promote(
         manifest_path, model, alias, version, flags=flags, offline=offline, delivery=delivery
     )
@@ -280,6 +296,36 @@ def rollback(
         delivery=delivery,
     )
     out(text.edit(edit))
+    return 0
+
+
+@cli.command()
+@click.argument("model", required=False)
+@click.argument("alias", required=False)
+@manifest_option
+@click.option("--commit", is_flag=True, help="Commit each bump on its own new branch.")
+@click.option("--push", is_flag=True, help="Push each bump's branch (needs --commit).")
+@click.option(
+    "--remote", default="origin", show_default=True, metavar="NAME", help="Remote for --push."
+)
+@format_option("text", "json")
+@target_options
+def update(
+    model: str | None,
+    alias: str | None,
+    manifest_path: str,
+    commit: bool,
+    push: bool,
+    remote: str,
+    output_format: str,
+    flags: api.TargetFlags,
+) -> int:
+    """Bump tracked aliases (see track:) to the newest matching READY version, forward only."""
+    if push and not commit:
+        raise UsageError("--push needs --commit")
+    delivery = api.Delivery(commit=commit, push=push, remote=remote)
+    results = api.update(manifest_path, model, alias, flags=flags, delivery=delivery)
+    out(FORMATS[output_format].tracked(results, manifest_path))
     return 0
 
 

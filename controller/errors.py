@@ -54,6 +54,10 @@ class PromotionError(GitopsError):
     """A promotion or rollback was refused; the manifest was left as it was."""
 
 
+class UpdateError(GitopsError):
+    """`update` was asked for an alias the manifest does not track; nothing was read or written."""
+
+
 class EditError(GitopsError):
     """The manifest's shape does not allow the edit; the file is left as it was."""
 

@@ -106,10 +106,102 @@ Version = Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(version_
 
 def _alias_names_in_schema(schema: dict[str, Any]) -> None:
     """State the alias-name rule as propertyNames, so editors flag a bad name as an error."""
-    aliases = schema["properties"]["aliases"]
-    ((pattern, versions),) = aliases.pop("patternProperties").items()
-    aliases["propertyNames"] = {**aliases.get("propertyNames", {}), "pattern": pattern}
-    aliases["additionalProperties"] = versions
+    for key in ("aliases", "track"):
+        mapping = schema["properties"][key]
+        ((pattern, values),) = mapping.pop("patternProperties").items()
+        mapping["propertyNames"] = {**mapping.get("propertyNames", {}), "pattern": pattern}
+        mapping["additionalProperties"] = values
+
+
+class TagRule(BaseModel):
+    """One required version tag: an exact value, or a regex the whole value must match."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: str | None = None
+    pattern: str | None = None
+
+
+class TrackPolicy(BaseModel):
+    """Which versions an alias follows: the newest READY one carrying these tags."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tags: dict[str, TagRule] = Field(default_factory=dict)
+
+
+POLICY_SHAPE = "'latest' or {latest: {tags: {KEY: VALUE or {pattern: REGEX}}}}"
+
+
+def read_track_policy(value: Any) -> Any:
+    """The YAML shapes `latest` and `{latest: {tags: ...}}` -> TrackPolicy's fields."""
+    if isinstance(value, TrackPolicy):
+        return value
+    if value == "latest":
+        return {"tags": {}}
+    if not (isinstance(value, dict) and set(value) == {"latest"}):
+        raise ValueError(f"a track policy is {POLICY_SHAPE}, got {value!r}")
+    latest = value["latest"]
+    if not (isinstance(latest, dict) and set(latest) <= {"tags"}):
+        raise ValueError(f"a track policy is {POLICY_SHAPE}, got {value!r}")
+    tags = latest.get("tags") or {}
+    if not isinstance(tags, dict):
+        raise ValueError(f"track tags must be a mapping of tag -> value, got {tags!r}")
+    return {"tags": {str(key): _tag_rule(key, rule) for key, rule in tags.items()}}
+
+
+def _tag_rule(key: str, rule: Any) -> dict[str, str]:
+    if isinstance(rule, str):
+        return {"value": rule}
+    if isinstance(rule, dict) and set(rule) == {"pattern"} and isinstance(rule["pattern"], str):
+        return {"pattern": rule["pattern"]}
+    raise ValueError(
+        f"tag {key!r} must be an exact string or {{pattern: REGEX}}, got {rule!r} "
+        "(quote numbers and booleans: tag values are strings)"
+    )
+
+
+TAG_RULE_SCHEMA = {
+    "anyOf": [
+        {"type": "string"},
+        {
+            "type": "object",
+            "properties": {"pattern": {"type": "string", "format": "regex"}},
+            "required": ["pattern"],
+            "additionalProperties": False,
+        },
+    ]
+}
+TrackPolicyField = Annotated[
+    TrackPolicy,
+    BeforeValidator(read_track_policy),
+    WithJsonSchema(
+        {
+            "description": "follow the newest READY version (with these tags): `update` "
+            "proposes the bump",
+            "anyOf": [
+                {"const": "latest"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "latest": {
+                            "type": "object",
+                            "properties": {
+                                "tags": {
+                                    "type": "object",
+                                    "additionalProperties": TAG_RULE_SCHEMA,
+                                }
+                            },
+                            "additionalProperties": False,
+                        }
+                    },
+                    "required": ["latest"],
+                    "additionalProperties": False,
+                },
+            ],
+        }
+    ),
+]
 
 
 class ModelSpec(BaseModel):
@@ -124,6 +216,11 @@ class ModelSpec(BaseModel):
     prune: bool = Field(
         default=False,
         description="delete live aliases of this model that are not declared",
+    )
+    track: dict[AliasName, TrackPolicyField] = Field(
+        default_factory=dict,
+        description="alias -> policy: `mlflow-gitops update` bumps the alias to the newest "
+        "matching version",
     )
 
 
@@ -333,6 +430,8 @@ def _refusal(event: yaml.NodeEvent) -> str | None:
     return None
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+_NULL_TAG = "tag:yaml.org,2002:null"
 # What the format accepts at the few typed places; everything else is text (names, the URI).
 Reader = Callable[[str, bool], tuple[Any, str | None]]
 _DECIMAL = re.compile(r"[1-9][0-9]{0,17}")
@@ -415,7 +514,34 @@ def _typed_reader(path: KeyPath) -> Reader | None:
         return _prune
     if len(path) == 4 and path[0] == "models" and path[2] == "aliases":
         return _alias_version
+    if len(path) == 7 and path[0] == "models" and path[2:6] == ("track", path[3], "latest", "tags"):
+        return _tag_value
     return None
+
+
+_YAML_11 = yaml.resolver.Resolver()
+
+
+@dataclass(frozen=True)
+class Unquoted:
+    """A plain scalar YAML 1.1 reads as a number or boolean, kept as written (not as a str).
+
+    Tag values are strings: the track policy refuses this and asks for quotes ("got true").
+    """
+
+    text: str
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _tag_value(text: str, plain: bool) -> tuple[Any, str | None]:
+    if not plain:
+        return text, None
+    tag = _YAML_11.resolve(yaml.ScalarNode, text, (True, False))
+    if tag == _STR_TAG:
+        return text, None
+    return (None if tag == _NULL_TAG else Unquoted(text)), None
 
 
 def _problem_from_pydantic(file: str, error: Any, key_marks: dict, value_marks: dict) -> Problem:
@@ -491,6 +617,52 @@ def _case_collisions(loaded: LoadedManifest) -> list[Problem]:
     return warnings
 
 
+def _is_alias_name(name: str) -> bool:
+    try:
+        check_alias_name(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _track_problems(data: Any, file: str, walker: _Builder) -> list[Problem]:
+    """A tracked alias must be declared with a version, and every tag pattern must compile.
+
+    Read from the raw document, so these come with every other problem, not after them.
+    """
+    problems = []
+    for model, spec in _mapping(_mapping(data).get("models")).items():
+        aliases = _mapping(_mapping(spec).get("aliases"))
+        for alias, policy in _mapping(_mapping(spec).get("track")).items():
+            line, col = walker.key_marks[("models", model, "track", alias)]
+            if alias not in aliases and _is_alias_name(alias):
+                message = f"track: model {model!r} declares no alias {alias!r} under aliases"
+                problems.append(Problem(file, line, col, message))
+            elif alias in aliases and aliases[alias] is None:
+                message = (
+                    f"track: {model}@{alias} is declared null (must not exist), "
+                    "so it cannot be tracked"
+                )
+                problems.append(Problem(file, line, col, message))
+            tags = _mapping(_mapping(_mapping(policy).get("latest")).get("tags"))
+            for key, rule in tags.items():
+                pattern = _mapping(rule).get("pattern")
+                if not isinstance(pattern, str):
+                    continue
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    path = ("models", model, "track", alias, "latest", "tags", key, "pattern")
+                    line, col = walker.value_marks[path]
+                    message = f"tag {key!r}: pattern {pattern!r} is not a valid regex: {exc}"
+                    problems.append(Problem(file, line, col, message))
+    return problems
+
+
 def parse_manifest(text: str, file: str) -> LoadedManifest:
     """Validate manifest text. Raises ManifestError with every problem found."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_MANIFEST_BYTES:
@@ -512,6 +684,7 @@ def parse_manifest(text: str, file: str) -> LoadedManifest:
         raise ManifestError(builder.problems)
 
     manifest, problems = _validate(data, builder)
+    problems += _track_problems(data, file, builder)
     if problems or manifest is None:
         problems.sort(key=lambda p: (p.line, p.col))
         raise ManifestError(problems)
@@ -654,5 +827,7 @@ def dump_manifest(manifest: Manifest) -> str:
     for spec in body.get("models", {}).values():
         if not spec.get("prune"):
             spec.pop("prune", None)
+        if not spec.get("track"):
+            spec.pop("track", None)
     header = "# yaml-language-server: $schema=./registry.schema.json\n"
     return header + yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
