@@ -546,7 +546,7 @@ def _tag_value(text: str, plain: bool) -> tuple[Any, str | None]:
 
 def _problem_from_pydantic(file: str, error: Any, key_marks: dict, value_marks: dict) -> Problem:
     loc = tuple(str(part) for part in error["loc"])
-    is_key_error = bool(loc) and loc[-1] == "[key]"
+    is_key_error = _is_key_error(error)
     if is_key_error:
         loc = loc[:-1]
     if error["type"] == "missing":
@@ -714,7 +714,7 @@ def _validate(data: dict[str, Any], builder: _Builder) -> tuple[Manifest | None,
             problems.extend(
                 _problem_from_pydantic(builder.file, err, builder.key_marks, builder.value_marks)
                 for err in exc.errors(include_url=False)
-                if not _under(builder.refused, err["loc"])
+                if not _under(builder.refused, err)
             )
             return None
 
@@ -735,11 +735,20 @@ def _validate(data: dict[str, Any], builder: _Builder) -> tuple[Manifest | None,
     return top.model_copy(update={"models": valid}), problems
 
 
-def _under(refused: set[KeyPath], loc: tuple[Any, ...]) -> bool:
+def _under(refused: set[KeyPath], error: Any) -> bool:
     """True for a pydantic error inside a value already reported (a refused anchor, say)."""
-    path = tuple(str(part) for part in loc if part != "[key]")
-    own = 0 if loc and loc[-1] == "[key]" else 1  # a key's own problem is not its value's
+    path = tuple(str(part) for part in error["loc"])
+    own = 1
+    if _is_key_error(error):
+        path, own = path[:-1], 0  # a key's own problem is not its value's
     return any(path[:end] in refused for end in range(len(path) + own))
+
+
+def _is_key_error(error: Any) -> bool:
+    """Pydantic marks a dict key's own error with a last loc part "[key]"; a key may be named
+    "[key]" too, but missing and unknown keys are never errors of a key's own."""
+    loc = error["loc"]
+    return bool(loc) and loc[-1] == "[key]" and error["type"] not in ("missing", "extra_forbidden")
 
 
 def _too_large(file: str) -> Problem:

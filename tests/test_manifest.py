@@ -168,3 +168,14 @@ def test_deleting_many_aliases_needs_no_room_in_last_applied() -> None:
     lines = "".join(f"      {n}: null\n" for n in names)
     text = "version: 1\nmodels:\n  m:\n    aliases:\n" + lines
     assert len(parse_manifest(text, "r.yaml").manifest.models["m"].aliases) == 420
+
+
+def test_keys_named_like_pydantics_key_marker_are_reported_plainly() -> None:
+    """Pydantic ends a key's own error location with "[key]"; a key of that name is no such."""
+    assert problems("'[key]': 1\n") == [
+        "registry.yaml:1:1: missing required key 'version'",
+        "registry.yaml:1:1: unknown key '[key]'",
+    ]
+    assert problems("version: 1\nmodels:\n  m:\n    aliases:\n      '[key]': 1\n") == [
+        "registry.yaml:5:7: alias '[key]' may only contain ASCII letters, digits, '_' and '-'"
+    ]
