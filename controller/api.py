@@ -6,30 +6,32 @@ values.py or raises a GitopsError; none of them prints.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import UTC, datetime
-from pathlib import Path
-
-from pydantic import ValidationError
 
 from controller.apply import Halt, apply_plan
 from controller.errors import (
     ApplyRefused,
     ModelNotFound,
-    PlanFileError,
     RegistryError,
     StalePlanError,
 )
 from controller.github_actions import ci_commit_and_actor, in_github_actions
 from controller.gitops import head_commit_and_user, manifest_checkout, manifest_revisions
 from controller.history import alias_changes, select
-from controller.manifest import LoadedManifest, Manifest, ModelSpec, dump_manifest, load_manifest
-from controller.output import redact
+from controller.manifest import (
+    LoadedManifest,
+    Manifest,
+    ModelSpec,
+    dump_manifest,
+    load_manifest,
+    manifest_sha256,
+)
+from controller.output import redact, without_credentials
 from controller.ownership import owner_identity
 from controller.plan import make_plan, moved_aliases
 from controller.promotion import Delivery, promote, rollback
 from controller.registry import Registry
+from controller.saved_plan import check_manifest, check_registry, read_plan, write_plan
 from controller.target import TargetFlags, resolve_target
 from controller.update import update
 from controller.values import (
@@ -50,15 +52,14 @@ __all__ = [
     "apply",
     "history",
     "import_",
-    "load_plan",
     "open_registry",
     "plan",
     "plan_to_apply",
     "promote",
     "rollback",
-    "save_plan",
     "update",
     "validate",
+    "write_plan",
 ]
 
 
@@ -98,9 +99,9 @@ def plan(loaded: LoadedManifest, registry: Registry) -> Plan:
     owned = registry.read_owned(owner)
     ref = registry_ref(registry)
     source = PlanSource(
-        registry=ref.uri,
+        registry=without_credentials(registry.target.registry_uri),
         manifest_path=loaded.path,
-        manifest_sha256=hashlib.sha256(Path(loaded.path).read_bytes()).hexdigest(),
+        manifest_sha256=loaded.sha256,
         commit=checkout.commit,
         dirty=checkout.dirty,
     )
@@ -109,22 +110,26 @@ def plan(loaded: LoadedManifest, registry: Registry) -> Plan:
 
 
 def plan_to_apply(
-    manifest_path: str, plan_path: str | None, flags: TargetFlags
+    manifest_path: str, plan_path: str | None, flags: TargetFlags, *, manifest_given: bool = True
 ) -> tuple[Plan, Registry, LoadedManifest | None]:
     """The plan apply will carry out: a saved one, or one computed now from the manifest.
 
-    Also returns the manifest it loaded (for its warnings), if any.
+    Also returns the manifest it loaded (for its warnings), if any. A saved plan goes to the
+    registry it records unless a flag or MLflow's environment names one, and then only if that
+    is the same registry; `manifest_given` (an explicit -f) must name the same bytes.
     """
     if plan_path is None:
         loaded = load_manifest(manifest_path)
         registry = open_registry(flags, loaded.manifest.tracking_uri, loaded.path, for_apply=True)
         return plan(loaded, registry), registry, loaded
-    saved = load_plan(plan_path)
-    manifest_file = saved.manifest_path or manifest_path
-    found = load_manifest(manifest_file) if Path(manifest_file).exists() else None
-    uri = found.manifest.tracking_uri if found else None
-    registry = open_registry(flags, uri, manifest_file, for_apply=True)
-    return saved.model_copy(update={"registry": registry_ref(registry)}), registry, found
+    saved, source = read_plan(plan_path)
+    if manifest_given:
+        check_manifest(source, manifest_sha256(manifest_path), manifest_path, plan_path)
+    # The recorded registry stands where a manifest's tracking_uri would: a flag or MLflow's
+    # environment naming another one is refused, and the embedded default is never guessed.
+    registry = open_registry(flags, source.registry, f"the saved plan {plan_path}", for_apply=True)
+    check_registry(source, without_credentials(registry.target.registry_uri), plan_path)
+    return saved.model_copy(update={"registry": registry_ref(registry)}), registry, None
 
 
 def provenance(plan: Plan) -> Provenance:
@@ -181,22 +186,6 @@ def apply(
                 + ". Run plan again."
             )
     return apply_plan(plan, registry, provenance(plan), halt)
-
-
-def save_plan(plan: Plan, path: str) -> None:
-    """The plan file is an artifact CI keeps and shares: redacted like every other output."""
-    text = redact(json.dumps(plan.to_json_dict(), indent=2))
-    Path(path).write_text(text + "\n", encoding="utf-8")
-
-
-def load_plan(path: str) -> Plan:
-    try:
-        return Plan.model_validate_json(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PlanFileError(f"{path}: no such file") from None
-    except (OSError, ValidationError) as exc:
-        first = str(exc).splitlines()[0]
-        raise PlanFileError(f"{path}: not a saved plan ({first})") from None
 
 
 def import_(registry: Registry, names: list[str], all_models: bool) -> str:

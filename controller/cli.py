@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import click
+from click.core import ParameterSource
 
 from controller import api
 from controller.errors import GitopsError, ManifestError, UsageError
@@ -147,7 +148,7 @@ def plan(
     registry = _opened(api.open_registry(flags, loaded.manifest.tracking_uri, loaded.path))
     the_plan = api.plan(loaded, registry)
     if out_path:
-        api.save_plan(the_plan, out_path)
+        api.write_plan(the_plan, out_path)
     out(FORMATS[output_format].plan(the_plan, registry.target.registry_uri))
     code = the_plan.exit_code(detailed_exitcode)
     publish_plan(the_plan, code, out_path, registry.target.registry_uri)
@@ -158,7 +159,8 @@ def plan(
 @manifest_option
 @click.option(
     "--plan", "plan_path", metavar="FILE",
-    help="Apply exactly this saved plan; refused if the registry moved since it was made.",
+    help="Apply exactly this saved plan; refused if it was edited, if the registry moved since "
+    "it was made, or if it was made against another registry (or, with -f, another manifest).",
 )  # fmt: skip
 @format_option("text", "json", "markdown")
 @click.option(
@@ -174,7 +176,10 @@ def apply(
     flags: api.TargetFlags,
 ) -> int:
     """Make the live registry match the manifest, then verify it. Exit 0 only if all applied."""
-    the_plan, registry, loaded = api.plan_to_apply(manifest_path, plan_path, flags)
+    given = click.get_current_context().get_parameter_source("manifest_path")
+    the_plan, registry, loaded = api.plan_to_apply(
+        manifest_path, plan_path, flags, manifest_given=given is not ParameterSource.DEFAULT
+    )
     _opened(registry)
     _warn(loaded)
     render, uri = FORMATS[output_format], registry.target.registry_uri

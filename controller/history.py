@@ -6,7 +6,7 @@ import re
 
 from controller.commit_message import parse_subject
 from controller.errors import ManifestError
-from controller.manifest import FAST_LOADER, LoadedManifest, parse_manifest
+from controller.manifest import LoadedManifest, parse_manifest
 from controller.values import CommitInfo, HistoryEntry, HistoryKind, Revision
 
 # model -> alias -> version (None: declared absent)
@@ -40,7 +40,8 @@ def alias_changes(revisions: list[Revision]) -> tuple[list[HistoryEntry], list[s
 
 # What may stand at an alias value for an in-place edit to be understood without a parse: a
 # plain version or null, then only blanks and a comment.
-_PLAIN_VALUE = re.compile(r"(?P<value>[1-9][0-9]*|null)(?P<rest>(?:[ \t]+#.*)?[ \t]*\r?)")
+# The loader's own rule for a version (at most 18 digits), so a patch accepts no more than it.
+_PLAIN_VALUE = re.compile(r"(?P<value>[1-9][0-9]{0,17}|null)(?P<rest>(?:[ \t]+#.*)?[ \t]*\r?)")
 # Line breaks other than \n and \r\n would number lines differently from YAML's marks.
 _OTHER_BREAKS = re.compile("\r(?!\n)|[\x85\u2028\u2029]")
 
@@ -63,7 +64,7 @@ class _RevisionReader:
         lines = [] if _OTHER_BREAKS.search(text) else text.split("\n")
         patched = self._patched(lines)
         if patched is None:
-            loaded = parse_manifest(text, path, loader=FAST_LOADER)
+            loaded = parse_manifest(text, path)
             patched = {name: dict(s.aliases) for name, s in loaded.manifest.models.items()}
             self.alias_lines = _alias_value_lines(loaded)
         self.lines, self.declared_before = lines, patched

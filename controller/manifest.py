@@ -1,16 +1,21 @@
-"""The registry.yaml format: pydantic models, and a loader that keeps line marks.
+"""The registry.yaml format: pydantic models, and a strict loader that keeps line marks.
 
-This is the only module that parses the manifest. Every problem is collected (not just the
-first) and carries the FILE:LINE:COL of the offending key or value, because PyYAML alone
-neither reports duplicate keys nor keeps positions once a document is turned into dicts.
+This is the only module that parses the manifest, which arrives in pull requests: untrusted.
+The loader reads libyaml's events itself, so anchors, aliases and tags are refused where they
+stand (nothing is expanded or constructed), every limit is checked as it is crossed, and each
+scalar means only what the format needs. Every problem is collected (up to a cap) with the
+FILE:LINE:COL of the offending key or value.
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, NoReturn, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
@@ -22,11 +27,23 @@ from controller.values import Problem
 
 FormatVersion = Literal[1]
 SUPPORTED_VERSIONS = get_args(FormatVersion)
-# libyaml's composer, when PyYAML was built with it: `history` parses one manifest per commit.
+# libyaml's parser, when PyYAML was built with it: it keeps line marks and is ~10x faster.
 FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
-RESERVED_VERSION_ALIAS = re.compile(r"^[vV]\d+$")
+ALIAS_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
+RESERVED_VERSION_ALIAS = re.compile(r"[vV][0-9]+")
+# MLflow's own limit. Every name up to it applies and audits: the audit tag key of an alias
+# too long for MLflow's 250-character tag keys ends in a digest (state.audit_tag_key).
 MAX_ALIAS_LENGTH = 255
+# Limits on untrusted input, each far above any real manifest (5,000 models is ~0.5 MiB, 60,000
+# nodes) and low enough that no input can take more than a few seconds or 200 MB to refuse.
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_NODES = 200_000
+MAX_DEPTH = 16
+MAX_KEYS = 20_000  # in one mapping; it bounds the problems one model can produce
+MAX_PROBLEMS = 100  # reported; reading stops there
+# Characters YAML does not allow in a stream (control characters other than tab and breaks).
+_NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+MAX_REPORTED_CHARACTERS = 10
 
 
 def check_alias_name(name: str) -> str:
@@ -34,12 +51,14 @@ def check_alias_name(name: str) -> str:
     if not name:
         raise ValueError("alias name must not be empty")
     if len(name) > MAX_ALIAS_LENGTH:
-        raise ValueError(f"alias name is {len(name)} characters long; MLflow allows at most 255")
-    if not ALIAS_PATTERN.match(name):
-        raise ValueError(f"alias {name!r} may only contain letters, digits, '_' and '-'")
+        raise ValueError(
+            f"alias name is {len(name)} characters long; MLflow allows at most {MAX_ALIAS_LENGTH}"
+        )
+    if not ALIAS_PATTERN.fullmatch(name):
+        raise ValueError(f"alias {name!r} may only contain ASCII letters, digits, '_' and '-'")
     if name.lower() == "latest":
         raise ValueError(f"alias {name!r} is reserved by MLflow")
-    if RESERVED_VERSION_ALIAS.match(name):
+    if RESERVED_VERSION_ALIAS.fullmatch(name):
         raise ValueError(f"alias {name!r} is reserved by MLflow (v<digits> names a version)")
     return name
 
@@ -241,6 +260,7 @@ class LoadedManifest:
     warnings: list[Problem] = field(default_factory=list)
     key_marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
     value_marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    sha256: str = ""  # of the manifest's UTF-8 bytes, so a saved plan can name what it read
 
     def location(self, *path: str) -> tuple[int, int]:
         """Line and column of a value (or its key), falling back to the nearest parent."""
@@ -255,59 +275,287 @@ class LoadedManifest:
         return self.value_marks.get(tuple(path)) or self.location(*path)
 
 
-def _mark(node: yaml.Node) -> tuple[int, int]:
-    return (node.start_mark.line + 1, node.start_mark.column + 1)
+def _mark(event: yaml.Event) -> tuple[int, int]:
+    mark = event.start_mark
+    return (mark.line + 1, mark.column + 1) if mark else (1, 1)
 
 
-class _Walker:
-    """Turns a composed YAML node tree into plain data while recording marks and duplicates."""
+_TOO_MANY_PROBLEMS = f"stopped after {MAX_PROBLEMS} problems; fix these first"
+
+
+class _LimitCrossed(Exception):
+    """Stop reading at once, before the document grows any further."""
+
+
+@dataclass
+class _Open:
+    """A mapping or sequence being read. A None path means: read for limits, then dropped."""
+
+    path: KeyPath | None
+    value: dict[str, Any] | list[Any]
+    is_key: bool = False
+    expecting_key: bool = True
+    target: KeyPath | None = None
+    first_seen: dict[str, int] = field(default_factory=dict)
+
+
+class _Builder:
+    """Builds plain data from YAML events, recording marks, duplicates and refused constructs.
+
+    Working on events rather than a composed tree means an alias is never expanded, a deep
+    document never recurses, and each limit is checked the moment it is crossed.
+    """
 
     def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[Problem] = []
         self.key_marks: dict[KeyPath, tuple[int, int]] = {}
         self.value_marks: dict[KeyPath, tuple[int, int]] = {}
-        self._constructor = yaml.SafeLoader("")
+        self.refused: set[KeyPath] = set()
+        self.stack: list[_Open] = []
+        self.root: Any = None
+        self.nodes = 0
+        self.documents = 0
 
-    def error(self, node: yaml.Node, message: str) -> None:
-        line, col = _mark(node)
-        self.problems.append(Problem(self.file, line, col, message))
+    def error(self, at: tuple[int, int], message: str) -> None:
+        self.problems.append(Problem(self.file, at[0], at[1], message))
+        if len(self.problems) >= MAX_PROBLEMS:
+            self.problems.append(Problem(self.file, *at, _TOO_MANY_PROBLEMS))
+            raise _LimitCrossed
 
-    def walk(self, node: yaml.Node, path: KeyPath) -> Any:
-        self.value_marks[path] = _mark(node)
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.walk(item, (*path, str(i))) for i, item in enumerate(node.value)]
-        return self._constructor.construct_object(node, deep=True)
+    def stop(self, event: yaml.Event, message: str) -> NoReturn:
+        self.problems = [Problem(self.file, *_mark(event), message)]
+        raise _LimitCrossed
 
-    def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        first_seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                self.error(key_node, "merge keys ('<<') are not supported in the manifest")
-                continue
-            if not isinstance(key_node, yaml.ScalarNode):
-                self.error(key_node, "keys must be plain strings")
-                continue
-            # Keys are names (models, aliases): keep the text as written, so `1:` stays "1".
-            key = key_node.value
-            if key in first_seen:
-                self.error(
-                    key_node,
-                    f"duplicate key {key!r} (first defined on line {first_seen[key]})",
-                )
-                continue
-            first_seen[key] = _mark(key_node)[0]
-            self.key_marks[(*path, key)] = _mark(key_node)
-            result[key] = self.walk(value_node, (*path, key))
-        return result
+    def feed(self, event: yaml.Event) -> None:
+        if isinstance(event, yaml.DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                self.stop(event, "the manifest must be a single YAML document")
+        elif isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
+            self._count(event)
+            self._node(event, None)
+        elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            self._count(event)
+            if len(self.stack) >= MAX_DEPTH:
+                self.stop(event, f"nested deeper than {MAX_DEPTH} levels (the limit)")
+            self._node(event, {} if isinstance(event, yaml.MappingStartEvent) else [])
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            done = self.stack.pop()
+            if not done.is_key:
+                self._store(done.value)
+
+    def _count(self, event: yaml.Event) -> None:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            self.stop(event, f"more than {MAX_NODES:,} YAML nodes (the limit)")
+
+    def _node(self, event: yaml.NodeEvent, collection: dict[str, Any] | list[Any] | None) -> None:
+        at = _mark(event)
+        refusal = _refusal(event)
+        if refusal:
+            self.error(at, refusal)
+        parent = self.stack[-1] if self.stack else None
+        if parent is not None and isinstance(parent.value, dict) and parent.expecting_key:
+            parent.expecting_key, parent.target = False, None
+            if collection is not None:
+                if parent.path is not None:
+                    self.error(at, "keys must be plain strings")
+                self.stack.append(_Open(None, collection, is_key=True))
+            elif isinstance(event, yaml.ScalarEvent) and not refusal and parent.path is not None:
+                parent.target = self._key(parent, event, at)
+            return
+        path = self._value_path(parent)
+        if path is not None:
+            self.value_marks[path] = at
+            if refusal:
+                self.refused.add(path)
+        if collection is not None:
+            self.stack.append(_Open(None if refusal else path, collection))
+        elif isinstance(event, yaml.ScalarEvent) and not refusal and path is not None:
+            self._store(self._scalar(event, path, at))
+        else:
+            self._store(None)
+
+    def _value_path(self, parent: _Open | None) -> KeyPath | None:
+        if parent is None:
+            return ()
+        if parent.path is None or isinstance(parent.value, dict):
+            return parent.target
+        return (*parent.path, str(len(parent.value)))
+
+    def _key(self, parent: _Open, event: yaml.ScalarEvent, at: tuple[int, int]) -> KeyPath | None:
+        """The path of the value that follows, or None when the key is refused."""
+        if not event.style and event.value == "<<":
+            self.error(at, "merge keys ('<<') are not allowed: write each key out")
+            return None
+        # Keys are names (models, aliases): keep the text as written, so `1:` stays "1".
+        key = event.value
+        if len(parent.first_seen) >= MAX_KEYS:
+            self.stop(event, f"more than {MAX_KEYS:,} keys in one mapping (the limit)")
+        if key in parent.first_seen:
+            first = parent.first_seen[key]
+            self.error(at, f"duplicate key {key!r} (first defined on line {first})")
+            return None
+        parent.first_seen[key] = at[0]
+        assert parent.path is not None
+        path = (*parent.path, key)
+        self.key_marks[path] = at
+        return path
+
+    def _store(self, value: Any) -> None:
+        parent = self.stack[-1] if self.stack else None
+        if parent is None:
+            self.root = value
+        elif isinstance(parent.value, list):
+            parent.value.append(value)
+        else:
+            if parent.target is not None:
+                parent.value[parent.target[-1]] = value
+            parent.expecting_key = True
+
+    def _scalar(self, event: yaml.ScalarEvent, path: KeyPath, at: tuple[int, int]) -> Any:
+        """The value the format allows at `path`, or a problem saying what to write instead."""
+        plain = not event.style  # libyaml reports plain style as "", PyYAML as None
+        reader = _typed_reader(path)
+        if reader is None:
+            return None if plain and event.value in ("", "null", "~") else event.value
+        value, message = reader(event.value, plain)
+        if message:
+            self.error(at, message)
+            self.refused.add(path)
+        return value
+
+
+def _refusal(event: yaml.NodeEvent) -> str | None:
+    """Anchors, aliases and explicit tags: a manifest has no use for them, so none is read."""
+    if isinstance(event, yaml.AliasEvent):
+        return f"aliases (*{event.anchor}) are not allowed: write the value itself"
+    if event.anchor is not None:
+        return f"anchors (&{event.anchor}) are not allowed: write each value out in full"
+    if isinstance(event, yaml.ScalarEvent | yaml.CollectionStartEvent) and event.tag is not None:
+        tag = event.tag.replace("tag:yaml.org,2002:", "!!")
+        return f"explicit tags ({tag}) are not allowed: write the value plainly"
+    return None
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_NULL_TAG = "tag:yaml.org,2002:null"
+# What the format accepts at the few typed places; everything else is text (names, the URI).
+Reader = Callable[[str, bool], tuple[Any, str | None]]
+_DECIMAL = re.compile(r"[1-9][0-9]{0,17}")
+
+
+def _format_version(text: str, plain: bool) -> tuple[Any, str | None]:
+    if plain and _DECIMAL.fullmatch(text):
+        return int(text), None
+    return None, f"write version: 1 (got {_shown(text, plain)})"
+
+
+def _prune(text: str, plain: bool) -> tuple[Any, str | None]:
+    if plain and text in ("true", "false"):
+        return text == "true", None
+    return None, f"prune must be true or false, got {_shown(text, plain)}"
+
+
+def _alias_version(text: str, plain: bool) -> tuple[Any, str | None]:
+    if plain and _DECIMAL.fullmatch(text):
+        return int(text), None
+    if plain and text == "null":
+        return None, None
+    return None, _version_hint(text, plain)
+
+
+def _version_hint(text: str, plain: bool) -> str:
+    """Say what to write instead, for the forms YAML 1.1 would silently turn into a number."""
+    shown = _shown(text, plain)
+    if not plain:
+        if _DECIMAL.fullmatch(text) or text == "null":
+            return f"write {text} without quotes (got {shown})"
+        return f"a version is a plain number like 3, or null to delete the alias; got {shown}"
+    if text == "":
+        return "empty value: write null to delete the alias, or a version number"
+    if text in ("~", "Null", "NULL"):
+        return f"write null to delete the alias (got {shown})"
+    if re.fullmatch(r"0+", text):
+        return "versions start at 1: write a version number, or null to delete the alias"
+    if re.fullmatch(r"0[0-9]{1,17}", text):
+        decimal = int(text, 10)
+        if re.fullmatch(r"0[0-7]+", text):
+            return f"write {decimal} or {int(text, 8)}: leading zeros are ambiguous"
+        return f"write {decimal}: leading zeros are not allowed"
+    if re.fullmatch(r"[0-9]{19,}", text):
+        return f"version {text[:12]}… is too large to be a version"
+    hint = _number_hint(text)
+    if hint is not None and hint < 1:
+        return f"versions start at 1 (got {shown}): write a version number, or null"
+    if hint is not None:
+        return f"write {hint}: a version is a plain decimal number (got {shown})"
+    return f"a version is a plain number like 3, or null to delete the alias; got {shown}"
+
+
+def _number_hint(text: str) -> int | None:
+    """The whole number a YAML 1.1 reader would see in `0x3`, `+3`, `1_0` or `3.0`, if any."""
+    if len(text) > 20:
+        return None
+    try:
+        return int(text.replace("_", ""), 0)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else None
+
+
+def _shown(text: str, plain: bool) -> str:
+    """The value as written, quoted when it was quoted or would not print on one line."""
+    short = text if len(text) <= 40 else text[:40] + "…"
+    quoted = repr(short)
+    return short if plain and quoted[1:-1] == short else quoted
+
+
+def _typed_reader(path: KeyPath) -> Reader | None:
+    if path == ("version",):
+        return _format_version
+    if len(path) == 3 and path[0] == "models" and path[2] == "prune":
+        return _prune
+    if len(path) == 4 and path[0] == "models" and path[2] == "aliases":
+        return _alias_version
+    if len(path) == 7 and path[0] == "models" and path[2:6] == ("track", path[3], "latest", "tags"):
+        return _tag_value
+    return None
+
+
+_YAML_11 = yaml.resolver.Resolver()
+
+
+@dataclass(frozen=True)
+class Unquoted:
+    """A plain scalar YAML 1.1 reads as a number or boolean, kept as written (not as a str).
+
+    Tag values are strings: the track policy refuses this and asks for quotes ("got true").
+    """
+
+    text: str
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _tag_value(text: str, plain: bool) -> tuple[Any, str | None]:
+    if not plain:
+        return text, None
+    tag = _YAML_11.resolve(yaml.ScalarNode, text, (True, False))
+    if tag == _STR_TAG:
+        return text, None
+    return (None if tag == _NULL_TAG else Unquoted(text)), None
 
 
 def _problem_from_pydantic(file: str, error: Any, key_marks: dict, value_marks: dict) -> Problem:
     loc = tuple(str(part) for part in error["loc"])
-    is_key_error = bool(loc) and loc[-1] == "[key]"
+    is_key_error = _is_key_error(error)
     if is_key_error:
         loc = loc[:-1]
     if error["type"] == "missing":
@@ -330,9 +578,14 @@ def _problem_from_pydantic(file: str, error: Any, key_marks: dict, value_marks: 
     if error["type"] == "value_error":
         message = str(error["ctx"]["error"])
     else:
-        where = ".".join(loc) or "document"
+        where = ".".join(_printable(part) for part in loc) or "document"
         message = f"{where}: {error['msg'].lower()}"
     return Problem(file, line, col, message)
+
+
+def _printable(name: str) -> str:
+    """A name as written when it prints plainly on one line, else quoted with escapes."""
+    return name if name.isprintable() and name.strip() == name and name else repr(name)
 
 
 def _case_collisions(loaded: LoadedManifest) -> list[Problem]:
@@ -369,7 +622,7 @@ def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _track_problems(data: Any, file: str, walker: _Walker) -> list[Problem]:
+def _track_problems(data: Any, file: str, walker: _Builder) -> list[Problem]:
     """A tracked alias must be declared with a version, and every tag pattern must compile.
 
     Read from the raw document, so these come with every other problem, not after them.
@@ -403,35 +656,28 @@ def _track_problems(data: Any, file: str, walker: _Walker) -> list[Problem]:
     return problems
 
 
-def parse_manifest(text: str, file: str, *, loader: Any = yaml.SafeLoader) -> LoadedManifest:
+def parse_manifest(text: str, file: str) -> LoadedManifest:
     """Validate manifest text. Raises ManifestError with every problem found."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_MANIFEST_BYTES:
+        raise ManifestError([_too_large(file)])
+    _check_characters(text, file)
+    builder = _Builder(file)
     try:
-        root = yaml.compose(text, Loader=loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        reason = exc.problem or exc.context or "invalid YAML"
-        raise ManifestError([Problem(file, line, col, f"invalid YAML: {reason}")]) from None
+        for event in yaml.parse(text, Loader=FAST_LOADER):
+            builder.feed(event)
+    except _LimitCrossed:
+        raise ManifestError(builder.problems) from None
     except yaml.YAMLError as exc:
-        raise ManifestError([Problem(file, 1, 1, f"invalid YAML: {exc}")]) from None
-    if root is None:
+        raise ManifestError([_syntax_problem(file, text, exc)]) from None
+    data = builder.root
+    if data is None and not builder.problems:
         raise ManifestError([Problem(file, 1, 1, "the manifest is empty")])
-
-    walker = _Walker(file)
-    data = walker.walk(root, ())
     if not isinstance(data, dict):
-        walker.error(root, "the manifest must be a mapping with 'version' and 'models'")
-        raise ManifestError(walker.problems)
+        builder.error((1, 1), "the manifest must be a mapping with 'version' and 'models'")
+        raise ManifestError(builder.problems)
 
-    problems = walker.problems + _track_problems(data, file, walker)
-    manifest = None
-    try:
-        manifest = Manifest.model_validate(data)
-    except ValidationError as exc:
-        problems += [
-            _problem_from_pydantic(file, err, walker.key_marks, walker.value_marks)
-            for err in exc.errors()
-        ]
+    manifest, problems = _validate(data, builder)
+    problems += _track_problems(data, file, builder)
     if problems or manifest is None:
         problems.sort(key=lambda p: (p.line, p.col))
         raise ManifestError(problems)
@@ -439,8 +685,9 @@ def parse_manifest(text: str, file: str, *, loader: Any = yaml.SafeLoader) -> Lo
     loaded = LoadedManifest(
         path=file,
         manifest=manifest,
-        key_marks=walker.key_marks,
-        value_marks=walker.value_marks,
+        key_marks=builder.key_marks,
+        value_marks=builder.value_marks,
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
     released_and_declared = _released_and_declared(loaded)
     if released_and_declared:
@@ -462,23 +709,125 @@ def _released_and_declared(loaded: LoadedManifest) -> list[Problem]:
     ]
 
 
+def _validate(data: dict[str, Any], builder: _Builder) -> tuple[Manifest | None, list[Problem]]:
+    """Validate model by model, so that a manifest of many broken models stops at the cap."""
+    problems = list(builder.problems)
+
+    def check(part: dict[str, Any]) -> Manifest | None:
+        try:
+            return Manifest.model_validate(part)
+        except ValidationError as exc:
+            problems.extend(
+                _problem_from_pydantic(builder.file, err, builder.key_marks, builder.value_marks)
+                for err in exc.errors(include_url=False)
+                if not _under(builder.refused, err)
+            )
+            return None
+
+    models = data.get("models")
+    if not isinstance(models, dict):
+        return check(data), problems
+    valid: dict[str, ModelSpec] = {}
+    for name, spec in models.items():
+        one = check({"version": 1, "models": {name: spec}})
+        if one is not None:
+            valid.update(one.models)
+        if len(problems) >= MAX_PROBLEMS:
+            line, col = problems[-1].line, problems[-1].col
+            return None, [*problems, Problem(builder.file, line, col, _TOO_MANY_PROBLEMS)]
+    top = check({**data, "models": {}})
+    if top is None or problems:
+        return None, problems
+    return top.model_copy(update={"models": valid}), problems
+
+
+def _under(refused: set[KeyPath], error: Any) -> bool:
+    """True for a pydantic error inside a value already reported (a refused anchor, say)."""
+    path = tuple(str(part) for part in error["loc"])
+    own = 1
+    if _is_key_error(error):
+        path, own = path[:-1], 0  # a key's own problem is not its value's
+    return any(path[:end] in refused for end in range(len(path) + own))
+
+
+def _is_key_error(error: Any) -> bool:
+    """Pydantic marks a dict key's own error with a last loc part "[key]"; a key may be named
+    "[key]" too, but missing and unknown keys are never errors of a key's own."""
+    loc = error["loc"]
+    return bool(loc) and loc[-1] == "[key]" and error["type"] not in ("missing", "extra_forbidden")
+
+
+def _too_large(file: str) -> Problem:
+    limit = MAX_MANIFEST_BYTES // (1024 * 1024)
+    return Problem(file, 1, 1, f"the manifest is larger than the {limit} MiB limit")
+
+
+def _check_characters(text: str, file: str) -> None:
+    """Characters YAML forbids, each at its own line and column (libyaml gives an offset)."""
+    problems = []
+    for match in itertools.islice(_NOT_PRINTABLE.finditer(text), MAX_REPORTED_CHARACTERS):
+        line, col = _line_col(text, match.start())
+        code = f"U+{ord(match.group()):04X}"
+        problems.append(Problem(file, line, col, f"character {code} is not allowed in YAML"))
+    if problems:
+        raise ManifestError(problems)
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    return text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
+
+
+def _syntax_problem(file: str, text: str, exc: yaml.YAMLError) -> Problem:
+    """One line for any parser complaint, at its mark."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        reason = exc.problem or exc.context or "invalid YAML"
+        if "maximum nesting depth" in reason:  # libyaml's own limit (1000), met in a look-ahead
+            reason = f"nested deeper than {MAX_DEPTH} levels (the limit)"
+            return Problem(file, line, col, reason)
+    elif isinstance(exc, yaml.reader.ReaderError):
+        line, col = _line_col(text, min(exc.position, len(text)))
+        reason = exc.reason
+    else:
+        line, col, reason = 1, 1, str(exc)
+    return Problem(file, line, col, "invalid YAML: " + " ".join(reason.split()))
+
+
 def compose_manifest(text: str) -> yaml.Node | None:
     """The YAML node tree, whose marks give character offsets, so an edit can touch one value."""
     return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
 def load_manifest(path: str | Path) -> LoadedManifest:
-    """Read and validate a manifest file; a missing or unreadable file is a ManifestError too."""
+    """Read and validate a manifest file; a missing, huge or unreadable file is a ManifestError."""
     file = str(path)
+    data = _read_bytes(file)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - data.rfind(b"\n", 0, exc.start)
+        raise ManifestError([Problem(file, line, col, "not UTF-8 text")]) from None
+    return parse_manifest(text, file)
+
+
+def manifest_sha256(path: str) -> str:
+    """The SHA-256 of a manifest file's bytes, read with the same limit as load_manifest."""
+    return hashlib.sha256(_read_bytes(path)).hexdigest()
+
+
+def _read_bytes(file: str) -> bytes:
+    try:
+        with open(file, "rb") as handle:
+            data = handle.read(MAX_MANIFEST_BYTES + 1)
     except FileNotFoundError:
         raise ManifestError([Problem(file, 1, 1, "no such file")]) from None
     except OSError as exc:
         raise ManifestError([Problem(file, 1, 1, f"cannot read: {exc.strerror}")]) from None
-    except UnicodeDecodeError:
-        raise ManifestError([Problem(file, 1, 1, "not UTF-8 text")]) from None
-    return parse_manifest(text, file)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestError([_too_large(file)])
+    return data
 
 
 def json_schema() -> dict[str, Any]:

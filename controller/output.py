@@ -67,6 +67,11 @@ def redact(text: str) -> str:
     return text
 
 
+def without_credentials(uri: str) -> str:
+    """A registry URI fit to record in a plan and compare: no `user:pass@`, no secret value."""
+    return redact(_USERINFO.sub(lambda m: m["scheme"], uri))
+
+
 def out(text: str) -> None:
     """Write a result to stdout (redacted)."""
     sys.stdout.write(redact(text).rstrip("\n") + "\n")

@@ -64,23 +64,21 @@ def _deletion(model: str, alias: str, current: int, reason: Reason) -> Change:
     )
 
 
-def _plan_model(
-    name: str, loaded: LoadedManifest, live: LiveModel
-) -> tuple[list[Change], list[UnmanagedAlias], list[PlanProblem], int]:
-    spec = loaded.manifest.models[name]
-    last = live.last_applied.aliases if live.last_applied else {}
-    changes: list[Change] = []
-    errors: list[PlanProblem] = []
-    unchanged = 0
+def diff_model(
+    name: str, snapshot: ModelSnapshot, skip: frozenset[str] = frozenset()
+) -> tuple[list[Change], list[UnmanagedAlias], int]:
+    """Changes, unmanaged aliases and the unchanged count of one model, from its snapshot alone.
 
-    for alias, declared in spec.aliases.items():
-        current = live.aliases.get(alias)
-        if declared is not None:
-            problem = version_problem(live, declared)
-            if problem:
-                where = loaded.value_location("models", name, "aliases", alias)
-                errors.append(_problem(loaded, where, name, problem, alias))
-                continue
+    `apply --plan` runs this again on a saved plan's snapshot: a plan file can only carry out
+    what its own snapshot gives. `skip` holds aliases whose declared version is unusable.
+    """
+    last = snapshot.last_applied or {}
+    changes: list[Change] = []
+    unchanged = 0
+    for alias, declared in snapshot.declared.items():
+        if alias in skip:
+            continue
+        current = snapshot.observed.get(alias)
         if current == declared:
             unchanged += 1
         elif declared is not None:
@@ -98,15 +96,37 @@ def _plan_model(
             changes.append(_deletion(name, alias, current, "removed"))
 
     unmanaged: list[UnmanagedAlias] = []
-    for alias, current in sorted(live.aliases.items()):
-        if alias in spec.aliases:
+    for alias, current in sorted(snapshot.observed.items()):
+        if alias in snapshot.declared:
             continue
-        reason: Reason | None = "removed" if alias in last else ("prune" if spec.prune else None)
+        reason: Reason | None = (
+            "removed" if alias in last else ("prune" if snapshot.prune else None)
+        )
         if reason is None:
-            unmanaged.append(UnmanagedAlias(model=name, alias=alias, version=current))
+            # A removed model's other aliases were never ours: left alone, and not listed.
+            if not snapshot.removed:
+                unmanaged.append(UnmanagedAlias(model=name, alias=alias, version=current))
         else:
             changes.append(_deletion(name, alias, current, reason))
-    return changes, unmanaged, errors, unchanged
+    return changes, unmanaged, unchanged
+
+
+def replay(
+    snapshots: dict[str, ModelSnapshot],
+    skip: frozenset[tuple[str, str]] = frozenset(),
+    released: int = 0,
+) -> tuple[list[Change], list[UnmanagedAlias], Summary]:
+    """What a plan's snapshot gives, model by model in the plan's order."""
+    changes: list[Change] = []
+    unmanaged: list[UnmanagedAlias] = []
+    unchanged = 0
+    for name, snapshot in snapshots.items():
+        skipped = frozenset(alias for model, alias in skip if model == name)
+        model_changes, model_unmanaged, model_unchanged = diff_model(name, snapshot, skipped)
+        changes += model_changes
+        unmanaged += model_unmanaged
+        unchanged += model_unchanged
+    return changes, unmanaged, Summary.of(changes, unchanged, release=released)
 
 
 def _unavailable(loaded: LoadedManifest, name: str, live: LiveState) -> PlanProblem:
@@ -133,23 +153,16 @@ def _claimed_elsewhere(
     return _problem(loaded, loaded.location("models", name), name, message)
 
 
-def _removed_model(model: LiveModel) -> tuple[list[Change], ModelSnapshot]:
+def _removed_model(model: LiveModel) -> ModelSnapshot:
     """A model this manifest applied but no longer declares: like a removed alias, each alias
-    it applied goes, whatever its value now; aliases it never set stay."""
-    last = model.last_applied.aliases if model.last_applied else {}
-    changes = [
-        _deletion(model.name, alias, model.aliases[alias], "removed")
-        for alias in sorted(last)
-        if alias in model.aliases
-    ]
-    snapshot = ModelSnapshot(
+    it applied goes, whatever its value now; aliases it never set stay (see diff_model)."""
+    return ModelSnapshot(
         declared={},
         observed=dict(model.aliases),
-        last_applied=dict(last),
+        last_applied=dict(model.last_applied.aliases) if model.last_applied else {},
         owner=model.owner,
         removed=True,
     )
-    return changes, snapshot
 
 
 def make_plan(
@@ -162,11 +175,9 @@ def make_plan(
 
     `owned` are the models whose owner tag names this manifest (`owner`): one that is no
     longer declared is removed, or released when the manifest lists it under `release`.
+    Changes come from the snapshots alone (`replay`), as `apply --plan` recomputes them.
     """
-    changes: list[Change] = []
-    unmanaged: list[UnmanagedAlias] = []
     errors: list[PlanProblem] = []
-    unchanged = 0
     snapshots: dict[str, ModelSnapshot] = {}
     for name, spec in loaded.manifest.models.items():
         model = live.models.get(name)
@@ -177,13 +188,11 @@ def make_plan(
         if claimed:
             errors.append(claimed)
             continue
-        model_changes, model_unmanaged, model_errors, model_unchanged = _plan_model(
-            name, loaded, model
-        )
-        changes += model_changes
-        unmanaged += model_unmanaged
-        errors += model_errors
-        unchanged += model_unchanged
+        for alias, declared in spec.aliases.items():
+            problem = None if declared is None else version_problem(model, declared)
+            if problem:
+                where = loaded.value_location("models", name, "aliases", alias)
+                errors.append(_problem(loaded, where, name, problem, alias))
         snapshots[name] = ModelSnapshot(
             declared=dict(spec.aliases),
             observed=dict(model.aliases),
@@ -199,20 +208,25 @@ def make_plan(
         if name in loaded.manifest.release:
             released.append(name)
             continue
-        removed_changes, snapshots[name] = _removed_model(model)
-        changes += removed_changes
+        snapshots[name] = _removed_model(model)
         removed_models.append(name)
+    changes, unmanaged, summary = replay(snapshots, unusable(errors), len(released))
     return Plan(
         manifest_path=loaded.path,
         owner=owner,
         changes=changes,
         unmanaged=unmanaged,
         errors=errors,
-        summary=Summary.of(changes, unchanged, release=len(released)),
+        summary=summary,
         models=snapshots,
         removed_models=removed_models,
         released=released,
     )
+
+
+def unusable(errors: list[PlanProblem]) -> frozenset[tuple[str, str]]:
+    """(model, alias) pairs whose declared version cannot be set: the plan leaves them out."""
+    return frozenset((e.model, e.alias) for e in errors if e.alias is not None)
 
 
 def moved_aliases(plan: Plan, live: LiveState) -> list[str]:

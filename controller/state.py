@@ -15,6 +15,9 @@ AUDIT_TAG_PREFIX = "mlflow-gitops.alias."
 TAG_VALUE_LIMIT = 5000
 LAST_APPLIED_PART_TAG = LAST_APPLIED_TAG + ".part-"
 TAG_KEY_LIMIT = 250  # MLflow rejects longer tag keys; aliases may have 255 characters
+# MLflow refuses longer registry tag keys and values (MAX_MODEL_REGISTRY_TAG_*_LENGTH).
+MAX_TAG_KEY_LENGTH = 250
+MAX_TAG_VALUE_LENGTH = 100_000
 READY = "READY"
 
 

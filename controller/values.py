@@ -33,7 +33,8 @@ RegistrySource = Literal[
 # What audit tags and last-applied record instead of a commit that did not declare the change.
 UNCOMMITTED = "local, uncommitted"
 
-PLAN_FORMAT_VERSION = 1
+# 2: plans record their source (registry, manifest bytes, commit); 1 did not.
+PLAN_FORMAT_VERSION = 2
 
 
 def show_version(version: int | None) -> str:

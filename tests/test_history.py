@@ -258,3 +258,14 @@ def test_a_one_value_promotion_is_read_without_a_parse(monkeypatch: pytest.Monke
     )
     promoted = BASE.replace("champion: 3 ", "champion: 4 ")
     assert reader.declared(promoted, "registry.yaml")["bikes"]["champion"] == 4
+
+
+def test_an_in_place_edit_to_a_huge_version_is_parsed_in_full_and_skipped() -> None:
+    """The patch path accepts only what the loader does: 5,000 digits is no version."""
+    revisions = [
+        revision(2, manifest(champion=1).replace("champion: 1", "champion: " + "9" * 5000)),
+        revision(1, manifest(champion=1)),
+    ]
+    entries, warnings = alias_changes(revisions)
+    assert [(e.from_version, e.to_version) for e in entries] == [(None, 1)]
+    assert len(warnings) == 1 and "is too large to be a version" in warnings[0]

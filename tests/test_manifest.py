@@ -33,7 +33,7 @@ def test_valid_manifest_loads_with_declared_order_and_nulls() -> None:
 
 def test_unparsable_yaml_points_at_the_problem() -> None:
     assert problems("version: 1\nmodels:\n  bikes: [\n") == [
-        "registry.yaml:4:1: invalid YAML: expected the node content, but found '<stream end>'"
+        "registry.yaml:4:1: invalid YAML: did not find expected node content"
     ]
 
 
@@ -74,8 +74,8 @@ def test_unsupported_version_names_the_supported_one() -> None:
         ("LaTeSt", "alias 'LaTeSt' is reserved by MLflow"),
         ("v3", "alias 'v3' is reserved by MLflow (v<digits> names a version)"),
         ("V12", "alias 'V12' is reserved by MLflow (v<digits> names a version)"),
-        ("'has space'", "alias 'has space' may only contain letters, digits, '_' and '-'"),
-        ("'dot.ted'", "alias 'dot.ted' may only contain letters, digits, '_' and '-'"),
+        ("'has space'", "alias 'has space' may only contain ASCII letters, digits, '_' and '-'"),
+        ("'dot.ted'", "alias 'dot.ted' may only contain ASCII letters, digits, '_' and '-'"),
         ("a" * 256, "alias name is 256 characters long; MLflow allows at most 255"),
     ],
 )
@@ -93,12 +93,12 @@ def test_allowed_alias_names_pass() -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ('"4"', "version must be a positive integer or null, got str '4'"),
-        ("4.0", "version must be a positive integer or null, got float 4.0"),
-        ("true", "version must be a positive integer or null, got bool True"),
-        ("0", "version must be a positive integer or null, got 0"),
-        ("-2", "version must be a positive integer or null, got -2"),
-        ("[1]", "version must be a positive integer or null, got list [1]"),
+        ('"4"', "write 4 without quotes (got '4')"),
+        ("4.0", "write 4: a version is a plain decimal number (got 4.0)"),
+        ("true", "a version is a plain number like 3, or null to delete the alias; got true"),
+        ("0", "versions start at 1: write a version number, or null to delete the alias"),
+        ("-2", "versions start at 1 (got -2): write a version number, or null"),
+        ("[1]", "version must be a positive integer or null, got list ['1']"),
     ],
 )
 def test_versions_must_be_positive_integers(value: str, message: str) -> None:
@@ -149,3 +149,29 @@ def test_shipped_schema_is_up_to_date() -> None:
 def test_example_manifest_is_valid() -> None:
     loaded = load_manifest(ROOT / "registry.yaml")
     assert "bikes" in loaded.manifest.models
+
+
+def test_a_model_whose_last_applied_record_would_not_fit_is_refused() -> None:
+    names = [f"{i:04d}" + "a" * 226 for i in range(420)]
+    text = "version: 1\nmodels:\n  m:\n    aliases:\n" + "".join(f"      {n}: 1\n" for n in names)
+    (message,) = problems(text)
+    assert message.startswith("registry.yaml:3:3: model 'm' declares more aliases than its ")
+    assert message.endswith("at most 98,000 fit)")
+
+
+def test_deleting_many_aliases_needs_no_room_in_last_applied() -> None:
+    names = [f"{i:04d}" + "a" * 226 for i in range(420)]
+    lines = "".join(f"      {n}: null\n" for n in names)
+    text = "version: 1\nmodels:\n  m:\n    aliases:\n" + lines
+    assert len(parse_manifest(text, "r.yaml").manifest.models["m"].aliases) == 420
+
+
+def test_keys_named_like_pydantics_key_marker_are_reported_plainly() -> None:
+    """Pydantic ends a key's own error location with "[key]"; a key of that name is no such."""
+    assert problems("'[key]': 1\n") == [
+        "registry.yaml:1:1: missing required key 'version'",
+        "registry.yaml:1:1: unknown key '[key]'",
+    ]
+    assert problems("version: 1\nmodels:\n  m:\n    aliases:\n      '[key]': 1\n") == [
+        "registry.yaml:5:7: alias '[key]' may only contain ASCII letters, digits, '_' and '-'"
+    ]

@@ -53,7 +53,7 @@ def test_a_misspelt_tags_key_is_an_error() -> None:
 def test_a_tag_value_that_is_not_a_string_is_an_error() -> None:
     assert problems("      champion: {latest: {tags: {approved: true}}}\n") == [
         "registry.yaml:6:17: tag 'approved' must be an exact string or {pattern: REGEX}, "
-        "got True (quote numbers and booleans: tag values are strings)"
+        "got true (quote numbers and booleans: tag values are strings)"
     ]
 
 

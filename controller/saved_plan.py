@@ -1,0 +1,161 @@
+"""The saved plan file (`plan --out`, `apply --plan`): untrusted input, read strictly.
+
+A saved plan is not signed. It guards against mistakes and stale state, not against someone
+who can write the file: the file must be exactly what `plan` writes, its changes must be what
+its own snapshot gives, and it applies only to the registry and the manifest it was made from.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pydantic_core
+from pydantic import ValidationError
+
+from controller.errors import PlanFileError
+from controller.output import redact
+from controller.plan import replay, unusable
+from controller.values import PLAN_FORMAT_VERSION, Change, Plan, PlanSource
+
+# A plan of 5,000 models is about 2 MiB; anything far larger is not one of ours.
+MAX_PLAN_BYTES = 32 * 1024 * 1024
+
+
+def write_plan(plan: Plan, path: str) -> None:
+    """The plan file is an artifact CI keeps and shares: redacted like every other output
+    (it holds no credentials by construction; this is the belt to those braces)."""
+    text = redact(json.dumps(plan.to_json_dict(), indent=2))
+    Path(path).write_text(text + "\n", encoding="utf-8")
+
+
+def read_plan(path: str) -> tuple[Plan, PlanSource]:
+    """The plan in the file, refused unless it is exactly a plan its own snapshot gives."""
+    data = _parse(path, _read(path))
+    version = data.get("format_version")
+    if type(version) is not int:
+        raise _not_a_plan(path, "no format_version")
+    if version != PLAN_FORMAT_VERSION:
+        raise PlanFileError(
+            f"{path}: unsupported format_version {version} (this mlflow-gitops reads "
+            f"{PLAN_FORMAT_VERSION}); run plan again"
+        )
+    try:
+        plan = Plan.model_validate(data, strict=True)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise _not_a_plan(path, f"{where}: {first['msg']}") from None
+    difference = _difference(plan.to_json_dict(), data)
+    if difference:
+        raise _not_a_plan(path, difference)
+    if plan.source is None:
+        raise _not_a_plan(path, "no source")
+    _check_replay(plan, path)
+    return plan, plan.source
+
+
+def check_registry(source: PlanSource, registry: str, path: str) -> None:
+    """`registry` (without credentials) must be the one the plan was made against."""
+    if registry != source.registry:
+        raise PlanFileError(
+            f"{path}: the plan was made against {source.registry}, but this apply would write "
+            f"to {registry}; apply it there, or run plan again"
+        )
+
+
+def check_manifest(source: PlanSource, sha256: str, manifest_path: str, path: str) -> None:
+    """An explicit -f must name the very bytes the plan was made from."""
+    if sha256 != source.manifest_sha256:
+        raise PlanFileError(
+            f"{path}: {manifest_path} is not the manifest the plan was made from "
+            f"({source.manifest_path}, sha256 {source.manifest_sha256[:12]}…); run plan again"
+        )
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_PLAN_BYTES + 1)
+    except FileNotFoundError:
+        raise PlanFileError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise PlanFileError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_PLAN_BYTES:
+        limit = MAX_PLAN_BYTES // (1024 * 1024)
+        raise _not_a_plan(path, f"larger than the {limit} MiB limit")
+    return raw
+
+
+def _parse(path: str, raw: bytes) -> dict[str, Any]:
+    # pydantic's JSON reader: it stops at a nesting limit where `json` would hit RecursionError.
+    try:
+        data = pydantic_core.from_json(raw, allow_inf_nan=False)
+    except ValueError as exc:
+        raise _not_a_plan(path, f"invalid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise _not_a_plan(path, "not a JSON object")
+    return data
+
+
+def _not_a_plan(path: str, why: str) -> PlanFileError:
+    return PlanFileError(f"{path}: not a saved plan ({' '.join(why.split())})")
+
+
+def _difference(expected: Any, actual: Any, where: str = "") -> str | None:
+    """The first place the file differs from what `plan` would have written for its value."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        for key in expected:
+            if key not in actual:
+                return f"missing field {where + key!r}"
+        for key in actual:
+            if key not in expected:
+                return f"unknown field {where + key!r}"
+        for key, value in expected.items():
+            difference = _difference(value, actual[key], f"{where}{key}.")
+            if difference:
+                return difference
+        return None
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        for index, (value, given) in enumerate(zip(expected, actual, strict=True)):
+            difference = _difference(value, given, f"{where}{index}.")
+            if difference:
+                return difference
+        return None
+    return None if expected == actual else f"{where.rstrip('.')!r} is not as plan writes it"
+
+
+def _check_replay(plan: Plan, path: str) -> None:
+    """Refuse a file whose changes are not what its own snapshot gives (an edited plan)."""
+    outside = sorted({change.model for change in plan.changes} - set(plan.models))
+    if outside:
+        raise PlanFileError(
+            f"{path}: refused: it changes {', '.join(repr(m) for m in outside)}, which its "
+            "snapshot does not hold; run plan again"
+        )
+    changes, unmanaged, summary = replay(plan.models, unusable(plan.errors), len(plan.released))
+    if (changes, unmanaged, summary) != (plan.changes, plan.unmanaged, plan.summary):
+        raise PlanFileError(
+            f"{path}: refused: its changes are not what its own snapshot gives "
+            f"({_change_difference(plan.changes, changes)}); run plan again"
+        )
+
+
+def _change_difference(listed: list[Change], replayed: list[Change]) -> str:
+    given = {change.address: change for change in listed}
+    computed = {change.address: change for change in replayed}
+    for address, change in given.items():
+        if address not in computed:
+            return f"{address!r} is listed, but the snapshot gives no change there"
+        if change != computed[address]:
+            wanted = _shown(computed[address])
+            return f"{address!r} is listed as {_shown(change)}, the snapshot gives {wanted}"
+    for address in computed:
+        if address not in given:
+            return f"{address!r} is missing"
+    return "the changes' order, the unmanaged aliases or the summary differ"
+
+
+def _shown(change: Change) -> str:
+    return f"{change.action} {change.from_version} -> {change.to_version} ({change.reason})"
