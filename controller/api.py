@@ -6,6 +6,7 @@ values.py or raises a GitopsError; none of them prints.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 
 from controller.apply import Halt, apply_plan
@@ -125,9 +126,12 @@ def plan_to_apply(
     saved, source = read_plan(plan_path)
     if manifest_given:
         check_manifest(source, manifest_sha256(manifest_path), manifest_path, plan_path)
-    # The recorded registry stands where a manifest's tracking_uri would: a flag or MLflow's
-    # environment naming another one is refused, and the embedded default is never guessed.
-    registry = open_registry(flags, source.registry, f"the saved plan {plan_path}", for_apply=True)
+    # The recorded registry, unless a flag or MLflow's environment names one, which must then
+    # be the same; the embedded default is never guessed.
+    environment = (os.environ.get(v) for v in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"))
+    named = any((flags.tracking_uri, flags.registry_uri, *environment))
+    recorded = None if named else source.registry
+    registry = open_registry(flags, recorded, f"the saved plan {plan_path}", for_apply=True)
     check_registry(source, without_credentials(registry.target.registry_uri), plan_path)
     return saved.model_copy(update={"registry": registry_ref(registry)}), registry, None
 

@@ -87,6 +87,7 @@ def test_the_plan_records_its_source(saved, mlflow_server: str) -> None:
         "manifest_path": "registry.yaml",
         "manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
         "commit": None,
+        "dirty": True,  # not in git: no commit declared it
     }
 
 
