@@ -23,6 +23,9 @@ from testing.server import ServerStartError, recorded_rest_calls, running_server
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+# The act fixtures (adopter, adopter_origin), for the workflow tests.
+pytest_plugins = ["testing.act"]
+
 READY_TIMEOUT_S = 30.0
 SERVER_FIXTURES = {"mlflow_server", "server_client", "make_model", "set_version_status"}
 
