@@ -91,6 +91,8 @@ class Repo:
             "--workflows", f".github/workflows/{workflow}",
             "--eventpath", str(event_path),
             "-P", "ubuntu-latest=-self-hosted",
+            # What act puts in an event that names no repository (a schedule's); else "master".
+            "--defaultbranch", "main",
             "--pull=false",
             "--action-offline-mode",
             "--no-cache-server",

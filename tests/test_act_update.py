@@ -71,7 +71,8 @@ def test_one_pull_request_per_new_version_and_none_on_the_next_run(
     assert adopter.gh()["pulls"] == [pull]
 
     server_client.create_model_version(model, source=f"s3://fixtures/{model}/4")
-    third = adopter.act("workflow_dispatch", "registry-update.yml", dispatch_event())
+    # The hourly run, as the schedule starts it.
+    third = adopter.act("schedule", "registry-update.yml", {"schedule": "41 * * * *"})
 
     assert third.returncode == 0, log(third)
     newer = f"update/{model}-challenger-v4"
@@ -81,8 +82,9 @@ def test_one_pull_request_per_new_version_and_none_on_the_next_run(
     assert old["comments"] == [
         f"Superseded by https://github.com/acme/models/pull/{new['number']}."
     ]
-    assert (new["head"], new["title"], new["state"]) == (
+    assert (new["head"], new["base"], new["title"], new["state"]) == (
         newer,
+        "main",
         f"update {model}@challenger: 2 -> 4",
         "open",
     )
