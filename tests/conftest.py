@@ -25,6 +25,9 @@ from testing.server import ServerStartError, recorded_rest_calls, running_server
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+# The act fixtures (adopter, adopter_origin), for the workflow tests.
+pytest_plugins = ["testing.act"]
+
 READY_TIMEOUT_S = 30.0
 BACKEND_VARIABLE = "MLFLOW_GITOPS_TEST_BACKEND"
 BACKENDS = ("sqlite", "postgres")

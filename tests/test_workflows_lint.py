@@ -17,7 +17,7 @@ BIN = Path(sys.executable).parent
 ACTION = ROOT / "action.yml"
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 EXAMPLES = sorted((ROOT / "examples" / "workflows").glob("*.yml"))
-REUSABLE = ("plan", "apply", "drift", "promote")
+REUSABLE = ("plan", "apply", "drift", "promote", "update")
 CALLERS = [ROOT / ".github" / "workflows" / f"registry-{kind}.yml" for kind in REUSABLE]
 PIN = "0123456789abcdef0123456789abcdef01234567"
 
@@ -209,3 +209,23 @@ def test_promote_checks_out_full_history_and_pushes_without_a_stored_token() -> 
     assert "git -c credential.helper= -c 'credential.helper=!gh auth git-credential'" in scripts
     assert "git config" not in scripts
     assert "gh auth setup-git" not in scripts
+
+
+def test_update_pushes_through_a_per_step_credential_helper_and_writes_no_git_config() -> None:
+    path = reusable("update")
+    (push,) = [s for s in steps(path) if "--push" in s.get("run", "")]
+    env = push["env"]
+    assert env["GIT_CONFIG_COUNT"] == "2"
+    assert [env["GIT_CONFIG_KEY_0"], env["GIT_CONFIG_KEY_1"]] == ["credential.helper"] * 2
+    # The empty value first drops any helper configured elsewhere; then gh's, for this step only.
+    assert [env["GIT_CONFIG_VALUE_0"], env["GIT_CONFIG_VALUE_1"]] == ["", "!gh auth git-credential"]
+    scripts = "".join(s.get("run", "") for s in steps(path))
+    assert "git config" not in scripts
+    assert "gh auth setup-git" not in scripts
+
+
+@pytest.mark.parametrize("kind", ["apply", "promote", "update"])
+def test_workflows_that_write_run_only_on_the_default_branch(kind: str) -> None:
+    (first, *_) = steps(reusable(kind))
+    assert "inputs.default-branch || github.event.repository.default_branch" in str(first["env"])
+    assert '"$GITHUB_REF_NAME"' in first["run"]
