@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DB := sqlite:///mlflow.db
 
-.PHONY: demo test lint unit quick clean
+.PHONY: demo test lint unit quick bench clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -34,6 +34,9 @@ unit: $(BIN)/mlflow-gitops
 
 quick: $(BIN)/mlflow-gitops  # everything but the act workflow runs: the local loop
 	$(BIN)/pytest -m "not e2e"
+
+bench: $(BIN)/mlflow-gitops  # plan/apply at 100, 1,000, 5,000 models vs naive loops -> BENCHMARKS.md
+	nice $(BIN)/python -m benchmarks.bench_scale
 
 clean:
 	rm -rf mlflow.db mlruns mlartifacts .pytest_cache .ruff_cache

@@ -48,17 +48,28 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=5)
 
 
+def server_log(root: Path) -> Path:
+    """The server's output, including uvicorn's access log: one line per HTTP request."""
+    return root / "server.log"
+
+
 @contextlib.contextmanager
-def running_server(root: Path) -> Iterator[str]:
-    """Run `mlflow server` with a SQLite store under `root`; yield its base URL."""
+def running_server(
+    root: Path, database: Path | None = None, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Run `mlflow server` with a SQLite store under `root`; yield its base URL.
+
+    `database` serves an existing (e.g. seeded) store instead of `root/mlflow.db`; `env` adds
+    variables to the server's environment. Every request is logged to `root/server.log`.
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log_path = root / "server.log"
+    log_path = server_log(root)
     cmd = [
         str(Path(sys.executable).parent / "mlflow"),
         "server",
         "--backend-store-uri",
-        f"sqlite:///{root / 'mlflow.db'}",
+        f"sqlite:///{database or root / 'mlflow.db'}",
         "--artifacts-destination",
         str(root / "artifacts"),
         "--host",
@@ -70,12 +81,12 @@ def running_server(root: Path) -> Iterator[str]:
     ]
     # The job runner spawns ~8 huey consumer processes we never use; skipping it
     # saves a few seconds of start-up on small machines.
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    server_env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             cmd,
             cwd=root,
-            env=env,
+            env=server_env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
