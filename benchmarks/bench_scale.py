@@ -38,6 +38,7 @@ APPLY_CHANGES = 100
 PLAN_RUNS = 3
 PROCESS_TIMEOUT_S = 600
 PROFILE_HEADING = "## Profile"
+NAIVE_IN_FULL_UP_TO = 1000  # the plan target is at N = 1,000: never extrapolated there
 
 TARGET_PLAN_RATIO = 30
 TARGET_APPLY_RATIO = 5
@@ -125,7 +126,7 @@ def bench_size(count: int, naive_sample: int) -> dict:
             plans = [tool_run("plan", plan_file, len(plan_moved)) for _ in range(PLAN_RUNS)]
             progress(f"N={count}: plan {best(plans).seconds:.2f} s")
 
-            sample = min(count, naive_sample)
+            sample = count if count <= NAIVE_IN_FULL_UP_TO else naive_sample
             naive = run_process(
                 [*NAIVE, "plan", str(plan_file), url, "--models", str(sample)], url, log
             )
@@ -327,8 +328,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 5000])
     parser.add_argument(
-        "--naive-sample", type=int, default=1000,
-        help="run the naive plan loop over at most this many models and extrapolate",
+        "--naive-sample", type=int, default=500,
+        help=f"above N={NAIVE_IN_FULL_UP_TO:,}, run the naive plan loop over this many models "
+        "and extrapolate",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args()
