@@ -10,13 +10,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 from pydantic.functional_validators import AfterValidator, BeforeValidator
 
-SUPPORTED_VERSIONS = (1,)
+from controller.errors import ManifestError
+from controller.values import Problem
+
+FormatVersion = Literal[1]
+SUPPORTED_VERSIONS = get_args(FormatVersion)
 # libyaml's composer, when PyYAML was built with it: `history` parses one manifest per commit.
 FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -45,7 +49,7 @@ def check_model_name(name: str) -> str:
     return name
 
 
-def check_version(value: Any) -> Any:
+def version_value(value: Any) -> Any:
     """Versions are positive integers; YAML's '3', 3.0 and true must not slip through as 3."""
     if value is None:
         return None
@@ -73,7 +77,7 @@ AliasName = Annotated[
 ModelName = Annotated[
     str, AfterValidator(check_model_name), WithJsonSchema({"type": "string", "minLength": 1})
 ]
-Version = Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(check_version)]
+Version = Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(version_value)]
 
 
 def _alias_names_in_schema(schema: dict[str, Any]) -> None:
@@ -108,35 +112,13 @@ class Manifest(BaseModel):
         title="mlflow-gitops registry manifest",
     )
 
-    version: Literal[1] = Field(description="manifest format version")
+    version: FormatVersion = Field(description="manifest format version")
     tracking_uri: str | None = Field(default=None, description="MLflow tracking URI")
     models: dict[ModelName, ModelSpec] = Field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Problem:
-    """A manifest problem, kept as data so every output format can point at it."""
-
-    file: str
-    line: int
-    col: int
-    message: str
-    severity: Literal["error", "warning"] = "error"
-
-    def __str__(self) -> str:
-        prefix = "" if self.severity == "error" else "warning: "
-        return f"{self.file}:{self.line}:{self.col}: {prefix}{self.message}"
-
-
-class ManifestError(Exception):
-    """The manifest could not be loaded; carries every problem found."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
-
-
-Path_ = tuple[str, ...]
+# Where a key sits in the document: ("models", "bikes", "aliases", "champion").
+KeyPath = tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -146,8 +128,8 @@ class LoadedManifest:
     path: str
     manifest: Manifest
     warnings: list[Problem] = field(default_factory=list)
-    key_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
-    value_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    key_marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    value_marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
 
     def location(self, *path: str) -> tuple[int, int]:
         """Line and column of a value (or its key), falling back to the nearest parent."""
@@ -172,15 +154,15 @@ class _Walker:
     def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[Problem] = []
-        self.key_marks: dict[Path_, tuple[int, int]] = {}
-        self.value_marks: dict[Path_, tuple[int, int]] = {}
+        self.key_marks: dict[KeyPath, tuple[int, int]] = {}
+        self.value_marks: dict[KeyPath, tuple[int, int]] = {}
         self._constructor = yaml.SafeLoader("")
 
     def error(self, node: yaml.Node, message: str) -> None:
         line, col = _mark(node)
         self.problems.append(Problem(self.file, line, col, message))
 
-    def walk(self, node: yaml.Node, path: Path_) -> Any:
+    def walk(self, node: yaml.Node, path: KeyPath) -> Any:
         self.value_marks[path] = _mark(node)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
@@ -188,7 +170,7 @@ class _Walker:
             return [self.walk(item, (*path, str(i))) for i, item in enumerate(node.value)]
         return self._constructor.construct_object(node, deep=True)
 
-    def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any]:
+    def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
         first_seen: dict[str, int] = {}
         for key_node, value_node in node.value:

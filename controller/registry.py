@@ -14,6 +14,13 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from controller.errors import (
+    ModelNotFound,
+    RegistryError,
+    RegistryPermissionDenied,
+    RegistryUnreachable,
+)
+from controller.output import redact
 from controller.state import (
     LAST_APPLIED_TAG,
     LastApplied,
@@ -21,7 +28,7 @@ from controller.state import (
     LiveState,
     normalize_version,
 )
-from controller.uris import RegistryTarget, redact
+from controller.target import RegistryTarget
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -39,22 +46,19 @@ FAST_FAIL_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "8",
 }
+NOISY_LOGGERS = ("mlflow", "urllib3", "alembic")
 
 
-class RegistryError(Exception):
-    """A registry call failed; the message is already redacted and fit to print."""
+def configure_process() -> None:
+    """Fail fast and quietly: for the CLI's process only, never imposed on a library caller.
 
-
-class RegistryUnreachable(RegistryError):
-    pass
-
-
-class RegistryPermissionDenied(RegistryError):
-    pass
-
-
-class ModelNotFound(RegistryError):
-    pass
+    MLflow reads its retry settings from the environment on each request, so there is no
+    client parameter to pass them through.
+    """
+    for name, value in FAST_FAIL_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    for noisy in NOISY_LOGGERS:
+        logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
 def _first_line(text: str) -> str:
@@ -95,10 +99,10 @@ def _quote(name: str) -> str:
     return f"{quote}{name}{quote}"
 
 
-def _name_filters(names: list[str]) -> Iterator[tuple[list[str], str]]:
+def _name_filters(names: list[str], per_search: int) -> Iterator[tuple[list[str], str]]:
     """`name IN (...)` filters over chunks of names, short enough for a GET query string."""
-    for start in range(0, len(names), NAMES_PER_SEARCH):
-        chunk = names[start : start + NAMES_PER_SEARCH]
+    for start in range(0, len(names), per_search):
+        chunk = names[start : start + per_search]
         yield chunk, f"name IN ({','.join(_quote(n) for n in chunk)})"
 
 
@@ -115,20 +119,17 @@ def _paginate(search: Callable[..., Any]) -> Iterator[Any]:
 class Registry:
     """A connection to one MLflow registry, exposing only what the controller needs."""
 
-    def __init__(self, target: RegistryTarget) -> None:
+    def __init__(self, target: RegistryTarget, names_per_search: int = NAMES_PER_SEARCH) -> None:
         self.target = target
+        self.names_per_search = names_per_search
         self._client: MlflowClient | None = None
 
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
-            for name, value in FAST_FAIL_DEFAULTS.items():
-                os.environ.setdefault(name, value)
             with self._errors():
                 from mlflow import MlflowClient
 
-                for noisy in ("mlflow", "urllib3", "alembic"):
-                    logging.getLogger(noisy).setLevel(logging.ERROR)
                 self._client = MlflowClient(
                     tracking_uri=self.target.tracking_uri,
                     registry_uri=self.target.registry_uri,
@@ -175,7 +176,7 @@ class Registry:
 
     def _search_models(self, names: list[str]) -> dict[str, LiveModel]:
         found: dict[str, LiveModel] = {}
-        for chunk, filter_string in _name_filters(names):
+        for chunk, filter_string in _name_filters(names, self.names_per_search):
             search = partial(
                 self.client.search_registered_models,
                 filter_string=filter_string,
@@ -196,7 +197,7 @@ class Registry:
 
     def _search_versions(self, names: list[str]) -> dict[str, dict[int, str]]:
         versions: dict[str, dict[int, str]] = {}
-        for _, filter_string in _name_filters(names):
+        for _, filter_string in _name_filters(names, self.names_per_search):
             search = partial(
                 self.client.search_model_versions,
                 filter_string=filter_string,
