@@ -186,7 +186,7 @@ def table(results: list[dict]) -> str:
     rows = [
         "| N | plan | naive plan | plan speed-up | plan reads (limit) | naive plan requests "
         "| apply 100 | naive apply 100 | apply speed-up | apply requests (reads + writes) "
-        "| naive apply requests | tool peak memory |",
+        "| naive apply requests | peak memory plan / apply |",
         "|" + "---|" * 12,
     ]
     for r in results:
@@ -199,7 +199,7 @@ def table(results: list[dict]) -> str:
             f"| **{ratio(r['naive_apply_s'], r['apply_s'])}** "
             f"| {r['apply_reads'] + r['apply_writes']} ({r['apply_reads']} + {r['apply_writes']}) "
             f"| {r['naive_apply_requests']} "
-            f"| {max(r['plan_peak_mb'], r['apply_peak_mb']):.0f} MB |"
+            f"| {r['plan_peak_mb']:.0f} / {r['apply_peak_mb']:.0f} MB |"
         )
     return "\n".join(rows)
 
@@ -304,8 +304,8 @@ def report(results: list[dict], started: datetime, total_s: float, load: float) 
             "- **requests** are counted at the server: uvicorn's access log (which `mlflow server` "
             "writes by default, one line per request) between two marker requests. Reads are GET, "
             "writes anything else.",
-            "- **tool peak memory**: the largest `ru_maxrss` of any `mlflow-gitops` process at "
-            "that N (from `wait4`, per process).",
+            "- **peak memory**: the largest `ru_maxrss` of the `mlflow-gitops plan` and of the "
+            "`apply` processes at that N (from `wait4`, per process).",
             *notes,
             "",
             "Where the tool's apply requests go (one run):",
