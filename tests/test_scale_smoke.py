@@ -20,6 +20,8 @@ from testing.access_log import Requests, counted_requests
 from testing.seed import ALIASES, every_nth, manifest_text, seed_registry
 from testing.server import ServerStartError, running_server, server_log
 
+pytestmark = pytest.mark.server  # its own server: `make unit` (-m "not server") skips it
+
 MODELS = 50
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
