@@ -119,3 +119,15 @@ def every_nth(names: list[str], count: int) -> Iterator[str]:
     """`count` names spread evenly over `names`, so a change is not always at the front."""
     step = len(names) / count
     return (names[int(i * step)] for i in range(count))
+
+
+def main() -> None:
+    """`python -m testing.seed DATABASE COUNT`: seed in a process of its own (see bench_scale)."""
+    import sys
+
+    database, count = sys.argv[1:]
+    seed_registry(Path(database), int(count))
+
+
+if __name__ == "__main__":
+    main()
