@@ -15,7 +15,7 @@ POSTGRES_TESTS := tests/test_server_fixture.py tests/test_reconcile.py \
 	"tests/test_faults.py::test_a_write_failing_with_a_transient_status_fails_only_its_own_change[503]" \
 	tests/test_faults.py::test_a_concurrent_apply_that_recorded_first_is_a_conflict_and_keeps_its_record
 
-.PHONY: demo test test-postgres lint unit quick clean
+.PHONY: demo test test-postgres lint unit quick bench clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -45,6 +45,9 @@ unit: $(BIN)/mlflow-gitops
 
 quick: $(BIN)/mlflow-gitops  # everything but the act workflow runs: the local loop
 	$(BIN)/pytest -m "not e2e"
+
+bench: $(BIN)/mlflow-gitops  # plan/apply at 100, 1,000, 5,000 models vs naive loops -> BENCHMARKS.md
+	nice $(BIN)/python -m benchmarks.bench_scale
 
 clean:
 	rm -rf mlflow.db mlruns mlartifacts .pytest_cache .ruff_cache

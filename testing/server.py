@@ -49,6 +49,11 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=5)
 
 
+def server_log(root: Path) -> Path:
+    """The server's output, including uvicorn's access log: one line per HTTP request."""
+    return root / "server.log"
+
+
 @contextlib.contextmanager
 def running_server(
     root: Path,
@@ -63,7 +68,7 @@ def running_server(
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log_path = root / "server.log"
+    log_path = server_log(root)
     cmd = [
         str(Path(sys.executable).parent / "mlflow"),
         "server",
@@ -81,12 +86,12 @@ def running_server(
     ]
     # The job runner spawns ~8 huey consumer processes we never use; skipping it
     # saves a few seconds of start-up on small machines.
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
+    server_env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             cmd,
             cwd=root,
-            env=env,
+            env=server_env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
