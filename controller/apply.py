@@ -205,24 +205,32 @@ def apply_plan(
         else:
             released.append(name)
 
-    for result in results:
-        if result.status != "applied" or result.to_version is None:
-            continue
-        audit = AuditRecord(
-            alias=result.alias,
-            commit=provenance.commit,
-            actor=provenance.actor,
-            applied_at=provenance.applied_at,
-            from_version=result.from_version,
-            manifest_sha256=provenance.manifest_sha256,
-        )
-        try:
-            registry.tag_version(
-                result.model, result.to_version, audit_tag_key(result.alias), audit.to_tag_value()
-            )
-        except RegistryError as exc:
-            errors.append(f"could not write the audit tag for {result.address}: {exc}")
+    audited = [(r, r.to_version) for r in results if r.status == "applied" and r.to_version]
+    with ThreadPoolExecutor(max_workers=registry.max_parallel_writes) as pool:
+        failures = pool.map(lambda rv: _audit(registry, rv[0], rv[1], provenance), audited)
+        errors += [failure for failure in failures if failure]
     return ApplyReport(registry=plan.registry, changes=results, errors=errors, released=released)
+
+
+def _audit(
+    registry: RegistryWriter, result: ChangeResult, version: int, provenance: Provenance
+) -> str | None:
+    """Tag the version an alias now points at with who set it, and from what; or say why not."""
+    audit = AuditRecord(
+        alias=result.alias,
+        commit=provenance.commit,
+        actor=provenance.actor,
+        applied_at=provenance.applied_at,
+        from_version=result.from_version,
+        manifest_sha256=provenance.manifest_sha256,
+    )
+    try:
+        registry.tag_version(
+            result.model, version, audit_tag_key(result.alias), audit.to_tag_value()
+        )
+    except RegistryError as exc:
+        return f"could not write the audit tag for {result.address}: {exc}"
+    return None
 
 
 def _record(

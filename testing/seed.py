@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.state import LAST_APPLIED_TAG, LastApplied
+from controller.ownership import OWNER_TAG
+from controller.state import LastApplied
 
 VERSIONS = 3
 MODELS_PER_TRANSACTION = 500
 # alias -> version every seeded model starts with; the benchmarks move some of them.
 ALIASES = {"champion": 2, "challenger": 3}
+
+# The benchmark manifest's owner name, recorded on every seeded model.
+OWNER = "bench"
 
 
 @dataclass(frozen=True)
@@ -68,10 +72,11 @@ def _model_rows(store: Any, name: str) -> list[Any]:
     from mlflow.utils.time import get_current_time_millis
 
     now = get_current_time_millis()
-    tag = LastApplied(aliases=dict(ALIASES)).to_tag_value()
+    # Already managed by the benchmark's manifest (`name: bench`): the steady state.
+    tags = {**LastApplied(aliases=dict(ALIASES), owner=OWNER).to_tags(), OWNER_TAG: OWNER}
     rows = [
         SqlRegisteredModel(name=name, creation_time=now, last_updated_time=now),
-        SqlRegisteredModelTag(name=name, key=LAST_APPLIED_TAG, value=tag),
+        *(SqlRegisteredModelTag(name=name, key=key, value=value) for key, value in tags.items()),
     ]
     for version in range(1, VERSIONS + 1):
         source = f"s3://bench/{name}/{version}"
@@ -103,7 +108,7 @@ def _skip_fsync(engine: Any) -> None:
 
 def manifest_text(names: list[str], moved: set[str]) -> str:
     """A manifest of every seeded alias, `champion` moved to version 3 for the `moved` models."""
-    lines = ["version: 1", "models:"]
+    lines = ["version: 1", f"name: {OWNER}", "models:"]
     for name in names:
         champion = 3 if name in moved else ALIASES["champion"]
         lines += [
