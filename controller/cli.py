@@ -79,7 +79,9 @@ def _opened(registry: Registry) -> Registry:
 
 def _must_ask(plan: Plan, auto_approve: bool) -> bool:
     """Terraform's rule: ask on a terminal when there is something to do, never elsewhere."""
-    on_terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    # A CI runner may hand steps a pseudo-terminal (act does): there, nobody is at it.
+    in_ci = os.environ.get("GITHUB_ACTIONS") == "true" or os.environ.get("CI") == "true"
+    on_terminal = sys.stdin.isatty() and sys.stdout.isatty() and not in_ci
     return on_terminal and not auto_approve and plan.has_changes and not plan.errors
 
 

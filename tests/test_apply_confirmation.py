@@ -19,10 +19,12 @@ PROMPT = "Only 'yes' will be accepted to approve."
 HANG_GUARD_S = 120.0
 
 
-def run_on_a_terminal(args: list[str], cwd: Path, answer: str | None) -> tuple[int, str]:
+def run_on_a_terminal(
+    args: list[str], cwd: Path, answer: str | None, env: dict[str, str] | None = None
+) -> tuple[int, str]:
     """Run the CLI with a real pseudo-terminal as stdin/stdout/stderr; answer its prompt."""
     primary, secondary = os.openpty()
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    env = {**{k: v for k, v in os.environ.items() if k not in SCRUBBED}, **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "controller", *args],
         cwd=cwd,
@@ -107,4 +109,26 @@ def test_without_a_terminal_apply_never_prompts(
     result = run_cli("apply", "--tracking-uri", mlflow_server, cwd=folder, stdin="no\n")
     assert result.returncode == 0, result
     assert PROMPT not in result.stdout + result.stderr
+    assert server_client.get_registered_model(name).aliases == {"champion": "2"}
+
+
+@pytest.mark.parametrize("variable", ["CI", "GITHUB_ACTIONS"])
+def test_a_ci_runners_pseudo_terminal_never_prompts(
+    manifest_dir: tuple[Path, str],
+    mlflow_server: str,
+    server_client: MlflowClient,
+    variable: str,
+    tmp_path: Path,
+) -> None:
+    """act hands each step a pseudo-terminal; nobody is at it to answer."""
+    folder, name = manifest_dir
+    from testing.repos import commit_file, make_repo
+
+    # In GitHub Actions apply also wants a committed manifest: commit it.
+    repo = make_repo(folder)
+    commit_file(repo, "registry.yaml", (folder / "registry.yaml").read_text(), "declare")
+    args = ["apply", "--tracking-uri", mlflow_server]
+    code, screen = run_on_a_terminal(args, folder, None, {variable: "true"})
+    assert code == 0, screen
+    assert PROMPT not in screen
     assert server_client.get_registered_model(name).aliases == {"champion": "2"}
