@@ -116,7 +116,8 @@ def test_database_registry_without_the_extra_is_one_line_naming_the_extra(
     (tmp_path / "registry.yaml").write_text("version: 1\nmodels:\n  bikes:\n    aliases: {a: 1}\n")
     result = run_tool(installed, "plan", *flag, cwd=tmp_path)
     assert result.returncode == 1
-    (line,) = result.stderr.splitlines()
+    *notes, line = result.stderr.splitlines()
+    assert all(note.startswith("note: ") for note in notes)  # the embedded default says so
     assert line.startswith(f"error: the registry {shown}")
     assert line.endswith(
         "is a database, which needs full MLflow: install mlflow-gitops[embedded], "
