@@ -255,7 +255,7 @@ def _ref_part(name: str) -> str:
 def _verify(before: LoadedManifest, text: str, model: str, alias: str, version: int) -> None:
     """Read the edit back: exactly one alias may differ, or nothing is written."""
     expected = before.manifest.model_dump()
-    spec = expected["models"].setdefault(model, {"aliases": {}, "prune": False})
+    spec = expected["models"].setdefault(model, ModelSpec().model_dump())
     spec["aliases"][alias] = version
     if parse_manifest(text, before.path).manifest.model_dump() != expected:
         raise EditError(f"could not edit {before.path} safely; edit it by hand")

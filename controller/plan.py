@@ -159,14 +159,29 @@ def _plan_model(
             )
 
     unmanaged: list[UnmanagedAlias] = []
+    policy = loaded.manifest.unmanaged_policy(name)
     for alias, current in sorted(live.aliases.items()):
         if alias in spec.aliases:
             continue
-        reason: Reason | None = "removed" if alias in last else ("prune" if spec.prune else None)
-        if reason is None:
-            unmanaged.append(UnmanagedAlias(model=name, alias=alias, version=current))
-        else:
-            changes.append(_deletion(name, alias, current, reason))
+        if alias in last or policy == "delete":
+            changes.append(_deletion(name, alias, current, "removed" if alias in last else "prune"))
+            continue
+        unmanaged.append(UnmanagedAlias(model=name, alias=alias, version=current))
+        if policy == "error":
+            line, col = loaded.location("models", name, "unmanaged")
+            if ("models", name, "unmanaged") not in loaded.key_marks:
+                line, col = loaded.location("models", name)
+            errors.append(
+                PlanError(
+                    model=name,
+                    alias=alias,
+                    message=f"{name}@{alias} -> {current} is set in the registry but not declared "
+                    "(unmanaged: error): declare it, or delete it in the registry",
+                    file=loaded.path,
+                    line=line,
+                    col=col,
+                )
+            )
     return changes, unmanaged, errors, unchanged
 
 
@@ -202,7 +217,7 @@ def make_plan(loaded: LoadedManifest, live: LiveState) -> Plan:
             declared=dict(spec.aliases),
             observed=dict(model.aliases),
             last_applied=dict(model.last_applied.aliases) if model.last_applied else None,
-            prune=spec.prune,
+            prune=loaded.manifest.unmanaged_policy(name) == "delete",
         )
     summary = Summary(
         create=sum(c.action == "create" for c in changes),
