@@ -12,12 +12,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import yaml
-from pydantic import Field
-
-from controller.plan import Record
+from pydantic import BaseModel, ConfigDict, Field
 
 # Without a manifest naming the metrics, a run's first metrics (by name) up to this many.
 MAX_METRICS = 12
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
 
 
 class Column(Record):

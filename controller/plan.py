@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from controller.evidence import ChangeEvidence, GateResult
 from controller.manifest import LoadedManifest
 from controller.state import READY, LiveModel, LiveState
 
@@ -32,6 +33,8 @@ class Change(Record):
     from_version: int | None = Field(alias="from")
     to_version: int | None = Field(alias="to")
     reason: Reason
+    evidence: ChangeEvidence | None = None
+    gates: list[GateResult] = Field(default_factory=list)
 
     @property
     def address(self) -> str:
@@ -77,6 +80,10 @@ class Plan(Record):
     errors: list[PlanError] = Field(default_factory=list)
     summary: Summary = Field(default_factory=Summary)
     models: dict[str, ModelSnapshot] = Field(default_factory=dict)
+    # The policy as declared, so `apply --plan` checks the gates again without the manifest.
+    gate_specs: dict[str, dict] = Field(default_factory=dict)
+    freeze: list[dict[str, str]] = Field(default_factory=list)
+    computed_at: str | None = None
 
     @property
     def has_changes(self) -> bool:
