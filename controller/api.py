@@ -25,8 +25,10 @@ from controller.manifest import (
     load_manifest,
     parse_manifest,
 )
+from controller.markdown import ui_base
 from controller.plan import Plan, make_plan, moved_aliases, version_problem
 from controller.registry import Registry, RegistryError, RegistryUnreachable
+from controller.review import active_freeze, recheck, review, wanted_versions
 from controller.uris import RegistryTarget, resolve_target
 
 
@@ -49,10 +51,24 @@ def open_registry(flags: TargetFlags, manifest_uri: str | None) -> Registry:
     return Registry(target)
 
 
-def plan(loaded: LoadedManifest, registry: Registry) -> Plan:
-    """Read exactly the declared models, in batches, and diff them against the manifest."""
+def now() -> datetime:
+    """The clock gates and freeze windows read: $MLFLOW_GITOPS_NOW (ISO 8601) pins it."""
+    pinned = os.environ.get("MLFLOW_GITOPS_NOW")
+    if not pinned:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(pinned.replace("Z", "+00:00"))
+    except ValueError:
+        raise RegistryError(f"MLFLOW_GITOPS_NOW={pinned!r} is not an ISO 8601 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def plan(loaded: LoadedManifest, registry: Registry, *, at: datetime | None = None) -> Plan:
+    """Read the declared models in batches, diff them, then gather evidence for the changes."""
     live = registry.read_state(loaded.manifest.models)
-    return make_plan(loaded, live)
+    draft = make_plan(loaded, live)
+    versions = registry.read_versions(wanted_versions(draft), ui_base(registry.target.registry_uri))
+    return review(draft, loaded, live, versions, at or now())
 
 
 def provenance(manifest_path: str | None) -> Provenance:
@@ -78,19 +94,52 @@ def refused(plan: Plan, reason: str) -> ApplyReport:
     )
 
 
-def apply(plan: Plan, registry: Registry, *, saved: bool = False) -> ApplyReport:
-    """Apply a plan; a saved one only if the aliases it observed have not moved since."""
+@dataclass(frozen=True)
+class FreezeOverride:
+    """Why an apply goes ahead inside a freeze window; recorded in the audit tags."""
+
+    reason: str
+
+
+def apply(
+    plan: Plan,
+    registry: Registry,
+    *,
+    saved: bool = False,
+    at: datetime | None = None,
+    override: FreezeOverride | None = None,
+) -> ApplyReport:
+    """Apply a plan: not in a freeze, a saved one only if nothing moved, gates checked afresh."""
     if plan.errors:
         return refused(plan, "the plan has errors; nothing was applied")
-    if saved:
-        moved = moved_aliases(plan, registry.read_state(plan.models))
+    moment = at or now()
+    frozen = active_freeze(plan, moment) if plan.changes else None
+    if frozen and override is None:
+        return refused(
+            plan,
+            f"apply is frozen: {frozen}; nothing was applied "
+            "(apply --override-freeze --reason TEXT to go ahead)",
+        )
+    if saved or plan.gate_specs:
+        live = registry.read_state(plan.models)
+        moved = moved_aliases(plan, live) if saved else []
         if moved:
             raise StalePlanError(
                 "the saved plan is stale; these aliases moved since it was made: "
                 + ", ".join(moved)
                 + ". Run plan again."
             )
-    return apply_plan(plan, registry, provenance(plan.manifest))
+        gated = [c for c in plan.changes if c.address in plan.gate_specs]
+        fresh = registry.read_versions(wanted_versions(plan.model_copy(update={"changes": gated})))
+        failed = recheck(plan.model_copy(update={"changes": gated}), live, fresh, moment)
+        if failed:
+            return refused(
+                plan, "gates fail on fresh data; nothing was applied: " + "; ".join(failed)
+            )
+    record = provenance(plan.manifest)
+    if frozen and override is not None:
+        record = replace(record, freeze_override=f"{override.reason} (during {frozen})")
+    return apply_plan(plan, registry, record)
 
 
 def save_plan(plan: Plan, path: str) -> None:

@@ -24,6 +24,7 @@ class Provenance:
     commit: str | None
     actor: str | None
     applied_at: str
+    freeze_override: str | None = None
 
 
 class ChangeResult(Change):
@@ -144,6 +145,8 @@ def apply_plan(plan: Plan, registry: Registry, provenance: Provenance) -> ApplyR
             errors.append(f"could not record last-applied for {name!r}: {exc}")
 
     audit = {"commit": provenance.commit, "actor": provenance.actor, "at": provenance.applied_at}
+    if provenance.freeze_override:
+        audit["freeze_override"] = provenance.freeze_override
     for result in results:
         if result.status != "applied" or result.to_version is None:
             continue

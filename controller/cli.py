@@ -151,11 +151,24 @@ def plan(
     help="Apply exactly this saved plan; refused if the registry moved since it was made.",
 )  # fmt: skip
 @format_option("text", "json", "markdown")
+@click.option(
+    "--override-freeze", is_flag=True,
+    help="Apply inside a freeze window; needs --reason, recorded in the audit tags.",
+)  # fmt: skip
+@click.option("--reason", metavar="TEXT", help="Why the freeze is overridden.")
 @target_options
 def apply(
-    manifest_path: str, plan_path: str | None, output_format: str, flags: api.TargetFlags
+    manifest_path: str,
+    plan_path: str | None,
+    output_format: str,
+    override_freeze: bool,
+    reason: str | None,
+    flags: api.TargetFlags,
 ) -> int:
     """Make the live registry match the manifest, then verify it. Exit 0 only if all applied."""
+    if override_freeze != bool(reason and reason.strip()):
+        raise click.UsageError("--override-freeze and a non-empty --reason go together")
+    override = api.FreezeOverride(reason.strip()) if override_freeze and reason else None
     if plan_path:
         the_plan = api.load_plan(plan_path)
         manifest_file = the_plan.manifest or manifest_path
@@ -169,7 +182,7 @@ def apply(
         the_plan = api.plan(loaded, registry)
     if output_format == "text":
         out(render.plan_text(the_plan))
-    report = api.apply(the_plan, registry, saved=bool(plan_path))
+    report = api.apply(the_plan, registry, saved=bool(plan_path), override=override)
     if output_format == "json":
         out(render.to_json(report.to_json_dict()))
     elif output_format == "markdown":
