@@ -86,27 +86,32 @@ def _signature(version: VersionEvidence) -> GateResult:
 
 
 def _promotes_from(source: str, version: VersionEvidence, context: Context) -> GateResult:
-    """It holds `source` now, or this plan moves `source` off it and the tool had set it."""
+    """It holds `source` and keeps it, or this plan moves `source` off it and the tool set it."""
     holder = context.live_aliases.get(source)
-    if holder == version.version:
-        return _result(
-            "promotes_from", True, f"holds {source}", f"holds {source}", f"holds {source} now"
-        )
     moved_off = any(c.alias == source and c.from_version == version.version for c in context.moves)
-    set_by_tool = AUDIT_TAG_PREFIX + source in version.tags
-    if moved_off and set_by_tool:
+    expected = f"holds {source}"
+    if holder == version.version and not moved_off:
+        return _result("promotes_from", True, expected, f"holds {source}", f"holds {source} now")
+    if moved_off and AUDIT_TAG_PREFIX + source in version.tags:
         return _result(
             "promotes_from",
             True,
-            f"holds {source}",
+            expected,
             f"held {source}",
-            f"held {source}, which this plan moves on",
+            f"held {source} (set by mlflow-gitops), which this plan moves on",
         )
+    if moved_off:
+        actual = f"{source} was set by hand"
+        message = (
+            f"version {version.version} holds {source}, but it was not set by mlflow-gitops "
+            f"(no {AUDIT_TAG_PREFIX}{source} tag) and this plan moves it on"
+        )
+        return _result("promotes_from", False, expected, actual, message)
     where = "nowhere" if holder is None else f"on version {holder}"
     return _result(
         "promotes_from",
         False,
-        f"holds {source}",
+        expected,
         f"{source} is {where}",
         f"version {version.version} does not hold {source} ({source} is {where})",
     )
