@@ -155,7 +155,7 @@ def version_evidence(
     return VersionEvidence(
         version=raw.version,
         created_at=created.strftime("%Y-%m-%dT%H:%M:%SZ") if created else None,
-        age_seconds=int((now - created).total_seconds()) if created else None,
+        age_seconds=max(0, int((now - created).total_seconds())) if created else None,
         creator=raw.creator or None,
         description=raw.description or None,
         status=raw.status,

@@ -227,9 +227,10 @@ class Registry:
     ) -> dict[tuple[str, int], RawVersion]:
         """Facts about the named versions: one read per version, one per run, in parallel.
 
-        Per distinct version: `model-versions/get`, `model-versions/get-download-uri` and a
-        download of its `MLmodel` file alone (never the model). Per distinct run: `runs/get`;
-        a version without a run reads its MLflow 3 logged model (`logged-models/get`) instead.
+        Per distinct version: `model-versions/get`, `model-versions/get-download-uri` (MLflow's
+        client adds a `registered-models/get` to it) and a download of the `MLmodel` file alone,
+        never the model. Per distinct run: `runs/get`; a version without a run reads its
+        MLflow 3 logged model (`logged-models/get`) for metrics instead.
         """
         keys = sorted(set(wanted))
         if not keys:
