@@ -1,4 +1,5 @@
-# Two entry points: `make demo` (set up + run the bikes demo) and `make test` (lint + all tests).
+# Two entry points: `make demo` (set up + run the bikes demo) and `make test` (lint, types,
+# import boundaries and every test).
 # Both work on a fresh machine: uv comes from PyPI into .tools/ if it is not on PATH.
 
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
@@ -25,6 +26,7 @@ demo: $(BIN)/mlflow-gitops
 lint: $(BIN)/mlflow-gitops
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/pytest

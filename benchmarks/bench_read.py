@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from controller.registry import Registry
-from controller.uris import RegistryTarget
+from controller.target import RegistryTarget
 from testing.server import recorded_rest_calls, running_server
 
 ALIASES = ("champion", "challenger")

@@ -1,57 +1,41 @@
-"""Carry out a plan: write aliases, read them back, then record last-applied and audit tags."""
+"""Carry out a plan: write aliases, read them back, then record last-applied and audit tags.
+
+Works against any `RegistryWriter` (the real one is `registry.Registry`), so its failure
+paths are unit-tested with a small in-memory registry and proven end to end on a server.
+"""
 
 from __future__ import annotations
 
-import json
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Literal
+from typing import Protocol
 
-from pydantic import Field
-
-from controller.plan import Change, ModelSnapshot, Plan, Record
-from controller.registry import Registry, RegistryError, RegistryUnreachable
-from controller.state import AUDIT_TAG_PREFIX, LastApplied, LiveModel, LiveState
-
-Status = Literal["applied", "failed", "skipped"]
+from controller.errors import RegistryError, RegistryUnreachable
+from controller.state import AuditRecord, LastApplied, LiveModel, LiveState, audit_tag_key
+from controller.values import ApplyReport, Change, ChangeResult, ModelSnapshot, Plan, Provenance
 
 
-@dataclass(frozen=True)
-class Provenance:
-    """Who applied what, recorded on the registry so a change can be traced to its commit."""
-
-    commit: str | None
-    actor: str | None
-    applied_at: str
-    freeze_override: str | None = None
-
-
-class ChangeResult(Change):
-    status: Status
-    error: str | None = None
-
-
-class ApplyReport(Record):
-    changes: list[ChangeResult] = Field(default_factory=list)
-    errors: list[str] = Field(default_factory=list)
+class RegistryWriter(Protocol):
+    """What apply needs from a registry."""
 
     @property
-    def ok(self) -> bool:
-        return not self.errors and all(c.status == "applied" for c in self.changes)
+    def max_parallel_writes(self) -> int: ...
 
-    def count(self, status: Status) -> int:
-        return sum(c.status == status for c in self.changes)
+    def read_state(self, names: Iterable[str]) -> LiveState: ...
 
-    def to_json_dict(self) -> dict:
-        data = self.model_dump(mode="json", by_alias=True)
-        data["summary"] = {s: self.count(s) for s in ("applied", "failed", "skipped")}
-        return data
+    def set_alias(self, model: str, alias: str, version: int) -> None: ...
+
+    def delete_alias(self, model: str, alias: str) -> None: ...
+
+    def write_last_applied(self, model: str, last_applied: LastApplied) -> None: ...
+
+    def tag_version(self, model: str, version: int, key: str, value: str) -> None: ...
 
 
-def _write(registry: Registry, change: Change, stop: threading.Event) -> ChangeResult:
+def _write(registry: RegistryWriter, change: Change, stop: threading.Event) -> ChangeResult:
     if stop.is_set():
-        return ChangeResult(**change.model_dump(), status="skipped", error="registry unreachable")
+        return ChangeResult.of(change, "skipped", "registry unreachable")
     try:
         if change.to_version is None:
             registry.delete_alias(change.model, change.alias)
@@ -59,13 +43,13 @@ def _write(registry: Registry, change: Change, stop: threading.Event) -> ChangeR
             registry.set_alias(change.model, change.alias, change.to_version)
     except RegistryUnreachable as exc:
         stop.set()
-        return ChangeResult(**change.model_dump(), status="failed", error=str(exc))
+        return ChangeResult.of(change, "failed", str(exc))
     except RegistryError as exc:
-        return ChangeResult(**change.model_dump(), status="failed", error=str(exc))
-    return ChangeResult(**change.model_dump(), status="applied")
+        return ChangeResult.of(change, "failed", str(exc))
+    return ChangeResult.of(change, "applied")
 
 
-def _verify(result: ChangeResult, after: LiveState) -> ChangeResult:
+def _confirmed_by_read_back(result: ChangeResult, after: LiveState) -> ChangeResult:
     """A write the registry accepted but does not show is a failure, not a success."""
     if result.status != "applied":
         return result
@@ -110,7 +94,7 @@ def _as_observed(plan: Plan) -> LiveState:
     )
 
 
-def apply_plan(plan: Plan, registry: Registry, provenance: Provenance) -> ApplyReport:
+def apply_plan(plan: Plan, registry: RegistryWriter, provenance: Provenance) -> ApplyReport:
     """Apply a valid plan's changes in parallel, verify them, and record what now holds."""
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=registry.max_parallel_writes) as pool:
@@ -127,11 +111,11 @@ def apply_plan(plan: Plan, registry: Registry, provenance: Provenance) -> ApplyR
             for r in written
         ]
         return ApplyReport(changes=failed, errors=[f"could not read back the registry: {exc}"])
-    results = [_verify(r, after) for r in written]
+    results = [_confirmed_by_read_back(r, after) for r in written]
 
     for name, snapshot in plan.models.items():
         aliases = _next_last_applied(name, snapshot, results, after)
-        if snapshot.last_applied == aliases:
+        if (snapshot.last_applied or {}) == aliases:  # nothing new to record
             continue
         record = LastApplied(
             aliases=aliases,
@@ -144,16 +128,19 @@ def apply_plan(plan: Plan, registry: Registry, provenance: Provenance) -> ApplyR
         except RegistryError as exc:
             errors.append(f"could not record last-applied for {name!r}: {exc}")
 
-    audit = {"commit": provenance.commit, "actor": provenance.actor, "at": provenance.applied_at}
-    if provenance.freeze_override:
-        audit["freeze_override"] = provenance.freeze_override
     for result in results:
         if result.status != "applied" or result.to_version is None:
             continue
-        value = json.dumps({**audit, "from": result.from_version}, separators=(",", ":"))
+        audit = AuditRecord(
+            commit=provenance.commit,
+            actor=provenance.actor,
+            applied_at=provenance.applied_at,
+            from_version=result.from_version,
+            freeze_override=provenance.freeze_override,
+        )
         try:
             registry.tag_version(
-                result.model, result.to_version, AUDIT_TAG_PREFIX + result.alias, value
+                result.model, result.to_version, audit_tag_key(result.alias), audit.to_tag_value()
             )
         except RegistryError as exc:
             errors.append(f"could not write the audit tag for {result.address}: {exc}")

@@ -1,4 +1,4 @@
-"""Thin click commands: parse options, call the API, render, return an exit code.
+"""Thin click commands: parse options, call the API, render, return the value's exit code.
 
 Exit codes are a contract (Terraform's): 0 success, 1 error, and with --detailed-exitcode
 2 means "the plan has changes". Usage errors therefore exit 1, never click's default 2.
@@ -15,19 +15,18 @@ from typing import Any
 
 import click
 
-from controller import api, github, markdown, render
-from controller.edit import EditError
-from controller.gitops import GitError
-from controller.history import history_text
-from controller.manifest import LoadedManifest, ManifestError, json_schema, load_manifest
+from controller import api
+from controller.errors import GitopsError, ManifestError, UsageError
+from controller.github_actions import publish_plan, publish_report
+from controller.manifest import LoadedManifest, json_schema
 from controller.output import err, out
-from controller.registry import RegistryError
-
-MANIFEST_HELP = "The manifest to read."
+from controller.registry import configure_process
+from controller.render import FORMATS, json, text
+from controller.render.github import problem_annotations
 
 
 def target_options(command: Callable[..., int]) -> Callable[..., int]:
-    """--tracking-uri/--registry-uri, accepted by every command."""
+    """--tracking-uri/--registry-uri, for the commands that talk to a registry."""
 
     @click.option(
         "--tracking-uri",
@@ -50,7 +49,7 @@ def target_options(command: Callable[..., int]) -> Callable[..., int]:
 def manifest_option(command: Callable[..., int]) -> Callable[..., int]:
     return click.option(
         "-f", "--file", "manifest_path", default="registry.yaml", show_default=True,
-        metavar="FILE", help=MANIFEST_HELP,
+        metavar="FILE", help="The manifest to read.",
     )(command)  # fmt: skip
 
 
@@ -61,17 +60,9 @@ def format_option(*choices: str) -> Callable[[Callable[..., int]], Callable[...,
     )  # fmt: skip
 
 
-def _load(path: str, output_format: str = "text") -> LoadedManifest:
-    """Load the manifest; under --format github, problems also become line annotations."""
-    try:
-        loaded = load_manifest(path)
-    except ManifestError as exc:
-        if output_format == "github":
-            out(github.problem_annotations(exc.problems))
-        raise
-    for warning in loaded.warnings:
+def _warn(loaded: LoadedManifest | None) -> None:
+    for warning in loaded.warnings if loaded else []:
         err(str(warning))
-    return loaded
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,30 +79,21 @@ def cli() -> None:
 @cli.command()
 @manifest_option
 @format_option("text", "json", "github")
-@target_options
-def validate(manifest_path: str, output_format: str, flags: api.TargetFlags) -> int:
+def validate(manifest_path: str, output_format: str) -> int:
     """Check the manifest offline. Exit 0 if valid, 1 if not."""
+    render = FORMATS[output_format]
     try:
-        loaded = load_manifest(manifest_path)
+        loaded = api.validate(manifest_path)
     except ManifestError as exc:
-        if output_format == "json":
-            out(render.problems_json(exc.problems))
-        elif output_format == "github":
-            out(github.problem_annotations(exc.problems))
-        else:
-            for problem in exc.problems:
-                err(str(problem))
+        if render.for_people:
+            raise  # one line per problem on stderr, from main
+        out(render.problems(exc.problems, manifest_path, None))
         return 1
-    if output_format == "json":
-        out(render.problems_json(loaded.warnings))
+    if render.for_people:
+        _warn(loaded)
+        out(render.problems([], manifest_path, len(loaded.manifest.models)))
     else:
-        for warning in loaded.warnings:
-            if output_format == "github":
-                out(github.problem_annotations([warning]))
-            else:
-                err(str(warning))
-        count = len(loaded.manifest.models)
-        out(f"{manifest_path}: valid ({count} model{'' if count == 1 else 's'})")
+        out(render.problems(loaded.warnings, manifest_path, len(loaded.manifest.models)))
     return 0
 
 
@@ -133,14 +115,20 @@ def plan(
     flags: api.TargetFlags,
 ) -> int:
     """Show how the live registry differs from the manifest. Writes nothing."""
-    loaded = _load(manifest_path, output_format)
+    try:
+        loaded = api.validate(manifest_path)
+    except ManifestError as exc:
+        if output_format == "github":  # annotate the lines, then fail as every format does
+            out(problem_annotations(exc.problems))
+        raise
+    _warn(loaded)
     registry = api.open_registry(flags, loaded.manifest.tracking_uri)
     the_plan = api.plan(loaded, registry)
     if out_path:
         api.save_plan(the_plan, out_path)
-    out(render.plan_as(output_format, the_plan, registry.target.registry_uri))
-    code = 1 if the_plan.errors else (2 if detailed_exitcode and the_plan.has_changes else 0)
-    github.publish_plan(the_plan, code, out_path, registry.target.registry_uri)
+    out(FORMATS[output_format].plan(the_plan, registry.target.registry_uri))
+    code = the_plan.exit_code(detailed_exitcode)
+    publish_plan(the_plan, code, out_path, registry.target.registry_uri)
     return code
 
 
@@ -166,32 +154,22 @@ def apply(
     flags: api.TargetFlags,
 ) -> int:
     """Make the live registry match the manifest, then verify it. Exit 0 only if all applied."""
-    if override_freeze != bool(reason and reason.strip()):
-        raise click.UsageError("--override-freeze and a non-empty --reason go together")
-    override = api.FreezeOverride(reason.strip()) if override_freeze and reason else None
-    if plan_path:
-        the_plan = api.load_plan(plan_path)
-        manifest_file = the_plan.manifest or manifest_path
-        manifest_uri = (
-            _load(manifest_file).manifest.tracking_uri if Path(manifest_file).exists() else None
-        )
-        registry = api.open_registry(flags, manifest_uri)
-    else:
-        loaded = _load(manifest_path)
-        registry = api.open_registry(flags, loaded.manifest.tracking_uri)
-        the_plan = api.plan(loaded, registry)
-    if output_format == "text":
-        out(render.plan_text(the_plan))
-    report = api.apply(the_plan, registry, saved=bool(plan_path), override=override)
-    if output_format == "json":
-        out(render.to_json(report.to_json_dict()))
-    elif output_format == "markdown":
-        out(markdown.report_markdown(report, registry.target.registry_uri))
+    reason = (reason or "").strip()
+    if override_freeze != bool(reason):
+        raise UsageError("--override-freeze and a non-empty --reason go together")
+    override = api.FreezeOverride(reason) if override_freeze else None
+    the_plan, registry, loaded = api.plan_to_apply(manifest_path, plan_path, flags)
+    _warn(loaded)
+    render, uri = FORMATS[output_format], registry.target.registry_uri
+    if render.for_people:
+        out(render.plan(the_plan, uri))
+    report = api.apply(the_plan, registry, saved=plan_path is not None, override=override)
+    if not render.for_people:
+        out(render.report(report, uri))
     elif not the_plan.errors and (the_plan.changes or report.errors):
-        out("\n" + render.report_text(report))
-    code = 0 if report.ok else 1
-    github.publish_report(report, code, registry.target.registry_uri)
-    return code
+        out("\n" + render.report(report, uri))
+    publish_report(report, uri)
+    return report.exit_code
 
 
 @cli.command(name="import")
@@ -204,22 +182,20 @@ def import_(
 ) -> int:
     """Write a manifest declaring the live aliases of MODELS (or --all), to adopt a registry."""
     if not models and not all_models:
-        raise click.UsageError("name at least one MODEL, or pass --all")
-    registry = api.open_registry(flags, None)
-    text = api.import_manifest(registry, list(models), all_models)
+        raise UsageError("name at least one MODEL, or pass --all")
+    manifest = api.import_(api.open_registry(flags, None), list(models), all_models)
     if output_path:
-        Path(output_path).write_text(text, encoding="utf-8")
+        Path(output_path).write_text(manifest, encoding="utf-8")
         err(f"wrote {output_path}")
     else:
-        out(text)
+        out(manifest)
     return 0
 
 
 @cli.command()
-@target_options
-def schema(flags: api.TargetFlags) -> int:
+def schema() -> int:
     """Print the manifest's JSON Schema (shipped as registry.schema.json)."""
-    out(render.to_json(json_schema()))
+    out(json.dumps(json_schema()))
     return 0
 
 
@@ -246,19 +222,10 @@ def edit_options(command: Callable[..., int]) -> Callable[..., int]:
         *args: Any, commit: bool, branch: str | None, push: bool, remote: str, **kw: Any
     ) -> int:
         if (branch or push) and not commit:
-            raise click.UsageError("--branch and --push need --commit")
+            raise UsageError("--branch and --push need --commit")
         return command(*args, delivery=api.Delivery(commit, branch, push, remote), **kw)
 
     return wrapper
-
-
-def _report_edit(edit: api.AliasEdit) -> None:
-    was = "none" if edit.from_version is None else edit.from_version
-    out(f"{edit.path}: {edit.model}@{edit.alias} {was} -> {edit.to_version}")
-    if edit.commit:
-        out(f"committed {edit.commit[:7]} on branch {edit.branch}")
-    if edit.pull_request_url:
-        out(f"open a pull request: {edit.pull_request_url}")
 
 
 @cli.command()
@@ -281,7 +248,7 @@ def promote(
     edit = api.promote(
         manifest_path, model, alias, version, flags=flags, offline=offline, delivery=delivery
     )
-    _report_edit(edit)
+    out(text.edit(edit))
     return 0
 
 
@@ -310,7 +277,7 @@ def rollback(
 ) -> int:
     """Point MODEL@ALIAS back at the version it had before, per the manifest's git history."""
     if to is not None and steps is not None:
-        raise click.UsageError("--to and --steps exclude each other")
+        raise UsageError("--to and --steps exclude each other")
     edit = api.rollback(
         manifest_path,
         model,
@@ -321,7 +288,7 @@ def rollback(
         offline=offline,
         delivery=delivery,
     )
-    _report_edit(edit)
+    out(text.edit(edit))
     return 0
 
 
@@ -331,42 +298,25 @@ def rollback(
 @manifest_option
 @format_option("text", "json")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Show at most N entries.")
-@target_options
 def history(
-    model: str | None,
-    alias: str | None,
-    manifest_path: str,
-    output_format: str,
-    limit: int | None,
-    flags: api.TargetFlags,
+    model: str | None, alias: str | None, manifest_path: str, output_format: str, limit: int | None
 ) -> int:
     """List every change of a declared alias in the manifest's git history, newest first."""
     entries, warnings = api.history(manifest_path, model, alias, limit)
     for warning in warnings:
         err(f"warning: {warning}")
-    if output_format == "json":
-        out(render.to_json([entry.to_json_dict() for entry in entries]))
-    else:
-        out(history_text(entries))
+    out(FORMATS[output_format].history(entries))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI, turning every expected failure into one clear line and exit code 1."""
+    configure_process()
     try:
         return int(cli.main(args=argv, prog_name="mlflow-gitops", standalone_mode=False) or 0)
-    except ManifestError as exc:
-        for problem in exc.problems:
-            err(str(problem))
-    except (
-        RegistryError,
-        api.StalePlanError,
-        api.PlanFileError,
-        api.PromotionError,
-        EditError,
-        GitError,
-    ) as exc:
-        err(f"error: {exc}")
+    except GitopsError as exc:
+        for line in exc.lines():
+            err(line)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.Abort:

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from controller.errors import EditError
 from controller.manifest import compose_manifest
 
 DEFAULT_INDENT = 2
@@ -21,10 +22,6 @@ _STR_TAG = "tag:yaml.org,2002:str"
 
 # What to write where keys are missing: {"aliases": {"champion": 4}}; leaves are versions.
 Tree = dict[str, Any]
-
-
-class EditError(Exception):
-    """The manifest's shape does not allow the edit; the file is left as it was."""
 
 
 def set_alias(text: str, model: str, alias: str, version: int) -> str:

@@ -12,81 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+
+from controller.values import Column, RawVersion, Signature, SignatureDiff, VersionEvidence
 
 # Without a manifest naming the metrics, a run's first metrics (by name) up to this many.
 MAX_METRICS = 12
-
-
-class Record(BaseModel):
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
-
-
-class Column(Record):
-    name: str
-    type: str
-
-
-class Signature(Record):
-    """An MLmodel signature as columns: named columns by name, unnamed ones by position."""
-
-    inputs: list[Column] = Field(default_factory=list)
-    outputs: list[Column] = Field(default_factory=list)
-
-
-class RawVersion(Record):
-    """One model version as the registry reports it, before the plan picks what to show."""
-
-    model: str
-    version: int
-    created_ms: int | None = None
-    creator: str | None = None
-    description: str | None = None
-    status: str
-    tags: dict[str, str] = Field(default_factory=dict)
-    run_id: str | None = None
-    model_id: str | None = None
-    run_url: str | None = None
-    metrics: dict[str, float] = Field(default_factory=dict)
-    # None: the MLmodel file could not be read; absent signature is Signature-less `False`.
-    has_signature: bool | None = None
-    signature: Signature | None = None
-
-
-class VersionEvidence(Record):
-    """What the plan shows about one version."""
-
-    version: int
-    created_at: str | None = None
-    age_seconds: int | None = None
-    creator: str | None = None
-    description: str | None = None
-    status: str
-    tags: dict[str, str] = Field(default_factory=dict)
-    run_id: str | None = None
-    run_url: str | None = None
-    metrics: dict[str, float] = Field(default_factory=dict)
-    metrics_hidden: int = 0
-    has_signature: bool | None = None
-    signature: Signature | None = None
-
-
-class SignatureDiff(Record):
-    added: list[str] = Field(default_factory=list)
-    removed: list[str] = Field(default_factory=list)
-    changed: list[str] = Field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.added or self.removed or self.changed)
-
-
-class ChangeEvidence(Record):
-    """Evidence for one create or update: `to` is proposed, `from` is what it replaces."""
-
-    to_version: VersionEvidence | None = Field(default=None, alias="to")
-    from_version: VersionEvidence | None = Field(default=None, alias="from")
-    signature_diff: SignatureDiff | None = None
 
 
 def _columns(spec: Any) -> list[Column]:
@@ -167,13 +97,3 @@ def version_evidence(
         has_signature=raw.has_signature,
         signature=raw.signature,
     )
-
-
-class GateResult(Record):
-    """One check of a gate: `metrics.rmse`, expected `max 120.0`, actual 131.2."""
-
-    gate: str
-    passed: bool
-    expected: str
-    actual: float | int | bool | str | None = None
-    message: str

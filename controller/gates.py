@@ -11,11 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from controller.evidence import GateResult, VersionEvidence
 from controller.manifest import Gate, MetricBounds, TagPattern
-from controller.plan import Change
 from controller.schedule import parse_duration, show_duration
-from controller.state import AUDIT_TAG_PREFIX
+from controller.state import audit_tag_key
+from controller.values import Change, GateResult, VersionEvidence
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,7 @@ def _promotes_from(source: str, version: VersionEvidence, context: Context) -> G
     expected = f"holds {source}"
     if holder == version.version and not moved_off:
         return _result("promotes_from", True, expected, f"holds {source}", f"holds {source} now")
-    if moved_off and AUDIT_TAG_PREFIX + source in version.tags:
+    if moved_off and audit_tag_key(source) in version.tags:
         return _result(
             "promotes_from",
             True,
@@ -104,7 +103,7 @@ def _promotes_from(source: str, version: VersionEvidence, context: Context) -> G
         actual = f"{source} was set by hand"
         message = (
             f"version {version.version} holds {source}, but it was not set by mlflow-gitops "
-            f"(no {AUDIT_TAG_PREFIX}{source} tag) and this plan moves it on"
+            f"(no {audit_tag_key(source)} tag) and this plan moves it on"
         )
         return _result("promotes_from", False, expected, actual, message)
     where = "nowhere" if holder is None else f"on version {holder}"

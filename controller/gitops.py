@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from controller.errors import GitError
+from controller.values import CommitInfo, Revision
 
 if TYPE_CHECKING:
     import git
@@ -20,27 +22,6 @@ GITHUB_REMOTE = re.compile(
     r"^(?:https://(?:[^@/]+@)?github\.com/|git@github\.com:|ssh://git@github\.com/)"
     r"(?P<owner>[^/]+)/(?P<repo>[^/]+?)(?:\.git)?/?$"
 )
-
-
-class GitError(Exception):
-    """A git step failed or was refused; the message is one line fit to print."""
-
-
-@dataclass(frozen=True)
-class CommitInfo:
-    sha: str
-    date: str  # author date, ISO 8601
-    author: str
-    subject: str
-
-
-@dataclass(frozen=True)
-class Revision:
-    """The manifest as one commit left it; text is None where that commit deleted it."""
-
-    commit: CommitInfo
-    path: str
-    text: str | None
 
 
 @contextmanager
@@ -67,7 +48,8 @@ def _reason(exc: git.GitCommandError) -> str:
 
 
 def _relative(repo: git.Repo, path: str | Path) -> str:
-    return Path(path).resolve().relative_to(Path(repo.working_tree_dir).resolve()).as_posix()
+    root = Path(str(repo.working_tree_dir)).resolve()
+    return Path(path).resolve().relative_to(root).as_posix()
 
 
 def manifest_revisions(path: str | Path) -> list[Revision]:

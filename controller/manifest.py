@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -23,9 +23,12 @@ from pydantic import (
 )
 from pydantic.functional_validators import AfterValidator, BeforeValidator
 
+from controller.errors import ManifestError
 from controller.schedule import parse_cron, parse_duration
+from controller.values import Problem
 
-SUPPORTED_VERSIONS = (1,)
+FormatVersion = Literal[1]
+SUPPORTED_VERSIONS = get_args(FormatVersion)
 # libyaml's composer, when PyYAML was built with it: `history` parses one manifest per commit.
 FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -54,7 +57,7 @@ def check_model_name(name: str) -> str:
     return name
 
 
-def check_version(value: Any) -> Any:
+def version_value(value: Any) -> Any:
     """Versions are positive integers; YAML's '3', 3.0 and true must not slip through as 3."""
     if value is None:
         return None
@@ -82,7 +85,7 @@ AliasName = Annotated[
 ModelName = Annotated[
     str, AfterValidator(check_model_name), WithJsonSchema({"type": "string", "minLength": 1})
 ]
-Version = Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(check_version)]
+Version = Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(version_value)]
 
 
 def check_duration(text: Any) -> str:
@@ -218,7 +221,7 @@ class Manifest(BaseModel):
         json_schema_extra=_alias_names_in_schema,
     )
 
-    version: Literal[1] = Field(description="manifest format version")
+    version: FormatVersion = Field(description="manifest format version")
     tracking_uri: str | None = Field(default=None, description="MLflow tracking URI")
     models: dict[ModelName, ModelSpec] = Field(default_factory=dict)
     gates: dict[AliasName, Gate] = Field(
@@ -242,30 +245,8 @@ class Manifest(BaseModel):
         return spec.unmanaged or self.unmanaged
 
 
-@dataclass(frozen=True)
-class Problem:
-    """A manifest problem, kept as data so every output format can point at it."""
-
-    file: str
-    line: int
-    col: int
-    message: str
-    severity: Literal["error", "warning"] = "error"
-
-    def __str__(self) -> str:
-        prefix = "" if self.severity == "error" else "warning: "
-        return f"{self.file}:{self.line}:{self.col}: {prefix}{self.message}"
-
-
-class ManifestError(Exception):
-    """The manifest could not be loaded; carries every problem found."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
-
-
-Path_ = tuple[str, ...]
+# Where a key sits in the document: ("models", "bikes", "aliases", "champion").
+KeyPath = tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -275,8 +256,8 @@ class LoadedManifest:
     path: str
     manifest: Manifest
     warnings: list[Problem] = field(default_factory=list)
-    key_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
-    value_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    key_marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    value_marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
 
     def location(self, *path: str) -> tuple[int, int]:
         """Line and column of a value (or its key), falling back to the nearest parent."""
@@ -301,15 +282,15 @@ class _Walker:
     def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[Problem] = []
-        self.key_marks: dict[Path_, tuple[int, int]] = {}
-        self.value_marks: dict[Path_, tuple[int, int]] = {}
+        self.key_marks: dict[KeyPath, tuple[int, int]] = {}
+        self.value_marks: dict[KeyPath, tuple[int, int]] = {}
         self._constructor = yaml.SafeLoader("")
 
     def error(self, node: yaml.Node, message: str) -> None:
         line, col = _mark(node)
         self.problems.append(Problem(self.file, line, col, message))
 
-    def walk(self, node: yaml.Node, path: Path_) -> Any:
+    def walk(self, node: yaml.Node, path: KeyPath) -> Any:
         self.value_marks[path] = _mark(node)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
@@ -317,7 +298,7 @@ class _Walker:
             return [self.walk(item, (*path, str(i))) for i, item in enumerate(node.value)]
         return self._constructor.construct_object(node, deep=True)
 
-    def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any]:
+    def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
         first_seen: dict[str, int] = {}
         for key_node, value_node in node.value:
@@ -484,7 +465,7 @@ def _gate_problems(loaded: LoadedManifest) -> list[Problem]:
             source = gate.promotes_from if gate else None
             if source is None or source in spec.aliases:
                 continue
-            path = ("models", name, "gates", alias, "promotes_from")
+            path: KeyPath = ("models", name, "gates", alias, "promotes_from")
             if path not in loaded.value_marks:
                 path = ("gates", alias, "promotes_from")
             line, col = loaded.value_location(*path)

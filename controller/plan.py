@@ -6,91 +6,30 @@ Pure: no I/O. The Plan is a value, computed once, rendered in every format, save
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
-
-from controller.evidence import ChangeEvidence, GateResult
 from controller.manifest import LoadedManifest
 from controller.state import READY, LiveModel, LiveState
-
-Action = Literal["create", "update", "delete"]
-Reason = Literal["assign", "promote", "rollback", "drift", "removed", "prune"]
-
-PLAN_FORMAT_VERSION = 1
-
-
-class Record(BaseModel):
-    """Immutable, JSON-serialisable data; field aliases give the wire names (`from`, `to`)."""
-
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
+from controller.values import (
+    Change,
+    ModelSnapshot,
+    Plan,
+    PlanProblem,
+    Reason,
+    Summary,
+    UnmanagedAlias,
+)
 
 
-class Change(Record):
-    model: str
-    alias: str
-    action: Action
-    from_version: int | None = Field(alias="from")
-    to_version: int | None = Field(alias="to")
-    reason: Reason
-    evidence: ChangeEvidence | None = None
-    gates: list[GateResult] = Field(default_factory=list)
-
-    @property
-    def address(self) -> str:
-        return f"{self.model}@{self.alias}"
-
-
-class UnmanagedAlias(Record):
-    model: str
-    alias: str
-    version: int
-
-
-class PlanError(Record):
-    model: str
-    alias: str | None = None
-    message: str
-    file: str | None = None
-    line: int | None = None
-    col: int | None = None
-
-
-class Summary(Record):
-    create: int = 0
-    update: int = 0
-    delete: int = 0
-    unchanged: int = 0
-
-
-class ModelSnapshot(Record):
-    """What the plan saw and wants for one model; apply uses it to refuse a stale plan."""
-
-    declared: dict[str, int | None]
-    observed: dict[str, int]
-    last_applied: dict[str, int] | None = None
-    prune: bool = False
-
-
-class Plan(Record):
-    format_version: int = PLAN_FORMAT_VERSION
-    manifest: str | None = None
-    changes: list[Change] = Field(default_factory=list)
-    unmanaged: list[UnmanagedAlias] = Field(default_factory=list)
-    errors: list[PlanError] = Field(default_factory=list)
-    summary: Summary = Field(default_factory=Summary)
-    models: dict[str, ModelSnapshot] = Field(default_factory=dict)
-    # The policy as declared, so `apply --plan` checks the gates again without the manifest.
-    gate_specs: dict[str, dict] = Field(default_factory=dict)
-    freeze: list[dict[str, str]] = Field(default_factory=list)
-    computed_at: str | None = None
-
-    @property
-    def has_changes(self) -> bool:
-        return bool(self.changes)
-
-    def to_json_dict(self) -> dict:
-        return self.model_dump(mode="json", by_alias=True)
+def _problem(
+    loaded: LoadedManifest,
+    location: tuple[int, int],
+    model: str,
+    message: str,
+    alias: str | None = None,
+) -> PlanProblem:
+    line, col = location
+    return PlanProblem(
+        model=model, alias=alias, message=message, file=loaded.path, line=line, col=col
+    )
 
 
 def _reason_for_set(declared: int, live: int | None, last: int | None) -> Reason:
@@ -125,11 +64,11 @@ def _deletion(model: str, alias: str, current: int, reason: Reason) -> Change:
 
 def _plan_model(
     name: str, loaded: LoadedManifest, live: LiveModel
-) -> tuple[list[Change], list[UnmanagedAlias], list[PlanError], int]:
+) -> tuple[list[Change], list[UnmanagedAlias], list[PlanProblem], int]:
     spec = loaded.manifest.models[name]
     last = live.last_applied.aliases if live.last_applied else {}
     changes: list[Change] = []
-    errors: list[PlanError] = []
+    errors: list[PlanProblem] = []
     unchanged = 0
 
     for alias, declared in spec.aliases.items():
@@ -137,23 +76,12 @@ def _plan_model(
         if declared is not None:
             problem = version_problem(live, declared)
             if problem:
-                line, col = loaded.value_location("models", name, "aliases", alias)
-                errors.append(
-                    PlanError(
-                        model=name,
-                        alias=alias,
-                        message=problem,
-                        file=loaded.path,
-                        line=line,
-                        col=col,
-                    )
-                )
+                where = loaded.value_location("models", name, "aliases", alias)
+                errors.append(_problem(loaded, where, name, problem, alias))
                 continue
         if current == declared:
             unchanged += 1
-        elif declared is None:
-            changes.append(_deletion(name, alias, current, "removed"))
-        else:
+        elif declared is not None:
             changes.append(
                 Change(
                     model=name,
@@ -164,6 +92,8 @@ def _plan_model(
                     reason=_reason_for_set(declared, current, last.get(alias)),
                 )
             )
+        elif current is not None:
+            changes.append(_deletion(name, alias, current, "removed"))
 
     unmanaged: list[UnmanagedAlias] = []
     policy = loaded.manifest.unmanaged_policy(name)
@@ -175,20 +105,13 @@ def _plan_model(
             continue
         unmanaged.append(UnmanagedAlias(model=name, alias=alias, version=current))
         if policy == "error":
-            line, col = loaded.location("models", name, "unmanaged")
-            if ("models", name, "unmanaged") not in loaded.key_marks:
-                line, col = loaded.location("models", name)
-            errors.append(
-                PlanError(
-                    model=name,
-                    alias=alias,
-                    message=f"{name}@{alias} -> {current} is set in the registry but not declared "
-                    "(unmanaged: error): declare it, or delete it in the registry",
-                    file=loaded.path,
-                    line=line,
-                    col=col,
-                )
+            path = ("models", name, "unmanaged")
+            where = loaded.location(*(path if path in loaded.key_marks else path[:2]))
+            message = (
+                f"{name}@{alias} -> {current} is set in the registry but not declared "
+                "(unmanaged: error): declare it, or delete it in the registry"
             )
+            errors.append(_problem(loaded, where, name, message, alias))
     return changes, unmanaged, errors, unchanged
 
 
@@ -196,21 +119,15 @@ def make_plan(loaded: LoadedManifest, live: LiveState) -> Plan:
     """Compute the plan for every model in the manifest, and only those."""
     changes: list[Change] = []
     unmanaged: list[UnmanagedAlias] = []
-    errors: list[PlanError] = []
+    errors: list[PlanProblem] = []
     unchanged = 0
     snapshots: dict[str, ModelSnapshot] = {}
     for name, spec in loaded.manifest.models.items():
         model = live.models.get(name)
         if model is None:
-            line, col = loaded.location("models", name)
+            where = loaded.location("models", name)
             errors.append(
-                PlanError(
-                    model=name,
-                    message=f"registered model {name!r} does not exist",
-                    file=loaded.path,
-                    line=line,
-                    col=col,
-                )
+                _problem(loaded, where, name, f"registered model {name!r} does not exist")
             )
             continue
         model_changes, model_unmanaged, model_errors, model_unchanged = _plan_model(
@@ -226,18 +143,12 @@ def make_plan(loaded: LoadedManifest, live: LiveState) -> Plan:
             last_applied=dict(model.last_applied.aliases) if model.last_applied else None,
             prune=loaded.manifest.unmanaged_policy(name) == "delete",
         )
-    summary = Summary(
-        create=sum(c.action == "create" for c in changes),
-        update=sum(c.action == "update" for c in changes),
-        delete=sum(c.action == "delete" for c in changes),
-        unchanged=unchanged,
-    )
     return Plan(
-        manifest=loaded.path,
+        manifest_path=loaded.path,
         changes=changes,
         unmanaged=unmanaged,
         errors=errors,
-        summary=summary,
+        summary=Summary.of(changes, unchanged),
         models=snapshots,
     )
 

@@ -17,7 +17,14 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from controller.evidence import RawVersion, Signature, parse_mlmodel
+from controller.errors import (
+    ModelNotFound,
+    RegistryError,
+    RegistryPermissionDenied,
+    RegistryUnreachable,
+)
+from controller.evidence import parse_mlmodel
+from controller.output import redact
 from controller.state import (
     LAST_APPLIED_TAG,
     LastApplied,
@@ -25,7 +32,8 @@ from controller.state import (
     LiveState,
     normalize_version,
 )
-from controller.uris import RegistryTarget, redact
+from controller.target import RegistryTarget, ui_base
+from controller.values import RawVersion, Signature
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -45,22 +53,19 @@ FAST_FAIL_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "8",
 }
+NOISY_LOGGERS = ("mlflow", "urllib3", "alembic")
 
 
-class RegistryError(Exception):
-    """A registry call failed; the message is already redacted and fit to print."""
+def configure_process() -> None:
+    """Fail fast and quietly: for the CLI's process only, never imposed on a library caller.
 
-
-class RegistryUnreachable(RegistryError):
-    pass
-
-
-class RegistryPermissionDenied(RegistryError):
-    pass
-
-
-class ModelNotFound(RegistryError):
-    pass
+    MLflow reads its retry settings from the environment on each request, so there is no
+    client parameter to pass them through.
+    """
+    for name, value in FAST_FAIL_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    for noisy in NOISY_LOGGERS:
+        logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
 def _first_line(text: str) -> str:
@@ -101,10 +106,10 @@ def _quote(name: str) -> str:
     return f"{quote}{name}{quote}"
 
 
-def _name_filters(names: list[str]) -> Iterator[tuple[list[str], str]]:
+def _name_filters(names: list[str], per_search: int) -> Iterator[tuple[list[str], str]]:
     """`name IN (...)` filters over chunks of names, short enough for a GET query string."""
-    for start in range(0, len(names), NAMES_PER_SEARCH):
-        chunk = names[start : start + NAMES_PER_SEARCH]
+    for start in range(0, len(names), per_search):
+        chunk = names[start : start + per_search]
         yield chunk, f"name IN ({','.join(_quote(n) for n in chunk)})"
 
 
@@ -121,20 +126,17 @@ def _paginate(search: Callable[..., Any]) -> Iterator[Any]:
 class Registry:
     """A connection to one MLflow registry, exposing only what the controller needs."""
 
-    def __init__(self, target: RegistryTarget) -> None:
+    def __init__(self, target: RegistryTarget, names_per_search: int = NAMES_PER_SEARCH) -> None:
         self.target = target
+        self.names_per_search = names_per_search
         self._client: MlflowClient | None = None
 
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
-            for name, value in FAST_FAIL_DEFAULTS.items():
-                os.environ.setdefault(name, value)
             with self._errors():
                 from mlflow import MlflowClient
 
-                for noisy in ("mlflow", "urllib3", "alembic"):
-                    logging.getLogger(noisy).setLevel(logging.ERROR)
                 self._client = MlflowClient(
                     tracking_uri=self.target.tracking_uri,
                     registry_uri=self.target.registry_uri,
@@ -181,7 +183,7 @@ class Registry:
 
     def _search_models(self, names: list[str]) -> dict[str, LiveModel]:
         found: dict[str, LiveModel] = {}
-        for chunk, filter_string in _name_filters(names):
+        for chunk, filter_string in _name_filters(names, self.names_per_search):
             search = partial(
                 self.client.search_registered_models,
                 filter_string=filter_string,
@@ -202,7 +204,7 @@ class Registry:
 
     def _search_versions(self, names: list[str]) -> dict[str, dict[int, str]]:
         versions: dict[str, dict[int, str]] = {}
-        for _, filter_string in _name_filters(names):
+        for _, filter_string in _name_filters(names, self.names_per_search):
             search = partial(
                 self.client.search_model_versions,
                 filter_string=filter_string,
@@ -222,9 +224,7 @@ class Registry:
                 )
             )
 
-    def read_versions(
-        self, wanted: Iterable[tuple[str, int]], ui_base: str | None = None
-    ) -> dict[tuple[str, int], RawVersion]:
+    def read_versions(self, wanted: Iterable[tuple[str, int]]) -> dict[tuple[str, int], RawVersion]:
         """Facts about the named versions: one read per version, one per run, in parallel.
 
         Per distinct version: `model-versions/get`, `model-versions/get-download-uri` (MLflow's
@@ -235,6 +235,7 @@ class Registry:
         keys = sorted(set(wanted))
         if not keys:
             return {}
+        ui = ui_base(self.target.registry_uri)
         with self._errors(), ThreadPoolExecutor(max_workers=EVIDENCE_READ_THREADS) as pool:
             versions = dict(
                 zip(keys, pool.map(lambda k: self._read_version(*k), keys), strict=True)
@@ -247,7 +248,7 @@ class Registry:
             key: version.model_copy(
                 update={
                     "metrics": metrics.get(version.run_id or version.model_id or "", {}),
-                    "run_url": _run_url(ui_base, version.run_id),
+                    "run_url": _run_url(ui, version.run_id),
                 }
             )
             for key, version in versions.items()
@@ -326,11 +327,11 @@ class Registry:
             self.client.set_model_version_tag(model, str(version), key, value)
 
 
-def _run_url(ui_base: str | None, run_id: str | None) -> str | None:
+def _run_url(ui: str | None, run_id: str | None) -> str | None:
     """The run's page in the MLflow UI; the experiment-less route redirects to it."""
-    if not ui_base or not run_id:
+    if not ui or not run_id:
         return None
-    return f"{ui_base}/#/runs/{run_id}"
+    return f"{ui}/#/runs/{run_id}"
 
 
 def _live_model(registered: Any) -> LiveModel:

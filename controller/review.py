@@ -9,19 +9,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from controller.evidence import (
-    ChangeEvidence,
-    GateResult,
-    RawVersion,
-    VersionEvidence,
-    diff_signatures,
-    version_evidence,
-)
+from controller.evidence import diff_signatures, version_evidence
 from controller.gates import Context, check, failures, metric_names
 from controller.manifest import Gate, LoadedManifest
-from controller.plan import Change, Plan, PlanError
 from controller.schedule import last_start, parse_cron, parse_duration
 from controller.state import LiveState
+from controller.values import (
+    Change,
+    ChangeEvidence,
+    GateResult,
+    Plan,
+    PlanProblem,
+    RawVersion,
+    VersionEvidence,
+)
 
 VersionKey = tuple[str, int]
 
@@ -66,7 +67,7 @@ def review(
         for failed in failures(reviewed.gates):
             line, col = loaded.value_location("models", change.model, "aliases", change.alias)
             problems.append(
-                PlanError(
+                PlanProblem(
                     model=change.model,
                     alias=change.alias,
                     message=f"{change.address} -> {change.to_version}: {failed.message}",

@@ -11,6 +11,36 @@ AUDIT_TAG_PREFIX = "mlflow-gitops.alias."
 READY = "READY"
 
 
+def _tag_json(data: dict[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """Who set an alias on a version, and from what: a model-version tag per alias."""
+
+    commit: str | None
+    actor: str | None
+    applied_at: str
+    from_version: int | None
+    freeze_override: str | None = None  # why it was applied inside a freeze window
+
+    def to_tag_value(self) -> str:
+        record: dict[str, Any] = {
+            "commit": self.commit,
+            "actor": self.actor,
+            "applied_at": self.applied_at,
+            "from": self.from_version,
+        }
+        if self.freeze_override:
+            record["freeze_override"] = self.freeze_override
+        return _tag_json(record)
+
+
+def audit_tag_key(alias: str) -> str:
+    return AUDIT_TAG_PREFIX + alias
+
+
 @dataclass(frozen=True)
 class LastApplied:
     """What this tool last set on a model, stored as a registered-model tag (kubectl-style)."""
@@ -21,15 +51,13 @@ class LastApplied:
     applied_at: str | None = None
 
     def to_tag_value(self) -> str:
-        return json.dumps(
+        return _tag_json(
             {
                 "aliases": self.aliases,
                 "commit": self.commit,
                 "actor": self.actor,
                 "applied_at": self.applied_at,
-            },
-            sort_keys=True,
-            separators=(",", ":"),
+            }
         )
 
     @classmethod

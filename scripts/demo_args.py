@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from controller.uris import resolve_target
+from controller.target import TargetFlags, resolve_target
 
 
 def demo_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--tracking-uri",
-        default=resolve_target(None, None, None).tracking_uri,
+        default=resolve_target(TargetFlags(), None).tracking_uri,
         help="MLflow tracking/registry URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
     )
     return parser

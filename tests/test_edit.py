@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from controller.edit import EditError, set_alias
+from controller.edit import set_alias
+from controller.errors import EditError
 from controller.manifest import parse_manifest
 
 COMMENTED = """\

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from controller.evidence import VersionEvidence
 from controller.gates import Context, check, failures
 from controller.manifest import Gate
-from controller.plan import Change
-from controller.state import AUDIT_TAG_PREFIX
+from controller.state import audit_tag_key
+from controller.values import Change, VersionEvidence
 
 
 def version(number: int = 4, **facts: object) -> VersionEvidence:
@@ -111,7 +110,7 @@ def test_promotes_from_passes_when_the_version_holds_the_alias_now() -> None:
 
 def test_promotes_from_passes_when_the_plan_moves_the_alias_off_a_version_the_tool_set() -> None:
     context = Context(live_aliases={"challenger": 4}, moves=(_move("challenger", 4, 5),))
-    tagged = version(4, tags={AUDIT_TAG_PREFIX + "challenger": "{}"})
+    tagged = version(4, tags={audit_tag_key("challenger"): "{}"})
     assert results({"promotes_from": "challenger"}, tagged, context)[0][1:4] == (
         True,
         "holds challenger",

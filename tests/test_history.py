@@ -11,9 +11,11 @@ import pytest
 from controller import api
 from controller import history as history_module
 from controller.cli import main
-from controller.gitops import CommitInfo, Revision
-from controller.history import _RevisionReader, alias_changes, history_text
-from controller.manifest import ManifestError, parse_manifest
+from controller.errors import ManifestError
+from controller.history import _RevisionReader, alias_changes
+from controller.manifest import parse_manifest
+from controller.render.text import history as history_text
+from controller.values import CommitInfo, Revision
 from testing.repos import commit_file, make_repo, rename_file
 
 JSON_KEYS = {"commit", "date", "author", "model", "alias", "from", "to", "kind", "subject"}
@@ -40,7 +42,7 @@ def test_changes_are_listed_newest_first_with_their_kind() -> None:
     entries, warnings = alias_changes(revisions)
     assert warnings == []
     assert [(e.commit.sha[-1], e.alias, e.from_version, e.to_version, e.kind) for e in entries] == [
-        ("5", "challenger", 4, None, "remove"),
+        ("5", "challenger", 4, None, "removed"),
         ("4", "challenger", None, 4, "assign"),
         ("3", "champion", 1, 2, "rollback"),
         ("2", "champion", 2, 1, "rollback"),
@@ -61,8 +63,8 @@ def test_removing_a_model_removes_each_of_its_aliases() -> None:
         [revision(2, empty), revision(1, manifest(champion=1, challenger=2))]
     )
     assert [(e.alias, e.kind) for e in entries[:2]] == [
-        ("challenger", "remove"),
-        ("champion", "remove"),
+        ("challenger", "removed"),
+        ("champion", "removed"),
     ]
 
 

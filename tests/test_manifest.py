@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.manifest import ManifestError, json_schema, load_manifest, parse_manifest
+from controller.errors import ManifestError
+from controller.manifest import json_schema, load_manifest, parse_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 

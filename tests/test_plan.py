@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from controller.manifest import parse_manifest
-from controller.plan import Change, Plan, make_plan, moved_aliases
+from controller.plan import make_plan, moved_aliases
 from controller.state import LastApplied, LiveModel, LiveState
+from controller.values import Change, Plan
 
 READY_VERSIONS = {1: "READY", 2: "READY", 3: "READY", 4: "READY"}
 

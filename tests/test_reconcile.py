@@ -247,7 +247,7 @@ def test_apply_fails_when_read_back_disagrees(
     from controller import api
     from controller.manifest import load_manifest
     from controller.registry import Registry
-    from controller.uris import RegistryTarget
+    from controller.target import RegistryTarget
 
     name = make_model("verify")
 
@@ -264,13 +264,19 @@ def test_apply_fails_when_read_back_disagrees(
     assert report.changes[0].error == f"read-back shows {name}@champion -> 1, expected 3"
 
 
-def test_reading_state_costs_a_few_calls_however_many_aliases(
-    run: Run, write_manifest, server_client, rest_calls
+def test_reading_state_costs_two_searches_per_chunk_however_many_aliases(
+    write_manifest, server_client, mlflow_server, rest_calls
 ) -> None:
+    """5 models with 2 aliases each, read 2 names per search: 3 model and 3 version searches."""
     import uuid
 
+    from controller import api
+    from controller.manifest import load_manifest
+    from controller.registry import Registry
+    from controller.target import RegistryTarget
+
     prefix = f"cost{uuid.uuid4().hex[:6]}"
-    names = [f"{prefix}-{i:03d}" for i in range(150)]
+    names = [f"{prefix}-{i}" for i in range(5)]
     for name in names:
         server_client.create_registered_model(name)
         server_client.create_model_version(name, f"s3://fixtures/{name}/1")
@@ -279,9 +285,12 @@ def test_reading_state_costs_a_few_calls_however_many_aliases(
     path = write_manifest(
         "".join(f"  {n}:\n    aliases:\n      champion: 1\n      challenger: 1\n" for n in names)
     )
+    registry = Registry(RegistryTarget(mlflow_server, mlflow_server), names_per_search=2)
     rest_calls.clear()
-    code, out, _ = run("plan", "-f", path, "--detailed-exitcode")
-    assert code == 0, out
-    endpoints = [endpoint.rsplit("/", 1)[-1] for _, endpoint in rest_calls]
-    # 150 models in chunks of 100: two model searches and two version searches; 300 aliases.
-    assert sorted(endpoints) == ["search"] * 4, endpoints
+    plan = api.plan(load_manifest(path), registry)
+    assert not plan.errors and not plan.changes
+    assert plan.summary.unchanged == 10
+    assert sorted(endpoint for _, endpoint in rest_calls) == [
+        *["/api/2.0/mlflow/model-versions/search"] * 3,
+        *["/api/2.0/mlflow/registered-models/search"] * 3,
+    ], rest_calls

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from controller.cli import main
+from controller.output import redact
 from controller.registry import Registry
-from controller.uris import DEFAULT_TRACKING_URI, RegistryTarget, redact, resolve_target
+from controller.target import DEFAULT_TRACKING_URI, RegistryTarget, TargetFlags, resolve_target
 
 
 @pytest.fixture
@@ -19,20 +20,25 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 
 def test_flag_beats_environment_beats_manifest_beats_default(clean_env) -> None:
-    assert resolve_target(None, None, None) == RegistryTarget(
+    assert resolve_target(TargetFlags(), None) == RegistryTarget(
         DEFAULT_TRACKING_URI, DEFAULT_TRACKING_URI
     )
-    assert resolve_target(None, None, "http://m").tracking_uri == "http://m"
+    assert resolve_target(TargetFlags(), "http://m").tracking_uri == "http://m"
     clean_env.setenv("MLFLOW_TRACKING_URI", "http://env")
-    assert resolve_target(None, None, "http://m").tracking_uri == "http://env"
-    assert resolve_target("http://flag", None, "http://m").tracking_uri == "http://flag"
+    assert resolve_target(TargetFlags(), "http://m").tracking_uri == "http://env"
+    assert (
+        resolve_target(TargetFlags("http://flag", None), "http://m").tracking_uri == "http://flag"
+    )
 
 
 def test_registry_uri_defaults_to_the_tracking_uri(clean_env) -> None:
-    assert resolve_target("http://t", None, None).registry_uri == "http://t"
+    assert resolve_target(TargetFlags("http://t", None), None).registry_uri == "http://t"
     clean_env.setenv("MLFLOW_REGISTRY_URI", "http://reg-env")
-    assert resolve_target("http://t", None, None).registry_uri == "http://reg-env"
-    assert resolve_target("http://t", "http://reg-flag", None).registry_uri == "http://reg-flag"
+    assert resolve_target(TargetFlags("http://t", None), None).registry_uri == "http://reg-env"
+    assert (
+        resolve_target(TargetFlags("http://t", "http://reg-flag"), None).registry_uri
+        == "http://reg-flag"
+    )
 
 
 def test_redact_blanks_userinfo_and_secret_variables(clean_env) -> None:

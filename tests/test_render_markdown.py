@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from controller import markdown
-from controller.apply import ApplyReport, ChangeResult
-from controller.plan import Change, Plan, PlanError, Summary, UnmanagedAlias
+from controller.render import markdown
+from controller.values import (
+    ApplyReport,
+    Change,
+    ChangeResult,
+    Plan,
+    PlanProblem,
+    Summary,
+    UnmanagedAlias,
+)
 
 UI = "http://mlflow.internal:5000"
 
@@ -26,22 +33,22 @@ def plan_of(*changes: Change, **kw: object) -> Plan:
         delete=sum(c.action == "delete" for c in changes),
         unchanged=1,
     )
-    return Plan(manifest="registry.yaml", changes=list(changes), summary=summary, **kw)
+    return Plan(manifest_path="registry.yaml", changes=list(changes), summary=summary, **kw)
 
 
 def test_plan_starts_with_the_hidden_marker_the_workflow_finds_its_comment_by() -> None:
-    assert markdown.plan_markdown(plan_of(change()), UI).startswith("<!-- mlflow-gitops:plan -->\n")
+    assert markdown.plan(plan_of(change()), UI).startswith("<!-- mlflow-gitops:plan -->\n")
 
 
 def test_summary_line_counts_changes_like_terraform() -> None:
     plan = plan_of(change(), change(alias="shadow", action="delete", to_version=None))
     assert "**Plan: 0 to create, 1 to update, 1 to delete.** 1 unchanged." in (
-        markdown.plan_markdown(plan, UI)
+        markdown.plan(plan, UI)
     )
 
 
 def test_no_changes_says_the_registry_matches() -> None:
-    text = markdown.plan_markdown(plan_of(), UI)
+    text = markdown.plan(plan_of(), UI)
     assert "**No changes.** The registry matches registry.yaml." in text
     assert "| alias |" not in text
 
@@ -52,7 +59,7 @@ def test_each_model_gets_a_table_of_alias_from_to_reason() -> None:
         change("cars", "shadow", action="create", from_version=None, to_version=1, reason="assign"),
         change("bikes", "challenger", from_version=4, to_version=3, reason="rollback"),
     )
-    text = markdown.plan_markdown(plan, "sqlite:///mlflow.db")
+    text = markdown.plan(plan, "sqlite:///mlflow.db")
     bikes = text.index("#### bikes")
     cars = text.index("#### cars")
     assert bikes < cars
@@ -64,7 +71,7 @@ def test_each_model_gets_a_table_of_alias_from_to_reason() -> None:
 
 
 def test_versions_link_to_their_page_in_the_mlflow_ui() -> None:
-    text = markdown.plan_markdown(plan_of(change("bike demand")), UI + "/")
+    text = markdown.plan(plan_of(change("bike demand")), UI + "/")
     assert (
         "| [2](http://mlflow.internal:5000/#/models/bike%20demand/versions/2) "
         "| [3](http://mlflow.internal:5000/#/models/bike%20demand/versions/3) |"
@@ -72,7 +79,7 @@ def test_versions_link_to_their_page_in_the_mlflow_ui() -> None:
 
 
 def test_links_never_carry_credentials() -> None:
-    text = markdown.plan_markdown(plan_of(change()), "https://bot:hunter2@mlflow.example/ml")
+    text = markdown.plan(plan_of(change()), "https://bot:hunter2@mlflow.example/ml")
     assert "hunter2" not in text
     assert "bot" not in text
     assert "(https://mlflow.example/ml/#/models/bikes/versions/3)" in text
@@ -80,14 +87,14 @@ def test_links_never_carry_credentials() -> None:
 
 def test_registries_without_a_web_ui_get_plain_version_numbers() -> None:
     for uri in ("sqlite:///mlflow.db", "databricks", "file:///tmp/mlruns"):
-        assert "](" not in markdown.plan_markdown(plan_of(change()), uri)
+        assert "](" not in markdown.plan(plan_of(change()), uri)
 
 
 def test_unmanaged_aliases_and_errors_have_their_own_sections() -> None:
     plan = plan_of(
         unmanaged=[UnmanagedAlias(model="bikes", alias="old", version=1)],
         errors=[
-            PlanError(
+            PlanProblem(
                 model="bikes",
                 alias="champion",
                 message="version 9 of model 'bikes' does not exist",
@@ -95,10 +102,10 @@ def test_unmanaged_aliases_and_errors_have_their_own_sections() -> None:
                 line=7,
                 col=17,
             ),
-            PlanError(model="cars", message="registered model 'cars' does not exist"),
+            PlanProblem(model="cars", message="registered model 'cars' does not exist"),
         ],
     )
-    text = markdown.plan_markdown(plan, UI)
+    text = markdown.plan(plan, UI)
     assert "**❌ The plan has 2 errors; nothing will be applied.**" in text
     unmanaged, errors = text.index("#### Unmanaged aliases"), text.index("#### Errors")
     assert "| bikes | old | [1](" in text[unmanaged:errors]
@@ -109,26 +116,26 @@ def test_unmanaged_aliases_and_errors_have_their_own_sections() -> None:
 
 
 def test_user_text_cannot_break_the_table_or_inject_html() -> None:
-    text = markdown.plan_markdown(plan_of(change("a|b_<img src=x>")), "sqlite:///x.db")
+    text = markdown.plan(plan_of(change("a|b_<img src=x>")), "sqlite:///x.db")
     assert "#### a\\|b\\_&lt;img src=x&gt;" in text
     assert "<img" not in text
 
 
 def test_short_plans_are_not_folded() -> None:
     changes = [change(alias=f"a{i}") for i in range(markdown.FOLD_ROWS)]
-    assert "<details>" not in markdown.plan_markdown(plan_of(*changes), UI)
+    assert "<details>" not in markdown.plan(plan_of(*changes), UI)
 
 
 def test_long_plans_fold_into_details_with_a_summary() -> None:
     changes = [change(f"m{i % 3}", f"a{i}") for i in range(markdown.FOLD_ROWS + 1)]
-    text = markdown.plan_markdown(plan_of(*changes), UI)
+    text = markdown.plan(plan_of(*changes), UI)
     assert "<details>\n<summary>21 changes in 3 models</summary>\n\n#### m0" in text
     assert text.count("</details>") == 1
 
 
 def test_huge_plans_are_truncated_below_the_comment_limit_with_a_note() -> None:
     changes = [change(f"model-{i}", f"alias{i}") for i in range(3000)]
-    text = markdown.plan_markdown(plan_of(*changes), UI)
+    text = markdown.plan(plan_of(*changes), UI)
     assert len(text) <= markdown.MAX_CHARS
     assert text.startswith(markdown.MARKER)
     assert text.count("<details>") == text.count("</details>") == 1
@@ -154,7 +161,7 @@ def test_apply_report_shows_each_change_with_its_status() -> None:
         **change(alias="shadow").model_dump(), status="failed", error="permission denied"
     )
     report = ApplyReport(changes=[applied, failed], errors=["could not record last-applied"])
-    text = markdown.report_markdown(report, "sqlite:///mlflow.db")
+    text = markdown.report(report, "sqlite:///mlflow.db")
     assert "**Apply: 1 applied, 1 failed, 0 skipped.**" in text
     assert "| alias | from | to | reason | status |" in text
     assert "| champion | 2 | 3 | promote | ✅ applied |" in text
@@ -164,5 +171,5 @@ def test_apply_report_shows_each_change_with_its_status() -> None:
 
 
 def test_apply_with_nothing_to_do_says_so() -> None:
-    text = markdown.report_markdown(ApplyReport(), UI)
+    text = markdown.report(ApplyReport(), UI)
     assert "**Nothing to apply.** The registry already matches." in text

@@ -5,10 +5,11 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
-from controller.apply import ApplyReport, ChangeResult
-from controller.plan import Change, Plan
+from controller.render.headline import count, plan_headline, report_headline
+from controller.target import ui_base
+from controller.values import ApplyReport, Change, ChangeResult, Plan
 
 # Hidden in the rendered comment; the plan workflow finds its own comment by it.
 MARKER = "<!-- mlflow-gitops:plan -->"
@@ -22,19 +23,10 @@ STATUS_ICONS = {"applied": "✅", "failed": "❌", "skipped": "⏭️"}
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
 
 
-def text(value: str) -> str:
+def escape(value: str) -> str:
     """Escape user data (model names, messages) so it renders literally inside a table cell."""
     escaped = html.escape(value, quote=False)
     return _MARKDOWN_PUNCTUATION.sub(r"\\\1", escaped).replace("\r", " ").replace("\n", " ")
-
-
-def ui_base(registry_uri: str) -> str | None:
-    """The MLflow UI behind an http(s) registry URI, without any `user:password@`."""
-    parts = urlsplit(registry_uri)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
 
 
 def version_cell(model: str, version: int | None, base: str | None) -> str:
@@ -44,10 +36,6 @@ def version_cell(model: str, version: int | None, base: str | None) -> str:
     if base is None:
         return str(version)
     return f"[{version}]({base}/#/models/{quote(model, safe='')}/versions/{version})"
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}{'es' if noun.endswith('s') else 's'}"
 
 
 def _row(cells: Sequence[str]) -> str:
@@ -66,7 +54,7 @@ def _fold(summary: str, body: list[str], rows: int) -> list[str]:
 
 def _status_cell(result: ChangeResult) -> str:
     cell = f"{STATUS_ICONS[result.status]} {result.status}"
-    return f"{cell}: {text(result.error)}" if result.error else cell
+    return f"{cell}: {escape(result.error)}" if result.error else cell
 
 
 def _change_tables(changes: Sequence[Change], base: str | None) -> list[str]:
@@ -80,7 +68,7 @@ def _change_tables(changes: Sequence[Change], base: str | None) -> list[str]:
         header = ["alias", "from", "to", "reason", *(["status"] if with_status else [])]
         cells = [
             [
-                text(c.alias),
+                escape(c.alias),
                 version_cell(model, c.from_version, base),
                 version_cell(model, c.to_version, base),
                 c.reason,
@@ -88,32 +76,26 @@ def _change_tables(changes: Sequence[Change], base: str | None) -> list[str]:
             ]
             for c in rows
         ]
-        lines += [f"#### {text(model)}", "", *_table(header, cells)]
-    summary = f"{_count(len(changes), 'change')} in {_count(len(by_model), 'model')}"
+        lines += [f"#### {escape(model)}", "", *_table(header, cells)]
+    summary = f"{count(len(changes), 'change')} in {count(len(by_model), 'model')}"
     return _fold(summary, lines, len(changes))
 
 
-def _headline(plan: Plan) -> str:
-    if plan.errors:
-        return f"**❌ The plan has {_count(len(plan.errors), 'error')}; nothing will be applied.**"
-    if plan.changes:
-        s = plan.summary
-        return (
-            f"**Plan: {s.create} to create, {s.update} to update, {s.delete} to delete.** "
-            f"{s.unchanged} unchanged."
-        )
-    return f"**No changes.** The registry matches {text(plan.manifest or 'the manifest')}."
+def _bold(headline: tuple[str, str], icon: str = "") -> str:
+    lead, detail = headline
+    return f"**{icon}{escape(lead)}**" + (f" {escape(detail)}" if detail else "")
 
 
-def plan_markdown(plan: Plan, registry_uri: str) -> str:
+def plan(plan: Plan, registry_uri: str) -> str:
     """The plan for a PR comment: headline, a table per model, unmanaged aliases, errors."""
     base = ui_base(registry_uri)
-    title = f"### MLflow registry plan: {text(plan.manifest)}" if plan.manifest else "### Plan"
-    lines = [MARKER, title, "", _headline(plan), ""]
+    path = plan.manifest_path
+    title = f"### MLflow registry plan: {escape(path)}" if path else "### Plan"
+    lines = [MARKER, title, "", _bold(plan_headline(plan), "❌ " if plan.errors else ""), ""]
     lines += _change_tables(plan.changes, base)
     if plan.unmanaged:
         rows = [
-            [text(u.model), text(u.alias), version_cell(u.model, u.version, base)]
+            [escape(u.model), escape(u.alias), version_cell(u.model, u.version, base)]
             for u in plan.unmanaged
         ]
         body = _table(["model", "alias", "version"], rows)
@@ -122,15 +104,15 @@ def plan_markdown(plan: Plan, registry_uri: str) -> str:
             "",
             "Left alone: declare them in the manifest, or set `prune: true` to delete them.",
             "",
-            *_fold(_count(len(rows), "unmanaged alias"), body, len(rows)),
+            *_fold(count(len(rows), "unmanaged alias"), body, len(rows)),
         ]
     if plan.errors:
         rows = [
             [
-                text(f"{e.file}:{e.line}:{e.col}") if e.line else NONE,
-                text(e.model),
-                text(e.alias) if e.alias else NONE,
-                text(e.message),
+                escape(e.where) if e.where else NONE,
+                escape(e.model),
+                escape(e.alias) if e.alias else NONE,
+                escape(e.message),
             ]
             for e in plan.errors
         ]
@@ -138,17 +120,12 @@ def plan_markdown(plan: Plan, registry_uri: str) -> str:
     return truncate("\n".join(lines).rstrip("\n"))
 
 
-def report_markdown(report: ApplyReport, registry_uri: str) -> str:
+def report(report: ApplyReport, registry_uri: str) -> str:
     """What apply did, change by change, for the job summary."""
-    if report.changes or report.errors:
-        applied, failed, skipped = (report.count(s) for s in ("applied", "failed", "skipped"))
-        headline = f"**Apply: {applied} applied, {failed} failed, {skipped} skipped.**"
-    else:
-        headline = "**Nothing to apply.** The registry already matches."
-    lines = ["### MLflow registry apply", "", headline, ""]
+    lines = ["### MLflow registry apply", "", _bold(report_headline(report)), ""]
     lines += _change_tables(report.changes, ui_base(registry_uri))
     if report.errors:
-        lines += ["#### Errors", "", *(f"- {text(e)}" for e in report.errors), ""]
+        lines += ["#### Errors", "", *(f"- {escape(e)}" for e in report.errors), ""]
     return truncate("\n".join(lines).rstrip("\n"))
 
 

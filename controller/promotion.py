@@ -1,0 +1,169 @@
+"""promote and rollback: refuse early, edit one manifest line, verify the edit, commit, push.
+
+The manifest is loaded once per request; git is checked before anything is written, and the
+registry (unless offline) before the file is touched.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from controller import commit_message
+from controller.commit_message import EditKind
+from controller.edit import set_alias
+from controller.errors import EditError, PromotionError, RegistryUnreachable
+from controller.gitops import check_can_commit, commit_on_new_branch, manifest_revisions, push
+from controller.history import alias_changes, select
+from controller.manifest import (
+    LoadedManifest,
+    ModelSpec,
+    check_alias_name,
+    check_model_name,
+    load_manifest,
+    parse_manifest,
+)
+from controller.plan import version_problem
+from controller.registry import Registry
+from controller.target import TargetFlags, resolve_target
+from controller.values import AliasEdit
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What happens to the edited manifest besides saving it: a commit on a branch, a push."""
+
+    commit: bool = False
+    branch: str | None = None
+    push: bool = False
+    remote: str = "origin"
+
+
+@dataclass(frozen=True)
+class AliasRequest:
+    """One alias edit, as promote or rollback asks for it."""
+
+    kind: EditKind
+    model: str
+    alias: str
+    version: int
+    flags: TargetFlags = field(default_factory=TargetFlags)
+    offline: bool = False
+    delivery: Delivery = field(default_factory=Delivery)
+
+    @property
+    def branch(self) -> str:
+        default = f"{self.kind}/{_ref_part(self.model)}-{_ref_part(self.alias)}-v{self.version}"
+        return self.delivery.branch or default
+
+
+def promote(
+    path: str,
+    model: str,
+    alias: str,
+    version: int,
+    *,
+    flags: TargetFlags,
+    offline: bool = False,
+    delivery: Delivery = Delivery(),
+) -> AliasEdit:
+    """Point MODEL@ALIAS at VERSION in the manifest, adding the alias or model if new."""
+    try:
+        check_model_name(model)
+        check_alias_name(alias)
+    except ValueError as exc:
+        raise PromotionError(str(exc)) from None
+    request = AliasRequest("promote", model, alias, version, flags, offline, delivery)
+    return edit_alias(load_manifest(path), request)
+
+
+def rollback(
+    path: str,
+    model: str,
+    alias: str,
+    *,
+    to: int | None = None,
+    steps: int = 1,
+    flags: TargetFlags,
+    offline: bool = False,
+    delivery: Delivery = Delivery(),
+) -> AliasEdit:
+    """Point MODEL@ALIAS back at `to`, or at its value `steps` changes ago in git history."""
+    loaded = load_manifest(path)
+    spec = loaded.manifest.models.get(model)
+    if spec is None:
+        raise PromotionError(f"{path} declares no model {model!r}")
+    if alias not in spec.aliases:
+        raise PromotionError(f"{path} declares no alias {alias!r} for model {model!r}")
+    if to is None:
+        to = _earlier_version(path, model, alias, spec.aliases[alias], steps)
+    request = AliasRequest("rollback", model, alias, to, flags, offline, delivery)
+    return edit_alias(loaded, request)
+
+
+def _earlier_version(path: str, model: str, alias: str, current: int | None, steps: int) -> int:
+    entries, _ = alias_changes(manifest_revisions(path))
+    entries = select(entries, model, alias, None)
+    earlier = [entry.from_version for entry in entries]
+    if entries and entries[0].to_version != current:  # edited since the last commit
+        earlier.insert(0, entries[0].to_version)
+    found = earlier[steps - 1] if len(earlier) >= steps else None
+    if found is None:
+        raise PromotionError(
+            f"{model}@{alias} has no earlier value {steps} change(s) back "
+            f"in the git history of {path}"
+        )
+    return found
+
+
+def edit_alias(loaded: LoadedManifest, request: AliasRequest) -> AliasEdit:
+    """Refuse early (git, then registry), then edit, verify, write, and commit and push."""
+    path, model, alias, version = loaded.path, request.model, request.alias, request.version
+    spec = loaded.manifest.models.get(model)
+    current = spec.aliases.get(alias) if spec else None
+    if current == version:
+        raise PromotionError(f"{model}@{alias} is already {version} in {path}")
+    delivery = request.delivery
+    if delivery.commit:
+        check_can_commit(path, request.branch, delivery.remote if delivery.push else None)
+    if not request.offline:
+        target = resolve_target(request.flags, loaded.manifest.tracking_uri)
+        require_ready_version(Registry(target), model, version)
+    # Bytes, not read_text(): universal newlines would turn CRLF files into LF ones.
+    text = set_alias(Path(path).read_bytes().decode("utf-8"), model, alias, version)
+    _verify_edit(loaded, text, model, alias, version)
+    Path(path).write_bytes(text.encode("utf-8"))
+    edit = AliasEdit(path, model, alias, current, version)
+    if not delivery.commit:
+        return edit
+    message = commit_message.write(request.kind, model, alias, current, version)
+    sha = commit_on_new_branch(path, request.branch, message)
+    url = push(path, delivery.remote, request.branch) if delivery.push else None
+    return replace(edit, branch=request.branch, commit=sha, pull_request_url=url)
+
+
+def _ref_part(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
+
+
+def _verify_edit(before: LoadedManifest, text: str, model: str, alias: str, version: int) -> None:
+    """Read the edit back: exactly one alias may differ, or nothing is written."""
+    expected = before.manifest.model_dump()
+    spec = expected["models"].setdefault(model, ModelSpec().model_dump())
+    spec["aliases"][alias] = version
+    if parse_manifest(text, before.path).manifest.model_dump() != expected:
+        raise EditError(f"could not edit {before.path} safely; edit it by hand")
+
+
+def require_ready_version(registry: Registry, model: str, version: int) -> None:
+    """Refuse a version the registry does not hold as READY; unreachable needs --offline."""
+    try:
+        live = registry.read_state([model]).models.get(model)
+    except RegistryUnreachable as exc:
+        raise PromotionError(f"{exc}; pass --offline to skip the version check") from None
+    if live is None:
+        raise PromotionError(f"no registered model named {model!r} in the registry")
+    problem = version_problem(live, version)
+    if problem:
+        raise PromotionError(problem)

@@ -1,0 +1,83 @@
+"""GitHub Actions workflow commands (`::error file=…,line=…::message`): pure formatting.
+
+Escaping follows GitHub's own toolkit (@actions/core), so any message lands as exactly one
+annotation on its line. The `github` format is the text output with these in front.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+from controller.render import text
+from controller.values import Plan, Problem
+
+Level = Literal["error", "warning", "notice"]
+
+
+def escape_data(message: str) -> str:
+    """Escape a workflow-command message: a raw newline would end the command early."""
+    return message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(value: str) -> str:
+    """Escape a property value: ':' and ',' would also end it early."""
+    return escape_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotation(
+    level: Level,
+    message: str,
+    *,
+    file: str | None = None,
+    line: int | None = None,
+    col: int | None = None,
+    title: str | None = None,
+) -> str:
+    """One `::error file=…,line=…,col=…,title=…::message` workflow command."""
+    properties = {"file": file, "line": line, "col": col, "title": title}
+    joined = ",".join(
+        f"{name}={escape_property(str(value))}"
+        for name, value in properties.items()
+        if value is not None
+    )
+    return f"::{level}{' ' + joined if joined else ''}::{escape_data(message)}"
+
+
+def problem_annotations(problems: Iterable[Problem]) -> str:
+    """Manifest problems as annotations on their exact lines."""
+    return "\n".join(
+        annotation(
+            "error" if p.severity == "error" else "warning",
+            p.message,
+            file=p.file,
+            line=p.line,
+            col=p.col,
+            title=f"manifest {p.severity}",
+        )
+        for p in problems
+    )
+
+
+def plan_annotations(plan: Plan) -> str:
+    """Plan errors (missing model or version) as annotations on the declaring line."""
+    return "\n".join(
+        annotation(
+            "error", e.message, file=e.file, line=e.line, col=e.col, title="registry plan error"
+        )
+        for e in plan.errors
+    )
+
+
+def plan(plan: Plan, registry_uri: str) -> str:
+    """The text plan, with an annotation in front for each error."""
+    body = text.plan(plan, registry_uri)
+    return f"{plan_annotations(plan)}\n{body}" if plan.errors else body
+
+
+def problems(problems: list[Problem], path: str, models: int | None) -> str:
+    notes = problem_annotations(problems)
+    if models is None:
+        return notes
+    verdict = text.problems([], path, models)
+    return f"{notes}\n{verdict}" if notes else verdict

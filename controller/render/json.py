@@ -1,0 +1,42 @@
+"""Plans, reports, problems and history as JSON: the machine-readable contract."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from controller.values import ApplyReport, HistoryEntry, Plan, Problem
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2)
+
+
+def plan(plan: Plan, registry_uri: str) -> str:
+    return dumps(plan.to_json_dict())
+
+
+def report(report: ApplyReport, registry_uri: str) -> str:
+    return dumps(report.to_json_dict())
+
+
+def problems(problems: list[Problem], path: str, models: int | None) -> str:
+    return dumps(
+        {
+            "valid": not any(p.severity == "error" for p in problems),
+            "problems": [
+                {
+                    "file": p.file,
+                    "line": p.line,
+                    "col": p.col,
+                    "severity": p.severity,
+                    "message": p.message,
+                }
+                for p in problems
+            ],
+        }
+    )
+
+
+def history(entries: list[HistoryEntry]) -> str:
+    return dumps([entry.to_json_dict() for entry in entries])

@@ -1,0 +1,101 @@
+"""Plans, apply reports, history and edits as terminal text. Rendering never decides anything."""
+
+from __future__ import annotations
+
+from controller.render.headline import plan_headline, report_headline
+from controller.values import (
+    AliasEdit,
+    ApplyReport,
+    Change,
+    HistoryEntry,
+    Plan,
+    Problem,
+    show_version,
+)
+
+SYMBOLS = {"create": "+", "update": "~", "delete": "-"}
+
+
+def _line(lead: str, detail: str) -> str:
+    return f"{lead} {detail}" if detail else lead
+
+
+def change_line(change: Change) -> str:
+    symbol = SYMBOLS[change.action]
+    if change.action == "create":
+        values = f"{change.to_version}"
+    elif change.action == "delete":
+        values = f"{change.from_version}"
+    else:
+        values = f"{change.from_version} -> {change.to_version}"
+    return f"{symbol} {change.address}: {values} ({change.reason})"
+
+
+def plan(plan: Plan, registry_uri: str) -> str:
+    lines: list[str] = []
+    if plan.changes:
+        lines += ["Changes:", *(f"  {change_line(c)}" for c in plan.changes), ""]
+    if plan.unmanaged:
+        lines.append("Unmanaged aliases (left alone; declare them, or set prune: true):")
+        lines += [f"  {u.model}@{u.alias} -> {u.version}" for u in plan.unmanaged]
+        lines.append("")
+    if plan.errors:
+        lines.append("Errors:")
+        lines += [f"  {e.where + ': ' if e.where else ''}{e.message}" for e in plan.errors]
+        lines.append("")
+    lines.append(_line(*plan_headline(plan)))
+    return "\n".join(lines)
+
+
+def report(report: ApplyReport, registry_uri: str) -> str:
+    lines = []
+    for result in report.changes:
+        suffix = f": {result.error}" if result.error else ""
+        lines.append(f"  {change_line(result)} ... {result.status}{suffix}")
+    lines += [f"error: {e}" for e in report.errors]
+    lines.append(_line(*report_headline(report)))
+    return "\n".join(lines)
+
+
+def problems(problems: list[Problem], path: str, models: int | None) -> str:
+    """Every problem on its own line; then the verdict when the manifest is valid."""
+    lines = [str(p) for p in problems]
+    if models is not None:
+        lines.append(f"{path}: valid ({models} model{'' if models == 1 else 's'})")
+    return "\n".join(lines)
+
+
+def history(entries: list[HistoryEntry]) -> str:
+    """Aligned columns: date, commit, author, address, from -> to, kind, subject."""
+    rows = [
+        [
+            e.commit.date[:16].replace("T", " "),
+            e.commit.sha[:7],
+            e.commit.author,
+            f"{e.model}@{e.alias}",
+            f"{show_version(e.from_version)} -> {show_version(e.to_version)}",
+            e.kind,
+            e.commit.subject,
+        ]
+        for e in entries
+    ]
+    if not rows:
+        return "no alias changes found"
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]])
+        for row in rows
+    )
+
+
+def edit(edit: AliasEdit) -> str:
+    """What promote or rollback did: the edit, then the commit and the pull-request link."""
+    lines = [
+        f"{edit.path}: {edit.model}@{edit.alias} "
+        f"{show_version(edit.from_version)} -> {edit.to_version}"
+    ]
+    if edit.commit:
+        lines.append(f"committed {edit.commit[:7]} on branch {edit.branch}")
+    if edit.pull_request_url:
+        lines.append(f"open a pull request: {edit.pull_request_url}")
+    return "\n".join(lines)

@@ -1,0 +1,318 @@
+"""The data the layers exchange: plain, immutable, JSON-serialisable values. No I/O here.
+
+The plan (`Plan`), what apply did (`ApplyReport`), what promote or rollback changed
+(`AliasEdit`) and what history found (`HistoryEntry`) are computed once and rendered in
+every format; renderers import this module, never the modules that do the work.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Action = Literal["create", "update", "delete"]
+# Why an alias changes; history uses the same words for the same events.
+Reason = Literal["assign", "promote", "rollback", "drift", "removed", "prune"]
+Status = Literal["applied", "failed", "skipped"]
+STATUSES: tuple[Status, ...] = ("applied", "failed", "skipped")
+Severity = Literal["error", "warning"]
+
+PLAN_FORMAT_VERSION = 1
+
+
+def show_version(version: int | None) -> str:
+    """A version as people read it: `none` where there is no version."""
+    return "none" if version is None else str(version)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A manifest problem, kept as data so every output format can point at it."""
+
+    file: str
+    line: int
+    col: int
+    message: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        prefix = "" if self.severity == "error" else "warning: "
+        return f"{self.file}:{self.line}:{self.col}: {prefix}{self.message}"
+
+
+class Record(BaseModel):
+    """Immutable, JSON-serialisable data; field aliases give the wire names (`from`, `to`)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+
+# Evidence: the facts a reviewer needs about a proposed version and the one it replaces.
+
+
+class Column(Record):
+    name: str
+    type: str
+
+
+class Signature(Record):
+    """An MLmodel signature as columns: named columns by name, unnamed ones by position."""
+
+    inputs: list[Column] = Field(default_factory=list)
+    outputs: list[Column] = Field(default_factory=list)
+
+
+class RawVersion(Record):
+    """One model version as the registry reports it, before the plan picks what to show."""
+
+    model: str
+    version: int
+    created_ms: int | None = None
+    creator: str | None = None
+    description: str | None = None
+    status: str
+    tags: dict[str, str] = Field(default_factory=dict)
+    run_id: str | None = None
+    model_id: str | None = None
+    run_url: str | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    # None: the MLmodel file could not be read; absent signature is Signature-less `False`.
+    has_signature: bool | None = None
+    signature: Signature | None = None
+
+
+class VersionEvidence(Record):
+    """What the plan shows about one version."""
+
+    version: int
+    created_at: str | None = None
+    age_seconds: int | None = None
+    creator: str | None = None
+    description: str | None = None
+    status: str
+    tags: dict[str, str] = Field(default_factory=dict)
+    run_id: str | None = None
+    run_url: str | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    metrics_hidden: int = 0
+    has_signature: bool | None = None
+    signature: Signature | None = None
+
+
+class SignatureDiff(Record):
+    added: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    changed: list[str] = Field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+class ChangeEvidence(Record):
+    """Evidence for one create or update: `to` is proposed, `from` is what it replaces."""
+
+    to_version: VersionEvidence | None = Field(default=None, alias="to")
+    from_version: VersionEvidence | None = Field(default=None, alias="from")
+    signature_diff: SignatureDiff | None = None
+
+
+class GateResult(Record):
+    """One check of a gate: `metrics.rmse`, expected `max 120.0`, actual 131.2."""
+
+    gate: str
+    passed: bool
+    expected: str
+    actual: float | int | bool | str | None = None
+    message: str
+
+
+class Change(Record):
+    model: str
+    alias: str
+    action: Action
+    from_version: int | None = Field(alias="from")
+    to_version: int | None = Field(alias="to")
+    reason: Reason
+    evidence: ChangeEvidence | None = None
+    gates: list[GateResult] = Field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"{self.model}@{self.alias}"
+
+
+class UnmanagedAlias(Record):
+    model: str
+    alias: str
+    version: int
+
+
+class PlanProblem(Record):
+    """Why the plan cannot be applied, at the manifest line that declares the culprit."""
+
+    model: str
+    alias: str | None = None
+    message: str
+    file: str | None = None
+    line: int | None = None
+    col: int | None = None
+
+    @property
+    def where(self) -> str | None:
+        return f"{self.file}:{self.line}:{self.col}" if self.line else None
+
+
+class Summary(Record):
+    create: int = 0
+    update: int = 0
+    delete: int = 0
+    unchanged: int = 0
+
+    @classmethod
+    def of(cls, changes: list[Change], unchanged: int) -> Summary:
+        counts = Counter(change.action for change in changes)
+        return cls(
+            create=counts["create"],
+            update=counts["update"],
+            delete=counts["delete"],
+            unchanged=unchanged,
+        )
+
+
+class ModelSnapshot(Record):
+    """What the plan saw and wants for one model; apply uses it to refuse a stale plan."""
+
+    declared: dict[str, int | None]
+    observed: dict[str, int]
+    last_applied: dict[str, int] | None = None
+    prune: bool = False
+
+
+class Plan(Record):
+    format_version: int = PLAN_FORMAT_VERSION
+    manifest_path: str | None = None
+    changes: list[Change] = Field(default_factory=list)
+    unmanaged: list[UnmanagedAlias] = Field(default_factory=list)
+    errors: list[PlanProblem] = Field(default_factory=list)
+    summary: Summary = Field(default_factory=Summary)
+    models: dict[str, ModelSnapshot] = Field(default_factory=dict)
+    # The policy as declared, so `apply --plan` checks the gates again without the manifest.
+    gate_specs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    freeze: list[dict[str, str]] = Field(default_factory=list)
+    computed_at: str | None = None
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    def exit_code(self, detailed: bool = False) -> int:
+        """Terraform's contract: 1 on errors; with detailed exit codes, 2 means changes."""
+        if self.errors:
+            return 1
+        return 2 if detailed and self.has_changes else 0
+
+    def to_json_dict(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class ChangeResult(Change):
+    status: Status
+    error: str | None = None
+
+    @classmethod
+    def of(cls, change: Change, status: Status, error: str | None = None) -> ChangeResult:
+        return cls(**change.model_dump(), status=status, error=error)
+
+
+class ApplyReport(Record):
+    changes: list[ChangeResult] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and all(c.status == "applied" for c in self.changes)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    def counts(self) -> dict[Status, int]:
+        counts = Counter(c.status for c in self.changes)
+        return {status: counts[status] for status in STATUSES}
+
+    def to_json_dict(self) -> dict:
+        data = self.model_dump(mode="json", by_alias=True)
+        data["summary"] = self.counts()
+        return data
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Who applied what, recorded on the registry so a change can be traced to its commit."""
+
+    commit: str | None
+    actor: str | None
+    applied_at: str
+    freeze_override: str | None = None
+
+
+@dataclass(frozen=True)
+class AliasEdit:
+    """What promote or rollback changed in the manifest, and where the change went."""
+
+    path: str
+    model: str
+    alias: str
+    from_version: int | None
+    to_version: int
+    branch: str | None = None
+    commit: str | None = None
+    pull_request_url: str | None = None
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    date: str  # author date, ISO 8601
+    author: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class Revision:
+    """The manifest as one commit left it; text is None where that commit deleted it."""
+
+    commit: CommitInfo
+    path: str
+    text: str | None
+
+
+HistoryKind = Literal["assign", "promote", "rollback", "removed"]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One alias changing value in one commit."""
+
+    commit: CommitInfo
+    model: str
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    kind: HistoryKind
+
+    def to_json_dict(self) -> dict[str, str | int | None]:
+        return {
+            "commit": self.commit.sha,
+            "date": self.commit.date,
+            "author": self.commit.author,
+            "model": self.model,
+            "alias": self.alias,
+            "from": self.from_version,
+            "to": self.to_version,
+            "kind": self.kind,
+            "subject": self.commit.subject,
+        }

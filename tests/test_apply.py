@@ -1,0 +1,169 @@
+"""apply_plan's failure paths, against a small in-memory registry behind the same protocol.
+
+The happy paths and the real faults are proven against a real server (test_reconcile.py);
+these are the branches a server cannot be made to take on demand.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from controller.apply import apply_plan
+from controller.errors import RegistryError, RegistryUnreachable
+from controller.manifest import parse_manifest
+from controller.plan import make_plan
+from controller.state import LastApplied, LiveModel, LiveState
+from controller.values import Plan, Provenance
+
+PROVENANCE = Provenance(commit="c0ffee", actor="ann", applied_at="2026-11-29T00:00:00Z")
+
+
+@dataclass
+class MemoryRegistry:
+    """Aliases, versions and tags in dicts; each `fail_*` makes that call raise."""
+
+    aliases: dict[str, dict[str, int]]
+    versions: int = 5
+    max_parallel_writes: int = 1
+    last_applied: dict[str, LastApplied] = field(default_factory=dict)
+    version_tags: dict[tuple[str, int, str], str] = field(default_factory=dict)
+    unreachable_after_writes: int | None = None
+    fail_read: bool = False
+    overwrite_with: int | None = None  # a concurrent writer sets every written alias to this
+    fail_last_applied: bool = False
+    fail_tags: bool = False
+    writes: int = 0
+
+    def read_state(self, names: Iterable[str]) -> LiveState:
+        if self.fail_read:
+            raise RegistryUnreachable("cannot reach the MLflow registry at memory://")
+        return LiveState(
+            models={
+                name: LiveModel(
+                    name=name,
+                    aliases=dict(self.aliases[name]),
+                    versions={v: "READY" for v in range(1, self.versions + 1)},
+                    last_applied=self.last_applied.get(name),
+                )
+                for name in names
+                if name in self.aliases
+            }
+        )
+
+    def _write(self) -> None:
+        if (
+            self.unreachable_after_writes is not None
+            and self.writes >= self.unreachable_after_writes
+        ):
+            raise RegistryUnreachable("cannot reach the MLflow registry at memory://")
+        self.writes += 1
+
+    def set_alias(self, model: str, alias: str, version: int) -> None:
+        self._write()
+        self.aliases[model][alias] = self.overwrite_with or version
+
+    def delete_alias(self, model: str, alias: str) -> None:
+        self._write()
+        del self.aliases[model][alias]
+
+    def write_last_applied(self, model: str, last_applied: LastApplied) -> None:
+        if self.fail_last_applied:
+            raise RegistryError("MLflow registry at memory://: tag rejected")
+        self.last_applied[model] = last_applied
+
+    def tag_version(self, model: str, version: int, key: str, value: str) -> None:
+        if self.fail_tags:
+            raise RegistryError("MLflow registry at memory://: tag rejected")
+        self.version_tags[(model, version, key)] = value
+
+
+def plan_for(registry: MemoryRegistry, manifest: str) -> Plan:
+    loaded = parse_manifest(f"version: 1\nmodels:\n{manifest}", "registry.yaml")
+    return make_plan(loaded, registry.read_state(loaded.manifest.models))
+
+
+def statuses(report) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return [(c.alias, c.status) for c in report.changes]
+
+
+def test_unreachable_mid_apply_skips_the_rest_and_records_only_what_landed() -> None:
+    registry = MemoryRegistry({"bikes": {}}, unreachable_after_writes=1)
+    plan = plan_for(registry, "  bikes:\n    aliases: {a: 1, b: 2, c: 3}\n")
+    report = apply_plan(plan, registry, PROVENANCE)
+    assert statuses(report) == [("a", "applied"), ("b", "failed"), ("c", "skipped")]
+    assert report.exit_code == 1
+    assert registry.aliases == {"bikes": {"a": 1}}
+    assert registry.last_applied["bikes"].aliases == {"a": 1}
+    assert set(registry.version_tags) == {("bikes", 1, "mlflow-gitops.alias.a")}
+
+
+def test_a_read_back_that_disagrees_fails_the_change_and_keeps_it_out_of_last_applied() -> None:
+    registry = MemoryRegistry({"bikes": {}}, overwrite_with=4)
+    plan = plan_for(registry, "  bikes:\n    aliases: {champion: 2}\n")
+    report = apply_plan(plan, registry, PROVENANCE)
+    assert statuses(report) == [("champion", "failed")]
+    assert report.changes[0].error == "read-back shows bikes@champion -> 4, expected 2"
+    assert registry.last_applied.get("bikes") is None
+    assert registry.version_tags == {}
+
+
+def test_a_read_back_that_cannot_reach_the_registry_verifies_nothing() -> None:
+    registry = MemoryRegistry({"bikes": {}})
+    plan = plan_for(registry, "  bikes:\n    aliases: {champion: 2}\n")
+    registry.fail_read = True
+    report = apply_plan(plan, registry, PROVENANCE)
+    assert statuses(report) == [("champion", "failed")]
+    assert (report.changes[0].error or "").startswith("not verified: cannot reach")
+    assert report.errors == [
+        "could not read back the registry: cannot reach the MLflow registry at memory://"
+    ]
+
+
+def test_a_failed_last_applied_write_is_an_error_though_the_alias_landed() -> None:
+    registry = MemoryRegistry({"bikes": {}}, fail_last_applied=True)
+    plan = plan_for(registry, "  bikes:\n    aliases: {champion: 2}\n")
+    report = apply_plan(plan, registry, PROVENANCE)
+    assert statuses(report) == [("champion", "applied")]
+    assert registry.aliases == {"bikes": {"champion": 2}}
+    assert report.errors == [
+        "could not record last-applied for 'bikes': MLflow registry at memory://: tag rejected"
+    ]
+    assert report.exit_code == 1
+
+
+def test_a_failed_audit_tag_is_an_error_though_the_alias_landed() -> None:
+    registry = MemoryRegistry({"bikes": {}}, fail_tags=True)
+    plan = plan_for(registry, "  bikes:\n    aliases: {champion: 2}\n")
+    report = apply_plan(plan, registry, PROVENANCE)
+    assert statuses(report) == [("champion", "applied")]
+    assert registry.last_applied["bikes"].aliases == {"champion": 2}
+    (error,) = report.errors
+    assert error == (
+        "could not write the audit tag for bikes@champion: "
+        "MLflow registry at memory://: tag rejected"
+    )
+
+
+def test_the_audit_tag_records_provenance_and_the_previous_version() -> None:
+    registry = MemoryRegistry({"bikes": {"champion": 1}})
+    plan = plan_for(registry, "  bikes:\n    aliases: {champion: 2}\n")
+    apply_plan(plan, registry, PROVENANCE)
+    tag = registry.version_tags[("bikes", 2, "mlflow-gitops.alias.champion")]
+    assert json.loads(tag) == {
+        "actor": "ann",
+        "applied_at": "2026-11-29T00:00:00Z",
+        "commit": "c0ffee",
+        "from": 1,
+    }
+
+
+def test_a_mangled_last_applied_tag_reads_as_never_applied() -> None:
+    for mangled in ["{", "[]", '{"aliases": {"champion": "x"}}', '{"aliases": 3}', ""]:
+        assert LastApplied.from_tag_value(mangled) is None, mangled
+    registry = MemoryRegistry({"bikes": {"champion": 1, "old": 1}})
+    registry.last_applied["bikes"] = LastApplied.from_tag_value("{") or LastApplied({})
+    plan = plan_for(registry, "  bikes:\n    aliases: {champion: 2}\n")
+    assert [(c.alias, c.reason) for c in plan.changes] == [("champion", "promote")]
+    assert [u.alias for u in plan.unmanaged] == ["old"]
