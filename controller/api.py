@@ -71,7 +71,8 @@ def plan(loaded: LoadedManifest, registry: Registry, *, at: datetime | None = No
     live = registry.read_state(loaded.manifest.models)
     draft = make_plan(loaded, live)
     versions = registry.read_versions(wanted_versions(draft))
-    return review(draft, loaded, live, versions, at or now())
+    reviewed = review(draft, loaded, live, versions, at or now())
+    return reviewed.model_copy(update={"commit": provenance(loaded.path).commit})
 
 
 def plan_to_apply(

@@ -203,6 +203,7 @@ class Plan(Record):
     gate_specs: dict[str, dict[str, Any]] = Field(default_factory=dict)
     freeze: list[dict[str, str]] = Field(default_factory=list)
     computed_at: str | None = None
+    commit: str | None = None  # of the manifest the plan was computed from, when known
 
     @property
     def has_changes(self) -> bool:

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STUBS = Path(__file__).resolve().parent / "act"
 ACT = Path(sys.executable).parent / "act"
 COPIED = ["controller", "pyproject.toml", "uv.lock", "README.md", "action.yml", ".github"]
-MARKER = "<!-- mlflow-gitops:plan -->"
+MARKER = "<!-- mlflow-gitops:plan manifest=registry.yaml "
 ACT_TIMEOUT_S = 600
 
 pytestmark = pytest.mark.e2e

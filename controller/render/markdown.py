@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import quote
 
+from controller.render import evidence as words
 from controller.render.headline import count, plan_headline, report_headline
 from controller.target import ui_base
-from controller.values import ApplyReport, Change, ChangeResult, Plan
+from controller.values import (
+    ApplyReport,
+    Change,
+    ChangeResult,
+    Plan,
+    SignatureDiff,
+    VersionEvidence,
+)
 
-# Hidden in the rendered comment; the plan workflow finds its own comment by it.
-MARKER = "<!-- mlflow-gitops:plan -->"
+# Hidden in the rendered comment; the plan workflow finds its own comment by it. One per
+# manifest and registry, so two manifests in one repository never overwrite each other.
+MARKER_PREFIX = "<!-- mlflow-gitops:plan"
 # GitHub rejects comments over 65,536 characters; keep some room below that.
 MAX_CHARS = 65_000
 # Tables with more rows than this fold into <details>, so a big plan stays skimmable.
@@ -86,13 +95,101 @@ def _bold(headline: tuple[str, str], icon: str = "") -> str:
     return f"**{icon}{escape(lead)}**" + (f" {escape(detail)}" if detail else "")
 
 
+def registry_name(registry_uri: str) -> str:
+    """The registry as the comment names it: its UI address, or the URI without credentials."""
+    return ui_base(registry_uri) or re.sub(r"//[^/@]*@", "//", registry_uri)
+
+
+def marker(plan: Plan, registry_uri: str) -> str:
+    """`<!-- mlflow-gitops:plan manifest=registry.yaml registry=http://mlflow:5000 -->`."""
+    manifest = plan.manifest_path or "registry.yaml"
+    safe = f"manifest={manifest} registry={registry_name(registry_uri)}".replace("--", "- -")
+    return f"{MARKER_PREFIX} {safe} -->"
+
+
+def _header(plan: Plan, registry_uri: str) -> str:
+    parts = [f"registry `{escape(registry_name(registry_uri))}`"]
+    if plan.commit:
+        parts.append(f"commit `{plan.commit[:12]}`")
+    if plan.computed_at:
+        parts.append(f"computed {escape(plan.computed_at)}")
+    return "Planned against " + ", ".join(parts) + "."
+
+
+def _run_cell(version: VersionEvidence | None) -> str:
+    if version is None or not version.run_id:
+        return NONE
+    short = escape(version.run_id[:8])
+    return f"[{short}]({version.run_url})" if version.run_url else short
+
+
+def _evidence_table(change: Change, base: str | None) -> list[str]:
+    """Current against proposed, metric by metric with the difference, then the facts."""
+    found = change.evidence
+    if found is None or found.to_version is None:
+        return []
+    new, old = found.to_version, found.from_version
+    title = (
+        f"**{escape(change.address)}**: "
+        f"{version_cell(change.model, change.from_version, base)} → "
+        f"{version_cell(change.model, change.to_version, base)} ({change.reason})"
+    )
+
+    def both(fact: Callable[[VersionEvidence], str]) -> list[str]:
+        return [escape(fact(old)) if old else NONE, escape(fact(new))]
+
+    names = list(dict.fromkeys([*(old.metrics if old else {}), *new.metrics]))
+    rows = [
+        [
+            f"`{escape(name)}`",
+            words.number(old.metrics.get(name)) if old else NONE,
+            words.number(new.metrics.get(name)),
+            words.delta(old.metrics.get(name) if old else None, new.metrics.get(name)) or NONE,
+        ]
+        for name in names
+    ]
+    rows += [
+        ["created", *both(words.created), ""],
+        ["status", *both(lambda v: v.status), ""],
+        ["run", _run_cell(old), _run_cell(new), ""],
+        ["tags", *both(words.tags), ""],
+        ["signature", *both(words.signature), _diff_cell(found.signature_diff)],
+    ]  # fmt: skip
+    if new.description or (old and old.description):
+        rows.append(["description", *both(lambda v: v.description or NONE), ""])
+    lines = [title, "", *_table(["", "current", "proposed", "Δ"], rows)]
+    if change.gates:
+        icons = {words.PASS: "✅", words.FAIL: "❌"}
+        marks = [escape(words.gate_mark(g)) for g in change.gates]
+        lines += ["Gates:", "", *(f"- {icons[m[0]]}{m[1:]}" for m in marks), ""]
+    return lines
+
+
+def _diff_cell(diff: SignatureDiff | None) -> str:
+    return escape(", ".join(words.diff_words(diff))) if diff else ""
+
+
+def _deletion_warnings(changes: Sequence[Change]) -> list[str]:
+    deletions = [c for c in changes if c.action == "delete"]
+    return [
+        f"> ⚠️ **Deletes `{escape(c.address)}`** (now {c.from_version}): anything loading "
+        f"`models:/{escape(c.address)}` will fail."
+        for c in deletions
+    ] + ([""] if deletions else [])
+
+
 def plan(plan: Plan, registry_uri: str) -> str:
-    """The plan for a PR comment: headline, a table per model, unmanaged aliases, errors."""
+    """The plan for a PR comment: headline, tables, evidence per change, unmanaged, errors."""
     base = ui_base(registry_uri)
     path = plan.manifest_path
     title = f"### MLflow registry plan: {escape(path)}" if path else "### Plan"
-    lines = [MARKER, title, "", _bold(plan_headline(plan), "❌ " if plan.errors else ""), ""]
+    lines = [marker(plan, registry_uri), title, "", _header(plan, registry_uri), ""]
+    lines += [_bold(plan_headline(plan), "❌ " if plan.errors else ""), ""]
+    lines += _deletion_warnings(plan.changes)
     lines += _change_tables(plan.changes, base)
+    evidence = [line for c in plan.changes for line in _evidence_table(c, base)]
+    if evidence:
+        lines += ["#### Evidence", "", *evidence]
     if plan.unmanaged:
         rows = [
             [escape(u.model), escape(u.alias), version_cell(u.model, u.version, base)]

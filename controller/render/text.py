@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from controller.render import evidence as words
 from controller.render.headline import plan_headline, report_headline
 from controller.values import (
     AliasEdit,
@@ -31,10 +32,33 @@ def change_line(change: Change) -> str:
     return f"{symbol} {change.address}: {values} ({change.reason})"
 
 
+def evidence_lines(change: Change) -> list[str]:
+    """A short line per version, then a pass or fail mark per gate."""
+    found = change.evidence
+    if found is None:
+        return []
+    lines = []
+    for side, version in (("to", found.to_version), ("from", found.from_version)):
+        if version is None:
+            continue
+        diff = found.signature_diff if side == "to" else None
+        run = f"run {version.run_id[:8]}" if version.run_id else "no run"
+        lines.append(
+            f"{side:>4} v{version.version}: {words.created(version)}, {version.status}, {run}, "
+            f"signature {words.signature(version, diff)}; {words.metrics(version)}; "
+            f"tags {words.tags(version)}"
+        )
+    lines += [words.gate_mark(result) for result in change.gates]
+    return [f"      {line}" for line in lines]
+
+
 def plan(plan: Plan, registry_uri: str) -> str:
     lines: list[str] = []
     if plan.changes:
-        lines += ["Changes:", *(f"  {change_line(c)}" for c in plan.changes), ""]
+        lines.append("Changes:")
+        for change in plan.changes:
+            lines += [f"  {change_line(change)}", *evidence_lines(change)]
+        lines.append("")
     if plan.unmanaged:
         lines.append("Unmanaged aliases (left alone; declare them, or set prune: true):")
         lines += [f"  {u.model}@{u.alias} -> {u.version}" for u in plan.unmanaged]
