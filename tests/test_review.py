@@ -387,3 +387,49 @@ def test_unmanaged_aliases_can_be_errors_or_deleted(
         ("champion", "create", "assign"),
         ("stray", "delete", "prune"),
     ]
+
+
+def test_a_version_without_a_run_takes_its_metrics_from_the_logged_model(
+    run: Run, write, server_client, mlflow_server
+) -> None:
+    import mlflow
+
+    mlflow.set_tracking_uri(mlflow_server)
+    logged = mlflow.initialize_logged_model(name="runless")
+    mlflow.log_metric("rmse", 99.0, model_id=logged.model_id)
+    mlflow.end_run()
+    name = f"runless{uuid.uuid4().hex[:8]}"
+    server_client.create_registered_model(name)
+    server_client.create_model_version(name, f"models:/{logged.model_id}", model_id=logged.model_id)
+    gate = "      champion: {metrics: {rmse: {max: 120.0}}}\n"
+    plan = plan_json(run, write(manifest(name, "{champion: 1}", gate)))
+    (change,) = plan["changes"]
+    assert change["evidence"]["to"]["run_id"] is None
+    assert change["evidence"]["to"]["metrics"] == {"rmse": 99.0}
+    assert gates_of(plan) == {"metrics.rmse": (True, "max 120.0", 99.0)}
+
+
+def test_text_and_markdown_show_the_evidence_and_the_gates(
+    run: Run, write, gated_model, server_client, mlflow_server
+) -> None:
+    name = gated_model({1: APPROVED})
+    server_client.set_registered_model_alias(name, "champion", "1")
+    server_client.set_registered_model_alias(name, "shadow", "3")
+    gate = "      champion: {metrics: {rmse: {max: 120.0}}}\n"
+    path = write(manifest(name, "{champion: 2, shadow: null}", gate))
+
+    code, out, _ = run("plan", "-f", path)
+    assert code == 1
+    assert "      ✗ metrics.rmse = 131.2 (expected max 120.0)" in out
+    assert re.search(r"  to v2: .*READY, run [0-9a-f]{8}, signature yes \(\+inputs.humidity", out)
+    assert "from v1: " in out and "tags validation_status=approved" in out
+
+    code, comment, _ = run("plan", "-f", path, "--format", "markdown")
+    assert code == 1
+    assert comment.startswith(
+        f"<!-- mlflow-gitops:plan manifest={path} registry={mlflow_server} -->\n"
+    )
+    assert f"Planned against registry `{mlflow_server}`" in comment
+    assert "| `rmse` | 110 | 131.2 | +21.2 |" in comment
+    assert "- ❌ metrics.rmse = 131.2 (expected max 120.0)" in comment
+    assert f"> ⚠️ **Deletes `{name}@shadow`** (now 3)" in comment
