@@ -136,9 +136,9 @@ def apply(
             f"apply is frozen: {frozen}; nothing was applied "
             "(apply --override-freeze --reason TEXT to go ahead)",
         )
-    if saved or plan.gate_specs:
+    if saved:  # a plan computed in this command already saw fresh data
         live = registry.read_state(plan.models)
-        moved = moved_aliases(plan, live) if saved else []
+        moved = moved_aliases(plan, live)
         if moved:
             raise StalePlanError(
                 "the saved plan is stale; these aliases moved since it was made: "

@@ -50,6 +50,11 @@ def check(gate: Gate, version: VersionEvidence, context: Context) -> list[GateRe
     return results
 
 
+def _num(value: float) -> str:
+    """An observed metric in messages: six significant digits, not 69.76952601683935."""
+    return f"{value:.6g}"
+
+
 def failures(results: Iterable[GateResult]) -> list[GateResult]:
     return [result for result in results if not result.passed]
 
@@ -127,10 +132,14 @@ def _bounds(name: str, bounds: MetricBounds, version: VersionEvidence) -> GateRe
     if value is None:
         return _result(gate, False, expected, None, f"metric {name} is missing")
     if bounds.min is not None and value < bounds.min:
-        return _result(gate, False, expected, value, f"metric {name} {value} < min {bounds.min}")
+        return _result(
+            gate, False, expected, value, f"metric {name} {_num(value)} < min {bounds.min}"
+        )
     if bounds.max is not None and value > bounds.max:
-        return _result(gate, False, expected, value, f"metric {name} {value} > max {bounds.max}")
-    return _result(gate, True, expected, value, f"metric {name} {value} within {expected}")
+        return _result(
+            gate, False, expected, value, f"metric {name} {_num(value)} > max {bounds.max}"
+        )
+    return _result(gate, True, expected, value, f"metric {name} {_num(value)} within {expected}")
 
 
 def _better(
@@ -150,13 +159,14 @@ def _better(
         if value is None:
             message = f"metric {name} is missing"
         return _result(gate, passed, expected, value, message)
-    expected = f"{direction} than {baseline} (version {current.version})"
+    expected = f"{direction} than {_num(baseline)} (version {current.version})"
     if value is None:
         return _result(gate, False, expected, None, f"metric {name} is missing")
     passed = value < baseline if direction == "lower" else value > baseline
     verdict = "is" if passed else "is not"
     message = (
-        f"metric {name} {value} {verdict} {direction} than {baseline} of version {current.version}"
+        f"metric {name} {_num(value)} {verdict} {direction} than {_num(baseline)} "
+        f"of version {current.version}"
     )
     return _result(gate, passed, expected, value, message)
 

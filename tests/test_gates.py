@@ -68,8 +68,8 @@ def test_better_than_current_compares_with_the_version_replaced() -> None:
     current = Context(current=version(3, metrics={"rmse": 110.0, "r2": 0.8}))
     worse = version(metrics={"rmse": 131.2, "r2": 0.9})
     assert results(gate, worse, current) == [
-        ("better_than_current.rmse", False, "lower than 110.0 (version 3)", 131.2,
-         "metric rmse 131.2 is not lower than 110.0 of version 3"),
+        ("better_than_current.rmse", False, "lower than 110 (version 3)", 131.2,
+         "metric rmse 131.2 is not lower than 110 of version 3"),
         ("better_than_current.r2", True, "higher than 0.8 (version 3)", 0.9,
          "metric r2 0.9 is higher than 0.8 of version 3"),
     ]  # fmt: skip

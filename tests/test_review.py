@@ -211,7 +211,7 @@ def test_each_gate_fails_with_a_located_plan_error(
         "tag validation_status is not set, expected = approved",
         "metric rmse 131.2 > max 120.0",
         "metric f1 is missing",
-        "metric rmse 131.2 is not lower than 110.0 of version 1",
+        "metric rmse 131.2 is not lower than 110 of version 1",
     ):
         assert f"{where}: {failure}" in out
     assert re.search(rf"{re.escape(where)}: created \d+m ago, less than min_age 24h", out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from controller.schedule import show_duration
+from controller.state import AUDIT_TAG_PREFIX
 from controller.values import GateResult, SignatureDiff, VersionEvidence
 
 PASS, FAIL = "✓", "✗"
@@ -55,7 +56,14 @@ def diff_words(diff: SignatureDiff) -> list[str]:
 
 
 def tags(version: VersionEvidence) -> str:
-    return ", ".join(f"{k}={v}" for k, v in version.tags.items()) or "none"
+    """Tags as key=value; this tool's own audit tags only say which alias it set there."""
+    plain = [f"{k}={v}" for k, v in version.tags.items() if not k.startswith(AUDIT_TAG_PREFIX)]
+    held = [
+        k.removeprefix(AUDIT_TAG_PREFIX) for k in version.tags if k.startswith(AUDIT_TAG_PREFIX)
+    ]
+    if held:
+        plain.append("set by mlflow-gitops as " + ", ".join(f"@{alias}" for alias in held))
+    return ", ".join(plain) or "none"
 
 
 def metrics(version: VersionEvidence) -> str:
