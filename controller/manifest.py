@@ -508,9 +508,8 @@ def json_schema() -> dict[str, Any]:
 
 def dump_manifest(manifest: Manifest) -> str:
     """Render a manifest as registry.yaml text (used by `import`)."""
-    body = manifest.model_dump(mode="json", exclude_none=True)
+    body = manifest.model_dump(mode="json", exclude_defaults=True)
     for spec in body.get("models", {}).values():
-        if not spec.get("prune"):
-            spec.pop("prune", None)
+        spec.setdefault("aliases", {})  # what import adopts, even when there is none yet
     header = "# yaml-language-server: $schema=./registry.schema.json\n"
     return header + yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
