@@ -76,7 +76,13 @@ def review(
                     col=col,
                 )
             )
-    return plan.model_copy(update={"changes": changes, "errors": [*plan.errors, *problems]})
+    return plan.model_copy(
+        update={
+            "changes": changes,
+            "errors": [*plan.errors, *problems],
+            "frozen": active_freeze(plan, now),
+        }
+    )
 
 
 def recheck(

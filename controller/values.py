@@ -204,6 +204,7 @@ class Plan(Record):
     freeze: list[dict[str, str]] = Field(default_factory=list)
     computed_at: str | None = None
     commit: str | None = None  # of the manifest the plan was computed from, when known
+    frozen: str | None = None  # the freeze window open when the plan was computed
 
     @property
     def has_changes(self) -> bool:

@@ -121,3 +121,12 @@ def test_a_first_assignment_has_no_current_column_values() -> None:
     assert "| `rmse` | — | 95 | — |" in comment
     assert "Gates:" not in comment
     assert [line for line in text.plan(plan_of(change), UI).splitlines() if "from v" in line] == []
+
+
+def test_an_open_freeze_window_is_announced_to_the_reviewer() -> None:
+    frozen = plan_of(promotion()).model_copy(update={"frozen": "weekend freeze (until Monday)"})
+    assert "> 🧊 **Apply is frozen now**: weekend freeze (until Monday)." in markdown.plan(
+        frozen, UI
+    )
+    assert text.plan(frozen, UI).startswith("Apply is frozen now: weekend freeze (until Monday).")
+    assert "frozen" not in markdown.plan(plan_of(promotion()), UI)

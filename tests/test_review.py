@@ -341,6 +341,10 @@ def test_apply_refuses_inside_a_freeze_window_and_proceeds_outside(
 ) -> None:
     name = gated_model()
     path = write(manifest(name, "{champion: 1}", top=FREEZE))
+    code, out, _ = run("plan", "-f", path, now=SATURDAY)
+    assert code == 0  # plan is never frozen, but it tells the reviewer
+    assert out.startswith("Apply is frozen now: weekend freeze (freeze from 2026-11-27 17:00")
+    assert "frozen" not in run("plan", "-f", path, now=TUESDAY)[1]
     code, out, _ = run("apply", "-f", path, now=SATURDAY)
     assert code == 1
     assert (

@@ -185,6 +185,8 @@ def plan(plan: Plan, registry_uri: str) -> str:
     title = f"### MLflow registry plan: {escape(path)}" if path else "### Plan"
     lines = [marker(plan, registry_uri), title, "", _header(plan, registry_uri), ""]
     lines += [_bold(plan_headline(plan), "❌ " if plan.errors else ""), ""]
+    if plan.frozen:
+        lines += [f"> 🧊 **Apply is frozen now**: {escape(plan.frozen)}.", ""]
     lines += _deletion_warnings(plan.changes)
     lines += _change_tables(plan.changes, base)
     evidence = [line for c in plan.changes for line in _evidence_table(c, base)]

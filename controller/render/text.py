@@ -54,6 +54,8 @@ def evidence_lines(change: Change) -> list[str]:
 
 def plan(plan: Plan, registry_uri: str) -> str:
     lines: list[str] = []
+    if plan.frozen:
+        lines += [f"Apply is frozen now: {plan.frozen}.", ""]
     if plan.changes:
         lines.append("Changes:")
         for change in plan.changes:
