@@ -1,7 +1,7 @@
-"""The facts a reviewer needs about a proposed version and the one it replaces, as plain data.
+"""Shape what registry.py read about a version (`RawVersion`) into what a reviewer sees.
 
-registry.py gathers them (`RawVersion`); this module shapes them for the plan: which metrics
-to show, the age against the plan's clock, and the signature diff. Pure: no I/O.
+Which metrics to show, the age against the plan's clock, the signature from the MLmodel
+text and its diff between two versions. Pure: no I/O.
 """
 
 from __future__ import annotations

@@ -145,28 +145,26 @@ def _bounds(name: str, bounds: MetricBounds, version: VersionEvidence) -> GateRe
 def _better(
     name: str, direction: str, version: VersionEvidence, current: VersionEvidence | None
 ) -> GateResult:
+    """Beat the version being replaced; with nothing to beat, only the metric must exist."""
     gate = f"better_than_current.{name}"
     value = version.metrics.get(name)
     baseline = current.metrics.get(name) if current else None
-    if baseline is None or current is None:
+    if current is None or baseline is None:
         expected = f"{direction} than the current version"
-        message = (
-            f"no current version to compare {name} with"
-            if current is None
-            else f"current version {current.version} has no metric {name}"
-        )
-        passed = value is not None
         if value is None:
-            message = f"metric {name} is missing"
-        return _result(gate, passed, expected, value, message)
+            return _result(gate, False, expected, None, f"metric {name} is missing")
+        if current is None:
+            return _result(gate, True, expected, value, f"no current version to compare {name}")
+        return _result(
+            gate, True, expected, value, f"current version {current.version} has no metric {name}"
+        )
     expected = f"{direction} than {_num(baseline)} (version {current.version})"
     if value is None:
         return _result(gate, False, expected, None, f"metric {name} is missing")
     passed = value < baseline if direction == "lower" else value > baseline
-    verdict = "is" if passed else "is not"
     message = (
-        f"metric {name} {_num(value)} {verdict} {direction} than {_num(baseline)} "
-        f"of version {current.version}"
+        f"metric {name} {_num(value)} {'is' if passed else 'is not'} {direction} than "
+        f"{_num(baseline)} of version {current.version}"
     )
     return _result(gate, passed, expected, value, message)
 

@@ -236,6 +236,8 @@ class Registry:
         if not keys:
             return {}
         ui = ui_base(self.target.registry_uri)
+        with self._errors():
+            self.client  # noqa: B018 -- create it once, before the threads share it
         with self._errors(), ThreadPoolExecutor(max_workers=EVIDENCE_READ_THREADS) as pool:
             versions = dict(
                 zip(keys, pool.map(lambda k: self._read_version(*k), keys), strict=True)
