@@ -18,10 +18,7 @@ $(BIN)/mlflow-gitops: pyproject.toml uv.lock | $(UV)
 	@touch $@
 
 demo: $(BIN)/mlflow-gitops
-	$(BIN)/python scripts/seed_bikes.py --tracking-uri $(DEMO_DB)
-	$(BIN)/mlflow-gitops plan --tracking-uri $(DEMO_DB)
-	$(BIN)/mlflow-gitops apply --tracking-uri $(DEMO_DB)
-	$(BIN)/python scripts/predict_bikes.py --tracking-uri $(DEMO_DB)
+	$(BIN)/python examples/bikes/walkthrough.py --tracking-uri $(DEMO_DB)
 
 lint: $(BIN)/mlflow-gitops
 	$(BIN)/ruff check .

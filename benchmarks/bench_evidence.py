@@ -2,7 +2,7 @@
 
 Starts its own `mlflow server` (SQLite) on 127.0.0.1, logs one real model from a run, registers
 it as versions 1 and 2 of N models (so every version has a run and an MLmodel file), then times
-`Registry.read_versions` for the 2N versions an `N x champion: 1 -> 2` plan shows:
+`Registry.read_evidence` for the 2N versions an `N x champion: 1 -> 2` plan shows:
   serial    one read at a time (EVIDENCE_READ_THREADS = 1)
   parallel  the shipped bound (EVIDENCE_READ_THREADS)
 and prints seconds, REST calls and the ratio. Run: python -m benchmarks.bench_evidence
@@ -51,7 +51,7 @@ def main() -> None:
             registry.client  # noqa: B018 -- connect outside the timing
             with recorded_rest_calls() as calls:
                 start = time.perf_counter()
-                found = registry.read_versions(wanted)
+                found = registry.read_evidence(wanted)
                 timings[label] = (time.perf_counter() - start, len(calls))
             assert all(
                 v.metrics == {"rmse": 1.0, "r2": 0.9} and v.has_signature for v in found.values()

@@ -1,6 +1,6 @@
 """The library surface: the operations the CLI runs, callable from Python too.
 
-validate, plan, apply, import_, history, promote and rollback. Each returns a value from
+validate, plan, apply, import_, history, promote, rollback and update. Each returns a value from
 values.py or raises a GitopsError; none of them prints.
 """
 
@@ -25,6 +25,7 @@ from controller.promotion import Delivery, promote, rollback
 from controller.registry import Registry
 from controller.review import active_freeze, recheck, review, wanted_versions
 from controller.target import TargetFlags, resolve_target
+from controller.update import update
 from controller.values import ApplyReport, ChangeResult, HistoryEntry, Plan, Provenance
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "promote",
     "rollback",
     "save_plan",
+    "update",
     "validate",
 ]
 
@@ -70,7 +72,7 @@ def plan(loaded: LoadedManifest, registry: Registry, *, at: datetime | None = No
     """Read the declared models in batches, diff them, then gather evidence for the changes."""
     live = registry.read_state(loaded.manifest.models)
     draft = make_plan(loaded, live)
-    versions = registry.read_versions(wanted_versions(draft))
+    versions = registry.read_evidence(wanted_versions(draft))
     reviewed = review(draft, loaded, live, versions, at or now())
     return reviewed.model_copy(update={"commit": provenance(loaded.path).commit})
 
@@ -148,7 +150,7 @@ def apply(
         gated = plan.model_copy(
             update={"changes": [c for c in plan.changes if c.address in plan.gate_specs]}
         )
-        failed = recheck(gated, live, registry.read_versions(wanted_versions(gated)), moment)
+        failed = recheck(gated, live, registry.read_evidence(wanted_versions(gated)), moment)
         if failed:
             return _refused(
                 plan, "gates fail on fresh data; nothing was applied: " + "; ".join(failed)

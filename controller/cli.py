@@ -11,7 +11,7 @@ import os
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -228,23 +228,39 @@ def edit_options(command: Callable[..., int]) -> Callable[..., int]:
     return wrapper
 
 
+class VersionOrLatest(click.ParamType):
+    """A positive version number, or `latest`: the newest READY version the alias accepts."""
+
+    name = "VERSION|latest"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value == "latest" or isinstance(value, int):
+            return value
+        if str(value).isdigit() and int(value) >= 1:
+            return int(value)
+        self.fail(f"{value!r} is not a positive version number or 'latest'", param, ctx)
+
+
 @cli.command()
 @click.argument("model")
 @click.argument("alias")
-@click.argument("version", type=click.IntRange(min=1))
+@click.argument("version", type=VersionOrLatest())
 @manifest_option
 @edit_options
 @target_options
 def promote(
     model: str,
     alias: str,
-    version: int,
+    version: int | Literal["latest"],
     manifest_path: str,
     offline: bool,
     delivery: api.Delivery,
     flags: api.TargetFlags,
 ) -> int:
-    """Point MODEL@ALIAS at VERSION in the manifest, editing only that value."""
+    """Point MODEL@ALIAS at VERSION in the manifest, editing only that value.
+
+    VERSION `latest` is the newest READY version, under the alias's track policy if it has one.
+    """
     edit = api.promote(
         manifest_path, model, alias, version, flags=flags, offline=offline, delivery=delivery
     )
@@ -296,6 +312,36 @@ def rollback(
 @click.argument("model", required=False)
 @click.argument("alias", required=False)
 @manifest_option
+@click.option("--commit", is_flag=True, help="Commit each bump on its own new branch.")
+@click.option("--push", is_flag=True, help="Push each bump's branch (needs --commit).")
+@click.option(
+    "--remote", default="origin", show_default=True, metavar="NAME", help="Remote for --push."
+)
+@format_option("text", "json")
+@target_options
+def update(
+    model: str | None,
+    alias: str | None,
+    manifest_path: str,
+    commit: bool,
+    push: bool,
+    remote: str,
+    output_format: str,
+    flags: api.TargetFlags,
+) -> int:
+    """Bump tracked aliases (see track:) to the newest matching READY version, forward only."""
+    if push and not commit:
+        raise UsageError("--push needs --commit")
+    delivery = api.Delivery(commit=commit, push=push, remote=remote)
+    results = api.update(manifest_path, model, alias, flags=flags, delivery=delivery)
+    out(FORMATS[output_format].tracked(results, manifest_path))
+    return 0
+
+
+@cli.command()
+@click.argument("model", required=False)
+@click.argument("alias", required=False)
+@manifest_option
 @format_option("text", "json")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Show at most N entries.")
 def history(
@@ -307,6 +353,43 @@ def history(
         err(f"warning: {warning}")
     out(FORMATS[output_format].history(entries))
     return 0
+
+
+@cli.command()
+@click.argument("model_alias", metavar="MODEL@ALIAS")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option(
+    "--refresh", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+    metavar="SECONDS", help="How often to check where the alias points.",
+)  # fmt: skip
+@click.option(
+    "--webhook-secret", envvar="MLFLOW_GITOPS_WEBHOOK_SECRET", metavar="SECRET",
+    help="Enable POST /webhook for MLflow's signed alias webhooks (default: "
+    "$MLFLOW_GITOPS_WEBHOOK_SECRET).",
+)  # fmt: skip
+@target_options
+def serve(
+    model_alias: str,
+    host: str,
+    port: int,
+    refresh: float,
+    webhook_secret: str | None,
+    flags: api.TargetFlags,
+) -> int:
+    """Serve MODEL@ALIAS like `mlflow models serve`, following the alias as it moves."""
+    from controller import serving
+
+    target = api.open_registry(flags, None).target
+    return serving.serve(
+        model_alias,
+        host=host,
+        port=port,
+        refresh_interval=refresh,
+        tracking_uri=target.tracking_uri,
+        registry_uri=target.registry_uri,
+        webhook_secret=webhook_secret,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

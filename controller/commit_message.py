@@ -1,4 +1,4 @@
-"""The commit message promote and rollback write, and the parser history reads it back with.
+"""The commit message promote, rollback and update write, and the parser history reads it back with.
 
 `promote bikes@champion: 3 -> 4`, then trailers (`Model:`, `Alias:`, `From:`, `To:`) that git
 and other tools can read. Writer and parser live together so the format cannot drift.
@@ -12,13 +12,16 @@ from typing import Literal
 
 from controller.values import show_version
 
-EditKind = Literal["promote", "rollback"]
-_SUBJECT = re.compile(r"^(?P<kind>promote|rollback) (?P<address>.+): (?P<was>\S+) -> (?P<to>\d+)$")
+EditKind = Literal["promote", "rollback", "update"]
+KINDS: tuple[EditKind, ...] = ("promote", "rollback", "update")
+_SUBJECT = re.compile(
+    r"^(?P<kind>promote|rollback|update) (?P<address>.+): (?P<was>\S+) -> (?P<to>\d+)$"
+)
 
 
 @dataclass(frozen=True)
 class EditSubject:
-    """What a promote or rollback commit's subject says it did."""
+    """What a promote, rollback or update commit's subject says it did."""
 
     kind: EditKind
     address: str
@@ -40,7 +43,7 @@ def parse_subject(subject: str) -> EditSubject | None:
     if match is None:
         return None
     was = match["was"]
-    kind: EditKind = "rollback" if match["kind"] == "rollback" else "promote"
+    (kind,) = [kind for kind in KINDS if kind == match["kind"]]
     return EditSubject(
         kind=kind,
         address=match["address"],

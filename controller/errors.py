@@ -54,12 +54,20 @@ class PromotionError(GitopsError):
     """A promotion or rollback was refused; the manifest was left as it was."""
 
 
+class UpdateError(GitopsError):
+    """`update` was asked for an alias the manifest does not track; nothing was read or written."""
+
+
 class EditError(GitopsError):
     """The manifest's shape does not allow the edit; the file is left as it was."""
 
 
 class GitError(GitopsError):
     """A git step failed or was refused."""
+
+
+class ServingError(GitopsError):
+    """The model cannot be served: not MODEL@ALIAS, no such alias, or its first load failed."""
 
 
 class UsageError(GitopsError):

@@ -94,8 +94,8 @@ def head_commit_and_user(path: str | Path) -> tuple[str | None, str | None]:
     return commit, (str(user) if user else None)
 
 
-def check_can_commit(path: str | Path, branch: str, remote: str | None) -> None:
-    """Refuse before anything is written: the commit must hold this change and nothing else."""
+def starting_branch(path: str | Path, remote: str | None) -> str:
+    """The branch new commits start from; refused unless the manifest there is clean."""
     with _repo(path) as repo:
         if not repo.head.is_valid():
             raise GitError("the repository has no commits yet; commit the manifest first")
@@ -106,11 +106,40 @@ def check_can_commit(path: str | Path, branch: str, remote: str | None) -> None:
                 f"{path} has uncommitted changes; commit or stash them first, "
                 "so the new commit holds only this change"
             )
+        if remote is not None and remote not in repo.remotes:
+            raise GitError(f"no git remote named {remote!r}")
+        return repo.active_branch.name
+
+
+def check_can_commit(path: str | Path, branch: str, remote: str | None) -> None:
+    """Refuse before anything is written: the commit must hold this change and nothing else."""
+    starting_branch(path, remote)
+    with _repo(path) as repo:
         repo.git.check_ref_format("--branch", branch)
         if branch in repo.heads:
             raise GitError(f"branch {branch!r} already exists")
-        if remote is not None and remote not in repo.remotes:
-            raise GitError(f"no git remote named {remote!r}")
+
+
+def local_branches(path: str | Path, prefix: str) -> set[str]:
+    """Names of the local branches that start with `prefix`."""
+    with _repo(path) as repo:
+        return {head.name for head in repo.heads if head.name.startswith(prefix)}
+
+
+def remote_branches(path: str | Path, remote: str, prefix: str) -> set[str]:
+    """Names of the remote's branches that start with `prefix`, asked of the remote itself."""
+    with _repo(path) as repo:
+        listing = str(repo.git.ls_remote("--heads", remote, f"refs/heads/{prefix}*"))
+    refs = (line.partition("\t")[2] for line in listing.splitlines())
+    return {
+        ref.removeprefix("refs/heads/") for ref in refs if ref.startswith(f"refs/heads/{prefix}")
+    }
+
+
+def switch_to(path: str | Path, branch: str) -> None:
+    """Check out an existing branch (back to where a run of bump commits started)."""
+    with _repo(path) as repo:
+        repo.git.checkout(branch)
 
 
 def commit_on_new_branch(path: str | Path, branch: str, message: str) -> str:

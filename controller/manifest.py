@@ -188,6 +188,97 @@ def _alias_names_in_schema(schema: dict[str, Any]) -> None:
         keyed_by_alias["additionalProperties"] = values
 
 
+class TagRule(BaseModel):
+    """One required version tag: an exact value, or a regex the whole value must match."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: str | None = None
+    pattern: str | None = None
+
+
+class TrackPolicy(BaseModel):
+    """Which versions an alias follows: the newest READY one carrying these tags."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tags: dict[str, TagRule] = Field(default_factory=dict)
+
+
+POLICY_SHAPE = "'latest' or {latest: {tags: {KEY: VALUE or {pattern: REGEX}}}}"
+
+
+def read_track_policy(value: Any) -> Any:
+    """The YAML shapes `latest` and `{latest: {tags: ...}}` -> TrackPolicy's fields."""
+    if isinstance(value, TrackPolicy):
+        return value
+    if value == "latest":
+        return {"tags": {}}
+    if not (isinstance(value, dict) and set(value) == {"latest"}):
+        raise ValueError(f"a track policy is {POLICY_SHAPE}, got {value!r}")
+    latest = value["latest"]
+    if not (isinstance(latest, dict) and set(latest) <= {"tags"}):
+        raise ValueError(f"a track policy is {POLICY_SHAPE}, got {value!r}")
+    tags = latest.get("tags") or {}
+    if not isinstance(tags, dict):
+        raise ValueError(f"track tags must be a mapping of tag -> value, got {tags!r}")
+    return {"tags": {str(key): _tag_rule(key, rule) for key, rule in tags.items()}}
+
+
+def _tag_rule(key: str, rule: Any) -> dict[str, str]:
+    if isinstance(rule, str):
+        return {"value": rule}
+    if isinstance(rule, dict) and set(rule) == {"pattern"} and isinstance(rule["pattern"], str):
+        return {"pattern": rule["pattern"]}
+    raise ValueError(
+        f"tag {key!r} must be an exact string or {{pattern: REGEX}}, got {rule!r} "
+        "(quote numbers and booleans: tag values are strings)"
+    )
+
+
+TAG_RULE_SCHEMA = {
+    "anyOf": [
+        {"type": "string"},
+        {
+            "type": "object",
+            "properties": {"pattern": {"type": "string", "format": "regex"}},
+            "required": ["pattern"],
+            "additionalProperties": False,
+        },
+    ]
+}
+TrackPolicyField = Annotated[
+    TrackPolicy,
+    BeforeValidator(read_track_policy),
+    WithJsonSchema(
+        {
+            "description": "follow the newest READY version (with these tags): `update` "
+            "proposes the bump",
+            "anyOf": [
+                {"const": "latest"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "latest": {
+                            "type": "object",
+                            "properties": {
+                                "tags": {
+                                    "type": "object",
+                                    "additionalProperties": TAG_RULE_SCHEMA,
+                                }
+                            },
+                            "additionalProperties": False,
+                        }
+                    },
+                    "required": ["latest"],
+                    "additionalProperties": False,
+                },
+            ],
+        }
+    ),
+]
+
+
 class ModelSpec(BaseModel):
     """What one registered model's aliases must be."""
 
@@ -208,6 +299,11 @@ class ModelSpec(BaseModel):
     )
     gates: dict[AliasName, Gate] = Field(
         default_factory=dict, description="alias -> gate, merged over the top-level gate"
+    )
+    track: dict[AliasName, TrackPolicyField] = Field(
+        default_factory=dict,
+        description="alias -> policy: `mlflow-gitops update` bumps the alias to the newest "
+        "matching version",
     )
 
 
@@ -395,6 +491,52 @@ def _case_collisions(loaded: LoadedManifest) -> list[Problem]:
     return warnings
 
 
+def _is_alias_name(name: str) -> bool:
+    try:
+        check_alias_name(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _track_problems(data: Any, file: str, walker: _Walker) -> list[Problem]:
+    """A tracked alias must be declared with a version, and every tag pattern must compile.
+
+    Read from the raw document, so these come with every other problem, not after them.
+    """
+    problems = []
+    for model, spec in _mapping(_mapping(data).get("models")).items():
+        aliases = _mapping(_mapping(spec).get("aliases"))
+        for alias, policy in _mapping(_mapping(spec).get("track")).items():
+            line, col = walker.key_marks[("models", model, "track", alias)]
+            if alias not in aliases and _is_alias_name(alias):
+                message = f"track: model {model!r} declares no alias {alias!r} under aliases"
+                problems.append(Problem(file, line, col, message))
+            elif alias in aliases and aliases[alias] is None:
+                message = (
+                    f"track: {model}@{alias} is declared null (must not exist), "
+                    "so it cannot be tracked"
+                )
+                problems.append(Problem(file, line, col, message))
+            tags = _mapping(_mapping(_mapping(policy).get("latest")).get("tags"))
+            for key, rule in tags.items():
+                pattern = _mapping(rule).get("pattern")
+                if not isinstance(pattern, str):
+                    continue
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    path = ("models", model, "track", alias, "latest", "tags", key, "pattern")
+                    line, col = walker.value_marks[path]
+                    message = f"tag {key!r}: pattern {pattern!r} is not a valid regex: {exc}"
+                    problems.append(Problem(file, line, col, message))
+    return problems
+
+
 def parse_manifest(text: str, file: str, *, loader: Any = yaml.SafeLoader) -> LoadedManifest:
     """Validate manifest text. Raises ManifestError with every problem found."""
     try:
@@ -415,7 +557,7 @@ def parse_manifest(text: str, file: str, *, loader: Any = yaml.SafeLoader) -> Lo
         walker.error(root, "the manifest must be a mapping with 'version' and 'models'")
         raise ManifestError(walker.problems)
 
-    problems = list(walker.problems)
+    problems = walker.problems + _track_problems(data, file, walker)
     manifest = None
     try:
         manifest = Manifest.model_validate(data)

@@ -7,7 +7,13 @@ import re
 import sys
 
 # Credential variables: the only place credentials come from; their values never reach output.
-SECRET_ENV_VARS = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD", "GITHUB_TOKEN", "GH_TOKEN")
+SECRET_ENV_VARS = (
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_PASSWORD",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "MLFLOW_GITOPS_WEBHOOK_SECRET",
+)
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
 # An Authorization header a server echoes back: Basic is just base64 of user:password.
 _AUTH_HEADER = re.compile(r"\b(?P<kind>Basic|Bearer) [A-Za-z0-9+/=._~-]{8,}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 from controller import commit_message
 from controller.commit_message import EditKind
@@ -19,6 +20,7 @@ from controller.history import alias_changes, select
 from controller.manifest import (
     LoadedManifest,
     ModelSpec,
+    TrackPolicy,
     check_alias_name,
     check_model_name,
     load_manifest,
@@ -27,6 +29,7 @@ from controller.manifest import (
 from controller.plan import version_problem
 from controller.registry import Registry
 from controller.target import TargetFlags, resolve_target
+from controller.tracking import newest_match, wanted
 from controller.values import AliasEdit
 
 
@@ -54,7 +57,7 @@ class AliasRequest:
 
     @property
     def branch(self) -> str:
-        default = f"{self.kind}/{_ref_part(self.model)}-{_ref_part(self.alias)}-v{self.version}"
+        default = f"{self.kind}/{ref_part(self.model)}-{ref_part(self.alias)}-v{self.version}"
         return self.delivery.branch or default
 
 
@@ -62,20 +65,43 @@ def promote(
     path: str,
     model: str,
     alias: str,
-    version: int,
+    version: int | Literal["latest"],
     *,
     flags: TargetFlags,
     offline: bool = False,
     delivery: Delivery = Delivery(),
 ) -> AliasEdit:
-    """Point MODEL@ALIAS at VERSION in the manifest, adding the alias or model if new."""
+    """Point MODEL@ALIAS at VERSION (or the newest matching one) in the manifest."""
     try:
         check_model_name(model)
         check_alias_name(alias)
     except ValueError as exc:
         raise PromotionError(str(exc)) from None
+    loaded = load_manifest(path)
+    if version == "latest":
+        version = newest_version(loaded, model, alias, flags, offline)
+        offline = True  # it was just read as READY
     request = AliasRequest("promote", model, alias, version, flags, offline, delivery)
-    return edit_alias(load_manifest(path), request)
+    return edit_alias(loaded, request)
+
+
+def newest_version(
+    loaded: LoadedManifest, model: str, alias: str, flags: TargetFlags, offline: bool
+) -> int:
+    """`latest`: the newest READY version, under the alias's track policy if it has one."""
+    if offline:
+        raise PromotionError("`latest` is looked up in the registry; name a version with --offline")
+    spec = loaded.manifest.models.get(model)
+    policy = spec.track.get(alias, TrackPolicy()) if spec else TrackPolicy()
+    registry = Registry(resolve_target(flags, loaded.manifest.tracking_uri))
+    try:
+        versions = registry.read_versions([model]).get(model, [])
+    except RegistryUnreachable as exc:
+        raise PromotionError(f"{exc}; `latest` needs the registry") from None
+    found = newest_match(versions, policy)
+    if found is None:
+        raise PromotionError(f"no {wanted(policy)} of model {model!r} in the registry")
+    return found
 
 
 def rollback(
@@ -143,7 +169,8 @@ def edit_alias(loaded: LoadedManifest, request: AliasRequest) -> AliasEdit:
     return replace(edit, branch=request.branch, commit=sha, pull_request_url=url)
 
 
-def _ref_part(name: str) -> str:
+def ref_part(name: str) -> str:
+    """A name made safe for a branch name: anything but [A-Za-z0-9._-] becomes `-`."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
 
 

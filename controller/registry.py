@@ -30,6 +30,7 @@ from controller.state import (
     LastApplied,
     LiveModel,
     LiveState,
+    LiveVersion,
     normalize_version,
 )
 from controller.target import RegistryTarget, ui_base
@@ -204,14 +205,32 @@ class Registry:
 
     def _search_versions(self, names: list[str]) -> dict[str, dict[int, str]]:
         versions: dict[str, dict[int, str]] = {}
+        for version in self._all_versions(names):
+            versions.setdefault(version.name, {})[int(version.version)] = str(version.status)
+        return versions
+
+    def _all_versions(self, names: list[str]) -> Iterator[Any]:
+        """Every version of the named models: one paginated search per chunk of names."""
         for _, filter_string in _name_filters(names, self.names_per_search):
             search = partial(
                 self.client.search_model_versions,
                 filter_string=filter_string,
                 max_results=VERSIONS_PAGE_SIZE,
             )
-            for version in _paginate(search):
-                versions.setdefault(version.name, {})[int(version.version)] = str(version.status)
+            yield from _paginate(search)
+
+    def read_versions(self, names: Iterable[str]) -> dict[str, list[LiveVersion]]:
+        """Status and tags of every version of the named models, for tracking policies."""
+        versions: dict[str, list[LiveVersion]] = {}
+        with self._errors():
+            for version in self._all_versions(sorted(set(names))):
+                versions.setdefault(version.name, []).append(
+                    LiveVersion(
+                        version=int(version.version),
+                        status=str(version.status),
+                        tags={str(k): str(v) for k, v in (version.tags or {}).items()},
+                    )
+                )
         return versions
 
     def read_all_model_names(self) -> list[str]:
@@ -224,7 +243,7 @@ class Registry:
                 )
             )
 
-    def read_versions(self, wanted: Iterable[tuple[str, int]]) -> dict[tuple[str, int], RawVersion]:
+    def read_evidence(self, wanted: Iterable[tuple[str, int]]) -> dict[tuple[str, int], RawVersion]:
         """Facts about the named versions: one read per version, one per run, in parallel.
 
         Per distinct version: `model-versions/get`, `model-versions/get-download-uri` (MLflow's

@@ -1,6 +1,6 @@
 """Make a plan reviewable: attach evidence and gate results to each create or update.
 
-Pure: the registry facts come in as `RawVersion`s (registry.read_versions), keyed by
+Pure: the registry facts come in as `RawVersion`s (registry.read_evidence), keyed by
 (model, version). Only changed aliases are looked at, so existing state never blocks an
 unrelated pull request. A failing gate becomes a plan problem at the alias's FILE:LINE:COL.
 """

@@ -90,6 +90,15 @@ class LiveModel:
 
 
 @dataclass(frozen=True)
+class LiveVersion:
+    """One model version with what tracking policies look at: its status and its tags."""
+
+    version: int
+    status: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class LiveState:
     """The managed models that exist; a name missing here is a model that does not exist."""
 

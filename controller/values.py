@@ -1,14 +1,15 @@
 """The data the layers exchange: plain, immutable, JSON-serialisable values. No I/O here.
 
 The plan (`Plan`), what apply did (`ApplyReport`), what promote or rollback changed
-(`AliasEdit`) and what history found (`HistoryEntry`) are computed once and rendered in
+(`AliasEdit`), what history found (`HistoryEntry`) and what update decided for each tracked
+alias (`TrackedAlias`) are computed once and rendered in
 every format; renderers import this module, never the modules that do the work.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -317,4 +318,44 @@ class HistoryEntry:
             "to": self.to_version,
             "kind": self.kind,
             "subject": self.commit.subject,
+        }
+
+
+# bump: the manifest should move to the candidate; branch-exists: that bump is already on
+# its branch; up-to-date: the declared version is the candidate; hold: the declared version
+# is newer than every matching one (never moved back); no-candidate: nothing matches.
+Decision = Literal["bump", "branch-exists", "up-to-date", "hold", "no-candidate"]
+
+
+@dataclass(frozen=True)
+class TrackedAlias:
+    """One tracked alias: what the manifest says, what the registry offers, and the verdict."""
+
+    model: str
+    alias: str
+    declared: int
+    candidate: int | None
+    decision: Decision
+    reason: str
+    branch: str | None = None
+    commit: str | None = None
+    pull_request_url: str | None = None
+    supersedes: list[str] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"{self.model}@{self.alias}"
+
+    def to_json_dict(self) -> dict[str, object]:
+        return {
+            "model": self.model,
+            "alias": self.alias,
+            "declared": self.declared,
+            "candidate": self.candidate,
+            "decision": self.decision,
+            "reason": self.reason,
+            "branch": self.branch,
+            "commit": self.commit,
+            "pull_request_url": self.pull_request_url,
+            "supersedes": self.supersedes,
         }

@@ -49,8 +49,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_server(root: Path) -> Iterator[str]:
-    """Run `mlflow server` with a SQLite store under `root`; yield its base URL."""
+def running_server(root: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run `mlflow server` with a SQLite store under `root` (and extra `env`); yield its URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = root / "server.log"
@@ -70,7 +70,7 @@ def running_server(root: Path) -> Iterator[str]:
     ]
     # The job runner spawns ~8 huey consumer processes we never use; skipping it
     # saves a few seconds of start-up on small machines.
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             cmd,

@@ -15,6 +15,7 @@ BIN = Path(sys.executable).parent
 ACTION = ROOT / "action.yml"
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 PROMOTE = "registry-promote.yml"
+UPDATE = "registry-update.yml"
 
 
 def run(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -42,6 +43,7 @@ def test_the_workflows_exist() -> None:
         "registry-apply.yml",
         "registry-drift.yml",
         "registry-promote.yml",
+        "registry-update.yml",
         "ci.yml",
     } <= names
 
@@ -102,8 +104,9 @@ def test_workflows_are_least_privilege(path: Path) -> None:
     doc = load(path)
     assert "pull_request_target" not in doc["on"]
     assert doc["permissions"] == {"contents": "read"}
-    # Only the promote job pushes: its branch, which reaches main through a reviewed PR.
-    may_write = {"pull-requests", "issues"} | ({"contents"} if path.name == PROMOTE else set())
+    # Only promote and update push: their branches, which reach main through reviewed PRs.
+    pushes = path.name in (PROMOTE, UPDATE)
+    may_write = {"pull-requests", "issues"} | ({"contents"} if pushes else set())
     for job in doc["jobs"].values():
         write = {k for k, v in job.get("permissions", {}).items() if v == "write"}
         assert write <= may_write
@@ -112,14 +115,14 @@ def test_workflows_are_least_privilege(path: Path) -> None:
             assert step["with"]["persist-credentials"] is False
 
 
-def test_only_the_plan_comment_and_promote_jobs_may_write_to_pull_requests() -> None:
+def test_only_the_plan_comment_promote_and_update_jobs_may_write_to_pull_requests() -> None:
     writers = [
         path.name
         for path in WORKFLOWS
         for job in load(path)["jobs"].values()
         if job.get("permissions", {}).get("pull-requests") == "write"
     ]
-    assert writers == ["registry-plan.yml", PROMOTE]
+    assert writers == ["registry-plan.yml", PROMOTE, UPDATE]
 
 
 def test_apply_runs_one_at_a_time_per_registry_in_a_protected_environment() -> None:
@@ -137,3 +140,16 @@ def test_promote_checks_out_full_history_and_pushes_without_a_stored_token() -> 
     assert "git -c credential.helper= -c 'credential.helper=!gh auth git-credential'" in scripts
     assert "git config" not in scripts
     assert "gh auth setup-git" not in scripts
+
+
+def test_update_pushes_without_a_stored_token_and_has_a_timeout() -> None:
+    path = ROOT / ".github" / "workflows" / UPDATE
+    (job,) = load(path)["jobs"].values()
+    assert job["timeout-minutes"] <= 30
+    (push,) = [s for s in steps(path) if "--push" in s.get("run", "")]
+    assert push["env"]["GIT_CONFIG_VALUE_1"] == "!gh auth git-credential"
+    assert push["env"]["MLFLOW_TRACKING_TOKEN"] == "${{ secrets.MLFLOW_READ_TOKEN }}"
+    scripts = "".join(s.get("run", "") for s in steps(path))
+    assert "git config" not in scripts
+    assert "gh auth setup-git" not in scripts
+    assert "WRITE" not in path.read_text()

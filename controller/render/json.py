@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from controller.values import ApplyReport, HistoryEntry, Plan, Problem
+from controller.values import ApplyReport, HistoryEntry, Plan, Problem, TrackedAlias
 
 
 def dumps(data: Any) -> str:
@@ -40,3 +40,7 @@ def problems(problems: list[Problem], path: str, models: int | None) -> str:
 
 def history(entries: list[HistoryEntry]) -> str:
     return dumps([entry.to_json_dict() for entry in entries])
+
+
+def tracked(results: list[TrackedAlias], path: str) -> str:
+    return dumps({"manifest": path, "tracked": [result.to_json_dict() for result in results]})

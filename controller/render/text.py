@@ -11,6 +11,7 @@ from controller.values import (
     HistoryEntry,
     Plan,
     Problem,
+    TrackedAlias,
     show_version,
 )
 
@@ -124,4 +125,32 @@ def edit(edit: AliasEdit) -> str:
         lines.append(f"committed {edit.commit[:7]} on branch {edit.branch}")
     if edit.pull_request_url:
         lines.append(f"open a pull request: {edit.pull_request_url}")
+    return "\n".join(lines)
+
+
+def tracked(results: list[TrackedAlias], path: str) -> str:
+    """What update decided, one line per tracked alias; a bump also says where it went."""
+    if not results:
+        return f"{path}: no tracked aliases (declare them under track:)"
+    lines = []
+    for result in results:
+        head = f"{result.address}: {result.declared}"
+        if result.decision == "bump":
+            lines.append(f"~ {head} -> {result.candidate} ({result.reason})")
+            if result.commit:
+                lines.append(f"    committed {result.commit[:7]} on branch {result.branch}")
+            if result.pull_request_url:
+                lines.append(f"    open a pull request: {result.pull_request_url}")
+            lines += [f"    supersedes branch {name}" for name in result.supersedes]
+        elif result.decision == "branch-exists":
+            lines.append(f"= {head} -> {result.candidate} ({result.reason}; nothing to do)")
+        else:
+            lines.append(f"  {head} ({result.reason})")
+    bumped = sum(result.decision == "bump" for result in results)
+    count = f"{len(results)} tracked alias{'' if len(results) == 1 else 'es'}"
+    if not bumped:
+        lines.append(f"\n{path}: nothing to update ({count}).")
+    else:
+        done = "committed" if any(result.commit for result in results) else "edited"
+        lines.append(f"\n{path}: {bumped} of {count} {done}.")
     return "\n".join(lines)

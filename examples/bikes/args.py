@@ -1,4 +1,4 @@
-"""The demo scripts' shared command line: which registry to use, resolved as the tool does."""
+"""The example's shared command line: which registry to use, resolved as the tool does."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 from controller.target import TargetFlags, resolve_target
 
 
-def demo_parser(description: str) -> argparse.ArgumentParser:
+def example_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--tracking-uri",

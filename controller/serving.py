@@ -1,0 +1,359 @@
+"""Serve a registered model by alias, and follow the alias when a promotion or rollback moves it.
+
+`mlflow models serve` loads a model once. `AliasedModel` keeps checking the alias (one cheap
+registry call per interval, or at once when a signed MLflow webhook says it moved), loads a new
+version beside the current one and swaps atomically, so requests never wait for or fail on a
+load. `serve` puts MLflow's own scoring protocol (`mlflow.pyfunc.scoring_server`) in front of it.
+mlflow is imported lazily: it takes seconds, and other commands never need it here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import re
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from controller.errors import ServingError
+from controller.output import err, redact
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.pyfunc import PyFuncModel
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+
+log = logging.getLogger("mlflow_gitops.serving")
+
+_ALIASED_URI = re.compile(r"^(?:models:/)?(?P<name>[^@/]+)@(?P<alias>[A-Za-z0-9_-]+)$")
+# MLflow's webhook headers (mlflow/webhooks/constants.py) and its Standard-Webhooks-style scheme.
+SIGNATURE_HEADER = "X-MLflow-Signature"
+TIMESTAMP_HEADER = "X-MLflow-Timestamp"
+DELIVERY_ID_HEADER = "X-MLflow-Delivery-Id"
+SIGNATURE_VERSION = "v1"
+# A signed call older (or newer) than this is a replay, not a delivery.
+WEBHOOK_TOLERANCE_S = 300
+ALIAS_EVENTS = {("model_version_alias", "created"), ("model_version_alias", "deleted")}
+
+
+def parse_aliased_uri(uri: str) -> tuple[str, str]:
+    """`models:/NAME@ALIAS` or `NAME@ALIAS` -> (name, alias)."""
+    match = _ALIASED_URI.match(uri.strip())
+    if not match:
+        raise ServingError(f"{uri!r} is not MODEL@ALIAS (for example models:/bikes@champion)")
+    return match["name"], match["alias"]
+
+
+@dataclass(frozen=True)
+class LoadedVersion:
+    """One loaded version; swapped as a whole, so a request sees a consistent model."""
+
+    version: str
+    model: PyFuncModel
+    folder: Path
+
+
+class AliasedModel:
+    """A pyfunc model that follows `models:/NAME@ALIAS` as the alias moves.
+
+    A background thread checks the alias every `refresh_interval` seconds with one call; only
+    when it points elsewhere is the new version downloaded and loaded, off the request path, and
+    then swapped in. A failed load leaves the current version serving and is retried next check.
+    """
+
+    def __init__(
+        self,
+        model_uri: str,
+        refresh_interval: float = 30,
+        *,
+        tracking_uri: str | None = None,
+        registry_uri: str | None = None,
+    ) -> None:
+        from mlflow import MlflowClient
+
+        self.name, self.alias = parse_aliased_uri(model_uri)
+        self.refresh_interval = refresh_interval
+        self.tracking_uri = tracking_uri
+        self.registry_uri = registry_uri or tracking_uri
+        self.checks = 0
+        self.last_checked: datetime | None = None
+        self.last_error: str | None = None
+        self._client: MlflowClient = MlflowClient(tracking_uri, self.registry_uri)
+        self._root = Path(tempfile.mkdtemp(prefix="mlflow-gitops-serve-"))
+        self._check_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closing = False
+        try:
+            self._current = self._load(self._resolve())
+        except Exception as exc:
+            shutil.rmtree(self._root, ignore_errors=True)
+            raise ServingError(
+                f"cannot serve {self.name}@{self.alias}: {_first_line(exc)}"
+            ) from None
+        self.last_checked = datetime.now(UTC)
+        self._thread = threading.Thread(
+            target=self._poll, name=f"follow {self.name}@{self.alias}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def version(self) -> str:
+        return self._current.version
+
+    @property
+    def model_uri(self) -> str:
+        """The concrete version being served, e.g. models:/bikes/2."""
+        return f"models:/{self.name}/{self.version}"
+
+    def current(self) -> LoadedVersion:
+        """The version serving now; hold on to it to answer one request from one version."""
+        return self._current
+
+    def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+        """Predict with whichever version is current; safe from any number of threads."""
+        return self._current.model.predict(data, params=params)
+
+    def refresh(self) -> str:
+        """Check the alias now (loading a new version if it moved); return the served version."""
+        self._check()
+        return self.version
+
+    def refresh_soon(self) -> None:
+        """Ask the background thread to check now, without waiting for it (for webhooks)."""
+        self._wake.set()
+
+    def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+        shutil.rmtree(self._root, ignore_errors=True)
+
+    def __enter__(self) -> AliasedModel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def status(self) -> dict[str, Any]:
+        """What /health and /version report."""
+        return {
+            "model": self.name,
+            "alias": self.alias,
+            "version": self.version,
+            "model_uri": self.model_uri,
+            "last_checked": self.last_checked.isoformat() if self.last_checked else None,
+            "checks": self.checks,
+            "refresh_interval": self.refresh_interval,
+            "last_error": self.last_error,
+        }
+
+    def _poll(self) -> None:
+        while True:
+            self._wake.wait(self.refresh_interval)
+            self._wake.clear()
+            if self._closing:
+                return
+            self._check()
+
+    def _check(self) -> None:
+        """One registry call; a download and load only when the alias points elsewhere."""
+        with self._check_lock:
+            self.checks += 1  # counted first: whoever sees a new version also sees its check
+            try:
+                wanted = self._resolve()
+                if wanted != self._current.version:
+                    self._swap_to(wanted)
+                else:
+                    self.last_error = None
+                self.last_checked = datetime.now(UTC)
+            except Exception as exc:  # keep serving; the next check retries
+                self.last_error = _first_line(exc)
+                log.warning("%s@%s: %s", self.name, self.alias, self.last_error)
+
+    def _swap_to(self, version: str) -> None:
+        loaded = self._load(version)
+        previous, self._current = self._current, loaded
+        log.info("%s@%s: now serving version %s", self.name, self.alias, version)
+        self.last_error = None
+        # In-flight predictions still hold the old model object; its files are no longer read.
+        shutil.rmtree(previous.folder, ignore_errors=True)
+
+    def _resolve(self) -> str:
+        return str(self._client.get_model_version_by_alias(self.name, self.alias).version)
+
+    def _load(self, version: str) -> LoadedVersion:
+        """Download by version, not alias: the alias may move again while we load."""
+        import mlflow
+
+        folder = Path(tempfile.mkdtemp(prefix=f"v{version}-", dir=self._root))
+        try:
+            # Resolved through our client: a models:/ URI would use MLflow's global registry.
+            source = self._client.get_model_version_download_uri(self.name, version)
+            local = mlflow.artifacts.download_artifacts(
+                source, dst_path=str(folder), tracking_uri=self.tracking_uri
+            )
+            model = mlflow.pyfunc.load_model(local)
+        except Exception as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise ServingError(f"version {version} failed to load: {_first_line(exc)}") from exc
+        return LoadedVersion(version=version, model=model, folder=folder)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", None) or exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return redact(line)
+
+
+def signature_is_valid(
+    secret: str, headers: Mapping[str, str], body: bytes, now: float | None = None
+) -> bool:
+    """MLflow's webhook signature: base64 HMAC-SHA256 of `delivery_id.timestamp.body`, as
+    `v1,<sig>`, with a timestamp close to now so a captured call cannot be replayed later."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    signature = lowered.get(SIGNATURE_HEADER.lower(), "")
+    delivery_id = lowered.get(DELIVERY_ID_HEADER.lower(), "")
+    timestamp = lowered.get(TIMESTAMP_HEADER.lower(), "")
+    version, _, given = signature.partition(",")
+    if version != SIGNATURE_VERSION or not given or not delivery_id or not timestamp.isdigit():
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > WEBHOOK_TOLERANCE_S:
+        return False
+    signed = delivery_id.encode() + b"." + timestamp.encode() + b"." + body
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
+    return hmac.compare_digest(base64.b64encode(expected).decode(), given)
+
+
+def concerns(payload: Any, name: str, alias: str) -> bool:
+    """Does this webhook payload say our alias was set or deleted?"""
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
+        return False
+    event = (payload.get("entity"), payload.get("action"))
+    data = payload["data"]
+    return event in ALIAS_EVENTS and data.get("name") == name and data.get("alias") == alias
+
+
+def _error(status: int, message: str, code: str = "BAD_REQUEST") -> JSONResponse:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"error_code": code, "message": message}, status_code=status)
+
+
+def scoring_app(served: AliasedModel, webhook_secret: str | None = None) -> Starlette:
+    """MLflow's scoring protocol over the current version, plus status and the webhook.
+
+    `/invocations` calls `mlflow.pyfunc.scoring_server.invocations`, the function behind
+    `mlflow models serve`, with the version current at arrival: same formats, same answers.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.pyfunc import scoring_server
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    async def status(request: Request) -> Response:
+        return JSONResponse(served.status())
+
+    def score(data: bytes, content_type: str) -> Response:
+        current = served.current()
+        try:
+            result = scoring_server.invocations(
+                data, content_type, current.model, current.model.metadata.get_input_schema()
+            )
+        except MlflowException as exc:  # bad input: MLflow's message, without its traceback
+            http_status = exc.get_http_status_code()
+            return _error(http_status if http_status < 500 else 400, exc.message, exc.error_code)
+        headers = {"X-Model-Version": current.version}
+        return Response(result.response, result.status, headers, media_type=result.mimetype)
+
+    async def invocations(request: Request) -> Response:
+        body = await request.body()
+        return await run_in_threadpool(score, body, request.headers.get("content-type", ""))
+
+    async def webhook(request: Request) -> Response:
+        body = await request.body()
+        if not webhook_secret or not signature_is_valid(webhook_secret, request.headers, body):
+            return _error(401, "missing or invalid X-MLflow-Signature", "UNAUTHENTICATED")
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return _error(400, "webhook body is not JSON")
+        triggered = concerns(payload, served.name, served.alias)
+        if triggered:
+            served.refresh_soon()
+        return JSONResponse({"refresh": triggered})
+
+    routes = [Route(path, status, methods=["GET"]) for path in ("/ping", "/health", "/version")]
+    routes.append(Route("/invocations", invocations, methods=["POST"]))
+    if webhook_secret:
+        routes.append(Route("/webhook", webhook, methods=["POST"]))
+    return Starlette(routes=routes)
+
+
+class _StderrHandler(logging.Handler):
+    """A long-running server logs; through output.err, so the log is redacted like all else."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} {record.levelname} {self.format(record)}")
+
+
+def serve(
+    model_uri: str,
+    *,
+    host: str,
+    port: int,
+    refresh_interval: float,
+    tracking_uri: str,
+    registry_uri: str,
+    webhook_secret: str | None = None,
+) -> int:
+    """Serve until SIGTERM or Ctrl-C: then stop accepting, finish in-flight requests, return 0."""
+    import uvicorn
+
+    log.addHandler(_StderrHandler())
+    log.setLevel(logging.INFO)
+    served = AliasedModel(
+        model_uri, refresh_interval, tracking_uri=tracking_uri, registry_uri=registry_uri
+    )
+    log.info(
+        "serving %s@%s version %s on http://%s:%d%s",
+        served.name,
+        served.alias,
+        served.version,
+        host,
+        port,
+        " (webhook at /webhook)" if webhook_secret else "",
+    )
+    # uvicorn shuts down gracefully on SIGTERM or Ctrl-C, then re-raises the signal; handlers
+    # that return make that a normal exit 0 instead of a kill or click's "aborted".
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        config = uvicorn.Config(
+            scoring_app(served, webhook_secret),
+            host=host,
+            port=port,
+            access_log=False,
+            log_level="info",
+            timeout_graceful_shutdown=30,
+        )
+        uvicorn.Server(config).run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        served.close()
+    return 0

@@ -1,0 +1,68 @@
+"""Which version a tracked alias should move to: pure, over what registry.py reads.
+
+Tracking only ever proposes a forward move (a higher version than the declared one), so a
+deliberate rollback in the manifest is never undone by the bot.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from controller.manifest import TagRule, TrackPolicy
+from controller.state import READY, LiveVersion
+from controller.values import TrackedAlias
+
+
+def tag_mismatches(required: Mapping[str, TagRule], tags: Mapping[str, str]) -> list[str]:
+    """Why `tags` fail the required ones, one phrase per tag; empty when they all match.
+
+    A value must equal the rule's exact string, or match its whole regex. Kept free of
+    tracking so that gates' `require_tags` can use the same matcher.
+    """
+    reasons = []
+    for key, rule in required.items():
+        actual = tags.get(key)
+        if actual is None:
+            reasons.append(f"tag {key!r} is missing")
+        elif rule.pattern is not None and not re.fullmatch(rule.pattern, actual):
+            reasons.append(f"tag {key}={actual!r} does not match /{rule.pattern}/")
+        elif rule.pattern is None and actual != rule.value:
+            reasons.append(f"tag {key}={actual!r} is not {rule.value!r}")
+    return reasons
+
+
+def newest_match(versions: Iterable[LiveVersion], policy: TrackPolicy) -> int | None:
+    """The highest READY version whose tags satisfy the policy, or None."""
+    matching = [
+        v.version for v in versions if v.status == READY and not tag_mismatches(policy.tags, v.tags)
+    ]
+    return max(matching, default=None)
+
+
+def decide(
+    model: str,
+    alias: str,
+    declared: int,
+    policy: TrackPolicy,
+    versions: Iterable[LiveVersion],
+) -> TrackedAlias:
+    """Compare the declared version with the newest matching one; only forward is a bump."""
+    candidate = newest_match(versions, policy)
+    if candidate is None:
+        return TrackedAlias(model, alias, declared, None, "no-candidate", f"no {wanted(policy)}")
+    if candidate == declared:
+        return TrackedAlias(model, alias, declared, candidate, "up-to-date", "up to date")
+    if candidate < declared:
+        reason = f"declared {declared} is newer than {candidate}; tracking never moves back"
+        return TrackedAlias(model, alias, declared, candidate, "hold", reason)
+    return TrackedAlias(model, alias, declared, candidate, "bump", f"newer version {candidate}")
+
+
+def wanted(policy: TrackPolicy) -> str:
+    """What the policy asks for, as people read it: `READY version with stage=/prod|staging/`."""
+    tags = ", ".join(
+        f"{key}=/{rule.pattern}/" if rule.pattern is not None else f"{key}={rule.value}"
+        for key, rule in policy.tags.items()
+    )
+    return "READY version" + (f" with {tags}" if tags else "")

@@ -1,0 +1,162 @@
+"""`update`: bump tracked aliases to the newest matching version, as reviewable edits.
+
+A bot that moved aliases in the registry would bypass review; this one edits the manifest
+the way `promote` does (one line), and with --commit puts each bump on its own branch, so
+each is reviewed, planned, gated and merged on its own (as Renovate and Argo CD Image
+Updater do for images).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from controller.errors import UpdateError
+from controller.gitops import local_branches, remote_branches, starting_branch, switch_to
+from controller.manifest import LoadedManifest, TrackPolicy, load_manifest
+from controller.promotion import AliasRequest, Delivery, edit_alias, ref_part
+from controller.registry import Registry
+from controller.target import TargetFlags, resolve_target
+from controller.tracking import decide
+from controller.values import TrackedAlias
+
+BRANCH_PREFIX = "update/"
+NO_GIT = Delivery()
+
+
+@dataclass(frozen=True)
+class Tracked:
+    model: str
+    alias: str
+    declared: int
+    policy: TrackPolicy
+
+
+@dataclass(frozen=True)
+class Branches:
+    """The bump branches that exist: locally, and on the remote when pushing (else None)."""
+
+    local: set[str]
+    remote: set[str] | None
+
+    @property
+    def all(self) -> set[str]:
+        return self.local | (self.remote or set())
+
+
+def bump_branch(model: str, alias: str, version: int) -> str:
+    """One branch per bump, named by its target version: a newer version gets a new branch."""
+    return f"{bump_branch_prefix(model, alias)}{version}"
+
+
+def bump_branch_prefix(model: str, alias: str) -> str:
+    return f"{BRANCH_PREFIX}{ref_part(model)}-{ref_part(alias)}-v"
+
+
+def tracked_aliases(loaded: LoadedManifest, model: str | None, alias: str | None) -> list[Tracked]:
+    """All tracked aliases, or those of MODEL (and ALIAS); naming an untracked one is an error."""
+    models = loaded.manifest.models
+    if model is not None and model not in models:
+        raise UpdateError(f"{loaded.path} declares no model {model!r}")
+    found = [
+        # `validate` refuses a tracked alias declared null, so there is a version here.
+        Tracked(name, tracked, spec.aliases[tracked] or 0, policy)
+        for name, spec in models.items()
+        if model in (None, name)
+        for tracked, policy in spec.track.items()
+        if alias in (None, tracked)
+    ]
+    if alias is not None and not found:
+        raise UpdateError(f"{loaded.path} does not track {model}@{alias} (see track:)")
+    return found
+
+
+def update(
+    path: str,
+    model: str | None = None,
+    alias: str | None = None,
+    *,
+    flags: TargetFlags,
+    delivery: Delivery = NO_GIT,
+) -> list[TrackedAlias]:
+    """Decide every tracked alias in one batched read, then edit (or commit) each bump."""
+    loaded = load_manifest(path)
+    tracked = tracked_aliases(loaded, model, alias)
+    remote = delivery.remote if delivery.push else None
+    start = starting_branch(path, remote) if delivery.commit else None
+    if not tracked:
+        return []
+    registry = Registry(resolve_target(flags, loaded.manifest.tracking_uri))
+    versions = registry.read_versions({t.model for t in tracked})
+    decisions = [
+        decide(t.model, t.alias, t.declared, t.policy, versions.get(t.model, [])) for t in tracked
+    ]
+    if start is None:
+        return [
+            _edit_in_place(path, d, d.candidate) if d.candidate and d.decision == "bump"
+            else d
+            for d in decisions
+        ]  # fmt: skip
+    branches = Branches(
+        local_branches(path, BRANCH_PREFIX),
+        remote_branches(path, remote, BRANCH_PREFIX) if remote else None,
+    )
+    return [
+        _commit_bump(path, d, d.candidate, start, branches, delivery)
+        if d.candidate and d.decision == "bump"
+        else d
+        for d in decisions
+    ]
+
+
+def _request(decision: TrackedAlias, version: int, delivery: Delivery) -> AliasRequest:
+    # The version was just read as READY: no second registry check (offline).
+    return AliasRequest(
+        "update", decision.model, decision.alias, version, offline=True, delivery=delivery
+    )
+
+
+def _edit_in_place(path: str, decision: TrackedAlias, version: int) -> TrackedAlias:
+    edit_alias(load_manifest(path), _request(decision, version, NO_GIT))
+    return decision
+
+
+def _commit_bump(
+    path: str,
+    decision: TrackedAlias,
+    version: int,
+    start: str,
+    branches: Branches,
+    delivery: Delivery,
+) -> TrackedAlias:
+    """Commit the bump on its own branch from `start`, then go back to `start`."""
+    branch = bump_branch(decision.model, decision.alias, version)
+    if branch in branches.all:
+        reason = f"branch {branch} already holds this bump"
+        if branches.remote is not None and branch not in branches.remote:
+            reason += f", but only here: push it with git push -u {delivery.remote} {branch}"
+        return replace(decision, decision="branch-exists", reason=reason, branch=branch)
+    older = _older_bump_branches(decision.model, decision.alias, version, branches.all)
+    try:
+        request = _request(decision, version, replace(delivery, branch=branch))
+        edit = edit_alias(load_manifest(path), request)
+    finally:
+        switch_to(path, start)
+    return replace(
+        decision,
+        branch=edit.branch,
+        commit=edit.commit,
+        pull_request_url=edit.pull_request_url,
+        supersedes=older,
+    )
+
+
+def _older_bump_branches(model: str, alias: str, version: int, existing: set[str]) -> list[str]:
+    """Bump branches of the same alias to a lower version: the new bump supersedes them."""
+    pattern = re.compile(re.escape(bump_branch_prefix(model, alias)) + r"(\d+)")
+    older = [
+        (int(match[1]), name)
+        for name in existing
+        if (match := pattern.fullmatch(name)) and int(match[1]) < version
+    ]
+    return [name for _, name in sorted(older)]
