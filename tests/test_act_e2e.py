@@ -194,6 +194,13 @@ def test_plan_posts_one_sticky_comment_and_updates_it_on_every_push(
     assert comment["body"].startswith(MARKER)
     row = f"| champion | {link(repo, model, 1)} | {link(repo, model, 2)} | promote |"
     assert row in comment["body"]
+    # The evidence: current against proposed, and the registry the plan was computed for.
+    assert f"Planned against registry `{repo.tracking_uri}`" in comment["body"]
+    assert (
+        f"**{model}@champion**: {link(repo, model, 1)} → {link(repo, model, 2)}"
+        in (comment["body"])
+    )
+    assert "| status | READY | READY |  |" in comment["body"]
 
     repo.commit_manifest(manifest(model, champion=3))
     second = repo.act("pull_request", "registry-plan.yml", pull_request_event())
