@@ -150,7 +150,8 @@ def apply(
         gated = plan.model_copy(
             update={"changes": [c for c in plan.changes if c.address in plan.gate_specs]}
         )
-        failed = recheck(gated, live, registry.read_evidence(wanted_versions(gated)), moment)
+        # Fresh facts for the gated changes only; the whole plan, for promotes_from's moves.
+        failed = recheck(plan, live, registry.read_evidence(wanted_versions(gated)), moment)
         if failed:
             return _refused(
                 plan, "gates fail on fresh data; nothing was applied: " + "; ".join(failed)

@@ -279,7 +279,10 @@ def test_promotes_from_passes_when_the_plan_moves_a_challenger_the_tool_set(
     path = write(manifest(name, "{champion: 3, challenger: 4}", PROMOTES))
     plan = plan_json(run, path)
     assert gates_of(plan) == {"promotes_from": (True, "holds challenger", "held challenger")}
-    assert run("apply", "-f", path)[0] == 0
+    saved = str(Path(path).with_name("plan.json"))
+    assert run("plan", "-f", path, "--out", saved)[0] == 0
+    code, out, _ = run("apply", "-f", path, "--plan", saved)  # checked again, on fresh data
+    assert code == 0, out
     assert aliases(server_client, name) == {"champion": 3, "challenger": 4}
 
 
