@@ -6,8 +6,16 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DB := sqlite:///mlflow.db
+# The PostgreSQL pass: the modules that read and write the registry through plan and apply, the
+# store's own limits, and two faults whose outcome the store decides (a failed write among
+# parallel ones, and two applies racing on one model). Promote, rollback, history, the output
+# channels and the other HTTP-level faults do not depend on the store: they run once, on SQLite.
+POSTGRES_TESTS := tests/test_server_fixture.py tests/test_reconcile.py \
+	tests/test_targets_and_import.py tests/test_backend_limits.py \
+	"tests/test_faults.py::test_a_write_failing_with_a_transient_status_fails_only_its_own_change[503]" \
+	tests/test_faults.py::test_a_concurrent_apply_that_recorded_first_is_a_conflict_and_keeps_its_record
 
-.PHONY: demo test lint unit quick clean
+.PHONY: demo test test-postgres lint unit quick clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -27,6 +35,10 @@ lint: $(BIN)/mlflow-gitops
 
 test: lint
 	$(BIN)/pytest
+	$(MAKE) test-postgres
+
+test-postgres: $(BIN)/mlflow-gitops  # the server-backed tests again, on a PostgreSQL store
+	MLFLOW_GITOPS_TEST_BACKEND=postgres $(BIN)/pytest -m "not e2e" $(POSTGRES_TESTS)
 
 unit: $(BIN)/mlflow-gitops
 	$(BIN)/pytest -m "not server and not e2e"

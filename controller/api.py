@@ -6,6 +6,7 @@ values.py or raises a GitopsError; none of them prints.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, replace
@@ -14,23 +15,42 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from controller.apply import apply_plan
-from controller.errors import ModelNotFound, PlanFileError, StalePlanError, UsageError
-from controller.github_actions import ci_commit_and_actor
-from controller.gitops import head_commit_and_user, manifest_revisions
+from controller.apply import Halt, apply_plan
+from controller.errors import (
+    ApplyRefused,
+    ModelNotFound,
+    PlanFileError,
+    RegistryError,
+    StalePlanError,
+    UsageError,
+)
+from controller.github_actions import ci_commit_and_actor, in_github_actions
+from controller.gitops import head_commit_and_user, manifest_checkout, manifest_revisions
 from controller.history import alias_changes, select
 from controller.manifest import LoadedManifest, Manifest, ModelSpec, dump_manifest, load_manifest
+from controller.output import redact
+from controller.ownership import owner_identity
 from controller.plan import make_plan, moved_aliases
 from controller.promotion import Delivery, promote, rollback
 from controller.registry import Registry
 from controller.review import active_freeze, recheck, review, wanted_versions
 from controller.target import TargetFlags, resolve_target
 from controller.update import update
-from controller.values import ApplyReport, ChangeResult, HistoryEntry, Plan, Provenance
+from controller.values import (
+    UNCOMMITTED,
+    ApplyReport,
+    ChangeResult,
+    HistoryEntry,
+    Plan,
+    PlanSource,
+    Provenance,
+    RegistryRef,
+)
 
 __all__ = [
     "Delivery",
     "FreezeOverride",
+    "Halt",
     "TargetFlags",
     "apply",
     "history",
@@ -52,8 +72,21 @@ def validate(path: str) -> LoadedManifest:
     return load_manifest(path)
 
 
-def open_registry(flags: TargetFlags, manifest_uri: str | None) -> Registry:
-    return Registry(resolve_target(flags, manifest_uri))
+def open_registry(
+    flags: TargetFlags,
+    manifest_uri: str | None,
+    manifest_path: str = "the manifest",
+    *,
+    for_apply: bool = False,
+) -> Registry:
+    """The registry the flags, environment or manifest name. Reads never create a local store;
+    apply may, but only the embedded default."""
+    target = resolve_target(flags, manifest_uri, manifest_path)
+    return Registry(target, may_create=for_apply and target.is_default)
+
+
+def registry_ref(registry: Registry) -> RegistryRef:
+    return RegistryRef(uri=redact(registry.target.registry_uri), source=registry.target.source)
 
 
 def now() -> datetime:
@@ -69,12 +102,30 @@ def now() -> datetime:
 
 
 def plan(loaded: LoadedManifest, registry: Registry, *, at: datetime | None = None) -> Plan:
-    """Read the declared models in batches, diff them, then gather evidence for the changes."""
+    """Read the declared models in batches, plus (one search) the ones this manifest owns;
+    then gather evidence for the changes and check their gates."""
+    checkout = manifest_checkout(loaded.path)
+    owner = owner_identity(
+        loaded.manifest.name,
+        checkout.remote_url,
+        checkout.root,
+        checkout.path_in_repo,
+        loaded.path,
+    )
     live = registry.read_state(loaded.manifest.models)
-    draft = make_plan(loaded, live)
-    versions = registry.read_evidence(wanted_versions(draft))
-    reviewed = review(draft, loaded, live, versions, at or now())
-    return reviewed.model_copy(update={"commit": provenance(loaded.path).commit})
+    owned = registry.read_owned(owner)
+    ref = registry_ref(registry)
+    source = PlanSource(
+        registry=ref.uri,
+        manifest_path=loaded.path,
+        manifest_sha256=hashlib.sha256(Path(loaded.path).read_bytes()).hexdigest(),
+        commit=checkout.commit,
+        dirty=checkout.dirty,
+    )
+    made = make_plan(loaded, live, owned, owner)
+    versions = registry.read_evidence(wanted_versions(made))
+    reviewed = review(made, loaded, live, versions, at or now())
+    return reviewed.model_copy(update={"registry": ref, "source": source})
 
 
 def plan_to_apply(
@@ -86,23 +137,42 @@ def plan_to_apply(
     """
     if plan_path is None:
         loaded = load_manifest(manifest_path)
-        registry = open_registry(flags, loaded.manifest.tracking_uri)
+        registry = open_registry(flags, loaded.manifest.tracking_uri, loaded.path, for_apply=True)
         return plan(loaded, registry), registry, loaded
     saved = load_plan(plan_path)
     manifest_file = saved.manifest_path or manifest_path
     found = load_manifest(manifest_file) if Path(manifest_file).exists() else None
-    registry = open_registry(flags, found.manifest.tracking_uri if found else None)
-    return saved, registry, found
+    uri = found.manifest.tracking_uri if found else None
+    registry = open_registry(flags, uri, manifest_file, for_apply=True)
+    return saved.model_copy(update={"registry": registry_ref(registry)}), registry, found
 
 
-def provenance(manifest_path: str | None) -> Provenance:
-    """Commit and actor from GitHub Actions when there, otherwise from the manifest's repo."""
-    commit, actor = ci_commit_and_actor()
-    if manifest_path and not (commit and actor):
-        git_commit, git_user = head_commit_and_user(manifest_path)
-        commit, actor = commit or git_commit, actor or git_user
+def provenance(plan: Plan) -> Provenance:
+    """The commit only if the planned manifest was that commit's file; the actor from GitHub
+    Actions when there, otherwise from the manifest's repository."""
+    _, actor = ci_commit_and_actor()
+    if not actor and plan.manifest_path:
+        _, actor = head_commit_and_user(plan.manifest_path)
     applied_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return Provenance(commit=commit, actor=actor, applied_at=applied_at)
+    source = plan.source
+    return Provenance(
+        commit=source.committed if source else UNCOMMITTED,
+        actor=actor,
+        applied_at=applied_at,
+        manifest_sha256=source.manifest_sha256 if source else None,
+    )
+
+
+def _refuse_uncommitted_in_ci(plan: Plan) -> None:
+    """In CI the manifest applied must be one a reviewer could have seen: a commit's."""
+    source = plan.source
+    if in_github_actions() and (source is None or source.committed == UNCOMMITTED):
+        where = source.manifest_path if source else "the manifest"
+        commit = (source.commit if source else None) or "none"
+        raise ApplyRefused(
+            f"refusing to apply an uncommitted manifest in GitHub Actions: {where} differs "
+            f"from commit {commit[:12]} (or is not in git); apply only what a commit declares"
+        )
 
 
 def _refused(plan: Plan, reason: str) -> ApplyReport:
@@ -124,12 +194,17 @@ def apply(
     registry: Registry,
     *,
     saved: bool = False,
+    halt: Halt | None = None,
     at: datetime | None = None,
     override: FreezeOverride | None = None,
 ) -> ApplyReport:
-    """Apply a plan: not in a freeze, a saved one only if nothing moved, gates checked afresh."""
+    """Apply a plan: not in a freeze, a saved one only if nothing moved, gates checked afresh.
+
+    Setting `halt` (from a signal handler, say) starts no new writes; the rest still runs.
+    """
     if plan.errors:
         return _refused(plan, "the plan has errors; nothing was applied")
+    _refuse_uncommitted_in_ci(plan)
     moment = at or now()
     frozen = active_freeze(plan, moment) if plan.changes else None
     if frozen and override is None:
@@ -156,14 +231,16 @@ def apply(
             return _refused(
                 plan, "gates fail on fresh data; nothing was applied: " + "; ".join(failed)
             )
-    record = provenance(plan.manifest_path)
+    record = provenance(plan)
     if frozen and override is not None:
         record = replace(record, freeze_override=f"{override.reason} (during {frozen})")
-    return apply_plan(plan, registry, record)
+    return apply_plan(plan, registry, record, halt)
 
 
 def save_plan(plan: Plan, path: str) -> None:
-    Path(path).write_text(json.dumps(plan.to_json_dict(), indent=2) + "\n", encoding="utf-8")
+    """The plan file is an artifact CI keeps and shares: redacted like every other output."""
+    text = redact(json.dumps(plan.to_json_dict(), indent=2))
+    Path(path).write_text(text + "\n", encoding="utf-8")
 
 
 def load_plan(path: str) -> Plan:
@@ -179,6 +256,11 @@ def load_plan(path: str) -> Plan:
 def import_(registry: Registry, names: list[str], all_models: bool) -> str:
     """A manifest declaring the live aliases, so an existing registry can adopt the tool."""
     wanted = registry.read_all_model_names() if all_models else names
+    if not wanted:
+        raise RegistryError(
+            f"no registered models found in {redact(registry.target.registry_uri)}; is that "
+            "the registry you meant? Name it with --tracking-uri or MLFLOW_TRACKING_URI"
+        )
     live = registry.read_state(wanted)
     missing = sorted(set(wanted) - set(live.models))
     if missing:

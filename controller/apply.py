@@ -1,5 +1,9 @@
 """Carry out a plan: write aliases, read them back, then record last-applied and audit tags.
 
+One batched read-back decides every status, whatever the write calls said: a write whose reply
+was lost but that landed is applied; one that the registry does not show failed; and when the
+read-back itself fails, every attempted change is unknown and nothing is recorded.
+
 Works against any `RegistryWriter` (the real one is `registry.Registry`), so its failure
 paths are unit-tested with a small in-memory registry and proven end to end on a server.
 """
@@ -13,7 +17,14 @@ from typing import Protocol
 
 from controller.errors import RegistryError, RegistryUnreachable
 from controller.state import AuditRecord, LastApplied, LiveModel, LiveState, audit_tag_key
-from controller.values import ApplyReport, Change, ChangeResult, ModelSnapshot, Plan, Provenance
+from controller.values import (
+    ApplyReport,
+    Change,
+    ChangeResult,
+    ModelSnapshot,
+    Plan,
+    Provenance,
+)
 
 
 class RegistryWriter(Protocol):
@@ -32,36 +43,81 @@ class RegistryWriter(Protocol):
 
     def tag_version(self, model: str, version: int, key: str, value: str) -> None: ...
 
+    def write_owner(self, model: str, owner: str) -> None: ...
 
-def _write(registry: RegistryWriter, change: Change, stop: threading.Event) -> ChangeResult:
-    if stop.is_set():
-        return ChangeResult.of(change, "skipped", "registry unreachable")
+    def forget(self, model: str) -> None: ...
+
+
+UNREACHABLE = "registry unreachable"
+
+
+class Halt:
+    """Why new writes must stop: the registry is unreachable, or the run was interrupted.
+
+    Set from worker threads and from signal handlers; writes already started still finish.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = ""
+
+    def set(self, reason: str) -> None:
+        if not self._event.is_set():
+            self.reason = reason
+            self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
+def _write(registry: RegistryWriter, change: Change, halt: Halt) -> ChangeResult:
+    if halt.is_set():
+        return ChangeResult.of(change, "skipped", f"not attempted: {halt.reason}")
     try:
         if change.to_version is None:
             registry.delete_alias(change.model, change.alias)
         else:
             registry.set_alias(change.model, change.alias, change.to_version)
     except RegistryUnreachable as exc:
-        stop.set()
+        halt.set(UNREACHABLE)
         return ChangeResult.of(change, "failed", str(exc))
     except RegistryError as exc:
         return ChangeResult.of(change, "failed", str(exc))
     return ChangeResult.of(change, "applied")
 
 
-def _confirmed_by_read_back(result: ChangeResult, after: LiveState) -> ChangeResult:
-    """A write the registry accepted but does not show is a failure, not a success."""
-    if result.status != "applied":
+def _decided_by_read_back(result: ChangeResult, after: LiveState) -> ChangeResult:
+    """The registry is the judge: a write it shows is applied (even if its reply was lost),
+    and one it does not show failed, whatever the write call said."""
+    if result.status == "skipped":
         return result
     model = after.models.get(result.model)
     actual = model.aliases.get(result.alias) if model else None
     if actual == result.to_version:
+        if result.status == "applied":
+            return result
+        return result.model_copy(
+            update={
+                "status": "applied",
+                "error": None,
+                "note": f"the registry shows it although the write reported: {result.error}",
+            }
+        )
+    if result.status == "failed":
         return result
     return result.model_copy(
         update={
             "status": "failed",
             "error": f"read-back shows {result.address} -> {actual}, expected {result.to_version}",
         }
+    )
+
+
+def _unknown(result: ChangeResult, reason: str) -> ChangeResult:
+    if result.status == "skipped":
+        return result
+    return result.model_copy(
+        update={"status": "unknown", "error": f"{reason} (the write said: {result.status})"}
     )
 
 
@@ -94,48 +150,71 @@ def _as_observed(plan: Plan) -> LiveState:
     )
 
 
-def apply_plan(plan: Plan, registry: RegistryWriter, provenance: Provenance) -> ApplyReport:
-    """Apply a valid plan's changes in parallel, verify them, and record what now holds."""
-    stop = threading.Event()
+def _recorded_meanwhile(name: str, snapshot: ModelSnapshot, after: LiveState) -> bool:
+    """Another apply recorded last-applied since this plan read it: do not overwrite theirs."""
+    model = after.models.get(name)
+    now = model.last_applied.aliases if model and model.last_applied else None
+    return now != snapshot.last_applied
+
+
+def apply_plan(
+    plan: Plan, registry: RegistryWriter, provenance: Provenance, halt: Halt | None = None
+) -> ApplyReport:
+    """Apply a valid plan's changes in parallel; one read-back decides every status; record
+    last-applied and audit tags only for what the read-back confirmed."""
+    halt = halt or Halt()
     with ThreadPoolExecutor(max_workers=registry.max_parallel_writes) as pool:
-        written = list(pool.map(lambda c: _write(registry, c, stop), plan.changes))
+        written = list(pool.map(lambda c: _write(registry, c, halt), plan.changes))
 
     errors: list[str] = []
+    if halt.is_set() and halt.reason != UNREACHABLE:
+        errors.append(f"{halt.reason}: no new writes were started")
+    attempted = any(r.status != "skipped" for r in written)
     try:
-        after = registry.read_state(plan.models) if plan.changes else _as_observed(plan)
+        after = registry.read_state(plan.models) if attempted else _as_observed(plan)
     except RegistryError as exc:
-        failed = [
-            r.model_copy(update={"status": "failed", "error": f"not verified: {exc}"})
-            if r.status == "applied"
-            else r
-            for r in written
-        ]
-        return ApplyReport(changes=failed, errors=[f"could not read back the registry: {exc}"])
-    results = [_confirmed_by_read_back(r, after) for r in written]
+        reason = f"could not read back the registry: {exc}"
+        return ApplyReport(
+            registry=plan.registry,
+            changes=[_unknown(r, reason) for r in written],
+            errors=[*errors, reason],
+        )
+    results = [_decided_by_read_back(r, after) for r in written]
 
     for name, snapshot in plan.models.items():
         aliases = _next_last_applied(name, snapshot, results, after)
-        if (snapshot.last_applied or {}) == aliases:  # nothing new to record
+        own = [r for r in results if r.model == name]
+        if own and not any(r.status == "applied" for r in own):  # nothing landed: no record
             continue
-        record = LastApplied(
-            aliases=aliases,
-            commit=provenance.commit,
-            actor=provenance.actor,
-            applied_at=provenance.applied_at,
-        )
+        if own and _recorded_meanwhile(name, snapshot, after):
+            errors.append(
+                f"conflict on {name!r}: another apply recorded last-applied since this plan "
+                "read it; left theirs in place. Run plan again."
+            )
+            continue
         try:
-            registry.write_last_applied(name, record)
+            _record(registry, plan, name, snapshot, aliases, provenance)
         except RegistryError as exc:
             errors.append(f"could not record last-applied for {name!r}: {exc}")
+    released = []
+    for name in plan.released:
+        try:
+            registry.forget(name)
+        except RegistryError as exc:
+            errors.append(f"could not release {name!r}: {exc}")
+        else:
+            released.append(name)
 
     for result in results:
         if result.status != "applied" or result.to_version is None:
             continue
         audit = AuditRecord(
+            alias=result.alias,
             commit=provenance.commit,
             actor=provenance.actor,
             applied_at=provenance.applied_at,
             from_version=result.from_version,
+            manifest_sha256=provenance.manifest_sha256,
             freeze_override=provenance.freeze_override,
         )
         try:
@@ -144,4 +223,34 @@ def apply_plan(plan: Plan, registry: RegistryWriter, provenance: Provenance) -> 
             )
         except RegistryError as exc:
             errors.append(f"could not write the audit tag for {result.address}: {exc}")
-    return ApplyReport(changes=results, errors=errors)
+    return ApplyReport(registry=plan.registry, changes=results, errors=errors, released=released)
+
+
+def _record(
+    registry: RegistryWriter,
+    plan: Plan,
+    name: str,
+    snapshot: ModelSnapshot,
+    aliases: dict[str, int],
+    provenance: Provenance,
+) -> None:
+    """Last-applied and ownership for one model; a removed model with nothing left is let go."""
+    if snapshot.removed and not aliases:
+        registry.forget(name)
+        return
+    new_owner = plan.owner if plan.owner != snapshot.owner and not snapshot.removed else None
+    if new_owner:
+        registry.write_owner(name, new_owner)
+    if (snapshot.last_applied or {}) == aliases and not new_owner:
+        return
+    registry.write_last_applied(
+        name,
+        LastApplied(
+            aliases=aliases,
+            commit=provenance.commit,
+            actor=provenance.actor,
+            applied_at=provenance.applied_at,
+            owner=plan.owner,
+            manifest_sha256=provenance.manifest_sha256,
+        ),
+    )

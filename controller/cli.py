@@ -6,10 +6,14 @@ Exit codes are a contract (Terraform's): 0 success, 1 error, and with --detailed
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import signal
+import sys
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,10 +23,12 @@ from controller import api
 from controller.errors import GitopsError, ManifestError, UsageError
 from controller.github_actions import publish_plan, publish_report
 from controller.manifest import LoadedManifest, json_schema
-from controller.output import err, out
-from controller.registry import configure_process
+from controller.output import approved, err, out
+from controller.registry import Registry, configure_process
 from controller.render import FORMATS, json, text
 from controller.render.github import problem_annotations
+from controller.target import DEFAULT_TRACKING_URI
+from controller.values import Plan
 
 
 def target_options(command: Callable[..., int]) -> Callable[..., int]:
@@ -58,6 +64,22 @@ def format_option(*choices: str) -> Callable[[Callable[..., int]], Callable[...,
         "--format", "output_format", type=click.Choice(choices), default=choices[0],
         show_default=True, help="Output format.",
     )  # fmt: skip
+
+
+def _opened(registry: Registry) -> Registry:
+    """Say so when nothing named a registry: the embedded default is rarely the one meant."""
+    if registry.target.is_default:
+        err(
+            "note: no registry named (--tracking-uri, MLFLOW_TRACKING_URI or tracking_uri in "
+            f"the manifest); using the embedded default {DEFAULT_TRACKING_URI}"
+        )
+    return registry
+
+
+def _must_ask(plan: Plan, auto_approve: bool) -> bool:
+    """Terraform's rule: ask on a terminal when there is something to do, never elsewhere."""
+    on_terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    return on_terminal and not auto_approve and plan.has_changes and not plan.errors
 
 
 def _warn(loaded: LoadedManifest | None) -> None:
@@ -122,7 +144,7 @@ def plan(
             out(problem_annotations(exc.problems))
         raise
     _warn(loaded)
-    registry = api.open_registry(flags, loaded.manifest.tracking_uri)
+    registry = _opened(api.open_registry(flags, loaded.manifest.tracking_uri, loaded.path))
     the_plan = api.plan(loaded, registry)
     if out_path:
         api.save_plan(the_plan, out_path)
@@ -140,6 +162,10 @@ def plan(
 )  # fmt: skip
 @format_option("text", "json", "markdown")
 @click.option(
+    "--auto-approve", is_flag=True,
+    help="Apply without asking. Without a terminal, apply never asks anyway.",
+)  # fmt: skip
+@click.option(
     "--override-freeze", is_flag=True,
     help="Apply inside a freeze window; needs --reason, recorded in the audit tags.",
 )  # fmt: skip
@@ -149,6 +175,7 @@ def apply(
     manifest_path: str,
     plan_path: str | None,
     output_format: str,
+    auto_approve: bool,
     override_freeze: bool,
     reason: str | None,
     flags: api.TargetFlags,
@@ -159,31 +186,70 @@ def apply(
         raise UsageError("--override-freeze and a non-empty --reason go together")
     override = api.FreezeOverride(reason) if override_freeze else None
     the_plan, registry, loaded = api.plan_to_apply(manifest_path, plan_path, flags)
+    _opened(registry)
     _warn(loaded)
     render, uri = FORMATS[output_format], registry.target.registry_uri
     if render.for_people:
         out(render.plan(the_plan, uri))
-    report = api.apply(the_plan, registry, saved=plan_path is not None, override=override)
+    if _must_ask(the_plan, auto_approve):
+        if not render.for_people:  # stdout is for the machine-readable report
+            err(text.plan(the_plan, uri))
+        if not approved():
+            err("\nApply cancelled.")
+            return 1
+    halt = api.Halt()
+    with _signals_halt(halt):
+        report = api.apply(
+            the_plan, registry, saved=plan_path is not None, halt=halt, override=override
+        )
     if not render.for_people:
         out(render.report(report, uri))
-    elif not the_plan.errors and (the_plan.changes or report.errors):
+    elif not the_plan.errors and (the_plan.has_changes or report.errors):
         out("\n" + render.report(report, uri))
     publish_report(report, uri)
     return report.exit_code
+
+
+@contextlib.contextmanager
+def _signals_halt(halt: api.Halt) -> Iterator[None]:
+    """SIGINT or SIGTERM during apply: start no new writes, let in-flight ones finish, then
+    read back, report and record what landed (apply exits 1)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, _frame: object) -> None:
+        halt.set(f"interrupted by {signal.Signals(signum).name}")
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @cli.command(name="import")
 @click.argument("models", nargs=-1)
 @click.option("--all", "all_models", is_flag=True, help="Import every registered model.")
 @click.option("-o", "--output", "output_path", metavar="FILE", help="Write here, not stdout.")
+@click.option("--force", is_flag=True, help="Let -o overwrite an existing file.")
 @target_options
 def import_(
-    models: tuple[str, ...], all_models: bool, output_path: str | None, flags: api.TargetFlags
+    models: tuple[str, ...],
+    all_models: bool,
+    output_path: str | None,
+    force: bool,
+    flags: api.TargetFlags,
 ) -> int:
     """Write a manifest declaring the live aliases of MODELS (or --all), to adopt a registry."""
     if not models and not all_models:
         raise UsageError("name at least one MODEL, or pass --all")
-    manifest = api.import_(api.open_registry(flags, None), list(models), all_models)
+    if output_path and Path(output_path).exists() and not force:
+        raise UsageError(f"{output_path} already exists; pass --force to overwrite it")
+    registry = _opened(api.open_registry(flags, None))
+    err(f"Registry: {api.registry_ref(registry).describe()}")
+    manifest = api.import_(registry, list(models), all_models)
     if output_path:
         Path(output_path).write_text(manifest, encoding="utf-8")
         err(f"wrote {output_path}")
@@ -264,6 +330,8 @@ def promote(
     edit = api.promote(
         manifest_path, model, alias, version, flags=flags, offline=offline, delivery=delivery
     )
+    if edit.registry:
+        err(f"Registry: {edit.registry.describe(edit.path)}")
     out(text.edit(edit))
     return 0
 
@@ -304,6 +372,8 @@ def rollback(
         offline=offline,
         delivery=delivery,
     )
+    if edit.registry:
+        err(f"Registry: {edit.registry.describe(edit.path)}")
     out(text.edit(edit))
     return 0
 

@@ -42,6 +42,14 @@ class ModelNotFound(RegistryError):
     """A registered model the command names does not exist."""
 
 
+class TargetConflict(GitopsError):
+    """The manifest and the environment name different registries, and no flag chose one."""
+
+
+class ApplyRefused(GitopsError):
+    """Apply will not run here as asked (an uncommitted manifest in CI, a declined prompt)."""
+
+
 class PlanFileError(GitopsError):
     """A saved plan file is missing or not a plan."""
 

@@ -11,9 +11,13 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-from controller.output import redact
+from controller.output import err, redact
 from controller.render import markdown
 from controller.values import ApplyReport, Plan
+
+
+def in_github_actions() -> bool:
+    return os.environ.get("GITHUB_ACTIONS") == "true"
 
 
 def ci_commit_and_actor() -> tuple[str | None, str | None]:
@@ -46,12 +50,19 @@ def append_summary(path: Path, text: str) -> None:
 def publish(outputs: Mapping[str, str], summary: str) -> None:
     """Write outputs and the job summary when running in GitHub Actions; else do nothing.
 
-    Both are published beyond the log, so they are redacted like all other output.
+    Both are published beyond the log, so they are redacted like all other output. They are
+    side channels: failing to write one is a warning, never the command's result.
     """
     if output_path := os.environ.get("GITHUB_OUTPUT"):
-        write_outputs(Path(output_path), {k: redact(v) for k, v in outputs.items()})
+        try:
+            write_outputs(Path(output_path), {k: redact(v) for k, v in outputs.items()})
+        except OSError as exc:
+            err(f"warning: could not write the step outputs to {output_path}: {exc.strerror}")
     if summary_path := os.environ.get("GITHUB_STEP_SUMMARY"):
-        append_summary(Path(summary_path), redact(summary))
+        try:
+            append_summary(Path(summary_path), redact(summary))
+        except OSError as exc:
+            err(f"warning: could not write the job summary to {summary_path}: {exc.strerror}")
 
 
 def publish_plan(plan: Plan, exit_code: int, plan_path: str | None, registry_uri: str) -> None:

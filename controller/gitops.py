@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from controller.errors import GitError
-from controller.values import CommitInfo, Revision
+from controller.values import Checkout, CommitInfo, Revision
 
 if TYPE_CHECKING:
     import git
@@ -61,6 +62,11 @@ def manifest_revisions(path: str | Path) -> list[Revision]:
     with _repo(path) as repo:
         if not repo.head.is_valid():
             return []
+        if repo.git.rev_parse("--is-shallow-repository") == "true":
+            raise GitError(
+                f"{repo.working_tree_dir} is a shallow clone, so the history of {path} is "
+                "incomplete; fetch full history (fetch-depth: 0 in actions/checkout)"
+            )
         log = repo.git.log(
             "--first-parent", "--follow", "--raw", "--no-abbrev", "-z",
             f"--format={LOG_FORMAT}", "--", _relative(repo, path),
@@ -81,6 +87,37 @@ def _parse_record(record: str) -> tuple[CommitInfo, str, str]:
     fields = raw.strip("\n\0").split("\0")
     blob = fields[0].split()[3]
     return CommitInfo(sha, date, author, subject), fields[-1], blob
+
+
+def manifest_checkout(path: str | Path) -> Checkout:
+    """The manifest's repository, remote and HEAD, and whether the file differs from HEAD's.
+
+    The comparison is of content (git's own hash of the file), so neither the index nor a
+    touched timestamp can make an edited manifest pass for the committed one.
+    """
+    import git
+
+    try:
+        with _repo(path) as repo:
+            relative = _relative(repo, path)
+            names = [remote.name for remote in repo.remotes]
+            remote = "origin" if "origin" in names else (names[0] if names else None)
+            facts = Checkout(
+                root=str(repo.working_tree_dir),
+                path_in_repo=relative,
+                remote_url=repo.remote(remote).url if remote else None,
+            )
+            if not repo.head.is_valid():
+                return facts
+            try:
+                committed = repo.git.rev_parse(f"HEAD:{relative}")
+            except git.GitCommandError:  # not in HEAD: a new, uncommitted manifest
+                committed = None
+            current = repo.git.hash_object("--", relative)
+            head = repo.head.commit.hexsha
+    except GitError:  # not a repository: no commit to record, nothing to compare
+        return Checkout()
+    return replace(facts, commit=head, dirty=committed != current)
 
 
 def head_commit_and_user(path: str | Path) -> tuple[str | None, str | None]:

@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic.functional_validators import AfterValidator, BeforeValidator
 
 from controller.errors import ManifestError
+from controller.ownership import NAME_PATTERN
 from controller.schedule import parse_cron, parse_duration
 from controller.values import Problem
 
@@ -305,6 +306,10 @@ class ModelSpec(BaseModel):
         description="alias -> policy: `mlflow-gitops update` bumps the alias to the newest "
         "matching version",
     )
+    take_over: bool = Field(
+        default=False,
+        description="manage this model even though another manifest's apply claimed it",
+    )
 
 
 class Manifest(BaseModel):
@@ -318,8 +323,17 @@ class Manifest(BaseModel):
     )
 
     version: FormatVersion = Field(description="manifest format version")
+    name: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="who manages the models below; default: the git remote and this file's path",
+    )
     tracking_uri: str | None = Field(default=None, description="MLflow tracking URI")
     models: dict[ModelName, ModelSpec] = Field(default_factory=dict)
+    release: list[ModelName] = Field(
+        default_factory=list,
+        description="models to stop managing without touching their aliases",
+    )
     gates: dict[AliasName, Gate] = Field(
         default_factory=dict, description="alias -> gate, for that alias of every model"
     )
@@ -576,11 +590,27 @@ def parse_manifest(text: str, file: str, *, loader: Any = yaml.SafeLoader) -> Lo
         key_marks=walker.key_marks,
         value_marks=walker.value_marks,
     )
+    released_and_declared = _released_and_declared(loaded)
+    if released_and_declared:
+        raise ManifestError(released_and_declared)
     gate_problems = _gate_problems(loaded)
     if gate_problems:
         raise ManifestError(gate_problems)
     loaded.warnings.extend(_case_collisions(loaded))
     return loaded
+
+
+def _released_and_declared(loaded: LoadedManifest) -> list[Problem]:
+    """A model cannot be both managed and let go."""
+    return [
+        Problem(
+            loaded.path,
+            *loaded.value_location("release", str(index)),
+            f"model {name!r} is both declared under models and listed under release",
+        )
+        for index, name in enumerate(loaded.manifest.release)
+        if name in loaded.manifest.models
+    ]
 
 
 def merge_gates(outer: Gate | None, inner: Gate | None) -> Gate | None:
@@ -653,5 +683,6 @@ def dump_manifest(manifest: Manifest) -> str:
     body = manifest.model_dump(mode="json", exclude_defaults=True)
     for spec in body.get("models", {}).values():
         spec.setdefault("aliases", {})  # what import adopts, even when there is none yet
-    header = "# yaml-language-server: $schema=./registry.schema.json\n"
-    return header + yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
+    # No `$schema` line: a reference to ./registry.schema.json would not resolve in a
+    # repository that adopts the tool (`mlflow-gitops schema` writes the file for editors).
+    return yaml.safe_dump(body, sort_keys=False, default_flow_style=False, allow_unicode=True)

@@ -2,31 +2,68 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import sys
 
-# Credential variables: the only place credentials come from; their values never reach output.
+# Every credential variable MLflow (and the Databricks SDK it uses) or the workflow reads: their
+# values never reach output, whatever their length. MLFLOW_TRACKING_USERNAME is not a secret
+# (and blanking a short user name everywhere would garble the output); user:password together is.
 SECRET_ENV_VARS = (
     "MLFLOW_TRACKING_TOKEN",
     "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_AUTH_ADMIN_PASSWORD",
+    "DATABRICKS_TOKEN",
+    "DATABRICKS_PASSWORD",
+    "DATABRICKS_CLIENT_SECRET",
+    "DATABRICKS_REFRESH_TOKEN",
     "GITHUB_TOKEN",
     "GH_TOKEN",
     "MLFLOW_GITOPS_WEBHOOK_SECRET",
 )
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
+# A URI's userinfo runs to the last `@` before the path: a raw `@` in a password is legal to
+# requests, so stopping at the first one would show the rest of the password.
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s]*)@")
 # An Authorization header a server echoes back: Basic is just base64 of user:password.
-_AUTH_HEADER = re.compile(r"\b(?P<kind>Basic|Bearer) [A-Za-z0-9+/=._~-]{8,}")
+_AUTH_HEADER = re.compile(r"\b(?P<kind>Basic|Bearer)(?P<gap>\s+)[A-Za-z0-9+/=._~-]+")
+
+
+# Credentials that arrived inside a URI (`user:password@host`): a server may echo them decoded.
+_URI_SECRETS: set[str] = set()
+
+
+def remember_uri_credentials(uri: str) -> None:
+    """Treat the userinfo of a registry URI as secret wherever it shows up, not only in URIs."""
+    found = _USERINFO.match(uri)
+    if not found or not found["userinfo"]:
+        return
+    userinfo = found["userinfo"]
+    password = userinfo.partition(":")[2]
+    _URI_SECRETS.update({userinfo, base64.b64encode(userinfo.encode()).decode()})
+    if password:
+        _URI_SECRETS.add(password)
+
+
+def _secret_values() -> list[str]:
+    """Credential values from the environment, longest first (so none is left half-shown)."""
+    values: set[str | None] = {os.environ.get(name) for name in SECRET_ENV_VARS}
+    values.update(_URI_SECRETS)
+    user, password = (
+        os.environ.get("MLFLOW_TRACKING_USERNAME"),
+        os.environ.get("MLFLOW_TRACKING_PASSWORD"),
+    )
+    if user and password:
+        values.add(base64.b64encode(f"{user}:{password}".encode()).decode())
+    return sorted((v for v in values if v), key=len, reverse=True)
 
 
 def redact(text: str) -> str:
-    """Blank `user:pass@` in URIs, echoed Authorization headers, and known secret values."""
+    """Blank URI userinfo, echoed Authorization credentials, and every credential value."""
     text = _USERINFO.sub(lambda m: f"{m['scheme']}***@", text)
-    text = _AUTH_HEADER.sub(lambda m: f"{m['kind']} ***", text)
-    for name in SECRET_ENV_VARS:
-        value = os.environ.get(name)
-        if value and len(value) >= 4:
-            text = text.replace(value, "***")
+    text = _AUTH_HEADER.sub(lambda m: f"{m['kind']}{m['gap']}***", text)
+    for value in _secret_values():
+        text = text.replace(value, "***")
     return text
 
 
@@ -38,3 +75,17 @@ def out(text: str) -> None:
 def err(text: str) -> None:
     """Write a diagnostic to stderr (redacted)."""
     sys.stderr.write(redact(text).rstrip("\n") + "\n")
+
+
+APPROVAL_QUESTION = """
+Do you want to perform these actions?
+  mlflow-gitops will perform the actions described above.
+  Only 'yes' will be accepted to approve.
+"""
+
+
+def approved() -> bool:
+    """Ask on the terminal, as Terraform does: only the word `yes` approves."""
+    sys.stderr.write(APPROVAL_QUESTION + "\n  Enter a value: ")  # stdout stays the result
+    sys.stderr.flush()
+    return sys.stdin.readline().strip() == "yes"

@@ -6,6 +6,8 @@ Pure: no I/O. The Plan is a value, computed once, rendered in every format, save
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from controller.manifest import LoadedManifest
 from controller.state import READY, LiveModel, LiveState
 from controller.values import (
@@ -115,8 +117,60 @@ def _plan_model(
     return changes, unmanaged, errors, unchanged
 
 
-def make_plan(loaded: LoadedManifest, live: LiveState) -> Plan:
-    """Compute the plan for every model in the manifest, and only those."""
+def _unavailable(loaded: LoadedManifest, name: str, live: LiveState) -> PlanProblem:
+    """A declared model the registry did not return: hidden from us, or truly absent."""
+    if name in live.denied:
+        message = (
+            f"permission denied reading registered model {name!r}: these credentials may not see it"
+        )
+    else:
+        message = f"registered model {name!r} does not exist"
+    return _problem(loaded, loaded.location("models", name), name, message)
+
+
+def _claimed_elsewhere(
+    loaded: LoadedManifest, name: str, model: LiveModel, owner: str | None
+) -> PlanProblem | None:
+    """Another manifest manages this model, and this one did not say it takes it over."""
+    if not model.owner or model.owner == owner or loaded.manifest.models[name].take_over:
+        return None
+    message = (
+        f"registered model {name!r} is managed by {model.owner}; release it there, "
+        "or set take_over: true on it here"
+    )
+    return _problem(loaded, loaded.location("models", name), name, message)
+
+
+def _removed_model(model: LiveModel) -> tuple[list[Change], ModelSnapshot]:
+    """A model this manifest applied but no longer declares: like a removed alias, each alias
+    it applied goes, whatever its value now; aliases it never set stay."""
+    last = model.last_applied.aliases if model.last_applied else {}
+    changes = [
+        _deletion(model.name, alias, model.aliases[alias], "removed")
+        for alias in sorted(last)
+        if alias in model.aliases
+    ]
+    snapshot = ModelSnapshot(
+        declared={},
+        observed=dict(model.aliases),
+        last_applied=dict(last),
+        owner=model.owner,
+        removed=True,
+    )
+    return changes, snapshot
+
+
+def make_plan(
+    loaded: LoadedManifest,
+    live: LiveState,
+    owned: Mapping[str, LiveModel] | None = None,
+    owner: str | None = None,
+) -> Plan:
+    """The plan for every model the manifest declares, and for those it managed until now.
+
+    `owned` are the models whose owner tag names this manifest (`owner`): one that is no
+    longer declared is removed, or released when the manifest lists it under `release`.
+    """
     changes: list[Change] = []
     unmanaged: list[UnmanagedAlias] = []
     errors: list[PlanProblem] = []
@@ -125,10 +179,11 @@ def make_plan(loaded: LoadedManifest, live: LiveState) -> Plan:
     for name, spec in loaded.manifest.models.items():
         model = live.models.get(name)
         if model is None:
-            where = loaded.location("models", name)
-            errors.append(
-                _problem(loaded, where, name, f"registered model {name!r} does not exist")
-            )
+            errors.append(_unavailable(loaded, name, live))
+            continue
+        claimed = _claimed_elsewhere(loaded, name, model, owner)
+        if claimed:
+            errors.append(claimed)
             continue
         model_changes, model_unmanaged, model_errors, model_unchanged = _plan_model(
             name, loaded, model
@@ -142,14 +197,29 @@ def make_plan(loaded: LoadedManifest, live: LiveState) -> Plan:
             observed=dict(model.aliases),
             last_applied=dict(model.last_applied.aliases) if model.last_applied else None,
             prune=loaded.manifest.unmanaged_policy(name) == "delete",
+            owner=model.owner,
         )
+    removed_models: list[str] = []
+    released: list[str] = []
+    for name, model in sorted((owned or {}).items()):
+        if name in loaded.manifest.models:
+            continue
+        if name in loaded.manifest.release:
+            released.append(name)
+            continue
+        removed_changes, snapshots[name] = _removed_model(model)
+        changes += removed_changes
+        removed_models.append(name)
     return Plan(
         manifest_path=loaded.path,
+        owner=owner,
         changes=changes,
         unmanaged=unmanaged,
         errors=errors,
-        summary=Summary.of(changes, unchanged),
+        summary=Summary.of(changes, unchanged, release=len(released)),
         models=snapshots,
+        removed_models=removed_models,
+        released=released,
     )
 
 

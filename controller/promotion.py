@@ -26,11 +26,12 @@ from controller.manifest import (
     load_manifest,
     parse_manifest,
 )
+from controller.output import redact
 from controller.plan import version_problem
 from controller.registry import Registry
 from controller.target import TargetFlags, resolve_target
 from controller.tracking import newest_match, wanted
-from controller.values import AliasEdit
+from controller.values import AliasEdit, RegistryRef
 
 
 @dataclass(frozen=True)
@@ -153,14 +154,16 @@ def edit_alias(loaded: LoadedManifest, request: AliasRequest) -> AliasEdit:
     delivery = request.delivery
     if delivery.commit:
         check_can_commit(path, request.branch, delivery.remote if delivery.push else None)
+    registry = None
     if not request.offline:
-        target = resolve_target(request.flags, loaded.manifest.tracking_uri)
+        target = resolve_target(request.flags, loaded.manifest.tracking_uri, path)
         require_ready_version(Registry(target), model, version)
+        registry = RegistryRef(uri=redact(target.registry_uri), source=target.source)
     # Bytes, not read_text(): universal newlines would turn CRLF files into LF ones.
     text = set_alias(Path(path).read_bytes().decode("utf-8"), model, alias, version)
     _verify_edit(loaded, text, model, alias, version)
     Path(path).write_bytes(text.encode("utf-8"))
-    edit = AliasEdit(path, model, alias, current, version)
+    edit = AliasEdit(path, model, alias, current, version, registry=registry)
     if not delivery.commit:
         return edit
     message = commit_message.write(request.kind, model, alias, current, version)
@@ -186,9 +189,12 @@ def _verify_edit(before: LoadedManifest, text: str, model: str, alias: str, vers
 def require_ready_version(registry: Registry, model: str, version: int) -> None:
     """Refuse a version the registry does not hold as READY; unreachable needs --offline."""
     try:
-        live = registry.read_state([model]).models.get(model)
+        state = registry.read_state([model])
     except RegistryUnreachable as exc:
         raise PromotionError(f"{exc}; pass --offline to skip the version check") from None
+    live = state.models.get(model)
+    if model in state.denied:
+        raise PromotionError(f"permission denied reading registered model {model!r}")
     if live is None:
         raise PromotionError(f"no registered model named {model!r} in the registry")
     problem = version_problem(live, version)

@@ -6,6 +6,8 @@ stay fast. Reads are batched: a few searches per 100 models, never one call per 
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import logging
 import os
 import re
@@ -13,6 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +27,8 @@ from controller.errors import (
     RegistryUnreachable,
 )
 from controller.evidence import parse_mlmodel
-from controller.output import redact
+from controller.output import redact, remember_uri_credentials
+from controller.ownership import OWNER_TAG
 from controller.state import (
     LAST_APPLIED_TAG,
     LastApplied,
@@ -33,7 +37,13 @@ from controller.state import (
     LiveVersion,
     normalize_version,
 )
-from controller.target import RegistryTarget, ui_base
+from controller.target import (
+    EMBEDDED_EXTRA,
+    RegistryTarget,
+    is_sql_store,
+    require_existing_store,
+    ui_base,
+)
 from controller.values import RawVersion, Signature
 
 if TYPE_CHECKING:
@@ -46,15 +56,23 @@ PARALLEL_WRITES = 4
 EVIDENCE_READ_THREADS = 8
 LOGGED_MODEL_SOURCE = re.compile(r"^models:/m-[0-9a-f]+$")
 
-# MLflow retries a dead server for minutes by default; fail within ~30 s instead. Users can
-# still override any of these through MLflow's own environment variables.
+# MLflow's own HTTP layer (urllib3's Retry) retries resets, timeouts and 408/429/500/502/503/
+# 504 with exponential backoff and jitter, honouring Retry-After; by default for minutes. The
+# CLI bounds it: 3 attempts of at most 5 s each, backoff sleeps 0 s then 2 s plus up to 0.5 s
+# jitter each, so one request gives up within 18 s (plus any Retry-After the server sends).
+# Users can still override these through MLflow's own environment variables.
 FAST_FAIL_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "8",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
 }
 NOISY_LOGGERS = ("mlflow", "urllib3", "alembic")
+# An error message is cut here: MLflow echoes whole filters, which run to many kilobytes.
+MAX_MESSAGE_CHARS = 300
+# What MLflow's filter syntax cannot carry inside a quoted value: it has no escapes, and it
+# reads a backslash as one.
+_UNFILTERABLE = re.compile(r"[\\\r\n]")
 
 
 def configure_process() -> None:
@@ -70,41 +88,85 @@ def configure_process() -> None:
 
 
 def _first_line(text: str) -> str:
-    return redact(text.strip().splitlines()[0] if text.strip() else text)
+    """The message's first line, redacted and cut short: never a whole echoed filter."""
+    line = redact(text.strip().splitlines()[0] if text.strip() else text)
+    if len(line) <= MAX_MESSAGE_CHARS:
+        return line
+    return f"{line[:MAX_MESSAGE_CHARS]}... ({len(line) - MAX_MESSAGE_CHARS} more characters)"
 
 
-def _translate(exc: Exception, target: RegistryTarget) -> RegistryError:
-    """Map MLflow/requests failures onto the few kinds a user can act on."""
+# urllib3's words for a status that was still failing when the retries ran out.
+_RETRIED_STATUS = re.compile(r"too many (\d{3}) error responses")
+_STATUS_IN_TEXT = re.compile(r"error code (\d{3})")
+# No connection at all: refused, timed out, or no such host. Only these stop further writes.
+_UNREACHABLE = (
+    "connection refused",
+    "failed to establish a new connection",
+    "name or service not known",
+    "temporary failure in name resolution",
+    "nodename nor servname",
+    "timed out",
+    "timeout",
+)
+# A connection that broke mid-exchange: the server may or may not have acted on the request.
+_BROKEN = ("connection reset", "connection aborted", "remotedisconnected", "incompleteread")
+
+
+def _http_status(exc: Exception, message: str) -> int | None:
+    found = _RETRIED_STATUS.search(message) or _STATUS_IN_TEXT.search(message)
+    if found:
+        return int(found.group(1))
+    if getattr(exc, "error_code", None) and hasattr(exc, "get_http_status_code"):
+        return int(exc.get_http_status_code())
+    return None
+
+
+def _translate(exc: Exception, target: RegistryTarget, operation: str) -> RegistryError:
+    """Map MLflow/requests failures onto the few kinds a user can act on, naming the operation
+    (for writes; reads leave it empty) and the HTTP status, so a failure says what and how."""
     where = redact(target.registry_uri)
+    lead = f"{operation}: " if operation else ""
     error_code = str(getattr(exc, "error_code", ""))
     message = str(exc)
     lowered = message.lower()
-    if error_code in ("PERMISSION_DENIED", "UNAUTHENTICATED") or any(
-        marker in lowered for marker in ("error code 401", "error code 403", "permission denied")
+    status = _http_status(exc, message)
+    if (
+        error_code in ("PERMISSION_DENIED", "UNAUTHENTICATED")
+        or status in (401, 403)
+        or "permission denied" in lowered
     ):
         return RegistryPermissionDenied(
-            f"permission denied by the MLflow registry at {where}: {_first_line(message)}"
+            f"{lead}permission denied by the MLflow registry at {where}"
+            f"{f' (HTTP {status})' if status else ''}: {_first_line(message)}"
         )
     if error_code == "RESOURCE_DOES_NOT_EXIST":
         return ModelNotFound(_first_line(message))
-    if any(
-        marker in lowered
-        for marker in (
-            "max retries exceeded",
-            "connection refused",
-            "failed to establish a new connection",
-            "name or service not known",
-            "timed out",
-            "connectionerror",
+    if _RETRIED_STATUS.search(message) and status is not None:
+        return RegistryError(f"{lead}HTTP {status} from the MLflow registry at {where}")
+    if any(marker in lowered for marker in _BROKEN):
+        return RegistryError(
+            f"{lead}the connection to the MLflow registry at {where} broke before a reply"
         )
-    ):
-        return RegistryUnreachable(f"cannot reach the MLflow registry at {where}")
-    return RegistryError(f"MLflow registry at {where}: {_first_line(message)}")
+    if any(marker in lowered for marker in _UNREACHABLE) or "max retries exceeded" in lowered:
+        return RegistryUnreachable(f"{lead}cannot reach the MLflow registry at {where}")
+    code = f"HTTP {status} from " if status else ""
+    return RegistryError(f"{lead}{code}MLflow registry at {where}: {_first_line(message)}")
+
+
+def filterable(name: str) -> bool:
+    """Whether a search filter can name this model exactly; if not, it is read directly."""
+    return not (("'" in name and '"' in name) or _UNFILTERABLE.search(name))
 
 
 def _quote(name: str) -> str:
     quote = '"' if "'" in name else "'"
     return f"{quote}{name}{quote}"
+
+
+def _like_any(name: str) -> str:
+    """A LIKE pattern matching `name` and maybe a few more: `_` stands in for what no filter
+    can carry, and the caller keeps only the exact name."""
+    return "'" + re.sub(r"['\\\r\n]", "_", name) + "'"
 
 
 def _name_filters(names: list[str], per_search: int) -> Iterator[tuple[list[str], str]]:
@@ -124,18 +186,44 @@ def _paginate(search: Callable[..., Any]) -> Iterator[Any]:
             return
 
 
+def require_sql_store_support(target: RegistryTarget) -> None:
+    """mlflow-skinny talks to servers only; a database URI needs the extra with full mlflow.
+
+    Checked before MLflow is imported, so the user reads what to install, not MLflow's
+    "unsupported URI" list of schemes.
+    """
+    for uri in dict.fromkeys((target.registry_uri, target.tracking_uri)):
+        if is_sql_store(uri) and importlib.util.find_spec("sqlalchemy") is None:
+            raise RegistryError(
+                f"the registry {redact(uri)} is a database, which needs full MLflow: "
+                f"install {EMBEDDED_EXTRA}, or point --tracking-uri at an MLflow server"
+            )
+
+
 class Registry:
     """A connection to one MLflow registry, exposing only what the controller needs."""
 
-    def __init__(self, target: RegistryTarget, names_per_search: int = NAMES_PER_SEARCH) -> None:
+    def __init__(
+        self,
+        target: RegistryTarget,
+        names_per_search: int = NAMES_PER_SEARCH,
+        *,
+        may_create: bool = False,
+    ) -> None:
         self.target = target
         self.names_per_search = names_per_search
+        # Only apply against the embedded default may create a local store; reads never do.
+        self.may_create = may_create
+        for uri in (target.tracking_uri, target.registry_uri):  # a server may echo them
+            remember_uri_credentials(uri)
         self._client: MlflowClient | None = None
 
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
-            with self._errors():
+            require_sql_store_support(self.target)
+            require_existing_store(self.target, may_create=self.may_create)
+            with self._errors(""):
                 from mlflow import MlflowClient
 
                 self._client = MlflowClient(
@@ -150,37 +238,56 @@ class Registry:
         return 1 if self.target.registry_uri.startswith("sqlite:") else PARALLEL_WRITES
 
     @contextmanager
-    def _errors(self) -> Iterator[None]:
+    def _errors(self, operation: str = "") -> Iterator[None]:
         try:
             yield
         except RegistryError:
             raise
         except Exception as exc:  # MLflow raises many types; all become one of ours.
-            raise _translate(exc, self.target) from None
+            raise _translate(exc, self.target, operation) from None
 
     # Reads -----------------------------------------------------------------------------
 
     def read_state(self, names: Iterable[str]) -> LiveState:
-        """Aliases, last-applied tags and version statuses of the named models, batched."""
+        """Aliases, tags and version statuses of the named models, batched.
+
+        A name the searches do not return is read directly, which tells a model these
+        credentials may not see apart from one that does not exist.
+        """
         wanted = sorted(set(names))
         if not wanted:
             return LiveState()
-        with self._errors():
-            found = self._search_models(wanted)
+        with self._errors(""):
+            found = self._search_models([n for n in wanted if filterable(n)])
             if found and not any(model.aliases for model in found.values()):
                 found = self._recover_missing_aliases(found)
-            versions = self._search_versions(sorted(found))
+            direct, denied = self._read_directly([n for n in wanted if n not in found])
+            found |= direct
+            versions = self._search_versions(sorted(n for n in found if filterable(n)))
+            for name in (n for n in found if not filterable(n)):
+                versions[name] = self._versions_of(name)
         return LiveState(
             models={
-                name: LiveModel(
-                    name=name,
-                    aliases=model.aliases,
-                    versions=versions.get(name, {}),
-                    last_applied=model.last_applied,
-                )
+                name: replace(model, versions=versions.get(name, {}))
                 for name, model in found.items()
-            }
+            },
+            denied=frozenset(denied),
         )
+
+    def read_owned(self, owner: str) -> dict[str, LiveModel]:
+        """Every model whose owner tag names `owner`: one search, however many there are."""
+        found: dict[str, LiveModel] = {}
+        with self._errors():
+            search = partial(
+                self.client.search_registered_models,
+                filter_string=f"tags.`{OWNER_TAG}` = {_quote(owner)}",
+                max_results=1000,
+            )
+            for registered in _paginate(search):
+                found[registered.name] = _live_model(registered)
+            if found and not any(model.aliases for model in found.values()):
+                found = self._recover_missing_aliases(found)  # else removals would be missed
+        return found
 
     def _search_models(self, names: list[str]) -> dict[str, LiveModel]:
         found: dict[str, LiveModel] = {}
@@ -193,6 +300,26 @@ class Registry:
             for registered in _paginate(search):
                 found[registered.name] = _live_model(registered)
         return found
+
+    def _read_directly(self, names: list[str]) -> tuple[dict[str, LiveModel], list[str]]:
+        """Models by name, one call each: found, and those the registry refused to show."""
+
+        def read(name: str) -> LiveModel | RegistryPermissionDenied | None:
+            try:
+                with self._errors():
+                    return _live_model(self.client.get_registered_model(name))
+            except ModelNotFound:
+                return None
+            except RegistryPermissionDenied as exc:
+                return exc
+
+        if not names:
+            return {}, []
+        with ThreadPoolExecutor(max_workers=FALLBACK_READ_THREADS) as pool:
+            results = dict(zip(names, pool.map(read, names), strict=True))
+        found = {n: r for n, r in results.items() if isinstance(r, LiveModel)}
+        denied = [n for n, r in results.items() if isinstance(r, RegistryPermissionDenied)]
+        return found, denied
 
     def _recover_missing_aliases(self, found: dict[str, LiveModel]) -> dict[str, LiveModel]:
         """Some registries omit aliases from search (MLflow issue 16734): probe, then fall back."""
@@ -233,9 +360,22 @@ class Registry:
                 )
         return versions
 
+    def _versions_of(self, name: str) -> dict[int, str]:
+        """Versions of a model no filter can name exactly: a LIKE search, then the exact name."""
+        search = partial(
+            self.client.search_model_versions,
+            filter_string=f"name LIKE {_like_any(name)}",
+            max_results=VERSIONS_PAGE_SIZE,
+        )
+        return {
+            int(version.version): str(version.status)
+            for version in _paginate(search)
+            if version.name == name
+        }
+
     def read_all_model_names(self) -> list[str]:
         """Every registered model's name, for `import --all`."""
-        with self._errors():
+        with self._errors(""):
             return sorted(
                 registered.name
                 for registered in _paginate(
@@ -330,22 +470,32 @@ class Registry:
     # Writes ----------------------------------------------------------------------------
 
     def set_alias(self, model: str, alias: str, version: int) -> None:
-        with self._errors():
+        with self._errors(f"set alias {model}@{alias} -> {version}"):
             self.client.set_registered_model_alias(model, alias, str(version))
 
     def delete_alias(self, model: str, alias: str) -> None:
-        with self._errors():
+        with self._errors(f"delete alias {model}@{alias}"):
             self.client.delete_registered_model_alias(model, alias)
 
     def write_last_applied(self, model: str, last_applied: LastApplied) -> None:
-        with self._errors():
-            self.client.set_registered_model_tag(
-                model, LAST_APPLIED_TAG, last_applied.to_tag_value()
-            )
+        """Parts first, the head last: the head is what makes a new record visible."""
+        with self._errors(f"record last-applied on {model}"):
+            for key, value in last_applied.to_tags().items():
+                self.client.set_registered_model_tag(model, key, value)
 
     def tag_version(self, model: str, version: int, key: str, value: str) -> None:
-        with self._errors():
+        with self._errors(f"tag {model} version {version}"):
             self.client.set_model_version_tag(model, str(version), key, value)
+
+    def write_owner(self, model: str, owner: str) -> None:
+        with self._errors():
+            self.client.set_registered_model_tag(model, OWNER_TAG, owner)
+
+    def forget(self, model: str) -> None:
+        """Drop the owner and last-applied records: the model is no longer managed."""
+        for key in (OWNER_TAG, LAST_APPLIED_TAG):
+            with contextlib.suppress(ModelNotFound), self._errors():  # already gone: fine
+                self.client.delete_registered_model_tag(model, key)
 
 
 def _run_url(ui: str | None, run_id: str | None) -> str | None:
@@ -364,5 +514,6 @@ def _live_model(registered: Any) -> LiveModel:
     return LiveModel(
         name=registered.name,
         aliases=aliases,
-        last_applied=LastApplied.from_tag_value(tags.get(LAST_APPLIED_TAG)),
+        last_applied=LastApplied.from_tags(tags),
+        owner=tags.get(OWNER_TAG),
     )

@@ -2,35 +2,51 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 LAST_APPLIED_TAG = "mlflow-gitops.last-applied"
 AUDIT_TAG_PREFIX = "mlflow-gitops.alias."
+# MLflow's SQL stores hold a tag value in VARCHAR(5000); PostgreSQL enforces it (SQLite does
+# not). A record longer than that is split over numbered part tags named by the head tag.
+TAG_VALUE_LIMIT = 5000
+LAST_APPLIED_PART_TAG = LAST_APPLIED_TAG + ".part-"
+TAG_KEY_LIMIT = 250  # MLflow rejects longer tag keys; aliases may have 255 characters
 READY = "READY"
 
 
-def _tag_json(data: dict[str, Any]) -> str:
+def _tag_json(data: Mapping[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
 class AuditRecord:
     """Who set an alias on a version, and from what: a model-version tag per alias."""
 
+    alias: str
+    # A sha only when the applied manifest was that commit's; else "local, uncommitted".
     commit: str | None
     actor: str | None
     applied_at: str
     from_version: int | None
+    manifest_sha256: str | None = None
     freeze_override: str | None = None  # why it was applied inside a freeze window
 
     def to_tag_value(self) -> str:
         record: dict[str, Any] = {
+            "alias": self.alias,
             "commit": self.commit,
             "actor": self.actor,
             "applied_at": self.applied_at,
             "from": self.from_version,
+            "manifest_sha256": self.manifest_sha256,
         }
         if self.freeze_override:
             record["freeze_override"] = self.freeze_override
@@ -38,7 +54,15 @@ class AuditRecord:
 
 
 def audit_tag_key(alias: str) -> str:
-    return AUDIT_TAG_PREFIX + alias
+    """The version tag recording who pointed `alias` at it; long aliases end in a digest.
+
+    The tag's value names the alias in full, so a shortened key loses nothing.
+    """
+    key = AUDIT_TAG_PREFIX + alias
+    if len(key) <= TAG_KEY_LIMIT:
+        return key
+    digest = _digest(alias)[:16]
+    return f"{key[: TAG_KEY_LIMIT - len(digest) - 1]}.{digest}"
 
 
 @dataclass(frozen=True)
@@ -49,25 +73,55 @@ class LastApplied:
     commit: str | None = None
     actor: str | None = None
     applied_at: str | None = None
+    # Which manifest applied them (also the owner tag, which a search can filter on).
+    owner: str | None = None
+    manifest_sha256: str | None = None
 
-    def to_tag_value(self) -> str:
-        return _tag_json(
-            {
-                "aliases": self.aliases,
-                "commit": self.commit,
-                "actor": self.actor,
-                "applied_at": self.applied_at,
-            }
-        )
+    def to_tags(self) -> dict[str, str]:
+        """The tags that store this record: one JSON tag, or a head tag and its parts.
+
+        The head names the parts' count and digest, so a reader never trusts parts left over
+        from an older, longer record or half-written by an interrupted apply.
+        """
+        meta = {
+            "commit": self.commit,
+            "actor": self.actor,
+            "applied_at": self.applied_at,
+            "owner": self.owner,
+            "manifest_sha256": self.manifest_sha256,
+        }
+        whole = _tag_json({"aliases": self.aliases, **meta})
+        if len(whole) <= TAG_VALUE_LIMIT:
+            return {LAST_APPLIED_TAG: whole}
+        aliases = _tag_json(self.aliases)
+        parts = [
+            aliases[start : start + TAG_VALUE_LIMIT]
+            for start in range(0, len(aliases), TAG_VALUE_LIMIT)
+        ]
+        head = {**meta, "parts": len(parts), "sha256": _digest(aliases)}
+        return {
+            **{f"{LAST_APPLIED_PART_TAG}{i}": part for i, part in enumerate(parts, start=1)},
+            LAST_APPLIED_TAG: _tag_json(head),
+        }
 
     @classmethod
-    def from_tag_value(cls, value: str | None) -> LastApplied | None:
-        """Parse the tag; a missing or mangled tag means 'never applied', never a crash."""
+    def from_tags(cls, tags: Mapping[str, str]) -> LastApplied | None:
+        """Parse the tags; a missing or mangled record means 'never applied', never a crash."""
+        value = tags.get(LAST_APPLIED_TAG)
         if not value:
             return None
         try:
             data: Any = json.loads(value)
-            aliases = {str(k): int(v) for k, v in data["aliases"].items()}
+            if "parts" in data:
+                joined = "".join(
+                    tags[f"{LAST_APPLIED_PART_TAG}{i}"] for i in range(1, int(data["parts"]) + 1)
+                )
+                if _digest(joined) != data["sha256"]:
+                    return None
+                raw_aliases = json.loads(joined)
+            else:
+                raw_aliases = data["aliases"]
+            aliases = {str(k): int(v) for k, v in raw_aliases.items()}
         except (ValueError, TypeError, KeyError, AttributeError):
             return None
         return cls(
@@ -75,6 +129,8 @@ class LastApplied:
             commit=data.get("commit"),
             actor=data.get("actor"),
             applied_at=data.get("applied_at"),
+            owner=data.get("owner"),
+            manifest_sha256=data.get("manifest_sha256"),
         )
 
 
@@ -87,6 +143,8 @@ class LiveModel:
     # version number -> status, for the versions of this model the registry returned
     versions: dict[int, str] = field(default_factory=dict)
     last_applied: LastApplied | None = None
+    # The identity of the manifest that manages this model (the owner tag), if any.
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,9 +158,11 @@ class LiveVersion:
 
 @dataclass(frozen=True)
 class LiveState:
-    """The managed models that exist; a name missing here is a model that does not exist."""
+    """The managed models that exist; a name missing here does not exist or is `denied`."""
 
     models: dict[str, LiveModel] = field(default_factory=dict)
+    # Names the registry refused to show these credentials: not absent, just not ours to see.
+    denied: frozenset[str] = frozenset()
 
 
 def normalize_version(value: Any) -> int:

@@ -17,9 +17,21 @@ from pydantic import BaseModel, ConfigDict, Field
 Action = Literal["create", "update", "delete"]
 # Why an alias changes; history uses the same words for the same events.
 Reason = Literal["assign", "promote", "rollback", "drift", "removed", "prune"]
-Status = Literal["applied", "failed", "skipped"]
-STATUSES: tuple[Status, ...] = ("applied", "failed", "skipped")
+# unknown: the writes were attempted but the read-back could not reach the registry.
+Status = Literal["applied", "failed", "skipped", "unknown"]
+STATUSES: tuple[Status, ...] = ("applied", "failed", "skipped", "unknown")
 Severity = Literal["error", "warning"]
+# Where the registry a command talks to was named, in precedence order.
+RegistrySource = Literal[
+    "--tracking-uri",
+    "--registry-uri",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "manifest",
+    "default",
+]
+# What audit tags and last-applied record instead of a commit that did not declare the change.
+UNCOMMITTED = "local, uncommitted"
 
 PLAN_FORMAT_VERSION = 1
 
@@ -171,15 +183,17 @@ class Summary(Record):
     update: int = 0
     delete: int = 0
     unchanged: int = 0
+    release: int = 0
 
     @classmethod
-    def of(cls, changes: list[Change], unchanged: int) -> Summary:
+    def of(cls, changes: list[Change], unchanged: int, release: int = 0) -> Summary:
         counts = Counter(change.action for change in changes)
         return cls(
             create=counts["create"],
             update=counts["update"],
             delete=counts["delete"],
             unchanged=unchanged,
+            release=release,
         )
 
 
@@ -190,11 +204,53 @@ class ModelSnapshot(Record):
     observed: dict[str, int]
     last_applied: dict[str, int] | None = None
     prune: bool = False
+    # The owner tag the plan saw; apply records this manifest's identity where it differs.
+    owner: str | None = None
+    # The manifest no longer declares this model, but applied its aliases: they go, and so
+    # does the ownership record.
+    removed: bool = False
+
+
+class RegistryRef(Record):
+    """Which registry (redacted) and where that choice came from: named in every output."""
+
+    uri: str
+    source: RegistrySource
+
+    def describe(self, manifest_path: str | None = None) -> str:
+        """`http://host (from MLFLOW_TRACKING_URI)`, for the first line people read."""
+        if self.source == "default":
+            return f"{self.uri} (embedded default)"
+        if self.source == "manifest":
+            return f"{self.uri} (from tracking_uri in {manifest_path or 'the manifest'})"
+        return f"{self.uri} (from {self.source})"
+
+
+class PlanSource(Record):
+    """What a plan was made from, so apply records it honestly (and the same shape as the
+    saved-plan checks of issue 8 use). `registry` carries no `user:pass@`."""
+
+    registry: str = Field(min_length=1)
+    manifest_path: str
+    manifest_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    commit: str | None = None  # HEAD when the plan was made
+    # Whether the manifest differed from `commit` (edited, staged, untracked, or no git): then
+    # no commit declared what the plan applies. Unknown counts as differing.
+    dirty: bool = True
+
+    @property
+    def committed(self) -> str:
+        """The commit that declared what is applied, or that it was a local, uncommitted file."""
+        return self.commit if self.commit and not self.dirty else UNCOMMITTED
 
 
 class Plan(Record):
     format_version: int = PLAN_FORMAT_VERSION
     manifest_path: str | None = None
+    registry: RegistryRef | None = None
+    source: PlanSource | None = None
+    # This manifest's owner identity, recorded on every model it applies.
+    owner: str | None = None
     changes: list[Change] = Field(default_factory=list)
     unmanaged: list[UnmanagedAlias] = Field(default_factory=list)
     errors: list[PlanProblem] = Field(default_factory=list)
@@ -204,12 +260,15 @@ class Plan(Record):
     gate_specs: dict[str, dict[str, Any]] = Field(default_factory=dict)
     freeze: list[dict[str, str]] = Field(default_factory=list)
     computed_at: str | None = None
-    commit: str | None = None  # of the manifest the plan was computed from, when known
     frozen: str | None = None  # the freeze window open when the plan was computed
+    # Models this manifest managed but no longer declares (their applied aliases are deleted),
+    # and models it lets go of without touching their aliases (`release:`).
+    removed_models: list[str] = Field(default_factory=list)
+    released: list[str] = Field(default_factory=list)
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.changes)
+        return bool(self.changes or self.removed_models or self.released)
 
     def exit_code(self, detailed: bool = False) -> int:
         """Terraform's contract: 1 on errors; with detailed exit codes, 2 means changes."""
@@ -224,6 +283,8 @@ class Plan(Record):
 class ChangeResult(Change):
     status: Status
     error: str | None = None
+    # Something true and worth saying about a change that did not fail, e.g. a lost reply.
+    note: str | None = None
 
     @classmethod
     def of(cls, change: Change, status: Status, error: str | None = None) -> ChangeResult:
@@ -231,8 +292,11 @@ class ChangeResult(Change):
 
 
 class ApplyReport(Record):
+    registry: RegistryRef | None = None
     changes: list[ChangeResult] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
+    # Models no longer managed by this manifest now; their aliases were left as they were.
+    released: list[str] = Field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -256,10 +320,11 @@ class ApplyReport(Record):
 class Provenance:
     """Who applied what, recorded on the registry so a change can be traced to its commit."""
 
-    commit: str | None
+    commit: str | None  # a sha, or UNCOMMITTED
     actor: str | None
     applied_at: str
     freeze_override: str | None = None
+    manifest_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -274,6 +339,7 @@ class AliasEdit:
     branch: str | None = None
     commit: str | None = None
     pull_request_url: str | None = None
+    registry: RegistryRef | None = None  # the registry that confirmed the version, if asked
 
 
 @dataclass(frozen=True)
@@ -282,6 +348,17 @@ class CommitInfo:
     date: str  # author date, ISO 8601
     author: str
     subject: str
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """Where the manifest sits in git: what provenance and ownership need. Empty outside git."""
+
+    root: str | None = None
+    path_in_repo: str | None = None
+    remote_url: str | None = None
+    commit: str | None = None  # HEAD
+    dirty: bool = True  # the file differs from HEAD's (edited, staged, untracked, no commit)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 HEALTH_TIMEOUT_S = 120.0
+_RUNNING: dict[str, subprocess.Popen[bytes]] = {}  # base URL -> server process, for kill_server
 
 
 class ServerStartError(RuntimeError):
@@ -49,8 +50,17 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_server(root: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run `mlflow server` with a SQLite store under `root` (and extra `env`); yield its URL."""
+def running_server(
+    root: Path,
+    backend_store_uri: str | None = None,
+    *,
+    app_name: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """Run `mlflow server` with its store (SQLite under `root` by default); yield its base URL.
+
+    `app_name` selects a server plugin (e.g. "basic-auth"); `env` adds to its environment.
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = root / "server.log"
@@ -58,7 +68,7 @@ def running_server(root: Path, env: dict[str, str] | None = None) -> Iterator[st
         str(Path(sys.executable).parent / "mlflow"),
         "server",
         "--backend-store-uri",
-        f"sqlite:///{root / 'mlflow.db'}",
+        backend_store_uri or f"sqlite:///{root / 'mlflow.db'}",
         "--artifacts-destination",
         str(root / "artifacts"),
         "--host",
@@ -67,6 +77,7 @@ def running_server(root: Path, env: dict[str, str] | None = None) -> Iterator[st
         str(port),
         "--workers",
         "1",
+        *(["--app-name", app_name] if app_name else []),
     ]
     # The job runner spawns ~8 huey consumer processes we never use; skipping it
     # saves a few seconds of start-up on small machines.
@@ -90,9 +101,19 @@ def running_server(root: Path, env: dict[str, str] | None = None) -> Iterator[st
                     f"--- {log_path} ---\n{log_path.read_text(errors='replace')}"
                 )
             time.sleep(0.25)
+        _RUNNING[url] = proc
         yield url
     finally:
+        _RUNNING.pop(url, None)
         _stop(proc)
+
+
+def kill_server(url: str) -> None:
+    """SIGKILL the server's whole process group, as a crash or an OOM kill would."""
+    proc = _RUNNING[url]
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
 
 
 @contextlib.contextmanager

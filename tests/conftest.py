@@ -3,13 +3,13 @@
 mlflow is imported lazily inside the fixtures, so pure unit tests that never
 request a server fixture do not pay for the import or the server start-up.
 Tests using the server are auto-marked ``server`` (``pytest -m "not server"``
-runs only the fast tests).
+runs only the fast tests). With ``MLFLOW_GITOPS_TEST_BACKEND=postgres`` the server's
+backend store is a throwaway PostgreSQL instead of SQLite.
 """
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,13 +18,23 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from testing.auth import AuthServer, running_auth_server
+from testing.postgres import PostgresUnavailable, running_postgres
 from testing.server import ServerStartError, recorded_rest_calls, running_server
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 READY_TIMEOUT_S = 30.0
-SERVER_FIXTURES = {"mlflow_server", "server_client", "make_model", "set_version_status"}
+BACKEND_VARIABLE = "MLFLOW_GITOPS_TEST_BACKEND"
+BACKENDS = ("sqlite", "postgres")
+SERVER_FIXTURES = {
+    "mlflow_server",
+    "server_client",
+    "make_model",
+    "set_version_status",
+    "auth_server",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -53,29 +63,63 @@ def mlflow_server_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(mlflow_server_root: Path) -> Iterator[str]:
-    """Start ``mlflow server`` on sqlite in a tmp dir; yield its base URL."""
+def mlflow_backend() -> str:
+    """Which backend store the session's server uses: sqlite, or postgres when asked."""
+    backend = os.environ.get(BACKEND_VARIABLE, "sqlite")
+    if backend not in BACKENDS:
+        pytest.fail(f"{BACKEND_VARIABLE}={backend!r}: expected one of {BACKENDS}", pytrace=False)
+    return backend
+
+
+@pytest.fixture(scope="session")
+def backend_store_uri(mlflow_backend: str, mlflow_server_root: Path) -> Iterator[str]:
+    """The server's store; a PostgreSQL one is started here and stopped after the session.
+
+    Without PostgreSQL the tests skip with the reason, except under CI, where they fail:
+    CI must never pass by skipping the backend production servers use.
+    """
+    if mlflow_backend == "sqlite":
+        yield f"sqlite:///{mlflow_server_root / 'mlflow.db'}"
+        return
     try:
-        with running_server(mlflow_server_root) as url:
+        with running_postgres() as uri:
+            yield uri
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL backend unavailable under CI: {exc}", pytrace=False)
+        pytest.skip(f"PostgreSQL backend requested but unavailable: {exc}")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(mlflow_server_root: Path, backend_store_uri: str) -> Iterator[str]:
+    """Start ``mlflow server`` on its backend store in a tmp dir; yield its base URL."""
+    try:
+        with running_server(mlflow_server_root, backend_store_uri) as url:
             yield url
     except ServerStartError as exc:
         pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture
-def set_version_status(mlflow_server: str, mlflow_server_root: Path) -> Callable[..., None]:
+def set_version_status(mlflow_server: str, backend_store_uri: str) -> Callable[..., None]:
     """Factory: ``set_version_status(name, version, status)`` on the real server.
 
     MLflow's REST API registers versions synchronously, so it never shows one that is not
     READY; an asynchronous registration that failed leaves exactly this row behind. The
-    server reads its SQLite store on every request, so it then reports the new status.
+    server reads its store on every request, so it then reports the new status.
     """
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(backend_store_uri)
 
     def _set(name: str, version: int, status: str) -> None:
-        with contextlib.closing(sqlite3.connect(mlflow_server_root / "mlflow.db")) as db, db:
+        with engine.begin() as db:
             db.execute(
-                "UPDATE model_versions SET status = ? WHERE name = ? AND version = ?",
-                (status, name, version),
+                sqlalchemy.text(
+                    "UPDATE model_versions SET status = :status"
+                    " WHERE name = :name AND version = :version"
+                ),
+                {"status": status, "name": name, "version": version},
             )
 
     return _set
@@ -121,3 +165,13 @@ def rest_calls() -> Iterator[list[tuple[str, str]]]:
     """(method, endpoint) of every MLflow REST call made during the test, in order."""
     with recorded_rest_calls() as calls:
         yield calls
+
+
+@pytest.fixture(scope="session")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
+    """A basic-auth ``mlflow server`` (its own stores); the admin creates users and grants."""
+    try:
+        with running_auth_server(tmp_path_factory.mktemp("mlflow_auth_server")) as server:
+            yield server
+    except ServerStartError as exc:
+        pytest.fail(str(exc), pytrace=False)

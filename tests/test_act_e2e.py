@@ -1,12 +1,18 @@
-"""The real workflows, run by act on this host against a real MLflow server.
+"""The reusable workflows, called as an adopter calls them, run by act against a real server.
 
-act runs each job in host mode (`-P ubuntu-latest=-self-hosted`) in a throw-away git
-repository holding this project's action, workflows and package. Only what cannot exist
-here is stubbed: `actions/setup-python` (a local composite action: the host's Python is
-used) and the GitHub API (`gh`, a script on PATH keeping comments, issues and pull requests
-in files). The promote workflow pushes for real, to a bare repository serving as `origin`.
-act skips `actions/checkout` itself and copies the repository instead. The action installs
-the tool from its own checkout, exactly as on GitHub.
+The adopter's repository (acme/models) holds a manifest and the example callers from
+examples/workflows, with `uses: acme/mlflow-gitops/.github/workflows/plan.yml@PIN`. act
+resolves acme/mlflow-gitops@PIN to a copy of this project (`--local-repository`), as GitHub
+resolves it to this repository at that commit, and runs each job in host mode (`-P
+ubuntu-latest=-self-hosted`). The reusable workflows use this project's action with `$/.`,
+"this repository at this workflow's commit"; act does not know that syntax yet, so in the
+copy it reads `acme/mlflow-gitops@PIN`, which act resolves to the same copy.
+
+Only what cannot exist here is stubbed: `actions/setup-python` (the host's Python is used),
+`actions/cache` (always a miss: the action installs the tool from its own checkout, exactly
+as on GitHub's first run), and the GitHub API (`gh`, a script on PATH keeping comments,
+issues and pull requests in files). The promote workflow pushes for real, to a bare
+repository serving as `origin`. act skips `actions/checkout` itself and copies the repository.
 """
 
 from __future__ import annotations
@@ -30,18 +36,40 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 STUBS = Path(__file__).resolve().parent / "act"
 ACT = Path(sys.executable).parent / "act"
-COPIED = ["controller", "pyproject.toml", "uv.lock", "README.md", "action.yml", ".github"]
+TOOL_FILES = ["controller", "pyproject.toml", "uv.lock", "README.md", "LICENSE", "action.yml"]
+TOOL = "acme/mlflow-gitops"
+PIN = "0123456789abcdef0123456789abcdef01234567"
+REUSABLE = ("plan", "apply", "drift", "promote")
 MARKER = "<!-- mlflow-gitops:plan manifest=registry.yaml "
 ACT_TIMEOUT_S = 600
 
 pytestmark = pytest.mark.e2e
 
 
-def setup_python_ref() -> str:
-    """The setup-python pin in action.yml, so the stub replaces exactly what the action uses."""
-    action = (ROOT / "action.yml").read_text(encoding="utf-8")
-    (ref,) = re.findall(r"uses: (actions/setup-python@[0-9a-f]{40})", action)
+def pinned(action: str) -> str:
+    """The pin of `action` in action.yml, so the stub replaces exactly what the action uses."""
+    text = (ROOT / "action.yml").read_text(encoding="utf-8")
+    (ref,) = re.findall(rf"uses: ({action}@[0-9a-f]{{40}})", text)
     return ref
+
+
+@pytest.fixture(scope="module")
+def tool(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This project as GitHub serves acme/mlflow-gitops@PIN to a caller."""
+    path = tmp_path_factory.mktemp("mlflow-gitops")
+    for name in TOOL_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, path / name)
+    (path / ".github" / "workflows").mkdir(parents=True)
+    for kind in REUSABLE:
+        text = (ROOT / ".github" / "workflows" / f"{kind}.yml").read_text(encoding="utf-8")
+        assert "uses: $/.\n" in text
+        text = text.replace("uses: $/.\n", f"uses: {TOOL}@{PIN}\n")
+        (path / ".github" / "workflows" / f"{kind}.yml").write_text(text, encoding="utf-8")
+    return path
 
 
 @dataclass
@@ -51,6 +79,7 @@ class Repo:
     path: Path
     gh_state: Path
     tracking_uri: str
+    tool: Path
 
     def git(self, *args: str) -> str:
         return git(self.path, *args)
@@ -61,7 +90,7 @@ class Repo:
         self.git("commit", "-q", "-m", "registry.yaml")
 
     def act(
-        self, event: str, workflow: str, payload: dict[str, Any]
+        self, event: str, workflow: str, payload: dict[str, Any], *, registry_variable: bool = True
     ) -> subprocess.CompletedProcess[str]:
         event_path = self.path.parent / f"{event}.json"
         event_path.write_text(json.dumps(payload), encoding="utf-8")
@@ -83,16 +112,23 @@ class Repo:
             "--action-offline-mode",
             "--no-cache-server",
             "--action-cache-path", str(self.path.parent / "act-cache"),
-            "--local-repository", f"{setup_python_ref()}={STUBS / 'setup-python'}",
-            "--var", f"MLFLOW_TRACKING_URI={self.tracking_uri}",
+            "--local-repository", f"{TOOL}@{PIN}={self.tool}",
+            "--local-repository", f"{pinned('actions/setup-python')}={STUBS / 'setup-python'}",
+            "--local-repository", f"{pinned('actions/cache')}={STUBS / 'cache'}",
             "--secret", "GITHUB_TOKEN=ghs_stubbed",
         ]  # fmt: skip
+        if registry_variable:
+            command += ["--var", f"MLFLOW_TRACKING_URI={self.tracking_uri}"]
         return subprocess.run(
             command, cwd=self.path, env=env, capture_output=True, text=True, timeout=ACT_TIMEOUT_S
         )
 
     def gh(self) -> dict[str, Any]:
         return json.loads((self.gh_state / "state.json").read_text())
+
+    def seed_gh(self, state: dict[str, Any]) -> None:
+        base = {"next_id": 1000, "comments": [], "issues": [], "labels": [], "pulls": []}
+        (self.gh_state / "state.json").write_text(json.dumps(base | state))
 
     def gh_calls(self) -> list[list[str]]:
         lines = (self.gh_state / "calls.jsonl").read_text().splitlines()
@@ -121,10 +157,13 @@ def pull_request_event() -> dict[str, Any]:
 
 
 def push_event() -> dict[str, Any]:
-    return {
-        "ref": "refs/heads/main",
-        "repository": {"full_name": "acme/models", "name": "models", "owner": {"login": "acme"}},
+    repository = {
+        "full_name": "acme/models",
+        "name": "models",
+        "owner": {"login": "acme"},
+        "default_branch": "main",
     }
+    return {"ref": "refs/heads/main", "repository": repository}
 
 
 def dispatch_event(**inputs: str) -> dict[str, Any]:
@@ -143,21 +182,20 @@ def log(result: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.fixture
-def repo(tmp_path: Path, mlflow_server: str) -> Repo:
+def repo(tmp_path: Path, mlflow_server: str, tool: Path) -> Repo:
+    """acme/models: the example callers, pinned to acme/mlflow-gitops@PIN, and nothing else."""
     path = tmp_path / "models"
-    path.mkdir()
-    for name in COPIED:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, path / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, path / name)
+    (path / ".github" / "workflows").mkdir(parents=True)
+    for example in (ROOT / "examples" / "workflows").glob("*.yml"):
+        text = example.read_text(encoding="utf-8")
+        text = text.replace("OWNER/mlflow-gitops/", f"{TOOL}/").replace("@SHA", f"@{PIN}")
+        (path / ".github" / "workflows" / example.name).write_text(text, encoding="utf-8")
     (tmp_path / "bin").mkdir()
     gh = tmp_path / "bin" / "gh"
     shutil.copy2(STUBS / "bin" / "gh", gh)
     gh.chmod(0o755)
     (tmp_path / "gh").mkdir()
-    repo = Repo(path=path, gh_state=tmp_path / "gh", tracking_uri=mlflow_server)
+    repo = Repo(path=path, gh_state=tmp_path / "gh", tracking_uri=mlflow_server, tool=tool)
     repo.git("init", "-q", "-b", "main")
     repo.git("config", "user.email", "ci@example.com")
     repo.git("config", "user.name", "ci")
@@ -195,7 +233,7 @@ def test_plan_posts_one_sticky_comment_and_updates_it_on_every_push(
     row = f"| champion | {link(repo, model, 1)} | {link(repo, model, 2)} | promote |"
     assert row in comment["body"]
     # The evidence: current against proposed, and the registry the plan was computed for.
-    assert f"Planned against registry `{repo.tracking_uri}`" in comment["body"]
+    assert "Planned for commit `" in comment["body"]
     assert (
         f"**{model}@champion**: {link(repo, model, 1)} → {link(repo, model, 2)}"
         in (comment["body"])
@@ -222,21 +260,46 @@ def test_plan_posts_one_sticky_comment_and_updates_it_on_every_push(
     assert server_client.get_registered_model(model).aliases == {"champion": "1"}
 
 
-def test_apply_on_push_makes_the_registry_match(
+def test_apply_on_merge_makes_the_registry_match_and_reports_to_the_merged_pull_request(
     repo: Repo, make_model: Callable[..., str], server_client: MlflowClient
 ) -> None:
     model = make_model("e2e", 3)
     server_client.set_registered_model_alias(model, "champion", 1)
     repo.commit_manifest(manifest(model, champion=3, challenger=2))
+    merge = repo.git("rev-parse", "HEAD").strip()
+    merged = {"number": 7, "merge_commit_sha": merge, "merged_at": "2026-11-28T12:00:00Z"}
+    repo.seed_gh({"pulls": [merged]})
 
     result = repo.act("push", "registry-apply.yml", push_event())
 
     assert result.returncode == 0, log(result)
-    assert "Apply: 2 applied, 0 failed, 0 skipped." in result.stdout, log(result)
     assert server_client.get_registered_model(model).aliases == {"champion": "3", "challenger": "2"}
+    (comment,) = repo.gh()["comments"]
+    assert comment["issue"] == 7
+    assert comment["body"].startswith("<!-- mlflow-gitops:apply -->\n### MLflow registry apply")
+    assert "**Apply: 2 applied, 0 failed, 0 skipped.**" in comment["body"]
+    assert f"Applied registry.yaml at {merge} in [this run]" in comment["body"]
 
 
-def test_drift_opens_one_issue_and_closes_it_once_back_in_sync(
+def test_apply_that_fails_says_so_on_the_merged_pull_request(
+    repo: Repo, make_model: Callable[..., str], server_client: MlflowClient
+) -> None:
+    model = make_model("e2e", 2)
+    server_client.set_registered_model_alias(model, "champion", 1)
+    repo.commit_manifest(manifest(model, champion=9))
+    merge = repo.git("rev-parse", "HEAD").strip()
+    repo.seed_gh({"pulls": [{"number": 8, "merge_commit_sha": merge, "merged_at": "x"}]})
+
+    result = repo.act("push", "registry-apply.yml", push_event())
+
+    assert result.returncode != 0, log(result)
+    assert server_client.get_registered_model(model).aliases == {"champion": "1"}
+    (comment,) = repo.gh()["comments"]
+    assert comment["issue"] == 8
+    assert "❌ **Apply failure** for registry.yaml" in comment["body"]
+
+
+def test_drift_keeps_one_issue_current_through_drift_and_errors_and_closes_it_in_sync(
     repo: Repo, make_model: Callable[..., str], server_client: MlflowClient
 ) -> None:
     model = make_model("e2e", 2)
@@ -249,8 +312,20 @@ def test_drift_opens_one_issue_and_closes_it_once_back_in_sync(
     (issue,) = repo.gh()["issues"]
     assert issue["state"] == "open"
     assert issue["labels"] == ["registry-drift"]
+    assert issue["title"] == "MLflow registry drift: the registry differs from registry.yaml"
     assert f"| champion | {link(repo, model, 1)} | {link(repo, model, 2)} |" in issue["body"]
 
+    # A declared version that does not exist: the plan fails, the run fails, the issue says why.
+    repo.commit_manifest(manifest(model, champion=2, challenger=9))
+    result = repo.act("workflow_dispatch", "registry-drift.yml", {})
+    assert result.returncode != 0, log(result)
+    (issue,) = repo.gh()["issues"]
+    assert issue["state"] == "open"
+    assert issue["title"] == "MLflow registry: the plan of registry.yaml fails"
+    assert "**❌ The plan has 1 error; nothing will be applied.**" in issue["body"]
+    assert f"version 9 of model {model!r} does not exist" in issue["body"]
+
+    repo.commit_manifest(manifest(model, champion=2))
     server_client.set_registered_model_alias(model, "champion", 2)
     result = repo.act("workflow_dispatch", "registry-drift.yml", {})
     assert result.returncode == 0, log(result)
@@ -327,3 +402,34 @@ def test_promote_refuses_bad_inputs_before_checking_out(
     assert result.returncode != 0, log(result)
     assert "Validate registry.yaml" not in result.stdout, log(result)
     assert git(origin, "for-each-ref", "--format=%(refname:short)") == "main\n"
+
+
+@pytest.mark.parametrize(
+    ("workflow", "event", "payload"),
+    [
+        ("registry-plan.yml", "pull_request", pull_request_event()),
+        ("registry-apply.yml", "push", push_event()),
+        ("registry-drift.yml", "workflow_dispatch", {}),
+        (
+            "registry-promote.yml",
+            "workflow_dispatch",
+            dispatch_event(action="promote", model="bikes", alias="champion", version="2"),
+        ),
+    ],
+    ids=["plan", "apply", "drift", "promote"],
+)
+def test_own_callers_skip_cleanly_without_the_registry_variable(
+    repo: Repo, workflow: str, event: str, payload: dict[str, Any]
+) -> None:
+    # This repository's own callers, as a fork of it runs them before setting the variable. act
+    # does not know `$/`; the job naming it is skipped, so `./` (the same file here) stands in.
+    text = (ROOT / ".github" / "workflows" / workflow).read_text(encoding="utf-8")
+    text = text.replace("uses: $/.github/workflows/", "uses: ./.github/workflows/")
+    (repo.path / ".github" / "workflows" / workflow).write_text(text, encoding="utf-8")
+
+    result = repo.act(event, workflow, payload, registry_variable=False)
+
+    assert result.returncode == 0, log(result)
+    assert "/no registry configured]   ✅  Success - Main Skip" in result.stdout, log(result)
+    assert "Check out" not in result.stdout, log(result)
+    assert not (repo.gh_state / "calls.jsonl").exists()

@@ -143,7 +143,13 @@ def test_summary_counts_each_action_and_unchanged() -> None:
         manifest("      a: 1\n      b: 2\n      c: 3\n      d: null\n"),
         live({"a": 1, "b": 1, "d": 4}),
     )
-    assert plan.summary.model_dump() == {"create": 1, "update": 1, "delete": 1, "unchanged": 1}
+    assert plan.summary.model_dump() == {
+        "create": 1,
+        "update": 1,
+        "delete": 1,
+        "unchanged": 1,
+        "release": 0,
+    }
 
 
 def test_plan_json_has_the_contracted_shape() -> None:
@@ -163,7 +169,13 @@ def test_plan_json_has_the_contracted_shape() -> None:
         }
     ]
     assert data["unmanaged"] == [{"model": "bikes", "alias": "old", "version": 1}]
-    assert data["summary"] == {"create": 0, "update": 1, "delete": 0, "unchanged": 0}
+    assert data["summary"] == {
+        "create": 0,
+        "update": 1,
+        "delete": 0,
+        "unchanged": 0,
+        "release": 0,
+    }
     assert data["errors"] == []
 
 

@@ -166,11 +166,16 @@ def test_apply_records_last_applied_and_audit_tags(
     )
     record = json.loads(server_client.get_registered_model(name).tags[LAST_APPLIED_TAG])
     assert record["aliases"] == {"champion": 2}
-    assert (record["commit"], record["actor"]) == ("0123abc", "octocat")
+    # GITHUB_SHA is not evidence: this manifest is in no repository, so no commit declared it.
+    assert (record["commit"], record["actor"]) == ("local, uncommitted", "octocat")
     audit = json.loads(
         server_client.get_model_version(name, "2").tags[AUDIT_TAG_PREFIX + "champion"]
     )
-    assert (audit["commit"], audit["actor"], audit["from"]) == ("0123abc", "octocat", None)
+    assert (audit["commit"], audit["actor"], audit["from"]) == (
+        "local, uncommitted",
+        "octocat",
+        None,
+    )
 
 
 def test_provenance_comes_from_the_manifests_git_repository_outside_actions(
@@ -267,7 +272,8 @@ def test_apply_fails_when_read_back_disagrees(
 def test_reading_state_costs_two_searches_per_chunk_however_many_aliases(
     write_manifest, server_client, mlflow_server, rest_calls
 ) -> None:
-    """5 models with 2 aliases each, read 2 names per search: 3 model and 3 version searches."""
+    """5 models with 2 aliases each, read 2 names per search: 3 model and 3 version searches,
+    and one more model search for the models this manifest owns but no longer declares."""
     import uuid
 
     from controller import api
@@ -292,5 +298,5 @@ def test_reading_state_costs_two_searches_per_chunk_however_many_aliases(
     assert plan.summary.unchanged == 10
     assert sorted(endpoint for _, endpoint in rest_calls) == [
         *["/api/2.0/mlflow/model-versions/search"] * 3,
-        *["/api/2.0/mlflow/registered-models/search"] * 3,
+        *["/api/2.0/mlflow/registered-models/search"] * 4,
     ], rest_calls

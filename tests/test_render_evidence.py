@@ -8,6 +8,8 @@ from controller.values import (
     ChangeEvidence,
     GateResult,
     Plan,
+    PlanSource,
+    RegistryRef,
     SignatureDiff,
     Summary,
     VersionEvidence,
@@ -59,8 +61,15 @@ def plan_of(*changes: Change) -> Plan:
         manifest_path="registry.yaml",
         changes=list(changes),
         summary=Summary.of(list(changes), 0),
-        commit="0123456789abcdef",
         computed_at="2026-11-23T10:30:00Z",
+        registry=RegistryRef(uri="https://mlflow.example", source="MLFLOW_TRACKING_URI"),
+        source=PlanSource(
+            registry="https://mlflow.example",
+            manifest_path="registry.yaml",
+            manifest_sha256="0" * 64,
+            commit="0123456789abcdef",
+            dirty=False,
+        ),
     )
 
 
@@ -91,10 +100,8 @@ def test_markdown_compares_metric_by_metric_with_the_difference() -> None:
 
 def test_markdown_header_names_the_registry_and_the_commit() -> None:
     comment = markdown.plan(plan_of(promotion()), "https://user:secret@mlflow.example/")
-    assert (
-        "Planned against registry `https://mlflow.example`, commit `0123456789ab`, "
-        "computed 2026-11-23T10:30:00Z."
-    ) in comment
+    assert "Registry: `https://mlflow.example` (from `MLFLOW_TRACKING_URI`)" in comment
+    assert "Planned for commit `0123456789ab`, at 2026-11-23T10:30:00Z." in comment
     assert "secret" not in comment
 
 
@@ -128,5 +135,5 @@ def test_an_open_freeze_window_is_announced_to_the_reviewer() -> None:
     assert "> 🧊 **Apply is frozen now**: weekend freeze (until Monday)." in markdown.plan(
         frozen, UI
     )
-    assert text.plan(frozen, UI).startswith("Apply is frozen now: weekend freeze (until Monday).")
+    assert "\nApply is frozen now: weekend freeze (until Monday).\n" in text.plan(frozen, UI)
     assert "frozen" not in markdown.plan(plan_of(promotion()), UI)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from controller.cli import main
+from controller.errors import TargetConflict
 from controller.output import redact
 from controller.registry import Registry
 from controller.target import DEFAULT_TRACKING_URI, RegistryTarget, TargetFlags, resolve_target
@@ -21,11 +22,13 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 def test_flag_beats_environment_beats_manifest_beats_default(clean_env) -> None:
     assert resolve_target(TargetFlags(), None) == RegistryTarget(
-        DEFAULT_TRACKING_URI, DEFAULT_TRACKING_URI
+        DEFAULT_TRACKING_URI, DEFAULT_TRACKING_URI, "default"
     )
     assert resolve_target(TargetFlags(), "http://m").tracking_uri == "http://m"
     clean_env.setenv("MLFLOW_TRACKING_URI", "http://env")
-    assert resolve_target(TargetFlags(), "http://m").tracking_uri == "http://env"
+    assert resolve_target(TargetFlags(), None).tracking_uri == "http://env"
+    with pytest.raises(TargetConflict):  # the manifest names another: only a flag decides
+        resolve_target(TargetFlags(), "http://m")
     assert (
         resolve_target(TargetFlags("http://flag", None), "http://m").tracking_uri == "http://flag"
     )
@@ -50,7 +53,9 @@ def test_redact_blanks_userinfo_and_secret_variables(clean_env) -> None:
 def test_redact_blanks_echoed_authorization_headers() -> None:
     assert redact("denied for Basic YWRtaW46cHc9PQ== on /x") == "denied for Basic *** on /x"
     assert redact("got Bearer eyJhbGciOi.x.y") == "got Bearer ***"
-    assert redact("a Bearer token expired") == "a Bearer token expired"
+    # Any length (issue 10): a short credential is still one, so prose after the word is blanked.
+    assert redact("a Bearer token expired") == "a Bearer *** expired"
+    assert redact("no Bearer.") == "no Bearer."
 
 
 def test_embedded_sqlite_registry_is_the_default(tmp_path: Path, clean_env, capsys) -> None:

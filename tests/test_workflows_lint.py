@@ -1,7 +1,9 @@
-"""The action and workflows pass GitHub's schemas and the linters, offline, with no findings."""
+"""The action, the reusable workflows, their callers and the adopters' example callers pass
+GitHub's schemas and the linters, offline, with no findings, and keep the rules below."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ACTION = ROOT / "action.yml"
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
-PROMOTE = "registry-promote.yml"
-UPDATE = "registry-update.yml"
+EXAMPLES = sorted((ROOT / "examples" / "workflows").glob("*.yml"))
+REUSABLE = ("plan", "apply", "drift", "promote")
+CALLERS = [ROOT / ".github" / "workflows" / f"registry-{kind}.yml" for kind in REUSABLE]
+PIN = "0123456789abcdef0123456789abcdef01234567"
 
 
 def run(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -33,23 +37,34 @@ def steps(path: Path) -> list[dict[str, Any]]:
     doc = load(path)
     if "runs" in doc:
         return doc["runs"]["steps"]
-    return [step for job in doc["jobs"].values() for step in job["steps"]]
+    return [step for job in doc["jobs"].values() for step in job.get("steps", [])]
+
+
+def reusable(kind: str) -> Path:
+    return ROOT / ".github" / "workflows" / f"{kind}.yml"
+
+
+@pytest.fixture(scope="module")
+def adopted(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The example callers as an adopter commits them: OWNER and SHA filled in."""
+    folder = tmp_path_factory.mktemp("adopter") / ".github" / "workflows"
+    folder.mkdir(parents=True)
+    for example in EXAMPLES:
+        text = example.read_text().replace("OWNER/", "acme/").replace("@SHA", f"@{PIN}")
+        (folder / example.name).write_text(text)
+    return sorted(folder.glob("*.yml"))
 
 
 def test_the_workflows_exist() -> None:
     names = {p.name for p in WORKFLOWS}
-    assert {
-        "registry-plan.yml",
-        "registry-apply.yml",
-        "registry-drift.yml",
-        "registry-promote.yml",
-        "registry-update.yml",
-        "ci.yml",
-    } <= names
+    assert {f"{kind}.yml" for kind in REUSABLE} | {p.name for p in CALLERS} <= names
+    assert [p.name for p in EXAMPLES] == sorted(p.name for p in CALLERS)
 
 
 def test_actionlint_and_shellcheck_find_nothing() -> None:
-    result = run(BIN / "actionlint", "-color=false", "-shellcheck", BIN / "shellcheck", *WORKFLOWS)
+    result = run(
+        BIN / "actionlint", "-color=false", "-shellcheck", BIN / "shellcheck", *WORKFLOWS, *EXAMPLES
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -78,7 +93,11 @@ def test_shellcheck_finds_nothing_in_the_actions_scripts(step: dict[str, Any]) -
 
 def test_workflows_match_githubs_workflow_schema() -> None:
     result = run(
-        BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", *WORKFLOWS
+        BIN / "check-jsonschema",
+        "--builtin-schema",
+        "vendor.github-workflows",
+        *WORKFLOWS,
+        *EXAMPLES,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -88,68 +107,105 @@ def test_action_matches_githubs_action_schema() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_zizmor_offline_finds_nothing() -> None:
-    result = run(BIN / "zizmor", "--offline", "--no-progress", ".")
+@pytest.mark.parametrize("persona", ["regular", "pedantic"])
+def test_zizmor_offline_finds_nothing(persona: str, adopted: list[Path]) -> None:
+    result = run(BIN / "zizmor", "--offline", "--no-progress", "--persona", persona, ".", *adopted)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("path", [ACTION, *WORKFLOWS], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [ACTION, *WORKFLOWS, *EXAMPLES], ids=lambda p: p.name)
 def test_scripts_take_inputs_through_env_never_through_expressions(path: Path) -> None:
     for step in steps(path):
         assert "${{" not in step.get("run", ""), step.get("name")
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+# Which jobs may write what: the plan comment, the apply result comment, the drift issue, and
+# the promotion's branch and pull request. The callers grant the same to the jobs they call.
+MAY_WRITE = {
+    ("plan", "plan"): {"pull-requests"},
+    ("apply", "comment"): {"pull-requests"},
+    # The caller's job grants it to the called workflow, whose apply job takes none (below).
+    ("apply", "apply"): {"pull-requests"},
+    ("drift", "drift"): {"issues"},
+    ("promote", "promote"): {"contents", "pull-requests"},
+    ("update", "update"): {"contents", "pull-requests"},
+}
+
+
+def granted(job: dict[str, Any]) -> set[str]:
+    return {k for k, v in (job.get("permissions") or {}).items() if v == "write"}
+
+
+@pytest.mark.parametrize("path", [*WORKFLOWS, *EXAMPLES], ids=lambda p: p.parent.name + p.name)
 def test_workflows_are_least_privilege(path: Path) -> None:
     doc = load(path)
     assert "pull_request_target" not in doc["on"]
     assert doc["permissions"] == {"contents": "read"}
-    # Only promote and update push: their branches, which reach main through reviewed PRs.
-    pushes = path.name in (PROMOTE, UPDATE)
-    may_write = {"pull-requests", "issues"} | ({"contents"} if pushes else set())
-    for job in doc["jobs"].values():
-        write = {k for k, v in job.get("permissions", {}).items() if v == "write"}
-        assert write <= may_write
+    kind = path.stem.removeprefix("registry-")
+    for name, job in doc["jobs"].items():
+        assert granted(job) <= MAY_WRITE.get((kind, name), set()), name
     for step in steps(path):
         if step.get("uses", "").startswith("actions/checkout@"):
             assert step["with"]["persist-credentials"] is False
 
 
-def test_only_the_plan_comment_promote_and_update_jobs_may_write_to_pull_requests() -> None:
-    writers = [
-        path.name
-        for path in WORKFLOWS
-        for job in load(path)["jobs"].values()
-        if job.get("permissions", {}).get("pull-requests") == "write"
-    ]
-    assert writers == ["registry-plan.yml", PROMOTE, UPDATE]
+@pytest.mark.parametrize("kind", REUSABLE)
+def test_reusable_workflows_are_called_and_run_their_own_version_of_the_action(kind: str) -> None:
+    doc = load(reusable(kind))
+    assert set(doc["on"]) == {"workflow_call"}
+    uses = [s["uses"] for s in steps(reusable(kind)) if "uses" in s]
+    # `./` would be the caller's workspace; `$/` is this repository at this workflow's commit.
+    assert "$/." in uses
+    assert not [u for u in uses if u.startswith("./")]
 
 
-def test_apply_runs_one_at_a_time_per_registry_in_a_protected_environment() -> None:
-    (job,) = load(ROOT / ".github" / "workflows" / "registry-apply.yml")["jobs"].values()
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_job_has_a_timeout(path: Path) -> None:
+    for name, job in load(path)["jobs"].items():
+        # A job that calls a reusable workflow takes its timeouts from the called jobs.
+        assert "uses" in job or isinstance(job.get("timeout-minutes"), int), name
+
+
+@pytest.mark.parametrize("caller", CALLERS, ids=lambda p: p.name)
+def test_own_callers_skip_with_a_notice_when_the_registry_variable_is_unset(caller: Path) -> None:
+    jobs = load(caller)["jobs"]
+    skip, call = jobs["no-registry"], jobs[caller.stem.removeprefix("registry-")]
+    assert skip["if"] == "vars.MLFLOW_TRACKING_URI == ''"
+    assert call["if"] == "vars.MLFLOW_TRACKING_URI != ''"
+    (step,) = skip["steps"]
+    assert re.match(r'echo "::notice title=registry-\w+::skipped: ', step["run"])
+
+
+@pytest.mark.parametrize("caller", CALLERS, ids=lambda p: p.name)
+def test_own_callers_call_exactly_as_the_examples_do(caller: Path) -> None:
+    kind = caller.stem.removeprefix("registry-")
+    example = load(ROOT / "examples" / "workflows" / caller.name)
+    own = load(caller)
+    if kind == "plan":  # This repository also plans when the workflows themselves change.
+        example_paths = example["on"]["pull_request"].pop("paths")
+        assert set(example_paths) < set(own["on"]["pull_request"].pop("paths"))
+    assert example["on"] == own["on"]
+    (example_job,) = example["jobs"].values()
+    own_job = own["jobs"][kind]
+    assert example_job["uses"] == f"OWNER/mlflow-gitops/.github/workflows/{kind}.yml@SHA"
+    assert own_job["uses"] == f"$/.github/workflows/{kind}.yml"
+    for key in ("permissions", "with", "secrets"):
+        assert example_job.get(key) == own_job.get(key), key
+
+
+def test_apply_runs_one_at_a_time_per_environment_and_holds_no_github_write_token() -> None:
+    job = load(reusable("apply"))["jobs"]["apply"]
     assert job["concurrency"]["cancel-in-progress"] is False
-    assert job["concurrency"]["group"]
-    assert job["environment"]
+    assert "inputs.environment" in job["concurrency"]["group"]
+    assert job["environment"] == "${{ inputs.environment }}"
+    assert granted(job) == set()
 
 
 def test_promote_checks_out_full_history_and_pushes_without_a_stored_token() -> None:
-    path = ROOT / ".github" / "workflows" / PROMOTE
+    path = reusable("promote")
     (checkout,) = [s for s in steps(path) if s.get("uses", "").startswith("actions/checkout@")]
     assert checkout["with"]["fetch-depth"] == 0
     scripts = "".join(s.get("run", "") for s in steps(path))
     assert "git -c credential.helper= -c 'credential.helper=!gh auth git-credential'" in scripts
     assert "git config" not in scripts
     assert "gh auth setup-git" not in scripts
-
-
-def test_update_pushes_without_a_stored_token_and_has_a_timeout() -> None:
-    path = ROOT / ".github" / "workflows" / UPDATE
-    (job,) = load(path)["jobs"].values()
-    assert job["timeout-minutes"] <= 30
-    (push,) = [s for s in steps(path) if "--push" in s.get("run", "")]
-    assert push["env"]["GIT_CONFIG_VALUE_1"] == "!gh auth git-credential"
-    assert push["env"]["MLFLOW_TRACKING_TOKEN"] == "${{ secrets.MLFLOW_READ_TOKEN }}"
-    scripts = "".join(s.get("run", "") for s in steps(path))
-    assert "git config" not in scripts
-    assert "gh auth setup-git" not in scripts
-    assert "WRITE" not in path.read_text()

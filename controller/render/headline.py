@@ -13,15 +13,18 @@ def count(n: int, noun: str) -> str:
 def plan_headline(plan: Plan) -> tuple[str, str]:
     if plan.errors:
         return f"The plan has {count(len(plan.errors), 'error')}; nothing will be applied.", ""
-    if plan.changes:
+    if plan.has_changes:
         s = plan.summary
-        lead = f"Plan: {s.create} to create, {s.update} to update, {s.delete} to delete."
+        release = f", {s.release} to release" if s.release else ""
+        lead = f"Plan: {s.create} to create, {s.update} to update, {s.delete} to delete{release}."
         return lead, f"{s.unchanged} unchanged."
     return "No changes.", f"The registry matches {plan.manifest_path or 'the manifest'}."
 
 
 def report_headline(report: ApplyReport) -> tuple[str, str]:
-    if not report.changes and not report.errors:
+    if not report.changes and not report.errors and not report.released:
         return "Nothing to apply.", "The registry already matches."
-    applied, failed, skipped = report.counts().values()
-    return f"Apply: {applied} applied, {failed} failed, {skipped} skipped.", ""
+    counts = report.counts()
+    unknown = f", {counts['unknown']} unknown" if counts["unknown"] else ""
+    lead = f"{counts['applied']} applied, {counts['failed']} failed, {counts['skipped']} skipped"
+    return f"Apply: {lead}{unknown}.", ""

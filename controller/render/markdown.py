@@ -15,6 +15,7 @@ from controller.values import (
     Change,
     ChangeResult,
     Plan,
+    RegistryRef,
     SignatureDiff,
     VersionEvidence,
 )
@@ -27,7 +28,7 @@ MAX_CHARS = 65_000
 # Tables with more rows than this fold into <details>, so a big plan stays skimmable.
 FOLD_ROWS = 20
 NONE = "—"
-STATUS_ICONS = {"applied": "✅", "failed": "❌", "skipped": "⏭️"}
+STATUS_ICONS = {"applied": "✅", "failed": "❌", "skipped": "⏭️", "unknown": "❓"}
 
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
 
@@ -63,7 +64,8 @@ def _fold(summary: str, body: list[str], rows: int) -> list[str]:
 
 def _status_cell(result: ChangeResult) -> str:
     cell = f"{STATUS_ICONS[result.status]} {result.status}"
-    return f"{cell}: {escape(result.error)}" if result.error else cell
+    cell = f"{cell}: {escape(result.error)}" if result.error else cell
+    return f"{cell} ({escape(result.note)})" if result.note else cell
 
 
 def _change_tables(changes: Sequence[Change], base: str | None) -> list[str]:
@@ -107,13 +109,15 @@ def marker(plan: Plan, registry_uri: str) -> str:
     return f"{MARKER_PREFIX} {safe} -->"
 
 
-def _header(plan: Plan, registry_uri: str) -> str:
-    parts = [f"registry `{escape(registry_name(registry_uri))}`"]
-    if plan.commit:
-        parts.append(f"commit `{plan.commit[:12]}`")
+def _header(plan: Plan) -> list[str]:
+    """The commit and the time the plan was computed for, under the registry line."""
+    parts = []
+    if plan.source and plan.source.commit:
+        dirty = " (with uncommitted edits)" if plan.source.dirty else ""
+        parts.append(f"commit `{plan.source.commit[:12]}`{dirty}")
     if plan.computed_at:
-        parts.append(f"computed {escape(plan.computed_at)}")
-    return "Planned against " + ", ".join(parts) + "."
+        parts.append(f"at {escape(plan.computed_at)}")
+    return ["Planned for " + ", ".join(parts) + ".", ""] if parts else []
 
 
 def _run_cell(version: VersionEvidence | None) -> str:
@@ -183,10 +187,20 @@ def plan(plan: Plan, registry_uri: str) -> str:
     base = ui_base(registry_uri)
     path = plan.manifest_path
     title = f"### MLflow registry plan: {escape(path)}" if path else "### Plan"
-    lines = [marker(plan, registry_uri), title, "", _header(plan, registry_uri), ""]
-    lines += [_bold(plan_headline(plan), "❌ " if plan.errors else ""), ""]
+    lines = [marker(plan, registry_uri), title, *_registry(plan.registry, path), ""]
+    lines += [*_header(plan), _bold(plan_headline(plan), "❌ " if plan.errors else ""), ""]
     if plan.frozen:
         lines += [f"> 🧊 **Apply is frozen now**: {escape(plan.frozen)}.", ""]
+    if plan.removed_models:  # before the tables: a whole model's aliases going is easy to miss
+        names = ", ".join(f"`{escape(name)}`" for name in plan.removed_models)
+        lines += [
+            f"> [!WARNING]\n> No longer in {escape(path or 'the manifest')}: {names}. "
+            "The aliases this manifest applied to them will be deleted.",
+            "",
+        ]
+    if plan.released:
+        names = ", ".join(f"`{escape(name)}`" for name in plan.released)
+        lines += [f"Released (no longer managed here; aliases left as they are): {names}", ""]
     lines += _deletion_warnings(plan.changes)
     lines += _change_tables(plan.changes, base)
     evidence = [line for c in plan.changes for line in _evidence_table(c, base)]
@@ -219,9 +233,24 @@ def plan(plan: Plan, registry_uri: str) -> str:
     return truncate("\n".join(lines).rstrip("\n"))
 
 
+def _registry(registry: RegistryRef | None, manifest_path: str | None) -> list[str]:
+    """The registry under the title: which one, and where that choice came from."""
+    if registry is None:
+        return []
+    if registry.source == "default":
+        where = "embedded default"
+    elif registry.source == "manifest":
+        where = f"from `tracking_uri` in {escape(manifest_path or 'the manifest')}"
+    else:
+        where = f"from `{registry.source}`"
+    code = registry.uri.replace("`", "'")  # a code span cannot hold a backtick
+    return [f"Registry: `{code}` ({where})"]
+
+
 def report(report: ApplyReport, registry_uri: str) -> str:
     """What apply did, change by change, for the job summary."""
-    lines = ["### MLflow registry apply", "", _bold(report_headline(report)), ""]
+    lines = ["### MLflow registry apply", *_registry(report.registry, None), ""]
+    lines += [_bold(report_headline(report)), ""]
     lines += _change_tables(report.changes, ui_base(registry_uri))
     if report.errors:
         lines += ["#### Errors", "", *(f"- {escape(e)}" for e in report.errors), ""]

@@ -11,6 +11,7 @@ from controller.values import (
     HistoryEntry,
     Plan,
     Problem,
+    RegistryRef,
     TrackedAlias,
     show_version,
 )
@@ -31,6 +32,11 @@ def change_line(change: Change) -> str:
     else:
         values = f"{change.from_version} -> {change.to_version}"
     return f"{symbol} {change.address}: {values} ({change.reason})"
+
+
+def registry_line(registry: RegistryRef | None, manifest_path: str | None) -> list[str]:
+    """`Registry: URI (from SOURCE)`: the first thing every registry command says."""
+    return [f"Registry: {registry.describe(manifest_path)}", ""] if registry else []
 
 
 def evidence_lines(change: Change) -> list[str]:
@@ -54,13 +60,24 @@ def evidence_lines(change: Change) -> list[str]:
 
 
 def plan(plan: Plan, registry_uri: str) -> str:
-    lines: list[str] = []
+    lines = registry_line(plan.registry, plan.manifest_path)
     if plan.frozen:
         lines += [f"Apply is frozen now: {plan.frozen}.", ""]
-    if plan.changes:
-        lines.append("Changes:")
-        for change in plan.changes:
+    manifest = plan.manifest_path or "the manifest"
+    for name in plan.removed_models:  # first: a whole model's aliases going is easy to miss
+        lines.append(f"Model no longer in {manifest}: {name}; deleting the aliases it applied:")
+        for change in (c for c in plan.changes if c.model == name):
             lines += [f"  {change_line(change)}", *evidence_lines(change)]
+        lines.append("")
+    changes = [c for c in plan.changes if c.model not in plan.removed_models]
+    if changes:
+        lines.append("Changes:")
+        for change in changes:
+            lines += [f"  {change_line(change)}", *evidence_lines(change)]
+        lines.append("")
+    if plan.released:
+        lines.append("Released (no longer managed by this manifest; aliases left as they are):")
+        lines += [f"  release {name}" for name in plan.released]
         lines.append("")
     if plan.unmanaged:
         lines.append("Unmanaged aliases (left alone; declare them, or set prune: true):")
@@ -78,7 +95,9 @@ def report(report: ApplyReport, registry_uri: str) -> str:
     lines = []
     for result in report.changes:
         suffix = f": {result.error}" if result.error else ""
+        suffix += f" ({result.note})" if result.note else ""
         lines.append(f"  {change_line(result)} ... {result.status}{suffix}")
+    lines += [f"  released {name}" for name in report.released]
     lines += [f"error: {e}" for e in report.errors]
     lines.append(_line(*report_headline(report)))
     return "\n".join(lines)

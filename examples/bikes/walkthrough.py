@@ -36,7 +36,7 @@ def main() -> None:
 
     seed(args.tracking_uri, args.rows)
     run("plan", "-f", manifest, *target)
-    run("apply", "-f", manifest, *target)
+    run("apply", "-f", manifest, "--auto-approve", *target)
     use(args.tracking_uri, "champion")
 
     from mlflow import MlflowClient

@@ -1,0 +1,110 @@
+"""On a terminal, apply shows the plan and asks first (as Terraform does); elsewhere never."""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from testing.cli import SCRUBBED, run_cli
+
+PROMPT = "Only 'yes' will be accepted to approve."
+HANG_GUARD_S = 120.0
+
+
+def run_on_a_terminal(args: list[str], cwd: Path, answer: str | None) -> tuple[int, str]:
+    """Run the CLI with a real pseudo-terminal as stdin/stdout/stderr; answer its prompt."""
+    primary, secondary = os.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "controller", *args],
+        cwd=cwd,
+        env=env,
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        start_new_session=True,
+    )
+    os.close(secondary)
+    seen = b""
+    answered = answer is None
+    deadline = time.monotonic() + HANG_GUARD_S
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([primary], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(primary, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            if not answered and b"Enter a value:" in seen:
+                os.write(primary, answer.encode() + b"\n")
+                answered = True
+            if proc.poll() is not None and not ready:
+                break
+        code = proc.wait(timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(primary)
+    return code, seen.decode(errors="replace").replace("\r\n", "\n")
+
+
+@pytest.fixture
+def manifest_dir(tmp_path: Path, make_model: Callable[..., str]) -> tuple[Path, str]:
+    name = make_model("confirm", versions=2)
+    (tmp_path / "registry.yaml").write_text(
+        f"version: 1\nmodels:\n  {name}:\n    aliases:\n      champion: 2\n"
+    )
+    return tmp_path, name
+
+
+def test_apply_on_a_terminal_shows_the_plan_then_applies_after_yes(
+    manifest_dir: tuple[Path, str], mlflow_server: str, server_client: MlflowClient
+) -> None:
+    folder, name = manifest_dir
+    code, screen = run_on_a_terminal(["apply", "--tracking-uri", mlflow_server], folder, "yes")
+    assert code == 0, screen
+    assert screen.index(f"+ {name}@champion: 2") < screen.index(PROMPT)
+    assert server_client.get_registered_model(name).aliases == {"champion": "2"}
+
+
+def test_any_other_answer_cancels_and_writes_nothing(
+    manifest_dir: tuple[Path, str], mlflow_server: str, server_client: MlflowClient
+) -> None:
+    folder, name = manifest_dir
+    code, screen = run_on_a_terminal(["apply", "--tracking-uri", mlflow_server], folder, "y")
+    assert code == 1, screen
+    assert "Apply cancelled." in screen
+    assert server_client.get_registered_model(name).aliases == {}
+
+
+def test_auto_approve_skips_the_question_on_a_terminal(
+    manifest_dir: tuple[Path, str], mlflow_server: str, server_client: MlflowClient
+) -> None:
+    folder, name = manifest_dir
+    args = ["apply", "--auto-approve", "--tracking-uri", mlflow_server]
+    code, screen = run_on_a_terminal(args, folder, None)
+    assert code == 0, screen
+    assert PROMPT not in screen
+    assert server_client.get_registered_model(name).aliases == {"champion": "2"}
+
+
+def test_without_a_terminal_apply_never_prompts(
+    manifest_dir: tuple[Path, str], mlflow_server: str, server_client: MlflowClient
+) -> None:
+    folder, name = manifest_dir
+    result = run_cli("apply", "--tracking-uri", mlflow_server, cwd=folder, stdin="no\n")
+    assert result.returncode == 0, result
+    assert PROMPT not in result.stdout + result.stderr
+    assert server_client.get_registered_model(name).aliases == {"champion": "2"}

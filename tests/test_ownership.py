@@ -1,0 +1,196 @@
+"""Ownership: which manifest manages a model, removed model blocks, release and take-over."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import git
+import pytest
+from mlflow import MlflowClient
+
+from controller.cli import main
+from testing.cli import run_cli
+from testing.repos import commit_file, make_repo
+
+OWNER_TAG = "mlflow-gitops.owner"
+LAST_APPLIED_TAG = "mlflow-gitops.last-applied"
+
+
+def manifest(models: dict[str, dict[str, int]], extra: str = "") -> str:
+    lines = ["version: 1", "models:"]
+    for name, aliases in models.items():
+        lines += [f"  {name}:", "    aliases:"]
+        lines += [f"      {alias}: {version}" for alias, version in aliases.items()]
+    return "\n".join(lines) + "\n" + extra
+
+
+def clone(origin: Path, into: Path) -> git.Repo:
+    repo = git.Repo.clone_from(origin.as_uri(), into)
+    with repo.config_writer() as config:
+        config.set_value("user", "name", "Ann Example")
+        config.set_value("user", "email", "ann@example.com")
+    return repo
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Path:
+    """A bare repository standing in for the team's GitHub repository."""
+    path = tmp_path / "origin.git"
+    git.Repo.init(path, bare=True, initial_branch="main")
+    return path
+
+
+@pytest.fixture
+def models(make_model: Callable[..., str]) -> tuple[str, str]:
+    return make_model("bikes", versions=3), make_model("churn", versions=2)
+
+
+def commit_and_push(repo: git.Repo, text: str, message: str) -> None:
+    commit_file(repo, "registry.yaml", text, message)
+    repo.git.push("origin", "HEAD:main")
+
+
+def cli_in(repo: git.Repo, *args: str, server: str):  # type: ignore[no-untyped-def]
+    return run_cli(*args, "--tracking-uri", server, cwd=Path(repo.working_tree_dir))
+
+
+def test_a_removed_model_block_deletes_the_aliases_it_applied_even_from_another_checkout(
+    tmp_path: Path,
+    origin: Path,
+    mlflow_server: str,
+    server_client: MlflowClient,
+    models: tuple[str, str],
+) -> None:
+    bikes, churn = models
+    first = clone(origin, tmp_path / "laptop")
+    both = {bikes: {"champion": 2, "challenger": 3}, churn: {"prod": 2}}
+    commit_and_push(first, manifest(both), "declare")
+    assert cli_in(first, "apply", server=mlflow_server).returncode == 0
+    server_client.set_registered_model_alias(churn, "hand-made", "1")  # never ours
+    owner = server_client.get_registered_model(churn).tags[OWNER_TAG]
+    assert "laptop" not in owner  # the checkout's folder is no part of the identity
+
+    moved = clone(origin, tmp_path / "elsewhere")
+    commit_and_push(moved, manifest({bikes: {"champion": 2}}), "drop churn and challenger")
+    plan = cli_in(moved, "plan", server=mlflow_server)
+    assert plan.returncode == 0, plan
+    assert f"- {churn}@prod: 2 (removed)" in plan.stdout
+    assert f"- {bikes}@challenger: 3 (removed)" in plan.stdout
+    prominent = plan.stdout.index(f"no longer in registry.yaml: {churn}")
+    assert prominent < plan.stdout.index(f"{bikes}@challenger")
+
+    data = json.loads(cli_in(moved, "plan", "--format", "json", server=mlflow_server).stdout)
+    assert data["removed_models"] == [churn]
+    assert {(c["model"], c["alias"], c["reason"]) for c in data["changes"]} == {
+        (churn, "prod", "removed"),
+        (bikes, "challenger", "removed"),
+    }
+
+    assert cli_in(moved, "apply", server=mlflow_server).returncode == 0
+    live = server_client.get_registered_model(churn)
+    assert live.aliases == {"hand-made": "1"}
+    assert OWNER_TAG not in live.tags and LAST_APPLIED_TAG not in live.tags
+    assert server_client.get_registered_model(bikes).aliases == {"champion": "2"}
+
+    history = run_cli("history", churn, "--format", "json", cwd=Path(moved.working_tree_dir))
+    newest = json.loads(history.stdout)[0]
+    assert (newest["alias"], newest["from"], newest["to"], newest["kind"]) == (
+        "prod",
+        2,
+        None,
+        "removed",
+    )
+
+
+def test_release_stops_managing_a_model_without_touching_its_aliases(
+    tmp_path: Path,
+    origin: Path,
+    mlflow_server: str,
+    server_client: MlflowClient,
+    models: tuple[str, str],
+) -> None:
+    bikes, churn = models
+    repo = clone(origin, tmp_path / "repo")
+    commit_and_push(repo, manifest({bikes: {"champion": 1}, churn: {"prod": 2}}), "declare")
+    assert cli_in(repo, "apply", server=mlflow_server).returncode == 0
+
+    commit_and_push(
+        repo, manifest({bikes: {"champion": 1}}, f"release:\n  - {churn}\n"), "hand over"
+    )
+    plan = cli_in(repo, "plan", "--detailed-exitcode", server=mlflow_server)
+    assert plan.returncode == 2, plan
+    assert f"release {churn}" in plan.stdout
+    assert f"{churn}@prod" not in plan.stdout
+    assert cli_in(repo, "apply", server=mlflow_server).returncode == 0
+    live = server_client.get_registered_model(churn)
+    assert live.aliases == {"prod": "2"}
+    assert OWNER_TAG not in live.tags and LAST_APPLIED_TAG not in live.tags
+    again = cli_in(repo, "plan", "--detailed-exitcode", server=mlflow_server)
+    assert again.returncode == 0, again
+
+
+def test_a_model_another_manifest_manages_is_a_plan_error_until_taken_over(
+    tmp_path: Path, mlflow_server: str, server_client: MlflowClient, models: tuple[str, str]
+) -> None:
+    _, churn = models
+    team_a = make_repo(tmp_path / "team-a")
+    team_b = make_repo(tmp_path / "team-b")
+    commit_file(team_a, "registry.yaml", "name: team-a\n" + manifest({churn: {"prod": 1}}), "a")
+    assert cli_in(team_a, "apply", server=mlflow_server).returncode == 0
+    assert server_client.get_registered_model(churn).tags[OWNER_TAG] == "team-a"
+
+    commit_file(team_b, "registry.yaml", "name: team-b\n" + manifest({churn: {"prod": 2}}), "b")
+    refused = cli_in(team_b, "apply", server=mlflow_server)
+    assert refused.returncode == 1
+    assert f"registry.yaml:4:3: registered model {churn!r} is managed by team-a" in refused.stdout
+    assert server_client.get_registered_model(churn).aliases == {"prod": "1"}
+
+    taking = manifest({churn: {"prod": 2}}).replace(
+        f"  {churn}:\n", f"  {churn}:\n    take_over: true\n"
+    )
+    commit_file(team_b, "registry.yaml", "name: team-b\n" + taking, "take over")
+    assert cli_in(team_b, "apply", server=mlflow_server).returncode == 0
+    live = server_client.get_registered_model(churn)
+    assert live.aliases == {"prod": "2"} and live.tags[OWNER_TAG] == "team-b"
+    back = cli_in(team_a, "plan", server=mlflow_server)
+    assert back.returncode == 1 and "is managed by team-b" in back.stdout
+
+
+def test_the_owner_identity_carries_no_credentials(
+    tmp_path: Path, mlflow_server: str, server_client: MlflowClient, models: tuple[str, str]
+) -> None:
+    bikes, _ = models
+    repo = make_repo(tmp_path / "repo")
+    repo.create_remote("origin", "https://x-access-token:ghs_s3cr3t@github.com/acme/models.git")
+    commit_file(repo, "deploy/registry.yaml", manifest({bikes: {"champion": 1}}), "declare")
+    result = run_cli(
+        "apply", "-f", "deploy/registry.yaml", "--tracking-uri", mlflow_server,
+        cwd=Path(repo.working_tree_dir),
+    )  # fmt: skip
+    assert result.returncode == 0, result
+    tags = server_client.get_registered_model(bikes).tags
+    assert tags[OWNER_TAG] == "github.com/acme/models:deploy/registry.yaml"
+    assert "s3cr3t" not in json.dumps(tags)
+
+
+def test_finding_removed_models_costs_one_search_per_plan(
+    tmp_path: Path,
+    mlflow_server: str,
+    make_model: Callable[..., str],
+    rest_calls: list[tuple[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    names = [make_model("many", versions=1) for _ in range(4)]
+    repo = make_repo(tmp_path / "repo")
+    path = Path(repo.working_tree_dir) / "registry.yaml"
+    commit_file(repo, "registry.yaml", manifest({n: {"prod": 1} for n in names}), "all")
+    assert main(["apply", "-f", str(path), "--tracking-uri", mlflow_server]) == 0
+    commit_file(repo, "registry.yaml", manifest({names[0]: {"prod": 1}}), "keep one")
+    rest_calls.clear()
+    assert main(["plan", "-f", str(path), "--tracking-uri", mlflow_server]) == 0
+    model_searches = [c for c in rest_calls if c[1].endswith("/registered-models/search")]
+    model_reads = [c for c in rest_calls if c[1].endswith("/registered-models/get")]
+    assert len(model_searches) == 2  # the declared models, and the ones this manifest owns
+    assert model_reads == []
