@@ -7,6 +7,7 @@ values.py or raises a GitopsError; none of them prints.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from controller.apply import Halt, apply_plan
@@ -15,6 +16,7 @@ from controller.errors import (
     ModelNotFound,
     RegistryError,
     StalePlanError,
+    UsageError,
 )
 from controller.github_actions import ci_commit_and_actor, in_github_actions
 from controller.gitops import head_commit_and_user, manifest_checkout, manifest_revisions
@@ -32,6 +34,7 @@ from controller.ownership import owner_identity
 from controller.plan import make_plan, moved_aliases
 from controller.promotion import Delivery, promote, rollback
 from controller.registry import Registry
+from controller.review import active_freeze, recheck, review, wanted_versions
 from controller.saved_plan import check_manifest, check_registry, read_plan, write_plan
 from controller.target import TargetFlags, resolve_target
 from controller.update import update
@@ -48,6 +51,7 @@ from controller.values import (
 
 __all__ = [
     "Delivery",
+    "FreezeOverride",
     "Halt",
     "TargetFlags",
     "apply",
@@ -86,8 +90,21 @@ def registry_ref(registry: Registry) -> RegistryRef:
     return RegistryRef(uri=redact(registry.target.registry_uri), source=registry.target.source)
 
 
-def plan(loaded: LoadedManifest, registry: Registry) -> Plan:
-    """Read the declared models in batches, plus (one search) the ones this manifest owns."""
+def now() -> datetime:
+    """The clock gates and freeze windows read: $MLFLOW_GITOPS_NOW (ISO 8601) pins it."""
+    pinned = os.environ.get("MLFLOW_GITOPS_NOW")
+    if not pinned:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(pinned.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"MLFLOW_GITOPS_NOW={pinned!r} is not an ISO 8601 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def plan(loaded: LoadedManifest, registry: Registry, *, at: datetime | None = None) -> Plan:
+    """Read the declared models in batches, plus (one search) the ones this manifest owns;
+    then gather evidence for the changes and check their gates."""
     checkout = manifest_checkout(loaded.path)
     owner = owner_identity(
         loaded.manifest.name,
@@ -107,7 +124,9 @@ def plan(loaded: LoadedManifest, registry: Registry) -> Plan:
         dirty=checkout.dirty,
     )
     made = make_plan(loaded, live, owned, owner)
-    return made.model_copy(update={"registry": ref, "source": source})
+    versions = registry.read_evidence(wanted_versions(made))
+    reviewed = review(made, loaded, live, versions, at or now())
+    return reviewed.model_copy(update={"registry": ref, "source": source})
 
 
 def plan_to_apply(
@@ -171,25 +190,59 @@ def _refused(plan: Plan, reason: str) -> ApplyReport:
     )
 
 
+@dataclass(frozen=True)
+class FreezeOverride:
+    """Why an apply goes ahead inside a freeze window; recorded in the audit tags."""
+
+    reason: str
+
+
 def apply(
-    plan: Plan, registry: Registry, *, saved: bool = False, halt: Halt | None = None
+    plan: Plan,
+    registry: Registry,
+    *,
+    saved: bool = False,
+    halt: Halt | None = None,
+    at: datetime | None = None,
+    override: FreezeOverride | None = None,
 ) -> ApplyReport:
-    """Apply a plan; a saved one only if the aliases it observed have not moved since.
+    """Apply a plan: not in a freeze, a saved one only if nothing moved, gates checked afresh.
 
     Setting `halt` (from a signal handler, say) starts no new writes; the rest still runs.
     """
     if plan.errors:
         return _refused(plan, "the plan has errors; nothing was applied")
     _refuse_uncommitted_in_ci(plan)
-    if saved:
-        moved = moved_aliases(plan, registry.read_state(plan.models))
+    moment = at or now()
+    frozen = active_freeze(plan, moment) if plan.changes else None
+    if frozen and override is None:
+        return _refused(
+            plan,
+            f"apply is frozen: {frozen}; nothing was applied "
+            "(apply --override-freeze --reason TEXT to go ahead)",
+        )
+    if saved:  # a plan computed in this command already saw fresh data
+        live = registry.read_state(plan.models)
+        moved = moved_aliases(plan, live)
         if moved:
             raise StalePlanError(
                 "the saved plan is stale; these aliases moved since it was made: "
                 + ", ".join(moved)
                 + ". Run plan again."
             )
-    return apply_plan(plan, registry, provenance(plan), halt)
+        gated = plan.model_copy(
+            update={"changes": [c for c in plan.changes if c.address in plan.gate_specs]}
+        )
+        # Fresh facts for the gated changes only; the whole plan, for promotes_from's moves.
+        failed = recheck(plan, live, registry.read_evidence(wanted_versions(gated)), moment)
+        if failed:
+            return _refused(
+                plan, "gates fail on fresh data; nothing was applied: " + "; ".join(failed)
+            )
+    record = provenance(plan)
+    if frozen and override is not None:
+        record = replace(record, freeze_override=f"{override.reason} (during {frozen})")
+    return apply_plan(plan, registry, record, halt)
 
 
 def import_(registry: Registry, names: list[str], all_models: bool) -> str:

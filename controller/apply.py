@@ -223,6 +223,7 @@ def _audit(
         applied_at=provenance.applied_at,
         from_version=result.from_version,
         manifest_sha256=provenance.manifest_sha256,
+        freeze_override=provenance.freeze_override,
     )
     try:
         registry.tag_version(

@@ -169,15 +169,26 @@ def plan(
     "--auto-approve", is_flag=True,
     help="Apply without asking. Without a terminal, apply never asks anyway.",
 )  # fmt: skip
+@click.option(
+    "--override-freeze", is_flag=True,
+    help="Apply inside a freeze window; needs --reason, recorded in the audit tags.",
+)  # fmt: skip
+@click.option("--reason", metavar="TEXT", help="Why the freeze is overridden.")
 @target_options
 def apply(
     manifest_path: str,
     plan_path: str | None,
     output_format: str,
     auto_approve: bool,
+    override_freeze: bool,
+    reason: str | None,
     flags: api.TargetFlags,
 ) -> int:
     """Make the live registry match the manifest, then verify it. Exit 0 only if all applied."""
+    reason = (reason or "").strip()
+    if override_freeze != bool(reason):
+        raise UsageError("--override-freeze and a non-empty --reason go together")
+    override = api.FreezeOverride(reason) if override_freeze else None
     given = click.get_current_context().get_parameter_source("manifest_path")
     the_plan, registry, loaded = api.plan_to_apply(
         manifest_path, plan_path, flags, manifest_given=given is not ParameterSource.DEFAULT
@@ -195,7 +206,9 @@ def apply(
             return 1
     halt = api.Halt()
     with _signals_halt(halt):
-        report = api.apply(the_plan, registry, saved=plan_path is not None, halt=halt)
+        report = api.apply(
+            the_plan, registry, saved=plan_path is not None, halt=halt, override=override
+        )
     if not render.for_people:
         out(render.report(report, uri))
     elif not the_plan.errors and (the_plan.has_changes or report.errors):

@@ -18,11 +18,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic.functional_validators import AfterValidator, BeforeValidator
 
 from controller.errors import ManifestError
 from controller.ownership import NAME_PATTERN
+from controller.schedule import parse_cron, parse_duration
 from controller.values import Problem
 
 FormatVersion = Literal[1]
@@ -100,13 +108,104 @@ ModelName = Annotated[
 Version = Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(version_value)]
 
 
+def check_duration(text: Any) -> str:
+    parse_duration(text)
+    return str(text)
+
+
+def check_cron(text: Any) -> str:
+    parse_cron(text)
+    return str(text)
+
+
+def check_regex(text: str) -> str:
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise ValueError(f"malformed regular expression {text!r}: {exc}") from None
+    return text
+
+
+Duration = Annotated[
+    str,
+    AfterValidator(check_duration),
+    WithJsonSchema({"type": "string", "pattern": r"^(\d+d)?(\d+h)?(\d+m)?$", "minLength": 2}),
+]
+CronExpression = Annotated[
+    str, AfterValidator(check_cron), WithJsonSchema({"type": "string", "minLength": 9})
+]
+Regex = Annotated[str, AfterValidator(check_regex)]
+UnmanagedPolicy = Literal["note", "error", "delete"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TagPattern(Strict):
+    pattern: Regex = Field(description="regular expression the whole tag value must match")
+
+
+class MetricBounds(Strict):
+    min: float | None = Field(default=None, description="the metric must be at least this")
+    max: float | None = Field(default=None, description="the metric must be at most this")
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> MetricBounds:
+        if self.min is None and self.max is None:
+            raise ValueError("a metric gate needs min, max or both")
+        return self
+
+
+class Gate(Strict):
+    """What a version must show before an alias may point at it (in plan and again in apply)."""
+
+    require_tags: dict[str, str | TagPattern] = Field(
+        default_factory=dict,
+        description="version tags that must be set: an exact value or {pattern: regex}",
+    )
+    require_signature: bool | None = Field(
+        default=None, description="the version's MLmodel must have a signature"
+    )
+    promotes_from: AliasName | None = Field(
+        default=None,
+        description="the version must hold this alias now, or have held it through this tool",
+    )
+    metrics: dict[str, MetricBounds] = Field(
+        default_factory=dict, description="bounds on the metrics of the version's run or model"
+    )
+    better_than_current: dict[str, Literal["lower", "higher"]] = Field(
+        default_factory=dict,
+        description="metric -> which way is better than the version the alias holds now",
+    )
+    min_age: Duration | None = Field(
+        default=None, description="the version was created at least this long ago (30m, 24h, 7d)"
+    )
+
+
+class FreezeWindow(Strict):
+    """A window in which apply refuses, unless run with --override-freeze --reason."""
+
+    cron: CronExpression = Field(description="when the window starts (5 fields, UTC)")
+    duration: Duration = Field(description="how long it lasts (30m, 24h, 7d)")
+    reason: str = Field(description="shown when apply refuses")
+
+
+class EvidenceSpec(Strict):
+    metrics: list[str] = Field(
+        default_factory=list, description="metrics to show in every plan (default: all, capped)"
+    )
+
+
 def _alias_names_in_schema(schema: dict[str, Any]) -> None:
     """State the alias-name rule as propertyNames, so editors flag a bad name as an error."""
-    for key in ("aliases", "track"):
-        mapping = schema["properties"][key]
-        ((pattern, values),) = mapping.pop("patternProperties").items()
-        mapping["propertyNames"] = {**mapping.get("propertyNames", {}), "pattern": pattern}
-        mapping["additionalProperties"] = values
+    for keyed_by_alias in schema["properties"].values():
+        if "patternProperties" not in keyed_by_alias:
+            continue
+        ((pattern, values),) = keyed_by_alias.pop("patternProperties").items()
+        names = keyed_by_alias.get("propertyNames", {})
+        keyed_by_alias["propertyNames"] = {**names, "pattern": pattern}
+        keyed_by_alias["additionalProperties"] = values
 
 
 class TagRule(BaseModel):
@@ -213,6 +312,14 @@ class ModelSpec(BaseModel):
         default=False,
         description="delete live aliases of this model that are not declared",
     )
+    unmanaged: UnmanagedPolicy | None = Field(
+        default=None,
+        description="live aliases the manifest does not declare: a note, a plan error, or "
+        "deleted (default: the top-level setting)",
+    )
+    gates: dict[AliasName, Gate] = Field(
+        default_factory=dict, description="alias -> gate, merged over the top-level gate"
+    )
     track: dict[AliasName, TrackPolicyField] = Field(
         default_factory=dict,
         description="alias -> policy: `mlflow-gitops update` bumps the alias to the newest "
@@ -231,6 +338,7 @@ class Manifest(BaseModel):
         extra="forbid",
         frozen=True,
         title="mlflow-gitops registry manifest",
+        json_schema_extra=_alias_names_in_schema,
     )
 
     version: FormatVersion = Field(description="manifest format version")
@@ -245,6 +353,25 @@ class Manifest(BaseModel):
         default_factory=list,
         description="models to stop managing without touching their aliases",
     )
+    gates: dict[AliasName, Gate] = Field(
+        default_factory=dict, description="alias -> gate, for that alias of every model"
+    )
+    freeze: list[FreezeWindow] = Field(default_factory=list)
+    evidence: EvidenceSpec = Field(default_factory=EvidenceSpec)
+    unmanaged: UnmanagedPolicy = Field(
+        default="note",
+        description="live aliases the manifest does not declare: a note, a plan error, or deleted",
+    )
+
+    def gate_for(self, model: str, alias: str) -> Gate | None:
+        """The model's gate for an alias merged over the top-level one, key by key."""
+        return merge_gates(self.gates.get(alias), self.models[model].gates.get(alias))
+
+    def unmanaged_policy(self, model: str) -> UnmanagedPolicy:
+        spec = self.models[model]
+        if spec.prune:
+            return "delete"
+        return spec.unmanaged or self.unmanaged
 
 
 # Where a key sits in the document: ("models", "bikes", "aliases", "champion").
@@ -563,6 +690,9 @@ def _problem_from_pydantic(file: str, error: Any, key_marks: dict, value_marks: 
         return Problem(file, line, col, f"missing required key {loc[-1]!r}")
     if error["type"] == "extra_forbidden":
         line, col = key_marks.get(loc, (1, 1))
+        if len(loc) >= 3 and loc[-3] == "gates":
+            known = ", ".join(Gate.model_fields)
+            return Problem(file, line, col, f"unknown gate {loc[-1]!r} (known: {known})")
         return Problem(file, line, col, f"unknown key {loc[-1]!r}")
     if error["type"] == "literal_error" and loc == ("version",):
         line, col = value_marks.get(loc, (1, 1))
@@ -586,6 +716,24 @@ def _problem_from_pydantic(file: str, error: Any, key_marks: dict, value_marks: 
 def _printable(name: str) -> str:
     """A name as written when it prints plainly on one line, else quoted with escapes."""
     return name if name.isprintable() and name.strip() == name and name else repr(name)
+
+
+UNION_MEMBERS = ("str", "TagPattern")
+
+
+def _without_union_noise(errors: list[Any]) -> list[Any]:
+    """A tag requirement is a string or {pattern: ...}: report only the branch that was meant."""
+    kept = []
+    for error in errors:
+        loc = error["loc"]
+        member = next((part for part in loc if part in UNION_MEMBERS), None)
+        if member is None:
+            kept.append(error)
+            continue
+        meant = "TagPattern" if isinstance(error["input"], dict) else "str"
+        if member == meant or (member == "TagPattern" and error["type"] != "model_type"):
+            kept.append({**error, "loc": tuple(part for part in loc if part != member)})
+    return kept
 
 
 def _case_collisions(loaded: LoadedManifest) -> list[Problem]:
@@ -692,6 +840,9 @@ def parse_manifest(text: str, file: str) -> LoadedManifest:
     released_and_declared = _released_and_declared(loaded)
     if released_and_declared:
         raise ManifestError(released_and_declared)
+    gate_problems = _gate_problems(loaded)
+    if gate_problems:
+        raise ManifestError(gate_problems)
     loaded.warnings.extend(_case_collisions(loaded))
     return loaded
 
@@ -719,7 +870,7 @@ def _validate(data: dict[str, Any], builder: _Builder) -> tuple[Manifest | None,
         except ValidationError as exc:
             problems.extend(
                 _problem_from_pydantic(builder.file, err, builder.key_marks, builder.value_marks)
-                for err in exc.errors(include_url=False)
+                for err in _without_union_noise(exc.errors(include_url=False))
                 if not _under(builder.refused, err)
             )
             return None
@@ -794,6 +945,46 @@ def _syntax_problem(file: str, text: str, exc: yaml.YAMLError) -> Problem:
     return Problem(file, line, col, "invalid YAML: " + " ".join(reason.split()))
 
 
+def merge_gates(outer: Gate | None, inner: Gate | None) -> Gate | None:
+    """Fields the inner gate sets win; maps (tags, metrics) merge key by key."""
+    if outer is None or inner is None:
+        return inner or outer
+    merged = outer.model_dump()
+    for name in inner.model_fields_set:
+        value = getattr(inner, name)
+        if isinstance(value, dict):
+            merged[name] = {**merged[name], **inner.model_dump()[name]}
+        else:
+            merged[name] = value
+    return Gate.model_validate(merged)
+
+
+def _gate_problems(loaded: LoadedManifest) -> list[Problem]:
+    """`promotes_from` must name an alias the model declares, or the gate can never pass."""
+    problems = []
+    manifest = loaded.manifest
+    for name, spec in manifest.models.items():
+        for alias in spec.aliases:
+            gate = manifest.gate_for(name, alias)
+            source = gate.promotes_from if gate else None
+            if source is None or source in spec.aliases:
+                continue
+            path: KeyPath = ("models", name, "gates", alias, "promotes_from")
+            if path not in loaded.value_marks:
+                path = ("gates", alias, "promotes_from")
+            line, col = loaded.value_location(*path)
+            problems.append(
+                Problem(
+                    loaded.path,
+                    line,
+                    col,
+                    f"gate for {name}@{alias}: promotes_from {source!r} names an alias "
+                    f"model {name!r} does not declare",
+                )
+            )
+    return problems
+
+
 def compose_manifest(text: str) -> yaml.Node | None:
     """The YAML node tree, whose marks give character offsets, so an edit can touch one value."""
     return yaml.compose(text, Loader=yaml.SafeLoader)
@@ -838,13 +1029,9 @@ def json_schema() -> dict[str, Any]:
 
 def dump_manifest(manifest: Manifest) -> str:
     """Render a manifest as registry.yaml text (used by `import`)."""
-    body = manifest.model_dump(mode="json", exclude_none=True)
-    if not body.get("release"):
-        body.pop("release", None)
+    body = manifest.model_dump(mode="json", exclude_defaults=True)
     for spec in body.get("models", {}).values():
-        for flag in ("prune", "take_over", "track"):
-            if not spec.get(flag):
-                spec.pop(flag, None)
+        spec.setdefault("aliases", {})  # what import adopts, even when there is none yet
     # No `$schema` line: a reference to ./registry.schema.json would not resolve in a
     # repository that adopts the tool (`mlflow-gitops schema` writes the file for editors).
     return yaml.safe_dump(body, sort_keys=False, default_flow_style=False, allow_unicode=True)

@@ -165,6 +165,29 @@ def _removed_model(model: LiveModel) -> ModelSnapshot:
     )
 
 
+def _undeclared_is_error(
+    loaded: LoadedManifest, name: str, snapshot: ModelSnapshot
+) -> list[PlanProblem]:
+    """`unmanaged: error`: an alias set by hand on a managed model is drift, not a note."""
+    if loaded.manifest.unmanaged_policy(name) != "error":
+        return []
+    last = snapshot.last_applied or {}
+    path = ("models", name, "unmanaged")
+    where = loaded.location(*(path if path in loaded.key_marks else path[:2]))
+    return [
+        _problem(
+            loaded,
+            where,
+            name,
+            f"{name}@{alias} -> {current} is set in the registry but not declared "
+            "(unmanaged: error): declare it, or delete it in the registry",
+            alias,
+        )
+        for alias, current in sorted(snapshot.observed.items())
+        if alias not in snapshot.declared and alias not in last
+    ]
+
+
 def make_plan(
     loaded: LoadedManifest,
     live: LiveState,
@@ -197,9 +220,10 @@ def make_plan(
             declared=dict(spec.aliases),
             observed=dict(model.aliases),
             last_applied=dict(model.last_applied.aliases) if model.last_applied else None,
-            prune=spec.prune,
+            prune=loaded.manifest.unmanaged_policy(name) == "delete",
             owner=model.owner,
         )
+        errors += _undeclared_is_error(loaded, name, snapshots[name])
     removed_models: list[str] = []
     released: list[str] = []
     for name, model in sorted((owned or {}).items()):

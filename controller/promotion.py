@@ -19,6 +19,7 @@ from controller.gitops import check_can_commit, commit_on_new_branch, manifest_r
 from controller.history import alias_changes, select
 from controller.manifest import (
     LoadedManifest,
+    ModelSpec,
     TrackPolicy,
     check_alias_name,
     check_model_name,
@@ -179,7 +180,7 @@ def ref_part(name: str) -> str:
 def _verify_edit(before: LoadedManifest, text: str, model: str, alias: str, version: int) -> None:
     """Read the edit back: exactly one alias may differ, or nothing is written."""
     expected = before.manifest.model_dump()
-    spec = expected["models"].setdefault(model, {"aliases": {}, "prune": False, "take_over": False})
+    spec = expected["models"].setdefault(model, ModelSpec().model_dump())
     spec["aliases"][alias] = version
     if parse_manifest(text, before.path).manifest.model_dump() != expected:
         raise EditError(f"could not edit {before.path} safely; edit it by hand")

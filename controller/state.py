@@ -40,18 +40,20 @@ class AuditRecord:
     applied_at: str
     from_version: int | None
     manifest_sha256: str | None = None
+    freeze_override: str | None = None  # why it was applied inside a freeze window
 
     def to_tag_value(self) -> str:
-        return _tag_json(
-            {
-                "alias": self.alias,
-                "commit": self.commit,
-                "actor": self.actor,
-                "applied_at": self.applied_at,
-                "from": self.from_version,
-                "manifest_sha256": self.manifest_sha256,
-            }
-        )
+        record: dict[str, Any] = {
+            "alias": self.alias,
+            "commit": self.commit,
+            "actor": self.actor,
+            "applied_at": self.applied_at,
+            "from": self.from_version,
+            "manifest_sha256": self.manifest_sha256,
+        }
+        if self.freeze_override:
+            record["freeze_override"] = self.freeze_override
+        return _tag_json(record)
 
 
 def audit_tag_key(alias: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from controller.errors import RegistryError, TargetConflict
 from controller.output import redact
@@ -120,3 +120,12 @@ def is_sql_store(uri: str) -> bool:
     """`sqlite:///mlflow.db`, `postgresql+psycopg2://…`: a database MLflow opens itself."""
     scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
     return ":" in uri and scheme in SQL_STORE_SCHEMES
+
+
+def ui_base(registry_uri: str) -> str | None:
+    """The MLflow UI behind an http(s) registry URI, without any `user:password@`."""
+    parts = urlsplit(registry_uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -63,6 +63,86 @@ class Record(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
 
+# Evidence: the facts a reviewer needs about a proposed version and the one it replaces.
+
+
+class Column(Record):
+    name: str
+    type: str
+
+
+class Signature(Record):
+    """An MLmodel signature as columns: named columns by name, unnamed ones by position."""
+
+    inputs: list[Column] = Field(default_factory=list)
+    outputs: list[Column] = Field(default_factory=list)
+
+
+class RawVersion(Record):
+    """One model version as the registry reports it, before the plan picks what to show."""
+
+    model: str
+    version: int
+    created_ms: int | None = None
+    creator: str | None = None
+    description: str | None = None
+    status: str
+    tags: dict[str, str] = Field(default_factory=dict)
+    run_id: str | None = None
+    model_id: str | None = None
+    run_url: str | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    # None: the MLmodel file could not be read; absent signature is Signature-less `False`.
+    has_signature: bool | None = None
+    signature: Signature | None = None
+
+
+class VersionEvidence(Record):
+    """What the plan shows about one version."""
+
+    version: int
+    created_at: str | None = None
+    age_seconds: int | None = None
+    creator: str | None = None
+    description: str | None = None
+    status: str
+    tags: dict[str, str] = Field(default_factory=dict)
+    run_id: str | None = None
+    run_url: str | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    metrics_hidden: int = 0
+    has_signature: bool | None = None
+    signature: Signature | None = None
+
+
+class SignatureDiff(Record):
+    added: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    changed: list[str] = Field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+class ChangeEvidence(Record):
+    """Evidence for one create or update: `to` is proposed, `from` is what it replaces."""
+
+    to_version: VersionEvidence | None = Field(default=None, alias="to")
+    from_version: VersionEvidence | None = Field(default=None, alias="from")
+    signature_diff: SignatureDiff | None = None
+
+
+class GateResult(Record):
+    """One check of a gate: `metrics.rmse`, expected `max 120.0`, actual 131.2."""
+
+    gate: str
+    passed: bool
+    expected: str
+    actual: float | int | bool | str | None = None
+    message: str
+
+
 class Change(Record):
     model: str
     alias: str
@@ -70,6 +150,8 @@ class Change(Record):
     from_version: int | None = Field(alias="from")
     to_version: int | None = Field(alias="to")
     reason: Reason
+    evidence: ChangeEvidence | None = None
+    gates: list[GateResult] = Field(default_factory=list)
 
     @property
     def address(self) -> str:
@@ -175,6 +257,11 @@ class Plan(Record):
     errors: list[PlanProblem] = Field(default_factory=list)
     summary: Summary = Field(default_factory=Summary)
     models: dict[str, ModelSnapshot] = Field(default_factory=dict)
+    # The policy as declared, so `apply --plan` checks the gates again without the manifest.
+    gate_specs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    freeze: list[dict[str, str]] = Field(default_factory=list)
+    computed_at: str | None = None
+    frozen: str | None = None  # the freeze window open when the plan was computed
     # Models this manifest managed but no longer declares (their applied aliases are deleted),
     # and models it lets go of without touching their aliases (`release:`).
     removed_models: list[str] = Field(default_factory=list)
@@ -237,6 +324,7 @@ class Provenance:
     commit: str | None  # a sha, or UNCOMMITTED
     actor: str | None
     applied_at: str
+    freeze_override: str | None = None
     manifest_sha256: str | None = None
 
 

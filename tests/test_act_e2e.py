@@ -24,7 +24,7 @@ from testing.act import (
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-MARKER = "<!-- mlflow-gitops:plan -->"
+MARKER = "<!-- mlflow-gitops:plan manifest=registry.yaml "
 
 pytestmark = pytest.mark.e2e
 
@@ -43,6 +43,13 @@ def test_plan_posts_one_sticky_comment_and_updates_it_on_every_push(
     assert comment["body"].startswith(MARKER)
     row = f"| champion | {link(adopter, model, 1)} | {link(adopter, model, 2)} | promote |"
     assert row in comment["body"]
+    # The evidence: current against proposed, and the registry the plan was computed for.
+    assert "Planned for commit `" in comment["body"]
+    assert (
+        f"**{model}@champion**: {link(adopter, model, 1)} → {link(adopter, model, 2)}"
+        in comment["body"]
+    )
+    assert "| status | READY | READY |  |" in comment["body"]
 
     adopter.commit_manifest(manifest(model, champion=3))
     second = adopter.act("pull_request", "registry-plan.yml", pull_request_event())

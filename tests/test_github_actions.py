@@ -141,5 +141,5 @@ def test_plan_in_github_actions_writes_outputs_and_summary(
     assert outputs["has-changes"] == "true"
     assert outputs["exit-code"] == "1"
     assert outputs["plan-json"] == str(tmp_path / "plan.json")
-    assert outputs["markdown"].startswith("<!-- mlflow-gitops:plan -->\n")
+    assert outputs["markdown"].startswith("<!-- mlflow-gitops:plan manifest=registry.yaml ")
     assert outputs["markdown"] in (tmp_path / "summary.md").read_text(encoding="utf-8")

@@ -164,6 +164,8 @@ def test_plan_json_has_the_contracted_shape() -> None:
             "from": 3,
             "to": 4,
             "reason": "promote",
+            "evidence": None,  # filled in by review.review, with the registry's facts
+            "gates": [],
         }
     ]
     assert data["unmanaged"] == [{"model": "bikes", "alias": "old", "version": 1}]

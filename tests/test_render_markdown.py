@@ -33,11 +33,26 @@ def plan_of(*changes: Change, **kw: object) -> Plan:
         delete=sum(c.action == "delete" for c in changes),
         unchanged=1,
     )
-    return Plan(manifest_path="registry.yaml", changes=list(changes), summary=summary, **kw)
+    fields: dict[str, object] = {"manifest_path": "registry.yaml", **kw}
+    return Plan(changes=list(changes), summary=summary, **fields)
 
 
 def test_plan_starts_with_the_hidden_marker_the_workflow_finds_its_comment_by() -> None:
-    assert markdown.plan(plan_of(change()), UI).startswith("<!-- mlflow-gitops:plan -->\n")
+    assert markdown.plan(plan_of(change()), UI).startswith(
+        "<!-- mlflow-gitops:plan manifest=registry.yaml registry=http://mlflow.internal:5000 -->\n"
+    )
+
+
+def test_each_manifest_and_registry_has_its_own_marker_without_credentials() -> None:
+    first = markdown.marker(plan_of(manifest_path="a/registry.yaml"), "https://u:p@ml.example/")
+    second = markdown.marker(plan_of(manifest_path="b/registry.yaml"), "https://ml.example")
+    third = markdown.marker(plan_of(manifest_path="a/registry.yaml"), "sqlite:///x--y.db")
+    assert (
+        first == "<!-- mlflow-gitops:plan manifest=a/registry.yaml registry=https://ml.example -->"
+    )
+    assert len({first, second, third}) == 3
+    assert third.count("--") == 2  # only the comment's own delimiters
+    assert "u:p" not in first
 
 
 def test_summary_line_counts_changes_like_terraform() -> None:
@@ -137,7 +152,7 @@ def test_huge_plans_are_truncated_below_the_comment_limit_with_a_note() -> None:
     changes = [change(f"model-{i}", f"alias{i}") for i in range(3000)]
     text = markdown.plan(plan_of(*changes), UI)
     assert len(text) <= markdown.MAX_CHARS
-    assert text.startswith(markdown.MARKER)
+    assert text.startswith(markdown.MARKER_PREFIX)
     assert text.count("<details>") == text.count("</details>") == 1
     assert text.endswith("the text output (as in the workflow log) has every line.")
     assert "**Truncated** from " in text
@@ -167,7 +182,7 @@ def test_apply_report_shows_each_change_with_its_status() -> None:
     assert "| champion | 2 | 3 | promote | ✅ applied |" in text
     assert "| shadow | 2 | 3 | promote | ❌ failed: permission denied |" in text
     assert text.endswith("#### Errors\n\n- could not record last-applied")
-    assert markdown.MARKER not in text
+    assert markdown.MARKER_PREFIX not in text
 
 
 def test_apply_with_nothing_to_do_says_so() -> None:

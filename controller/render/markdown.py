@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
-from urllib.parse import quote, urlsplit, urlunsplit
+from collections.abc import Callable, Sequence
+from urllib.parse import quote
 
+from controller.render import evidence as words
 from controller.render.headline import count, plan_headline, report_headline
-from controller.values import ApplyReport, Change, ChangeResult, Plan, RegistryRef
+from controller.target import ui_base
+from controller.values import (
+    ApplyReport,
+    Change,
+    ChangeResult,
+    Plan,
+    RegistryRef,
+    SignatureDiff,
+    VersionEvidence,
+)
 
-# Hidden in the rendered comment; the plan workflow finds its own comment by it.
-MARKER = "<!-- mlflow-gitops:plan -->"
+# Hidden in the rendered comment; the plan workflow finds its own comment by it. One per
+# manifest and registry, so two manifests in one repository never overwrite each other.
+MARKER_PREFIX = "<!-- mlflow-gitops:plan"
 # GitHub rejects comments over 65,536 characters; keep some room below that.
 MAX_CHARS = 65_000
 # Tables with more rows than this fold into <details>, so a big plan stays skimmable.
@@ -26,15 +37,6 @@ def escape(value: str) -> str:
     """Escape user data (model names, messages) so it renders literally inside a table cell."""
     escaped = html.escape(value, quote=False)
     return _MARKDOWN_PUNCTUATION.sub(r"\\\1", escaped).replace("\r", " ").replace("\n", " ")
-
-
-def ui_base(registry_uri: str) -> str | None:
-    """The MLflow UI behind an http(s) registry URI, without any `user:password@`."""
-    parts = urlsplit(registry_uri)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
 
 
 def version_cell(model: str, version: int | None, base: str | None) -> str:
@@ -95,13 +97,100 @@ def _bold(headline: tuple[str, str], icon: str = "") -> str:
     return f"**{icon}{escape(lead)}**" + (f" {escape(detail)}" if detail else "")
 
 
+def registry_name(registry_uri: str) -> str:
+    """The registry as the comment names it: its UI address, or the URI without credentials."""
+    return ui_base(registry_uri) or re.sub(r"//[^/@]*@", "//", registry_uri)
+
+
+def marker(plan: Plan, registry_uri: str) -> str:
+    """`<!-- mlflow-gitops:plan manifest=registry.yaml registry=http://mlflow:5000 -->`."""
+    manifest = plan.manifest_path or "registry.yaml"
+    safe = f"manifest={manifest} registry={registry_name(registry_uri)}".replace("--", "- -")
+    return f"{MARKER_PREFIX} {safe} -->"
+
+
+def _header(plan: Plan) -> list[str]:
+    """The commit and the time the plan was computed for, under the registry line."""
+    parts = []
+    if plan.source and plan.source.commit:
+        dirty = " (with uncommitted edits)" if plan.source.dirty else ""
+        parts.append(f"commit `{plan.source.commit[:12]}`{dirty}")
+    if plan.computed_at:
+        parts.append(f"at {escape(plan.computed_at)}")
+    return ["Planned for " + ", ".join(parts) + ".", ""] if parts else []
+
+
+def _run_cell(version: VersionEvidence | None) -> str:
+    if version is None or not version.run_id:
+        return NONE
+    short = escape(version.run_id[:8])
+    return f"[{short}]({version.run_url})" if version.run_url else short
+
+
+def _evidence_table(change: Change, base: str | None) -> list[str]:
+    """Current against proposed, metric by metric with the difference, then the facts."""
+    found = change.evidence
+    if found is None or found.to_version is None:
+        return []
+    new, old = found.to_version, found.from_version
+    title = (
+        f"**{escape(change.address)}**: "
+        f"{version_cell(change.model, change.from_version, base)} → "
+        f"{version_cell(change.model, change.to_version, base)} ({change.reason})"
+    )
+
+    def both(fact: Callable[[VersionEvidence], str]) -> list[str]:
+        return [escape(fact(old)) if old else NONE, escape(fact(new))]
+
+    names = list(dict.fromkeys([*(old.metrics if old else {}), *new.metrics]))
+    rows = [
+        [
+            f"`{escape(name)}`",
+            words.number(old.metrics.get(name)) if old else NONE,
+            words.number(new.metrics.get(name)),
+            words.delta(old.metrics.get(name) if old else None, new.metrics.get(name)) or NONE,
+        ]
+        for name in names
+    ]
+    rows += [
+        ["created", *both(words.created), ""],
+        ["status", *both(lambda v: v.status), ""],
+        ["run", _run_cell(old), _run_cell(new), ""],
+        ["tags", *both(words.tags), ""],
+        ["signature", *both(words.signature), _diff_cell(found.signature_diff)],
+    ]  # fmt: skip
+    if new.description or (old and old.description):
+        rows.append(["description", *both(lambda v: v.description or NONE), ""])
+    lines = [title, "", *_table(["", "current", "proposed", "Δ"], rows)]
+    if change.gates:
+        icons = {words.PASS: "✅", words.FAIL: "❌"}
+        marks = [escape(words.gate_mark(g)) for g in change.gates]
+        lines += ["Gates:", "", *(f"- {icons[m[0]]}{m[1:]}" for m in marks), ""]
+    return lines
+
+
+def _diff_cell(diff: SignatureDiff | None) -> str:
+    return escape(", ".join(words.diff_words(diff))) if diff else ""
+
+
+def _deletion_warnings(changes: Sequence[Change]) -> list[str]:
+    deletions = [c for c in changes if c.action == "delete"]
+    return [
+        f"> ⚠️ **Deletes `{escape(c.address)}`** (now {c.from_version}): anything loading "
+        f"`models:/{escape(c.address)}` will fail."
+        for c in deletions
+    ] + ([""] if deletions else [])
+
+
 def plan(plan: Plan, registry_uri: str) -> str:
-    """The plan for a PR comment: headline, a table per model, unmanaged aliases, errors."""
+    """The plan for a PR comment: headline, tables, evidence per change, unmanaged, errors."""
     base = ui_base(registry_uri)
     path = plan.manifest_path
     title = f"### MLflow registry plan: {escape(path)}" if path else "### Plan"
-    lines = [MARKER, title, *_registry(plan.registry, path), ""]
-    lines += [_bold(plan_headline(plan), "❌ " if plan.errors else ""), ""]
+    lines = [marker(plan, registry_uri), title, *_registry(plan.registry, path), ""]
+    lines += [*_header(plan), _bold(plan_headline(plan), "❌ " if plan.errors else ""), ""]
+    if plan.frozen:
+        lines += [f"> 🧊 **Apply is frozen now**: {escape(plan.frozen)}.", ""]
     if plan.removed_models:  # before the tables: a whole model's aliases going is easy to miss
         names = ", ".join(f"`{escape(name)}`" for name in plan.removed_models)
         lines += [
@@ -112,7 +201,11 @@ def plan(plan: Plan, registry_uri: str) -> str:
     if plan.released:
         names = ", ".join(f"`{escape(name)}`" for name in plan.released)
         lines += [f"Released (no longer managed here; aliases left as they are): {names}", ""]
+    lines += _deletion_warnings(plan.changes)
     lines += _change_tables(plan.changes, base)
+    evidence = [line for c in plan.changes for line in _evidence_table(c, base)]
+    if evidence:
+        lines += ["#### Evidence", "", *evidence]
     if plan.unmanaged:
         rows = [
             [escape(u.model), escape(u.alias), version_cell(u.model, u.version, base)]

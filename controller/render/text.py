@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from controller.render import evidence as words
 from controller.render.headline import plan_headline, report_headline
 from controller.values import (
     AliasEdit,
@@ -38,16 +39,42 @@ def registry_line(registry: RegistryRef | None, manifest_path: str | None) -> li
     return [f"Registry: {registry.describe(manifest_path)}", ""] if registry else []
 
 
+def evidence_lines(change: Change) -> list[str]:
+    """A short line per version, then a pass or fail mark per gate."""
+    found = change.evidence
+    if found is None:
+        return []
+    lines = []
+    for side, version in (("to", found.to_version), ("from", found.from_version)):
+        if version is None:
+            continue
+        diff = found.signature_diff if side == "to" else None
+        run = f"run {version.run_id[:8]}" if version.run_id else "no run"
+        lines.append(
+            f"{side:>4} v{version.version}: {words.created(version)}, {version.status}, {run}, "
+            f"signature {words.signature(version, diff)}; {words.metrics(version)}; "
+            f"tags {words.tags(version)}"
+        )
+    lines += [words.gate_mark(result) for result in change.gates]
+    return [f"      {line}" for line in lines]
+
+
 def plan(plan: Plan, registry_uri: str) -> str:
     lines = registry_line(plan.registry, plan.manifest_path)
+    if plan.frozen:
+        lines += [f"Apply is frozen now: {plan.frozen}.", ""]
     manifest = plan.manifest_path or "the manifest"
     for name in plan.removed_models:  # first: a whole model's aliases going is easy to miss
         lines.append(f"Model no longer in {manifest}: {name}; deleting the aliases it applied:")
-        lines += [f"  {change_line(c)}" for c in plan.changes if c.model == name]
+        for change in (c for c in plan.changes if c.model == name):
+            lines += [f"  {change_line(change)}", *evidence_lines(change)]
         lines.append("")
     changes = [c for c in plan.changes if c.model not in plan.removed_models]
     if changes:
-        lines += ["Changes:", *(f"  {change_line(c)}" for c in changes), ""]
+        lines.append("Changes:")
+        for change in changes:
+            lines += [f"  {change_line(change)}", *evidence_lines(change)]
+        lines.append("")
     if plan.released:
         lines.append("Released (no longer managed by this manifest; aliases left as they are):")
         lines += [f"  release {name}" for name in plan.released]

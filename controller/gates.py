@@ -1,0 +1,180 @@
+"""Promotion gates: does a version meet its alias's policy? Pure: evidence in, results out.
+
+The same checks run in `plan` (so a reviewer sees them) and again in `apply` on fresh data
+(so a version un-approved after review is not promoted).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from controller.manifest import Gate, MetricBounds, TagPattern
+from controller.schedule import parse_duration, show_duration
+from controller.state import audit_tag_key
+from controller.values import Change, GateResult, VersionEvidence
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a gate may look at besides the version itself."""
+
+    current: VersionEvidence | None = None  # the version the alias holds now
+    live_aliases: dict[str, int] = field(default_factory=dict)  # of the same model
+    moves: tuple[Change, ...] = ()  # the plan's changes to the same model
+
+
+def metric_names(gate: Gate | None) -> list[str]:
+    """The metrics a gate reads, so the plan gathers and shows exactly those."""
+    if gate is None:
+        return []
+    return list(dict.fromkeys([*gate.metrics, *gate.better_than_current]))
+
+
+def check(gate: Gate, version: VersionEvidence, context: Context) -> list[GateResult]:
+    """Every check the gate declares, each with what was expected and what was found."""
+    results = [_tag(key, want, version) for key, want in gate.require_tags.items()]
+    if gate.require_signature:
+        results.append(_signature(version))
+    if gate.promotes_from:
+        results.append(_promotes_from(gate.promotes_from, version, context))
+    results += [_bounds(name, bounds, version) for name, bounds in gate.metrics.items()]
+    results += [
+        _better(name, direction, version, context.current)
+        for name, direction in gate.better_than_current.items()
+    ]
+    if gate.min_age:
+        results.append(_min_age(gate.min_age, version))
+    return results
+
+
+def _num(value: float) -> str:
+    """An observed metric in messages: six significant digits, not 69.76952601683935."""
+    return f"{value:.6g}"
+
+
+def failures(results: Iterable[GateResult]) -> list[GateResult]:
+    return [result for result in results if not result.passed]
+
+
+def _result(gate: str, passed: bool, expected: str, actual: object, message: str) -> GateResult:
+    shown = actual if actual is None or isinstance(actual, int | float | bool) else str(actual)
+    return GateResult(gate=gate, passed=passed, expected=expected, actual=shown, message=message)
+
+
+def _tag(key: str, want: str | TagPattern, version: VersionEvidence) -> GateResult:
+    value = version.tags.get(key)
+    if isinstance(want, TagPattern):
+        expected = f"matches /{want.pattern}/"
+        passed = value is not None and re.fullmatch(want.pattern, value) is not None
+    else:
+        expected = f"= {want}"
+        passed = value == want
+    if value is None:
+        message = f"tag {key} is not set, expected {expected}"
+    else:
+        message = f"tag {key} is {value!r}, expected {expected}"
+    return _result(f"require_tags.{key}", passed, expected, value, message)
+
+
+def _signature(version: VersionEvidence) -> GateResult:
+    if version.has_signature is None:
+        actual, message = "unreadable", "the MLmodel file could not be read"
+    elif version.has_signature:
+        actual, message = "present", "the MLmodel has a signature"
+    else:
+        actual, message = "missing", "the MLmodel has no signature"
+    return _result("require_signature", bool(version.has_signature), "present", actual, message)
+
+
+def _promotes_from(source: str, version: VersionEvidence, context: Context) -> GateResult:
+    """It holds `source` and keeps it, or this plan moves `source` off it and the tool set it."""
+    holder = context.live_aliases.get(source)
+    moved_off = any(c.alias == source and c.from_version == version.version for c in context.moves)
+    expected = f"holds {source}"
+    if holder == version.version and not moved_off:
+        return _result("promotes_from", True, expected, f"holds {source}", f"holds {source} now")
+    if moved_off and audit_tag_key(source) in version.tags:
+        return _result(
+            "promotes_from",
+            True,
+            expected,
+            f"held {source}",
+            f"held {source} (set by mlflow-gitops), which this plan moves on",
+        )
+    if moved_off:
+        actual = f"{source} was set by hand"
+        message = (
+            f"version {version.version} holds {source}, but it was not set by mlflow-gitops "
+            f"(no {audit_tag_key(source)} tag) and this plan moves it on"
+        )
+        return _result("promotes_from", False, expected, actual, message)
+    where = "nowhere" if holder is None else f"on version {holder}"
+    return _result(
+        "promotes_from",
+        False,
+        expected,
+        f"{source} is {where}",
+        f"version {version.version} does not hold {source} ({source} is {where})",
+    )
+
+
+def _bounds(name: str, bounds: MetricBounds, version: VersionEvidence) -> GateResult:
+    expected = ", ".join(
+        f"{word} {limit}"
+        for word, limit in (("min", bounds.min), ("max", bounds.max))
+        if limit is not None
+    )
+    value = version.metrics.get(name)
+    gate = f"metrics.{name}"
+    if value is None:
+        return _result(gate, False, expected, None, f"metric {name} is missing")
+    if bounds.min is not None and value < bounds.min:
+        return _result(
+            gate, False, expected, value, f"metric {name} {_num(value)} < min {bounds.min}"
+        )
+    if bounds.max is not None and value > bounds.max:
+        return _result(
+            gate, False, expected, value, f"metric {name} {_num(value)} > max {bounds.max}"
+        )
+    return _result(gate, True, expected, value, f"metric {name} {_num(value)} within {expected}")
+
+
+def _better(
+    name: str, direction: str, version: VersionEvidence, current: VersionEvidence | None
+) -> GateResult:
+    """Beat the version being replaced; with nothing to beat, only the metric must exist."""
+    gate = f"better_than_current.{name}"
+    value = version.metrics.get(name)
+    baseline = current.metrics.get(name) if current else None
+    if current is None or baseline is None:
+        expected = f"{direction} than the current version"
+        if value is None:
+            return _result(gate, False, expected, None, f"metric {name} is missing")
+        if current is None:
+            return _result(gate, True, expected, value, f"no current version to compare {name}")
+        return _result(
+            gate, True, expected, value, f"current version {current.version} has no metric {name}"
+        )
+    expected = f"{direction} than {_num(baseline)} (version {current.version})"
+    if value is None:
+        return _result(gate, False, expected, None, f"metric {name} is missing")
+    passed = value < baseline if direction == "lower" else value > baseline
+    message = (
+        f"metric {name} {_num(value)} {'is' if passed else 'is not'} {direction} than "
+        f"{_num(baseline)} of version {current.version}"
+    )
+    return _result(gate, passed, expected, value, message)
+
+
+def _min_age(min_age: str, version: VersionEvidence) -> GateResult:
+    expected = f"at least {min_age}"
+    if version.age_seconds is None:
+        return _result("min_age", False, expected, None, "the creation time is unknown")
+    age = timedelta(seconds=version.age_seconds)
+    shown = show_duration(age)
+    passed = age >= parse_duration(min_age)
+    message = f"created {shown} ago" + ("" if passed else f", less than min_age {min_age}")
+    return _result("min_age", passed, expected, shown, message)

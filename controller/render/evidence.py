@@ -1,0 +1,78 @@
+"""Evidence and gate results in words, shared by the text and Markdown renderers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from controller.schedule import show_duration
+from controller.state import AUDIT_TAG_PREFIX
+from controller.values import GateResult, SignatureDiff, VersionEvidence
+
+PASS, FAIL = "✓", "✗"
+
+
+def number(value: float | None) -> str:
+    """A metric as people read it: six significant digits, no float noise."""
+    if value is None:
+        return "—"
+    return f"{value:.6g}"
+
+
+def delta(before: float | None, after: float | None) -> str:
+    if before is None or after is None:
+        return ""
+    return f"{after - before:+.4g}"
+
+
+def age(version: VersionEvidence) -> str:
+    if version.age_seconds is None:
+        return "unknown age"
+    return f"{show_duration(timedelta(seconds=version.age_seconds))} old"
+
+
+def created(version: VersionEvidence) -> str:
+    """`2026-11-29 04:07 UTC (3d 2h old) by ann`."""
+    when = (version.created_at or "").replace("T", " ").removesuffix("Z")[:16]
+    text = f"{when} UTC ({age(version)})" if when else age(version)
+    return f"{text} by {version.creator}" if version.creator else text
+
+
+def signature(version: VersionEvidence, diff: SignatureDiff | None = None) -> str:
+    if version.has_signature is None:
+        return "unreadable"
+    if not version.has_signature:
+        return "none"
+    if diff is None or diff.empty:
+        return "yes"
+    return "yes (" + ", ".join(diff_words(diff)) + ")"
+
+
+def diff_words(diff: SignatureDiff) -> list[str]:
+    return [
+        *(f"+{c}" for c in diff.added),
+        *(f"-{c}" for c in diff.removed),
+        *(f"~{c}" for c in diff.changed),
+    ]
+
+
+def tags(version: VersionEvidence) -> str:
+    """Tags as key=value; this tool's own audit tags only say which alias it set there."""
+    plain = [f"{k}={v}" for k, v in version.tags.items() if not k.startswith(AUDIT_TAG_PREFIX)]
+    held = [
+        k.removeprefix(AUDIT_TAG_PREFIX) for k in version.tags if k.startswith(AUDIT_TAG_PREFIX)
+    ]
+    if held:
+        plain.append("set by mlflow-gitops as " + ", ".join(f"@{alias}" for alias in held))
+    return ", ".join(plain) or "none"
+
+
+def metrics(version: VersionEvidence) -> str:
+    shown = " ".join(f"{k}={number(v)}" for k, v in version.metrics.items()) or "no metrics"
+    return shown + (f" (+{version.metrics_hidden} more)" if version.metrics_hidden else "")
+
+
+def gate_mark(result: GateResult) -> str:
+    mark = PASS if result.passed else FAIL
+    actual = number(result.actual) if isinstance(result.actual, float) else result.actual
+    shown = "missing" if actual is None else actual
+    return f"{mark} {result.gate} = {shown} (expected {result.expected})"

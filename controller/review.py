@@ -1,0 +1,153 @@
+"""Make a plan reviewable: attach evidence and gate results to each create or update.
+
+Pure: the registry facts come in as `RawVersion`s (registry.read_evidence), keyed by
+(model, version). Only changed aliases are looked at, so existing state never blocks an
+unrelated pull request. A failing gate becomes a plan problem at the alias's FILE:LINE:COL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from controller.evidence import diff_signatures, version_evidence
+from controller.gates import Context, check, failures, metric_names
+from controller.manifest import Gate, LoadedManifest
+from controller.schedule import last_start, parse_cron, parse_duration
+from controller.state import LiveState
+from controller.values import (
+    Change,
+    ChangeEvidence,
+    GateResult,
+    Plan,
+    PlanProblem,
+    RawVersion,
+    VersionEvidence,
+)
+
+VersionKey = tuple[str, int]
+
+
+def wanted_versions(plan: Plan) -> set[VersionKey]:
+    """The versions whose facts the plan shows: both sides of every create and update."""
+    wanted: set[VersionKey] = set()
+    for change in plan.changes:
+        if change.to_version is None:
+            continue
+        wanted.add((change.model, change.to_version))
+        if change.from_version is not None:
+            wanted.add((change.model, change.from_version))
+    return wanted
+
+
+def review(
+    plan: Plan,
+    loaded: LoadedManifest,
+    live: LiveState,
+    versions: dict[VersionKey, RawVersion],
+    now: datetime,
+) -> Plan:
+    """The plan with evidence, gate results, gate failures as problems, and the policy."""
+    manifest = loaded.manifest
+    specs = {
+        c.address: gate.model_dump(mode="json", exclude_defaults=True)
+        for c in plan.changes
+        if c.to_version is not None and (gate := manifest.gate_for(c.model, c.alias))
+    }
+    plan = plan.model_copy(
+        update={
+            "gate_specs": specs,
+            "freeze": [w.model_dump() for w in manifest.freeze],
+            "computed_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+    )
+    changes, problems = [], []
+    for change in plan.changes:
+        reviewed = _review_change(plan, change, live, versions, now, manifest.evidence.metrics)
+        changes.append(reviewed)
+        for failed in failures(reviewed.gates):
+            line, col = loaded.value_location("models", change.model, "aliases", change.alias)
+            problems.append(
+                PlanProblem(
+                    model=change.model,
+                    alias=change.alias,
+                    message=f"{change.address} -> {change.to_version}: {failed.message}",
+                    file=loaded.path,
+                    line=line,
+                    col=col,
+                )
+            )
+    return plan.model_copy(
+        update={
+            "changes": changes,
+            "errors": [*plan.errors, *problems],
+            "frozen": active_freeze(plan, now),
+        }
+    )
+
+
+def recheck(
+    plan: Plan, live: LiveState, versions: dict[VersionKey, RawVersion], now: datetime
+) -> list[str]:
+    """Gate failures on fresh data, for apply: one line per failed check."""
+    lines = []
+    for change in plan.changes:
+        reviewed = _review_change(plan, change, live, versions, now, [])
+        lines += [
+            f"{change.address} -> {change.to_version}: {r.message}"
+            for r in failures(reviewed.gates)
+        ]
+    return lines
+
+
+def _review_change(
+    plan: Plan,
+    change: Change,
+    live: LiveState,
+    versions: dict[VersionKey, RawVersion],
+    now: datetime,
+    evidence_metrics: list[str],
+) -> Change:
+    if change.to_version is None:
+        return change
+    spec = plan.gate_specs.get(change.address)
+    gate = Gate.model_validate(spec) if spec is not None else None
+    named = [*metric_names(gate), *evidence_metrics]
+
+    def facts(version: int | None) -> VersionEvidence | None:
+        raw = versions.get((change.model, version)) if version is not None else None
+        return version_evidence(raw, named, now) if raw else None
+
+    proposed, current = facts(change.to_version), facts(change.from_version)
+    evidence = ChangeEvidence(
+        to_version=proposed,
+        from_version=current,
+        signature_diff=(
+            diff_signatures(current.signature, proposed.signature)
+            if proposed
+            and current
+            and proposed.has_signature is not None
+            and current.has_signature is not None
+            else None
+        ),
+    )
+    results: list[GateResult] = []
+    if gate is not None and proposed is not None:
+        model = live.models.get(change.model)
+        context = Context(
+            current=current,
+            live_aliases=dict(model.aliases) if model else {},
+            moves=tuple(c for c in plan.changes if c.model == change.model),
+        )
+        results = check(gate, proposed, context)
+    return change.model_copy(update={"evidence": evidence, "gates": results})
+
+
+def active_freeze(plan: Plan, now: datetime) -> str | None:
+    """The reason of a freeze window open at `now`, with when it started, or None."""
+    for window in plan.freeze:
+        length = parse_duration(window["duration"])
+        started = last_start(parse_cron(window["cron"]), now, length)
+        if started is not None and now < started + length:
+            ends = (started + length).strftime("%Y-%m-%d %H:%M UTC")
+            return f"{window['reason']} (freeze from {started:%Y-%m-%d %H:%M} UTC until {ends})"
+    return None

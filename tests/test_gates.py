@@ -1,0 +1,133 @@
+"""Gate checks over plain evidence: each gate passing and failing, with expected and actual."""
+
+from __future__ import annotations
+
+from controller.gates import Context, check, failures
+from controller.manifest import Gate
+from controller.state import audit_tag_key
+from controller.values import Change, VersionEvidence
+
+
+def version(number: int = 4, **facts: object) -> VersionEvidence:
+    return VersionEvidence.model_validate({"version": number, "status": "READY", **facts})
+
+
+NO_CONTEXT = Context()
+
+
+def results(gate: dict, proposed: VersionEvidence, context: Context = NO_CONTEXT) -> list[tuple]:
+    return [
+        (r.gate, r.passed, r.expected, r.actual, r.message)
+        for r in check(Gate.model_validate(gate), proposed, context)
+    ]
+
+
+def test_metric_bounds_pass_and_fail_with_the_numbers() -> None:
+    gate = {"metrics": {"rmse": {"max": 120.0}, "r2": {"min": 0.8, "max": 1.0}}}
+    assert results(gate, version(metrics={"rmse": 131.2, "r2": 0.9})) == [
+        ("metrics.rmse", False, "max 120.0", 131.2, "metric rmse 131.2 > max 120.0"),
+        ("metrics.r2", True, "min 0.8, max 1.0", 0.9, "metric r2 0.9 within min 0.8, max 1.0"),
+    ]
+    assert results({"metrics": {"r2": {"min": 0.8}}}, version(metrics={"r2": 0.5}))[0][4] == (
+        "metric r2 0.5 < min 0.8"
+    )
+
+
+def test_a_missing_metric_fails_its_gate() -> None:
+    assert results({"metrics": {"rmse": {"max": 1.0}}}, version()) == [
+        ("metrics.rmse", False, "max 1.0", None, "metric rmse is missing")
+    ]
+
+
+def test_required_tags_exact_and_pattern() -> None:
+    gate = {"require_tags": {"validation_status": "approved", "owner": {"pattern": "team-.+"}}}
+    good = version(tags={"validation_status": "approved", "owner": "team-bikes"})
+    assert [r[1] for r in results(gate, good)] == [True, True]
+    bad = version(tags={"validation_status": "pending", "owner": "someone-team-x"})
+    assert results(gate, bad) == [
+        ("require_tags.validation_status", False, "= approved", "pending",
+         "tag validation_status is 'pending', expected = approved"),
+        ("require_tags.owner", False, "matches /team-.+/", "someone-team-x",
+         "tag owner is 'someone-team-x', expected matches /team-.+/"),
+    ]  # fmt: skip
+    assert results(gate, version())[0][4] == "tag validation_status is not set, expected = approved"
+
+
+def test_signature_required_present_missing_or_unreadable() -> None:
+    gate = {"require_signature": True}
+    assert results(gate, version(has_signature=True))[0][1] is True
+    assert results(gate, version(has_signature=False))[0][3:] == (
+        "missing",
+        "the MLmodel has no signature",
+    )
+    assert results(gate, version(has_signature=None))[0][1:4] == (False, "present", "unreadable")
+
+
+def test_better_than_current_compares_with_the_version_replaced() -> None:
+    gate = {"better_than_current": {"rmse": "lower", "r2": "higher"}}
+    current = Context(current=version(3, metrics={"rmse": 110.0, "r2": 0.8}))
+    worse = version(metrics={"rmse": 131.2, "r2": 0.9})
+    assert results(gate, worse, current) == [
+        ("better_than_current.rmse", False, "lower than 110 (version 3)", 131.2,
+         "metric rmse 131.2 is not lower than 110 of version 3"),
+        ("better_than_current.r2", True, "higher than 0.8 (version 3)", 0.9,
+         "metric r2 0.9 is higher than 0.8 of version 3"),
+    ]  # fmt: skip
+
+
+def test_better_than_current_passes_a_first_assignment_but_not_a_missing_metric() -> None:
+    gate = {"better_than_current": {"rmse": "lower"}}
+    assert results(gate, version(metrics={"rmse": 5.0}))[0][1] is True
+    assert results(gate, version())[0][1:] == (
+        False,
+        "lower than the current version",
+        None,
+        "metric rmse is missing",
+    )
+
+
+def test_min_age_against_the_plans_clock() -> None:
+    gate = {"min_age": "24h"}
+    assert results(gate, version(age_seconds=3 * 3600))[0][1:] == (
+        False,
+        "at least 24h",
+        "3h",
+        "created 3h ago, less than min_age 24h",
+    )
+    assert results(gate, version(age_seconds=2 * 86400))[0][1] is True
+    assert results(gate, version())[0][4] == "the creation time is unknown"
+
+
+def _move(alias: str, old: int, new: int) -> Change:
+    return Change(model="bikes", alias=alias, action="update", from_version=old, to_version=new,
+                  reason="promote")  # fmt: skip
+
+
+def test_promotes_from_passes_when_the_version_holds_the_alias_now() -> None:
+    context = Context(live_aliases={"challenger": 4})
+    assert results({"promotes_from": "challenger"}, version(4), context)[0][1] is True
+
+
+def test_promotes_from_passes_when_the_plan_moves_the_alias_off_a_version_the_tool_set() -> None:
+    context = Context(live_aliases={"challenger": 4}, moves=(_move("challenger", 4, 5),))
+    tagged = version(4, tags={audit_tag_key("challenger"): "{}"})
+    assert results({"promotes_from": "challenger"}, tagged, context)[0][1:4] == (
+        True,
+        "holds challenger",
+        "held challenger",
+    )
+
+
+def test_promotes_from_fails_otherwise() -> None:
+    gate = {"promotes_from": "challenger"}
+    # Set by hand (no audit tag), then moved on by this plan: not proof it went through review.
+    by_hand = Context(live_aliases={"challenger": 4}, moves=(_move("challenger", 4, 5),))
+    assert results(gate, version(4), by_hand)[0][1] is False
+    elsewhere = Context(live_aliases={"challenger": 5})
+    assert results(gate, version(4), elsewhere)[0][3:] == (
+        "challenger is on version 5",
+        "version 4 does not hold challenger (challenger is on version 5)",
+    )
+    assert failures(check(Gate(promotes_from="challenger"), version(4), Context()))[0].actual == (
+        "challenger is nowhere"
+    )
