@@ -652,6 +652,11 @@ def _typed_reader(path: KeyPath) -> Reader | None:
         return _alias_version
     if len(path) == 7 and path[0] == "models" and path[2:6] == ("track", path[3], "latest", "tags"):
         return _tag_value
+    # Gates' required tags, global and per model: strings too, as MLflow's tag values are.
+    if len(path) == 4 and path[0] == "gates" and path[2] == "require_tags":
+        return _tag_value
+    if len(path) == 6 and path[0] == "models" and path[2] == "gates" and path[4] == "require_tags":
+        return _tag_value
     return None
 
 

@@ -135,16 +135,24 @@ def _check_replay(plan: Plan, path: str) -> None:
             "snapshot does not hold; run plan again"
         )
     changes, unmanaged, summary = replay(plan.models, unusable(plan.errors), len(plan.released))
-    if (changes, unmanaged, summary) != (plan.changes, plan.unmanaged, plan.summary):
+    # What a change does is decided here; its evidence and gate results are facts that apply
+    # reads again for itself (gates are re-checked on fresh data), so they are not compared.
+    replayed = ([_what(c) for c in changes], unmanaged, summary)
+    if replayed != ([_what(c) for c in plan.changes], plan.unmanaged, plan.summary):
         raise PlanFileError(
             f"{path}: refused: its changes are not what its own snapshot gives "
             f"({_change_difference(plan.changes, changes)}); run plan again"
         )
 
 
+def _what(change: Change) -> Change:
+    """The change without the facts attached to it for review."""
+    return change.model_copy(update={"evidence": None, "gates": []})
+
+
 def _change_difference(listed: list[Change], replayed: list[Change]) -> str:
-    given = {change.address: change for change in listed}
-    computed = {change.address: change for change in replayed}
+    given = {change.address: _what(change) for change in listed}
+    computed = {change.address: _what(change) for change in replayed}
     for address, change in given.items():
         if address not in computed:
             return f"{address!r} is listed, but the snapshot gives no change there"
