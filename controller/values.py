@@ -402,7 +402,7 @@ class HistoryEntry:
 # bump: the manifest should move to the candidate; branch-exists: that bump is already on
 # its branch; up-to-date: the declared version is the candidate; hold: the declared version
 # is newer than every matching one (never moved back); no-candidate: nothing matches.
-Decision = Literal["bump", "branch-exists", "up-to-date", "hold", "no-candidate"]
+Decision = Literal["bump", "branch-exists", "up-to-date", "hold", "no-candidate", "gated"]
 
 
 @dataclass(frozen=True)

@@ -307,3 +307,25 @@ def test_a_bump_branch_that_was_never_pushed_is_named_not_recommitted(track: Tra
     )
     assert track.repo.heads[branch].commit == commit
     assert branch not in track.origin.heads
+
+
+def test_a_candidate_failing_its_gate_is_skipped_and_the_output_says_why(
+    track: Tracking,
+) -> None:
+    model = track.model(3)
+    text = manifest_text(model, champion=1, challenger=2).replace(
+        "version: 1\n",
+        "version: 1\ngates:\n  challenger:\n    require_tags: {validation_status: approved}\n",
+    )
+    commit_file(track.repo, "registry.yaml", text, "declare with a gate")
+
+    tracked = track.update()
+
+    assert decisions(tracked)["challenger"] == (2, 3, "gated")
+    (challenger,) = [x for x in tracked if x["alias"] == "challenger"]
+    assert "validation_status" in str(challenger["reason"])
+    assert track.manifest.read_text() == text  # nothing edited
+
+    track.client.set_model_version_tag(model, "3", "validation_status", "approved")
+    assert decisions(track.update())["challenger"] == (2, 3, "bump")
+    assert "challenger: 3" in track.manifest.read_text()
