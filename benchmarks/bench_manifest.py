@@ -21,16 +21,7 @@ from pathlib import Path
 import yaml
 
 from controller.manifest import FAST_LOADER, MAX_NODES, parse_manifest
-
-MEASURED = (
-    "import re, runpy, sys\n"
-    "sys.argv = ['mlflow-gitops', *sys.argv[1:]]\n"
-    "try:\n"
-    "    runpy.run_module('controller', run_name='__main__')\n"
-    "finally:\n"
-    "    status = open('/proc/self/status').read()\n"
-    "    print('peak-kib=' + re.search(r'VmHWM:\\s*(\\d+)', status).group(1), file=sys.stderr)\n"
-)
+from testing.peak import MEASURED
 
 
 def manifest(models: int) -> str:

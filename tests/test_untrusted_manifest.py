@@ -17,21 +17,10 @@ import pytest
 
 from controller.manifest import MAX_ALIAS_LENGTH, MAX_DEPTH, MAX_NODES
 from controller.state import AUDIT_TAG_PREFIX, LAST_APPLIED_TAG, audit_tag_key
+from testing.peak import MEASURED
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAD = "version: 1\nmodels:\n  bikes:\n    aliases:\n"
-# Runs the CLI, then reports the process's own peak memory on stderr's last line. VmHWM, not
-# ru_maxrss: Linux carries ru_maxrss over from the (large) pytest process that forked us.
-MEASURED = (
-    "import re, runpy, sys\n"
-    "sys.argv = ['mlflow-gitops', *sys.argv[1:]]\n"
-    "try:\n"
-    "    runpy.run_module('controller', run_name='__main__')\n"
-    "finally:\n"
-    "    status = open('/proc/self/status').read()\n"
-    "    kib = re.search(r'VmHWM:\\s*(\\d+)', status).group(1)\n"
-    "    print(f'peak-kib={kib}', file=sys.stderr)\n"
-)
 MEMORY_LIMIT_MB = 200
 
 
