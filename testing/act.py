@@ -121,8 +121,12 @@ class Repo:
 
 
 def manifest(model: str, **aliases: int) -> str:
+    """The adopter's manifest. Every adopter repository has the same remote (acme/models), so
+    each test's manifest names itself after its model: one test's models are never another's
+    removed models on the shared server."""
     lines = [f"      {alias}: {version}" for alias, version in aliases.items()]
-    return "\n".join(["version: 1", "models:", f"  {model}:", "    aliases:", *lines, ""])
+    head = ["version: 1", f"name: e2e-{model}", "models:", f"  {model}:", "    aliases:"]
+    return "\n".join([*head, *lines, ""])
 
 
 def repository_payload() -> dict[str, Any]:

@@ -64,7 +64,7 @@ def test_plan_posts_one_sticky_comment_and_updates_it_on_every_push(
     adopter.commit_manifest(manifest(model, champion=3, challenger=9))
     failing = adopter.act("pull_request", "registry-plan.yml", pull_request_event())
     assert failing.returncode != 0, log(failing)
-    line = "::error file=registry.yaml,line=6,col=19,title=registry plan error::version 9"
+    line = "::error file=registry.yaml,line=7,col=19,title=registry plan error::version 9"
     assert line in failing.stdout, log(failing)
     (with_errors,) = adopter.gh()["comments"]
     assert "**❌ The plan has 1 error; nothing will be applied.**" in with_errors["body"]

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 
 def tracked_manifest(model: str) -> str:
     return (
-        f"version: 1\nmodels:\n  {model}:\n    aliases:\n      champion: 1\n"
+        f"version: 1\nname: e2e-{model}\nmodels:\n  {model}:\n    aliases:\n      champion: 1\n"
         "      challenger: 2   # tracked\n    track:\n      challenger: latest\n"
     )
 
