@@ -233,11 +233,11 @@ class Registry:
         return self._client
 
     @property
-    def _writes(self) -> Any:
-        """MLflow's registry client, for writes: `MlflowClient` checks before every write that
-        the model is not a prompt, one extra GET each. The plan already read every model it
-        writes through search, which does not return prompts, so the check is spent twice.
-        (A private accessor: mlflow is pinned to 3.17.x, and a test counts the requests.)"""
+    def _registry_client(self) -> Any:
+        """MLflow's registry client, for writes and per-version reads: `MlflowClient` checks
+        before each of them that the model is not a prompt, one extra GET each. The plan found
+        every model it touches through search, which does not return prompts, so the check is
+        spent twice. (A private accessor: mlflow is pinned to 3.17.x; a test counts requests.)"""
         return self.client._get_registry_client()
 
     @property
@@ -449,7 +449,7 @@ class Registry:
         try:
             from mlflow.artifacts import download_artifacts
 
-            uri = self.client.get_model_version_download_uri(model, str(version))
+            uri = self._registry_client.get_model_version_download_uri(model, str(version))
             with tempfile.TemporaryDirectory() as folder:
                 path = download_artifacts(artifact_uri=f"{uri}/MLmodel", dst_path=folder)
                 text = Path(path).read_text(encoding="utf-8")
@@ -479,31 +479,31 @@ class Registry:
 
     def set_alias(self, model: str, alias: str, version: int) -> None:
         with self._errors(f"set alias {model}@{alias} -> {version}"):
-            self._writes.set_registered_model_alias(model, alias, str(version))
+            self._registry_client.set_registered_model_alias(model, alias, str(version))
 
     def delete_alias(self, model: str, alias: str) -> None:
         with self._errors(f"delete alias {model}@{alias}"):
-            self._writes.delete_registered_model_alias(model, alias)
+            self._registry_client.delete_registered_model_alias(model, alias)
 
     def write_last_applied(self, model: str, last_applied: LastApplied) -> None:
         """Parts first, the head last: the head is what makes a new record visible."""
         with self._errors(f"record last-applied on {model}"):
             for key, value in last_applied.to_tags().items():
-                self._writes.set_registered_model_tag(model, key, value)
+                self._registry_client.set_registered_model_tag(model, key, value)
 
     def tag_version(self, model: str, version: int, key: str, value: str) -> None:
         with self._errors(f"tag {model} version {version}"):
-            self._writes.set_model_version_tag(model, str(version), key, value)
+            self._registry_client.set_model_version_tag(model, str(version), key, value)
 
     def write_owner(self, model: str, owner: str) -> None:
         with self._errors():
-            self._writes.set_registered_model_tag(model, OWNER_TAG, owner)
+            self._registry_client.set_registered_model_tag(model, OWNER_TAG, owner)
 
     def forget(self, model: str) -> None:
         """Drop the owner and last-applied records: the model is no longer managed."""
         for key in (OWNER_TAG, LAST_APPLIED_TAG):
             with contextlib.suppress(ModelNotFound), self._errors():  # already gone: fine
-                self._writes.delete_registered_model_tag(model, key)
+                self._registry_client.delete_registered_model_tag(model, key)
 
 
 def _run_url(ui: str | None, run_id: str | None) -> str | None:

@@ -149,13 +149,13 @@ def test_evidence_costs_one_read_per_version_and_per_run_and_only_for_changes(
     plan = plan_json(run, path)
     assert len(plan["changes"]) == 2
     endpoints = sorted(endpoint.split("/mlflow/", 1)[1] for _, endpoint in rest_calls)
-    # MLflow's client reads the registered model on each get_model_version_download_uri call
-    # (it refuses prompts); the MLmodel file itself is an artifact download, not a REST call.
+    # Per-version reads go to MLflow's registry client, without MlflowClient's extra model
+    # read (its prompt check); the MLmodel file itself is an artifact download, not a REST call.
     assert endpoints == sorted(
         # The declared models, the models this manifest owns, and their versions.
         ["registered-models/search"] * 2
         + ["model-versions/search"]
-        + ["model-versions/get", "model-versions/get-download-uri", "registered-models/get"] * 2
+        + ["model-versions/get", "model-versions/get-download-uri"] * 2
         + ["runs/get"] * 2
     )
 
