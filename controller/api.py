@@ -11,12 +11,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from controller.apply import Halt, apply_plan
+from controller.clock import now
 from controller.errors import (
     ApplyRefused,
     ModelNotFound,
     RegistryError,
     StalePlanError,
-    UsageError,
 )
 from controller.github_actions import ci_commit_and_actor, in_github_actions
 from controller.gitops import head_commit_and_user, manifest_checkout, manifest_revisions
@@ -88,18 +88,6 @@ def open_registry(
 
 def registry_ref(registry: Registry) -> RegistryRef:
     return RegistryRef(uri=redact(registry.target.registry_uri), source=registry.target.source)
-
-
-def now() -> datetime:
-    """The clock gates and freeze windows read: $MLFLOW_GITOPS_NOW (ISO 8601) pins it."""
-    pinned = os.environ.get("MLFLOW_GITOPS_NOW")
-    if not pinned:
-        return datetime.now(UTC)
-    try:
-        moment = datetime.fromisoformat(pinned.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"MLFLOW_GITOPS_NOW={pinned!r} is not an ISO 8601 time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def plan(loaded: LoadedManifest, registry: Registry, *, at: datetime | None = None) -> Plan:

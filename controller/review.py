@@ -7,6 +7,7 @@ unrelated pull request. A failing gate becomes a plan problem at the alias's FIL
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from controller.evidence import diff_signatures, version_evidence
@@ -107,10 +108,26 @@ def _review_change(
     now: datetime,
     evidence_metrics: list[str],
 ) -> Change:
-    if change.to_version is None:
-        return change
     spec = plan.gate_specs.get(change.address)
     gate = Gate.model_validate(spec) if spec is not None else None
+    moves = tuple(c for c in plan.changes if c.model == change.model)
+    return assess(change, gate, live, versions, now, moves, evidence_metrics)
+
+
+def assess(
+    change: Change,
+    gate: Gate | None,
+    live: LiveState,
+    versions: dict[VersionKey, RawVersion],
+    now: datetime,
+    moves: tuple[Change, ...],
+    evidence_metrics: Sequence[str] = (),
+) -> Change:
+    """One change with its evidence and its gate's results. `moves` are the changes to the
+    same model made together with it (promotes_from looks at them); `update` asks this of a
+    bump it is about to propose, plan and apply of every change they make."""
+    if change.to_version is None:
+        return change
     named = [*metric_names(gate), *evidence_metrics]
 
     def facts(version: int | None) -> VersionEvidence | None:
@@ -136,7 +153,7 @@ def _review_change(
         context = Context(
             current=current,
             live_aliases=dict(model.aliases) if model else {},
-            moves=tuple(c for c in plan.changes if c.model == change.model),
+            moves=moves,
         )
         results = check(gate, proposed, context)
     return change.model_copy(update={"evidence": evidence, "gates": results})

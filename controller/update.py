@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
+from controller.clock import now
 from controller.errors import UpdateError
-from controller.evidence import version_evidence
-from controller.gates import Context, check, failures, metric_names
+from controller.gates import failures
 from controller.gitops import local_branches, remote_branches, starting_branch, switch_to
 from controller.manifest import LoadedManifest, TrackPolicy, load_manifest
 from controller.promotion import AliasRequest, Delivery, edit_alias, ref_part
 from controller.registry import Registry
+from controller.review import assess
 from controller.target import TargetFlags, resolve_target
 from controller.tracking import decide
 from controller.values import Change, TrackedAlias
@@ -94,7 +95,7 @@ def update(
     decisions = [
         decide(t.model, t.alias, t.declared, t.policy, versions.get(t.model, [])) for t in tracked
     ]
-    decisions = _through_gates(loaded, registry, decisions, datetime.now(UTC))
+    decisions = _through_gates(loaded, registry, decisions, now())
     if start is None:
         return [
             _edit_in_place(path, d, d.candidate) if d.candidate and d.decision == "bump"
@@ -114,7 +115,7 @@ def update(
 
 
 def _through_gates(
-    loaded: LoadedManifest, registry: Registry, decisions: list[TrackedAlias], now: datetime
+    loaded: LoadedManifest, registry: Registry, decisions: list[TrackedAlias], at: datetime
 ) -> list[TrackedAlias]:
     """A bump whose candidate fails its alias's gates is skipped, saying which gate and why:
     the pull request would only fail its plan. Facts are read for gated bumps only, batched."""
@@ -131,20 +132,6 @@ def _through_gates(
     live = registry.read_state({d.model for d in gated})
     verdicts: dict[str, TrackedAlias] = {}
     for d in gated:
-        gate = loaded.manifest.gate_for(d.model, d.alias)
-        if gate is None or d.candidate is None:
-            continue
-        named = metric_names(gate)
-        proposed, current = (
-            version_evidence(raws[(d.model, v)], named, now) if (d.model, v) in raws else None
-            for v in (d.candidate, d.declared)
-        )
-        if proposed is None:
-            verdicts[d.address] = replace(
-                d, decision="gated", reason=f"skipped: version {d.candidate} could not be read"
-            )
-            continue
-        model = live.models.get(d.model)
         move = Change(
             model=d.model,
             alias=d.alias,
@@ -153,17 +140,16 @@ def _through_gates(
             to_version=d.candidate,
             reason="promote",
         )
-        context = Context(
-            current=current,
-            live_aliases=dict(model.aliases) if model else {},
-            moves=(move,),
-        )
-        failed = failures(check(gate, proposed, context))
-        if failed:
-            why = "; ".join(f.message for f in failed)
-            verdicts[d.address] = replace(
-                d, decision="gated", reason=f"skipped: {d.candidate} fails its gate: {why}"
-            )
+        gate = loaded.manifest.gate_for(d.model, d.alias)
+        assessed = assess(move, gate, live, raws, at, (move,))
+        failed = "; ".join(f.message for f in failures(assessed.gates))
+        if assessed.evidence is None or assessed.evidence.to_version is None:
+            reason = f"skipped: {d.candidate} could not be read to check its gate"
+        elif failed:
+            reason = f"skipped: {d.candidate} fails its gate: {failed}"
+        else:
+            continue
+        verdicts[d.address] = replace(d, decision="gated", reason=reason)
     return [verdicts.get(d.address, d) for d in decisions]
 
 
