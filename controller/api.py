@@ -91,8 +91,8 @@ def registry_ref(registry: Registry) -> RegistryRef:
 
 
 def plan(loaded: LoadedManifest, registry: Registry, *, at: datetime | None = None) -> Plan:
-    """Read the declared models in batches, plus (one search) the ones this manifest owns;
-    then gather evidence for the changes and check their gates."""
+    """Read the models this manifest owns (one search), then the other declared models and
+    every declared model's versions in batches; then gather evidence and check the gates."""
     checkout = manifest_checkout(loaded.path)
     owner = owner_identity(
         loaded.manifest.name,
@@ -101,8 +101,8 @@ def plan(loaded: LoadedManifest, registry: Registry, *, at: datetime | None = No
         checkout.path_in_repo,
         loaded.path,
     )
-    live = registry.read_state(loaded.manifest.models)
     owned = registry.read_owned(owner)
+    live = registry.read_state(loaded.manifest.models, known=owned)
     ref = registry_ref(registry)
     source = PlanSource(
         registry=without_credentials(registry.target.registry_uri),

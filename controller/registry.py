@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
@@ -256,19 +256,25 @@ class Registry:
 
     # Reads -----------------------------------------------------------------------------
 
-    def read_state(self, names: Iterable[str]) -> LiveState:
+    def read_state(
+        self, names: Iterable[str], known: Mapping[str, LiveModel] | None = None
+    ) -> LiveState:
         """Aliases, tags and version statuses of the named models, batched.
 
-        A name the searches do not return is read directly, which tells a model these
-        credentials may not see apart from one that does not exist.
+        Models in `known` (just read by another search, e.g. `read_owned`) are not searched
+        for again; their versions are. A name the searches do not return is read directly,
+        which tells a model these credentials may not see apart from one that does not exist.
         """
         wanted = sorted(set(names))
         if not wanted:
             return LiveState()
+        known = known or {}
         with self._errors(""):
-            found = self._search_models([n for n in wanted if filterable(n)])
-            if found and not any(model.aliases for model in found.values()):
-                found = self._recover_missing_aliases(found)
+            found = {n: known[n] for n in wanted if n in known}
+            searched = self._search_models([n for n in wanted if filterable(n) and n not in known])
+            if searched and not any(model.aliases for model in searched.values()):
+                searched = self._recover_missing_aliases(searched)
+            found |= searched
             direct, denied = self._read_directly([n for n in wanted if n not in found])
             found |= direct
             versions = self._search_versions(sorted(n for n in found if filterable(n)))

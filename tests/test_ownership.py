@@ -192,5 +192,33 @@ def test_finding_removed_models_costs_one_search_per_plan(
     assert main(["plan", "-f", str(path), "--tracking-uri", mlflow_server]) == 0
     model_searches = [c for c in rest_calls if c[1].endswith("/registered-models/search")]
     model_reads = [c for c in rest_calls if c[1].endswith("/registered-models/get")]
-    assert len(model_searches) == 2  # the declared models, and the ones this manifest owns
+    # One search for the models this manifest owns; the declared one is among them.
+    assert len(model_searches) == 1
     assert model_reads == []
+
+
+def test_owned_models_are_not_searched_for_again_and_new_ones_are(
+    tmp_path: Path,
+    mlflow_server: str,
+    make_model: Callable[..., str],
+    rest_calls: list[tuple[str, str]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The owner search's results stand in for the by-name search; a model it did not return
+    (not yet managed) is still searched for by name, and both come out right in the plan."""
+    owned, new = make_model("owned", versions=2), make_model("new", versions=2)
+    repo = make_repo(tmp_path / "repo")
+    path = Path(repo.working_tree_dir) / "registry.yaml"
+    commit_file(repo, "registry.yaml", manifest({owned: {"prod": 1}}), "one")
+    assert main(["apply", "-f", str(path), "--tracking-uri", mlflow_server]) == 0
+    commit_file(repo, "registry.yaml", manifest({owned: {"prod": 2}, new: {"prod": 2}}), "two")
+    capsys.readouterr()
+    rest_calls.clear()
+    code = main(["plan", "-f", str(path), "--tracking-uri", mlflow_server, "--format", "json"])
+    assert code == 0
+    changes = json.loads(capsys.readouterr().out)["changes"]
+    assert sorted((c["model"], c["from"], c["to"]) for c in changes) == sorted(
+        [(owned, 1, 2), (new, None, 2)]
+    )
+    model_searches = [c for c in rest_calls if c[1].endswith("/registered-models/search")]
+    assert len(model_searches) == 2  # the owned models, then the one not yet managed by name
