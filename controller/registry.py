@@ -59,13 +59,15 @@ LOGGED_MODEL_SOURCE = re.compile(r"^models:/m-[0-9a-f]+$")
 # MLflow's own HTTP layer (urllib3's Retry) retries resets, timeouts and 408/429/500/502/503/
 # 504 with exponential backoff and jitter, honouring Retry-After; by default for minutes. The
 # CLI bounds it: 3 attempts of at most 5 s each, backoff sleeps 0 s then 2 s plus up to 0.5 s
-# jitter each, so one request gives up within 18 s (plus any Retry-After the server sends).
+# jitter each, so one request gives up within 18 s. A server's Retry-After is not waited out:
+# urllib3 honours it uncapped, and one `Retry-After: 3600` would hold a CI job for an hour.
 # Users can still override these through MLflow's own environment variables.
 FAST_FAIL_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+    "MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER": "false",
 }
 NOISY_LOGGERS = ("mlflow", "urllib3", "alembic")
 # An error message is cut here: MLflow echoes whole filters, which run to many kilobytes.

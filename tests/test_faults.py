@@ -111,6 +111,21 @@ def test_a_plan_survives_one_transient_error(tmp_path, proxy: FaultProxy, make_m
     assert proxy.count("GET") >= 2  # the failed search, then its retry
 
 
+def test_a_registry_asking_to_retry_in_an_hour_is_retried_on_the_tools_own_backoff(
+    tmp_path, proxy: FaultProxy, make_model
+) -> None:
+    """urllib3 would sleep out any Retry-After, uncapped: the CLI turns that off by default."""
+    name = make_model(versions=1)
+    write_manifest(tmp_path, name, {"champion": 1})
+    proxy.add(STATUS, method="GET", nth=1, status=429, retry_after="3600")
+
+    result = cli("plan", "--tracking-uri", proxy.url, cwd=tmp_path)  # else the hang guard fires
+
+    assert result.returncode == 0, result.stderr
+    assert f"+ {name}@champion: 1 (assign)" in result.stdout
+    assert proxy.rules[0].fired == 1
+
+
 @pytest.mark.parametrize("status", [429, 502, 503, 504])
 def test_a_write_failing_with_a_transient_status_fails_only_its_own_change(
     tmp_path, proxy: FaultProxy, make_model, server_client, status: int
