@@ -70,6 +70,23 @@ def test_plan_posts_one_sticky_comment_and_updates_it_on_every_push(
     assert "**❌ The plan has 1 error; nothing will be applied.**" in with_errors["body"]
     assert server_client.get_registered_model(model).aliases == {"champion": "1"}
 
+    # A manifest that does not even parse: no plan, so the comment says so, in place...
+    adopter.commit_manifest(manifest(model, champion=3) + "  [unclosed\n")
+    unparsable = adopter.act("pull_request", "registry-plan.yml", pull_request_event())
+    assert unparsable.returncode != 0, log(unparsable)
+    (fallback,) = adopter.gh()["comments"]
+    assert fallback["id"] == comment["id"]
+    assert fallback["body"].startswith("<!-- mlflow-gitops:plan manifest=registry.yaml -->")
+    assert "**The plan could not be computed.**" in fallback["body"]
+    # ...and the next plan replaces that comment rather than posting a second one.
+    adopter.commit_manifest(manifest(model, champion=2))
+    fixed = adopter.act("pull_request", "registry-plan.yml", pull_request_event())
+    assert fixed.returncode == 0, log(fixed)
+    (replanned,) = adopter.gh()["comments"]
+    assert replanned["id"] == comment["id"] and replanned["body"].startswith(MARKER)
+    writes = [call[:3] for call in adopter.gh_calls() if "--method" in call]
+    assert [w[2] for w in writes] == ["POST"] + ["PATCH"] * 4
+
 
 def test_apply_on_merge_makes_the_registry_match_and_reports_to_the_merged_pull_request(
     adopter: Repo, make_model: Callable[..., str], server_client: MlflowClient
