@@ -36,6 +36,7 @@ from controller.promotion import Delivery, promote, rollback
 from controller.registry import Registry
 from controller.review import active_freeze, recheck, review, wanted_versions
 from controller.saved_plan import check_manifest, check_registry, read_plan, write_plan
+from controller.state import LiveModel
 from controller.target import TargetFlags, resolve_target
 from controller.update import update
 from controller.values import (
@@ -210,12 +211,24 @@ def apply(
             "(apply --override-freeze --reason TEXT to go ahead)",
         )
     if saved:  # a plan computed in this command already saw fresh data
-        live = registry.read_state(plan.models)
+        live = registry.read_state([*plan.models, *plan.released])
         moved = moved_aliases(plan, live)
         if moved:
             raise StalePlanError(
                 "the saved plan is stale; these aliases moved since it was made: "
                 + ", ".join(moved)
+                + ". Run plan again."
+            )
+        # Its snapshot holds no released model: only the owner tag says it is this manifest's.
+        foreign = [
+            f"{name!r} ({_managed_by(live.models.get(name))})"
+            for name in plan.released
+            if name not in live.models or live.models[name].owner != plan.owner
+        ]
+        if foreign:
+            raise StalePlanError(
+                "the saved plan releases models this manifest does not manage: "
+                + ", ".join(foreign)
                 + ". Run plan again."
             )
         gated = plan.model_copy(
@@ -231,6 +244,12 @@ def apply(
     if frozen and override is not None:
         record = replace(record, freeze_override=f"{override.reason} (during {frozen})")
     return apply_plan(plan, registry, record, halt)
+
+
+def _managed_by(model: LiveModel | None) -> str:
+    if model is None:
+        return "not found"
+    return f"managed by {model.owner}" if model.owner else "not managed"
 
 
 def import_(registry: Registry, names: list[str], all_models: bool) -> str:

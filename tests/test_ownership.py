@@ -119,11 +119,13 @@ def test_release_stops_managing_a_model_without_touching_its_aliases(
     commit_and_push(
         repo, manifest({bikes: {"champion": 1}}, f"release:\n  - {churn}\n"), "hand over"
     )
-    plan = cli_in(repo, "plan", "--detailed-exitcode", server=mlflow_server)
+    saved = tmp_path / "release.json"
+    plan = cli_in(repo, "plan", "--detailed-exitcode", "--out", str(saved), server=mlflow_server)
     assert plan.returncode == 2, plan
     assert f"release {churn}" in plan.stdout
     assert f"{churn}@prod" not in plan.stdout
-    assert cli_in(repo, "apply", server=mlflow_server).returncode == 0
+    applied = cli_in(repo, "apply", "--plan", str(saved), server=mlflow_server)
+    assert applied.returncode == 0, applied
     live = server_client.get_registered_model(churn)
     assert live.aliases == {"prod": "2"}
     assert OWNER_TAG not in live.tags and LAST_APPLIED_TAG not in live.tags

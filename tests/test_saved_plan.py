@@ -181,6 +181,32 @@ def test_a_change_on_a_model_outside_the_snapshot_is_refused(
     assert aliases(server_client, name) == {"champion": 1}
 
 
+def test_releasing_a_model_this_manifest_does_not_manage_is_refused(
+    saved, make_model, server_client
+) -> None:
+    """`released` has no snapshot to replay: the live owner tag must name the plan's owner."""
+    name, plan_file = saved
+    victim = make_model("victim")
+    server_client.set_registered_model_alias(victim, "prod", "2")
+    server_client.set_registered_model_tag(victim, "mlflow-gitops.owner", "team-b")
+    before = server_client.get_registered_model(victim).tags
+
+    def release_victim(data: dict) -> None:
+        data["released"].append(victim)
+        data["summary"]["release"] += 1
+
+    edit(plan_file, release_victim)
+    code, output = cli("apply", "--plan", "plan.json", cwd=plan_file.parent)
+    assert code == 1
+    assert output.endswith(
+        f"error: the saved plan releases models this manifest does not manage: '{victim}' "
+        "(managed by team-b). Run plan again.\n"
+    ), output
+    assert server_client.get_registered_model(victim).tags == before
+    assert aliases(server_client, victim) == {"prod": 2}
+    assert aliases(server_client, name) == {"champion": 1}
+
+
 def test_a_snapshot_edited_to_match_is_still_only_its_own_models(saved, server_client) -> None:
     """Editing snapshot and changes together passes the replay; the registry's check remains."""
     name, plan_file = saved
