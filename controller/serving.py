@@ -174,20 +174,22 @@ class AliasedModel:
             self.checks += 1  # counted first: whoever sees a new version also sees its check
             try:
                 wanted = self._resolve()
+                checked_at = datetime.now(UTC)
                 if wanted != self._current.version:
-                    self._swap_to(wanted)
+                    self._swap_to(wanted, checked_at)
                 else:
                     self.last_error = None
-                self.last_checked = datetime.now(UTC)
+                self.last_checked = checked_at
             except Exception as exc:  # keep serving; the next check retries
                 self.last_error = _first_line(exc)
                 log.warning("%s@%s: %s", self.name, self.alias, self.last_error)
 
-    def _swap_to(self, version: str) -> None:
+    def _swap_to(self, version: str, checked_at: datetime) -> None:
         loaded = self._load(version)
+        # Status first: whoever sees the new version also sees the check that found it.
+        self.last_checked, self.last_error = checked_at, None
         previous, self._current = self._current, loaded
         log.info("%s@%s: now serving version %s", self.name, self.alias, version)
-        self.last_error = None
         # In-flight predictions still hold the old model object; its files are no longer read.
         shutil.rmtree(previous.folder, ignore_errors=True)
 
