@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import inspect
 import logging
 import os
 import re
@@ -59,16 +60,17 @@ LOGGED_MODEL_SOURCE = re.compile(r"^models:/m-[0-9a-f]+$")
 # MLflow's own HTTP layer (urllib3's Retry) retries resets, timeouts and 408/429/500/502/503/
 # 504 with exponential backoff and jitter, honouring Retry-After; by default for minutes. The
 # CLI bounds it: 3 attempts of at most 5 s each, backoff sleeps 0 s then 2 s plus up to 0.5 s
-# jitter each, so one request gives up within 18 s. A server's Retry-After is not waited out:
-# urllib3 honours it uncapped, and one `Retry-After: 3600` would hold a CI job for an hour.
+# jitter each, so one request gives up within 18 s. A server's Retry-After replaces a backoff
+# sleep, honoured up to RETRY_AFTER_MAX_S (urllib3's own cap is 6 hours, and MLflow sets none,
+# so one `Retry-After: 3600` would hold a CI job for an hour): within 25 s then.
 # Users can still override these through MLflow's own environment variables.
 FAST_FAIL_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
-    "MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER": "false",
 }
+RETRY_AFTER_MAX_S = 5
 NOISY_LOGGERS = ("mlflow", "urllib3", "alembic")
 # An error message is cut here: MLflow echoes whole filters, which run to many kilobytes.
 MAX_MESSAGE_CHARS = 300
@@ -77,16 +79,46 @@ MAX_MESSAGE_CHARS = 300
 _UNFILTERABLE = re.compile(r"[\\\r\n]")
 
 
+class _Process:
+    """What the entry point asked of this process; read when mlflow is first used."""
+
+    cap_retry_after = False
+
+
 def configure_process() -> None:
     """Fail fast and quietly: for the CLI's process only, never imposed on a library caller.
 
     MLflow reads its retry settings from the environment on each request, so there is no
-    client parameter to pass them through.
+    client parameter to pass them through. The Retry-After cap is applied when a registry
+    client is first made, so the offline commands never import mlflow.
     """
     for name, value in FAST_FAIL_DEFAULTS.items():
         os.environ.setdefault(name, value)
     for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    _Process.cap_retry_after = True
+
+
+def _cap_retry_after() -> None:
+    """MLflow builds urllib3's Retry without `retry_after_max`; give it one. Where urllib3
+    has no such parameter, Retry-After is not honoured at all rather than uncapped."""
+    from mlflow.utils import request_utils
+
+    honoured: Any = request_utils.Retry
+    if getattr(honoured, "capped_at", None) == RETRY_AFTER_MAX_S:
+        return
+    if "retry_after_max" not in inspect.signature(honoured.__init__).parameters:
+        os.environ.setdefault("MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER", "false")
+        return
+
+    class CappedRetry(honoured):
+        capped_at = RETRY_AFTER_MAX_S
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("retry_after_max", RETRY_AFTER_MAX_S)
+            super().__init__(*args, **kwargs)
+
+    request_utils.Retry = CappedRetry  # type: ignore[misc]
 
 
 def _first_line(text: str) -> str:
@@ -226,6 +258,8 @@ class Registry:
             require_sql_store_support(self.target)
             require_existing_store(self.target, may_create=self.may_create)
             with self._errors(""):
+                if _Process.cap_retry_after:
+                    _cap_retry_after()
                 from mlflow import MlflowClient
 
                 self._client = MlflowClient(

@@ -79,6 +79,8 @@ def test_the_library_changes_no_process_settings_on_import() -> None:
         "changed = {k for k in FAST_FAIL_DEFAULTS if os.environ.get(k) != before.get(k)}\n"
         "assert not changed, f'environment changed: {changed}'\n"
         "assert logging.getLogger('mlflow').level != logging.ERROR, 'logger level changed'\n"
+        "from mlflow.utils import request_utils\n"
+        "assert not hasattr(request_utils.Retry, 'capped_at'), 'MLflow retry class replaced'\n"
     )
     from controller.registry import FAST_FAIL_DEFAULTS, NOISY_LOGGERS
 

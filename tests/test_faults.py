@@ -111,10 +111,10 @@ def test_a_plan_survives_one_transient_error(tmp_path, proxy: FaultProxy, make_m
     assert proxy.count("GET") >= 2  # the failed search, then its retry
 
 
-def test_a_registry_asking_to_retry_in_an_hour_is_retried_on_the_tools_own_backoff(
+def test_a_registry_asking_to_retry_in_an_hour_is_retried_within_the_cap(
     tmp_path, proxy: FaultProxy, make_model
 ) -> None:
-    """urllib3 would sleep out any Retry-After, uncapped: the CLI turns that off by default."""
+    """urllib3 would sleep out a Retry-After of up to 6 hours: the CLI caps it at 5 s."""
     name = make_model(versions=1)
     write_manifest(tmp_path, name, {"champion": 1})
     proxy.add(STATUS, method="GET", nth=1, status=429, retry_after="3600")
@@ -124,6 +124,24 @@ def test_a_registry_asking_to_retry_in_an_hour_is_retried_on_the_tools_own_backo
     assert result.returncode == 0, result.stderr
     assert f"+ {name}@champion: 1 (assign)" in result.stdout
     assert proxy.rules[0].fired == 1
+
+
+def test_the_cli_caps_retry_after_in_the_retry_mlflow_builds() -> None:
+    """Retry-After stays honoured (issue 10), with a cap, in the session MLflow requests use."""
+    probe = (
+        "from controller.registry import Registry, configure_process\n"
+        "from controller.target import RegistryTarget\n"
+        "configure_process()\n"
+        "Registry(RegistryTarget('http://127.0.0.1:9', 'http://127.0.0.1:9')).client\n"
+        "from mlflow.utils.request_utils import _get_request_session\n"
+        "session = _get_request_session(2, 1, 0.5, (429, 503), True, True)\n"
+        "retry = session.adapters['http://'].max_retries\n"
+        "print(retry.respect_retry_after_header, retry.retry_after_max, "
+        "retry.new().retry_after_max)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "5", "5"]
 
 
 @pytest.mark.parametrize("status", [429, 502, 503, 504])
