@@ -141,7 +141,7 @@ def _next_last_applied(
 
 
 def _as_observed(plan: Plan) -> LiveState:
-    """With nothing written, the registry is as the plan observed it: no need to read again."""
+    """Where nothing was written, the registry is as the plan observed it: no need to read."""
     return LiveState(
         models={
             name: LiveModel(name=name, aliases=dict(snapshot.observed))
@@ -169,9 +169,14 @@ def apply_plan(
     errors: list[str] = []
     if halt.is_set() and halt.reason != UNREACHABLE:
         errors.append(f"{halt.reason}: no new writes were started")
-    attempted = any(r.status != "skipped" for r in written)
+    # Only models with an attempted write can have moved because of us: read those back; the
+    # rest are as the plan observed them (nothing of ours touched them).
+    touched = sorted({r.model for r in written if r.status != "skipped"})
     try:
-        after = registry.read_state(plan.models) if attempted else _as_observed(plan)
+        after = _as_observed(plan)
+        if touched:
+            untouched = {n: m for n, m in after.models.items() if n not in touched}
+            after = LiveState(models=untouched | registry.read_state(touched).models)
     except RegistryError as exc:
         reason = f"could not read back the registry: {exc}"
         return ApplyReport(

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from controller.apply import Halt, apply_plan
-from controller.errors import RegistryError, RegistryUnreachable
+from controller.errors import ModelNotFound, RegistryError, RegistryUnreachable
 from controller.manifest import parse_manifest
 from controller.plan import make_plan
 from controller.state import LAST_APPLIED_TAG, LastApplied, LiveModel, LiveState
@@ -35,8 +35,11 @@ class MemoryRegistry:
     fail_last_applied: bool = False
     fail_tags: bool = False
     writes: int = 0
+    reads: list[list[str]] = field(default_factory=list)  # the names of each read_state
 
     def read_state(self, names: Iterable[str]) -> LiveState:
+        names = list(names)
+        self.reads.append(sorted(names))
         if self.fail_read:
             raise RegistryUnreachable("cannot reach the MLflow registry at memory://")
         return LiveState(
@@ -62,6 +65,8 @@ class MemoryRegistry:
 
     def set_alias(self, model: str, alias: str, version: int) -> None:
         self._write()
+        if model not in self.aliases:
+            raise ModelNotFound(f"registered model {model!r} does not exist")
         self.aliases[model][alias] = self.overwrite_with or version
 
     def delete_alias(self, model: str, alias: str) -> None:
@@ -255,3 +260,27 @@ def test_an_interrupted_apply_starts_no_new_writes_and_records_what_landed() -> 
     assert report.exit_code == 1
     assert registry.aliases["bikes"] == {"a": 1}
     assert registry.last_applied["bikes"].aliases == {"a": 1}
+
+
+def test_the_read_back_reads_only_the_models_written_to_and_still_records_the_others() -> None:
+    registry = MemoryRegistry(aliases={"bikes": {"champion": 1}, "cars": {"prod": 2}, "gone": {}})
+    plan = plan_for(
+        registry,
+        "  bikes:\n    aliases:\n      champion: 2\n"
+        "  cars:\n    aliases:\n      prod: 2\n"
+        "  gone:\n    aliases:\n      prod: 1\n",
+    )
+    del registry.aliases["gone"]  # deleted after the plan read it: its write fails
+    registry.reads.clear()
+
+    report = apply_plan(plan, registry, PROVENANCE)
+
+    assert registry.reads == [["bikes", "gone"]]
+    assert {r.address: r.status for r in report.changes} == {
+        "bikes@champion": "applied",
+        "gone@prod": "failed",
+    }
+    # cars was not written to, and matched: adopted from what the plan observed.
+    assert registry.last_applied["cars"].aliases == {"prod": 2}
+    assert registry.last_applied["bikes"].aliases == {"champion": 2}
+    assert "gone" not in registry.last_applied
