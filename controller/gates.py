@@ -6,12 +6,11 @@ The same checks run in `plan` (so a reviewer sees them) and again in `apply` on 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from controller.manifest import Gate, MetricBounds, TagPattern
+from controller.manifest import Gate, MetricBounds, TagPattern, tag_matches
 from controller.schedule import parse_duration, show_duration
 from controller.state import audit_tag_key
 from controller.values import Change, GateResult, VersionEvidence
@@ -66,12 +65,8 @@ def _result(gate: str, passed: bool, expected: str, actual: object, message: str
 
 def _tag(key: str, want: str | TagPattern, version: VersionEvidence) -> GateResult:
     value = version.tags.get(key)
-    if isinstance(want, TagPattern):
-        expected = f"matches /{want.pattern}/"
-        passed = value is not None and re.fullmatch(want.pattern, value) is not None
-    else:
-        expected = f"= {want}"
-        passed = value == want
+    expected = f"matches /{want.pattern}/" if isinstance(want, TagPattern) else f"= {want}"
+    passed = tag_matches(want, value)
     if value is None:
         message = f"tag {key} is not set, expected {expected}"
     else:

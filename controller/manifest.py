@@ -146,6 +146,16 @@ class TagPattern(Strict):
     pattern: Regex = Field(description="regular expression the whole tag value must match")
 
 
+def tag_matches(want: str | TagPattern, value: str | None) -> bool:
+    """A required version tag holds (gates and track alike): the exact value, or a regex
+    matching the whole value. A missing tag never holds."""
+    if value is None:
+        return False
+    if isinstance(want, TagPattern):
+        return re.fullmatch(want.pattern, value) is not None
+    return value == want
+
+
 class MetricBounds(Strict):
     min: float | None = Field(default=None, description="the metric must be at least this")
     max: float | None = Field(default=None, description="the metric must be at most this")
@@ -208,21 +218,12 @@ def _alias_names_in_schema(schema: dict[str, Any]) -> None:
         keyed_by_alias["additionalProperties"] = values
 
 
-class TagRule(BaseModel):
-    """One required version tag: an exact value, or a regex the whole value must match."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    value: str | None = None
-    pattern: str | None = None
-
-
 class TrackPolicy(BaseModel):
     """Which versions an alias follows: the newest READY one carrying these tags."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    tags: dict[str, TagRule] = Field(default_factory=dict)
+    tags: dict[str, str | TagPattern] = Field(default_factory=dict)
 
 
 POLICY_SHAPE = "'latest' or {latest: {tags: {KEY: VALUE or {pattern: REGEX}}}}"
@@ -245,11 +246,12 @@ def read_track_policy(value: Any) -> Any:
     return {"tags": {str(key): _tag_rule(key, rule) for key, rule in tags.items()}}
 
 
-def _tag_rule(key: str, rule: Any) -> dict[str, str]:
+def _tag_rule(key: str, rule: Any) -> str | TagPattern:
     if isinstance(rule, str):
-        return {"value": rule}
+        return rule
     if isinstance(rule, dict) and set(rule) == {"pattern"} and isinstance(rule["pattern"], str):
-        return {"pattern": rule["pattern"]}
+        # Not validated here: _track_problems reports a bad regex at its own line and column.
+        return TagPattern.model_construct(pattern=rule["pattern"])
     raise ValueError(
         f"tag {key!r} must be an exact string or {{pattern: REGEX}}, got {rule!r} "
         "(quote numbers and booleans: tag values are strings)"

@@ -6,29 +6,26 @@ deliberate rollback in the manifest is never undone by the bot.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 
-from controller.manifest import TagRule, TrackPolicy
+from controller.manifest import TagPattern, TrackPolicy, tag_matches
 from controller.state import READY, LiveVersion
 from controller.values import TrackedAlias
 
 
-def tag_mismatches(required: Mapping[str, TagRule], tags: Mapping[str, str]) -> list[str]:
-    """Why `tags` fail the required ones, one phrase per tag; empty when they all match.
-
-    A value must equal the rule's exact string, or match its whole regex. Kept free of
-    tracking so that gates' `require_tags` can use the same matcher.
-    """
+def tag_mismatches(required: Mapping[str, str | TagPattern], tags: Mapping[str, str]) -> list[str]:
+    """Why `tags` fail the required ones, one phrase per tag; empty when they all match."""
     reasons = []
-    for key, rule in required.items():
+    for key, want in required.items():
         actual = tags.get(key)
+        if tag_matches(want, actual):
+            continue
         if actual is None:
             reasons.append(f"tag {key!r} is missing")
-        elif rule.pattern is not None and not re.fullmatch(rule.pattern, actual):
-            reasons.append(f"tag {key}={actual!r} does not match /{rule.pattern}/")
-        elif rule.pattern is None and actual != rule.value:
-            reasons.append(f"tag {key}={actual!r} is not {rule.value!r}")
+        elif isinstance(want, TagPattern):
+            reasons.append(f"tag {key}={actual!r} does not match /{want.pattern}/")
+        else:
+            reasons.append(f"tag {key}={actual!r} is not {want!r}")
     return reasons
 
 
@@ -62,7 +59,7 @@ def decide(
 def wanted(policy: TrackPolicy) -> str:
     """What the policy asks for, as people read it: `READY version with stage=/prod|staging/`."""
     tags = ", ".join(
-        f"{key}=/{rule.pattern}/" if rule.pattern is not None else f"{key}={rule.value}"
-        for key, rule in policy.tags.items()
+        f"{key}=/{want.pattern}/" if isinstance(want, TagPattern) else f"{key}={want}"
+        for key, want in policy.tags.items()
     )
     return "READY version" + (f" with {tags}" if tags else "")

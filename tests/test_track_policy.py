@@ -10,7 +10,7 @@ import pytest
 
 from controller.commit_message import parse_subject
 from controller.errors import ManifestError
-from controller.manifest import TagRule, TrackPolicy, parse_manifest
+from controller.manifest import TagPattern, TrackPolicy, parse_manifest
 from controller.state import LiveVersion
 from controller.tracking import decide, newest_match, tag_mismatches
 
@@ -33,8 +33,8 @@ def test_both_policy_shapes_load() -> None:
     track = loaded.manifest.models["bikes"].track
     assert track["challenger"] == TrackPolicy()
     assert track["champion"].tags == {
-        "validation_status": TagRule(value="approved"),
-        "stage": TagRule(pattern="prod|staging"),
+        "validation_status": "approved",
+        "stage": TagPattern(pattern="prod|staging"),
     }
 
 
@@ -85,11 +85,11 @@ def test_track_alias_names_follow_mlflows_rules() -> None:
     assert problem.startswith("registry.yaml:6:7: alias 'v3' is reserved by MLflow")
 
 
-APPROVED = {"validation_status": TagRule(value="approved")}
+APPROVED = {"validation_status": "approved"}
 
 
 def test_tag_matcher_explains_each_mismatch() -> None:
-    required = {**APPROVED, "stage": TagRule(pattern="prod|staging")}
+    required = {**APPROVED, "stage": TagPattern(pattern="prod|staging")}
     assert tag_mismatches(required, {"validation_status": "approved", "stage": "prod"}) == []
     assert tag_mismatches(required, {"stage": "production"}) == [
         "tag 'validation_status' is missing",
@@ -121,7 +121,7 @@ def test_decisions_move_only_forward() -> None:
     held = decide("bikes", "challenger", 9, policy, VERSIONS)
     assert (held.decision, held.candidate) == ("hold", 5)
     assert held.reason == "declared 9 is newer than 5; tracking never moves back"
-    none = decide("bikes", "champion", 4, TrackPolicy(tags={"x": TagRule(value="y")}), VERSIONS)
+    none = decide("bikes", "champion", 4, TrackPolicy(tags={"x": "y"}), VERSIONS)
     assert (none.decision, none.candidate, none.reason) == (
         "no-candidate",
         None,
