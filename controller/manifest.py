@@ -312,7 +312,8 @@ class ModelSpec(BaseModel):
     )
     prune: bool = Field(
         default=False,
-        description="delete live aliases of this model that are not declared",
+        description="deprecated: `prune: true` is `unmanaged: delete`",
+        json_schema_extra={"deprecated": True},
     )
     unmanaged: UnmanagedPolicy | None = Field(
         default=None,
@@ -850,8 +851,41 @@ def parse_manifest(text: str, file: str) -> LoadedManifest:
     gate_problems = _gate_problems(loaded)
     if gate_problems:
         raise ManifestError(gate_problems)
+    prune_problems = _prune_spelling(loaded)
+    errors = [p for p in prune_problems if p.severity == "error"]
+    if errors:
+        raise ManifestError(errors)
     loaded.warnings.extend(_case_collisions(loaded))
+    loaded.warnings.extend(prune_problems)
     return loaded
+
+
+def _prune_spelling(loaded: LoadedManifest) -> list[Problem]:
+    """`prune` is the old spelling of `unmanaged: delete`: a warning, or an error when the
+    model's `unmanaged` says otherwise (which of the two would win is anyone's guess)."""
+    problems = []
+    for model, spec in loaded.manifest.models.items():
+        if ("models", model, "prune") not in loaded.key_marks:
+            continue
+        line, col = loaded.location("models", model, "prune")
+        if spec.prune and spec.unmanaged not in (None, "delete"):
+            message = (
+                f"model {model!r}: prune: true contradicts unmanaged: {spec.unmanaged}; "
+                "remove prune"
+            )
+            problems.append(Problem(loaded.path, line, col, message))
+            continue
+        instead = "write unmanaged: delete" if spec.prune else "remove it (the default)"
+        problems.append(
+            Problem(
+                loaded.path,
+                line,
+                col,
+                f"model {model!r}: prune is deprecated: {instead}",
+                severity="warning",
+            )
+        )
+    return problems
 
 
 def _released_and_declared(loaded: LoadedManifest) -> list[Problem]:

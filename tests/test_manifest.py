@@ -128,6 +128,26 @@ def test_aliases_differing_only_in_case_warn_but_load() -> None:
     assert loaded.manifest.models["m"].aliases == {"Champion": 1, "champion": 2}
 
 
+@pytest.mark.parametrize(
+    "prune, instead", [("true", "write unmanaged: delete"), ("false", "remove it (the default)")]
+)
+def test_prune_is_the_deprecated_spelling_of_unmanaged_delete(prune: str, instead: str) -> None:
+    loaded = parse_manifest(
+        f"version: 1\nmodels:\n  m:\n    aliases:\n      a: 1\n    prune: {prune}\n", "r.yaml"
+    )
+    assert [str(w) for w in loaded.warnings] == [
+        f"r.yaml:6:5: warning: model 'm': prune is deprecated: {instead}"
+    ]
+    assert loaded.manifest.unmanaged_policy("m") == ("delete" if prune == "true" else "note")
+
+
+def test_prune_contradicting_unmanaged_is_an_error() -> None:
+    text = "version: 1\nmodels:\n  m:\n    prune: true\n    unmanaged: note\n"
+    assert problems(text) == [
+        "registry.yaml:4:5: model 'm': prune: true contradicts unmanaged: note; remove prune"
+    ]
+
+
 def test_numeric_looking_model_names_stay_strings() -> None:
     loaded = parse_manifest("version: 1\nmodels:\n  007:\n    aliases: {}\n", "r.yaml")
     assert list(loaded.manifest.models) == ["007"]

@@ -215,7 +215,7 @@ def plan(plan: Plan, registry_uri: str) -> str:
         lines += [
             "#### Unmanaged aliases",
             "",
-            "Left alone: declare them in the manifest, or set `prune: true` to delete them.",
+            "Left alone: declare them in the manifest, or set `unmanaged: delete` to delete them.",
             "",
             *_fold(count(len(rows), "unmanaged alias"), body, len(rows)),
         ]

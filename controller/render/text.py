@@ -80,7 +80,7 @@ def plan(plan: Plan, registry_uri: str) -> str:
         lines += [f"  release {name}" for name in plan.released]
         lines.append("")
     if plan.unmanaged:
-        lines.append("Unmanaged aliases (left alone; declare them, or set prune: true):")
+        lines.append("Unmanaged aliases (left alone; declare them, or set unmanaged: delete):")
         lines += [f"  {u.model}@{u.alias} -> {u.version}" for u in plan.unmanaged]
         lines.append("")
     if plan.errors:
