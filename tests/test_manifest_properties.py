@@ -56,6 +56,26 @@ VALID = (
 YAML_ALPHABET = ":-[]{}&*!|>'\"#%@`,?<= \t\n\r~.0123456789aelnstux_\\\x00\x1b\x85\ufeff\u2028é"
 
 
+Edit = tuple[int, int, str]  # at this position, delete this many characters, insert this text
+
+
+def edits_of(text: str, delete_up_to: int, alphabet: str, max_edits: int) -> Any:
+    """A strategy: 1 to `max_edits` small edits anywhere in `text`."""
+    edit = st.tuples(
+        st.integers(min_value=0, max_value=len(text)),
+        st.integers(min_value=0, max_value=delete_up_to),
+        st.text(alphabet=alphabet, max_size=delete_up_to),
+    )
+    return st.lists(edit, min_size=1, max_size=max_edits)
+
+
+def mutated(text: str, edits: list[Edit]) -> str:
+    for position, deleted, inserted in edits:
+        at = min(position, len(text))
+        text = text[:at] + inserted + text[at + deleted :]
+    return text
+
+
 def outcome(load: Any) -> LoadedManifest | None:
     """Run the loader; check that a refusal is one-line problems, and return any manifest."""
     try:
@@ -147,22 +167,9 @@ def test_random_bytes_are_refused_or_loaded_cleanly(data: bytes) -> None:
 
 
 @settings(BUDGET, max_examples=2000)
-@given(
-    edits=st.lists(
-        st.tuples(
-            st.integers(min_value=0, max_value=len(VALID)),
-            st.integers(min_value=0, max_value=4),
-            st.text(alphabet=YAML_ALPHABET, max_size=4),
-        ),
-        min_size=1,
-        max_size=4,
-    )
-)
-def test_mutations_of_a_valid_manifest_never_escape(edits: list[tuple[int, int, str]]) -> None:
-    text = VALID
-    for position, deleted, inserted in edits:
-        at = min(position, len(text))
-        text = text[:at] + inserted + text[at + deleted :]
+@given(edits=edits_of(VALID, delete_up_to=4, alphabet=YAML_ALPHABET, max_edits=4))
+def test_mutations_of_a_valid_manifest_never_escape(edits: list[Edit]) -> None:
+    text = mutated(VALID, edits)
     loaded = outcome(lambda: parse_manifest(text, "registry.yaml"))
     if loaded is not None:
         holds_only_the_format(loaded)
@@ -198,24 +205,9 @@ JSON_ALPHABET = '{}[]:,"0123456789.-+eE truefalsnl\\/\nabcdhmopgz_@'
 
 
 @settings(BUDGET, max_examples=1000)
-@given(
-    edits=st.lists(
-        st.tuples(
-            st.integers(min_value=0, max_value=len(PLAN_TEXT)),
-            st.integers(min_value=0, max_value=6),
-            st.text(alphabet=JSON_ALPHABET, max_size=6),
-        ),
-        min_size=1,
-        max_size=3,
-    )
-)
-def test_mutated_plan_files_are_refused_or_replay_exactly(
-    edits: list[tuple[int, int, str]],
-) -> None:
-    text = PLAN_TEXT
-    for position, deleted, inserted in edits:
-        at = min(position, len(text))
-        text = text[:at] + inserted + text[at + deleted :]
+@given(edits=edits_of(PLAN_TEXT, delete_up_to=6, alphabet=JSON_ALPHABET, max_edits=3))
+def test_mutated_plan_files_are_refused_or_replay_exactly(edits: list[Edit]) -> None:
+    text = mutated(PLAN_TEXT, edits)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "plan.json"
         path.write_text(text, encoding="utf-8")
