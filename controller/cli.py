@@ -10,7 +10,6 @@ import contextlib
 import functools
 import os
 import signal
-import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -21,15 +20,13 @@ import click
 from click.core import ParameterSource
 
 from controller import api
+from controller.console import console_for
 from controller.errors import GitopsError, ManifestError, UsageError
-from controller.github_actions import publish_plan, publish_report
-from controller.manifest import LoadedManifest, json_schema
-from controller.output import approved, err, out
+from controller.manifest import json_schema
+from controller.output import err, out
 from controller.registry import Registry, configure_process
-from controller.render import FORMATS, json, text
-from controller.render.github import problem_annotations
+from controller.render import json, text
 from controller.target import DEFAULT_TRACKING_URI
-from controller.values import Plan
 
 
 def target_options(command: Callable[..., int]) -> Callable[..., int]:
@@ -77,19 +74,6 @@ def _opened(registry: Registry) -> Registry:
     return registry
 
 
-def _must_ask(plan: Plan, auto_approve: bool) -> bool:
-    """Terraform's rule: ask on a terminal when there is something to do, never elsewhere."""
-    # A CI runner may hand steps a pseudo-terminal (act does): there, nobody is at it.
-    in_ci = os.environ.get("GITHUB_ACTIONS") == "true" or os.environ.get("CI") == "true"
-    on_terminal = sys.stdin.isatty() and sys.stdout.isatty() and not in_ci
-    return on_terminal and not auto_approve and plan.has_changes and not plan.errors
-
-
-def _warn(loaded: LoadedManifest | None) -> None:
-    for warning in loaded.warnings if loaded else []:
-        err(str(warning))
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mlflow-gitops")
 def cli() -> None:
@@ -106,19 +90,12 @@ def cli() -> None:
 @format_option("text", "json", "github")
 def validate(manifest_path: str, output_format: str) -> int:
     """Check the manifest offline. Exit 0 if valid, 1 if not."""
-    render = FORMATS[output_format]
+    console = console_for(output_format)
     try:
         loaded = api.validate(manifest_path)
     except ManifestError as exc:
-        if render.for_people:
-            raise  # one line per problem on stderr, from main
-        out(render.problems(exc.problems, manifest_path, None))
-        return 1
-    if render.for_people:
-        _warn(loaded)
-        out(render.problems([], manifest_path, len(loaded.manifest.models)))
-    else:
-        out(render.problems(loaded.warnings, manifest_path, len(loaded.manifest.models)))
+        return console.invalid(exc, manifest_path)
+    console.validated(loaded.warnings, manifest_path, len(loaded.manifest.models))
     return 0
 
 
@@ -140,20 +117,19 @@ def plan(
     flags: api.TargetFlags,
 ) -> int:
     """Show how the live registry differs from the manifest. Writes nothing."""
+    console = console_for(output_format)
     try:
         loaded = api.validate(manifest_path)
     except ManifestError as exc:
-        if output_format == "github":  # annotate the lines, then fail as every format does
-            out(problem_annotations(exc.problems))
+        console.refused(exc)  # github annotates the lines; then it fails as every format does
         raise
-    _warn(loaded)
+    console.warn(loaded.warnings)
     registry = _opened(api.open_registry(flags, loaded.manifest.tracking_uri, loaded.path))
     the_plan = api.plan(loaded, registry)
     if out_path:
         api.write_plan(the_plan, out_path)
-    out(FORMATS[output_format].plan(the_plan, registry.target.registry_uri))
     code = the_plan.exit_code(detailed_exitcode)
-    publish_plan(the_plan, code, out_path, registry.target.registry_uri)
+    console.plan(the_plan, code, out_path)
     return code
 
 
@@ -194,26 +170,17 @@ def apply(
         manifest_path, plan_path, flags, manifest_given=given is not ParameterSource.DEFAULT
     )
     _opened(registry)
-    _warn(loaded)
-    render, uri = FORMATS[output_format], registry.target.registry_uri
-    if render.for_people:
-        out(render.plan(the_plan, uri))
-    if _must_ask(the_plan, auto_approve):
-        if not render.for_people:  # stdout is for the machine-readable report
-            err(text.plan(the_plan, uri))
-        if not approved():
-            err("\nApply cancelled.")
-            return 1
+    console = console_for(output_format)
+    console.warn(loaded.warnings if loaded else [])
+    if not console.before_apply(the_plan, auto_approve):
+        err("\nApply cancelled.")
+        return 1
     halt = api.Halt()
     with _signals_halt(halt):
         report = api.apply(
             the_plan, registry, saved=plan_path is not None, halt=halt, override=override
         )
-    if not render.for_people:
-        out(render.report(report, uri))
-    elif not the_plan.errors and (the_plan.has_changes or report.errors):
-        out("\n" + render.report(report, uri))
-    publish_report(report, uri)
+    console.applied(the_plan, report)
     return report.exit_code
 
 
@@ -411,7 +378,7 @@ def update(
         raise UsageError("--push needs --commit")
     delivery = api.Delivery(commit=commit, push=push, remote=remote)
     results = api.update(manifest_path, model, alias, flags=flags, delivery=delivery)
-    out(FORMATS[output_format].tracked(results, manifest_path))
+    console_for(output_format).tracked(results, manifest_path)
     return 0
 
 
@@ -426,9 +393,9 @@ def history(
 ) -> int:
     """List every change of a declared alias in the manifest's git history, newest first."""
     entries, warnings = api.history(manifest_path, model, alias, limit)
-    for warning in warnings:
-        err(f"warning: {warning}")
-    out(FORMATS[output_format].history(entries))
+    console = console_for(output_format)
+    console.warn(f"warning: {warning}" for warning in warnings)
+    console.history(entries)
     return 0
 
 

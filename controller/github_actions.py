@@ -1,7 +1,8 @@
 """GitHub Actions I/O at the edge: step outputs, the job summary, and who ran the job.
 
 The output file format follows GitHub's own toolkit (@actions/core), so any value, however
-many lines, lands as one output. Annotations are pure formatting: see render/annotations.py.
+many lines, lands as one output. Annotations are pure formatting: see render/github.py; what
+is published when is the console's choice (controller/console.py).
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from controller.output import err, redact
-from controller.render import markdown
-from controller.values import ApplyReport, Plan
 
 
 def in_github_actions() -> bool:
@@ -63,30 +62,3 @@ def publish(outputs: Mapping[str, str], summary: str) -> None:
             append_summary(Path(summary_path), redact(summary))
         except OSError as exc:
             err(f"warning: could not write the job summary to {summary_path}: {exc.strerror}")
-
-
-def publish_plan(plan: Plan, exit_code: int, plan_path: str | None, registry_uri: str) -> None:
-    """The plan's outputs (`markdown` feeds the PR comment) and its summary table."""
-    text = markdown.plan(plan, registry_uri)
-    publish(
-        {
-            "has-changes": str(plan.has_changes).lower(),
-            "exit-code": str(exit_code),
-            "plan-json": str(Path(plan_path).resolve()) if plan_path else "",
-            "markdown": text,
-        },
-        text,
-    )
-
-
-def publish_report(report: ApplyReport, registry_uri: str) -> None:
-    """The apply result's outputs and its summary table."""
-    text = markdown.report(report, registry_uri)
-    publish(
-        {
-            "has-changes": str(bool(report.changes)).lower(),
-            "exit-code": str(report.exit_code),
-            "markdown": text,
-        },
-        text,
-    )

@@ -1,4 +1,5 @@
-"""All terminal output goes through here, redacted, so nothing prints a secret by accident."""
+"""All terminal output goes through here, redacted and with control characters escaped, so
+nothing prints a secret, or lets a registry value rewrite the screen, by accident."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import base64
 import os
 import re
 import sys
+
+from controller.render.sanitize import escape_text
 
 # Every credential variable MLflow (and the Databricks SDK it uses) or the workflow reads: their
 # values never reach output, whatever their length. MLFLOW_TRACKING_USERNAME is not a secret
@@ -73,24 +76,10 @@ def without_credentials(uri: str) -> str:
 
 
 def out(text: str) -> None:
-    """Write a result to stdout (redacted)."""
-    sys.stdout.write(redact(text).rstrip("\n") + "\n")
+    """Write a result to stdout (redacted, controls escaped)."""
+    sys.stdout.write(escape_text(redact(text)).rstrip("\n") + "\n")
 
 
 def err(text: str) -> None:
-    """Write a diagnostic to stderr (redacted)."""
-    sys.stderr.write(redact(text).rstrip("\n") + "\n")
-
-
-APPROVAL_QUESTION = """
-Do you want to perform these actions?
-  mlflow-gitops will perform the actions described above.
-  Only 'yes' will be accepted to approve.
-"""
-
-
-def approved() -> bool:
-    """Ask on the terminal, as Terraform does: only the word `yes` approves."""
-    sys.stderr.write(APPROVAL_QUESTION + "\n  Enter a value: ")  # stdout stays the result
-    sys.stderr.flush()
-    return sys.stdin.readline().strip() == "yes"
+    """Write a diagnostic to stderr (redacted, controls escaped)."""
+    sys.stderr.write(escape_text(redact(text)).rstrip("\n") + "\n")

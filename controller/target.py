@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from controller.errors import RegistryError, TargetConflict
-from controller.output import redact
+from controller.output import redact, without_credentials
 from controller.values import RegistrySource
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -124,8 +124,7 @@ def is_sql_store(uri: str) -> bool:
 
 def ui_base(registry_uri: str) -> str | None:
     """The MLflow UI behind an http(s) registry URI, without any `user:password@`."""
-    parts = urlsplit(registry_uri)
+    parts = urlsplit(without_credentials(registry_uri))
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))

@@ -74,7 +74,7 @@ def plan_of(*changes: Change) -> Plan:
 
 
 def test_text_shows_a_line_per_version_and_a_mark_per_gate() -> None:
-    lines = text.plan(plan_of(promotion()), UI).splitlines()
+    lines = text.plan(plan_of(promotion())).splitlines()
     start = lines.index("  ~ bikes@champion: 3 -> 4 (promote)")
     assert lines[start + 1 : start + 5] == [
         "        to v4: 2026-11-20 09:30 UTC (3d 1h old) by ann, READY, run 44444444, "
@@ -87,7 +87,7 @@ def test_text_shows_a_line_per_version_and_a_mark_per_gate() -> None:
 
 
 def test_markdown_compares_metric_by_metric_with_the_difference() -> None:
-    comment = markdown.plan(plan_of(promotion()), UI)
+    comment = markdown.plan(plan_of(promotion()))
     assert "|  | current | proposed | Δ |" in comment
     assert "| `rmse` | 110 | 131.2 | +21.2 |" in comment
     assert "| `r2` | 0.9 | 0.85 | -0.05 |" in comment
@@ -99,7 +99,7 @@ def test_markdown_compares_metric_by_metric_with_the_difference() -> None:
 
 
 def test_markdown_header_names_the_registry_and_the_commit() -> None:
-    comment = markdown.plan(plan_of(promotion()), "https://user:secret@mlflow.example/")
+    comment = markdown.plan(plan_of(promotion()))
     assert "Registry: `https://mlflow.example` (from `MLFLOW_TRACKING_URI`)" in comment
     assert "Planned for commit `0123456789ab`, at 2026-11-23T10:30:00Z." in comment
     assert "secret" not in comment
@@ -108,11 +108,11 @@ def test_markdown_header_names_the_registry_and_the_commit() -> None:
 def test_markdown_warns_on_every_alias_deletion() -> None:
     deletion = Change(model="bikes", alias="shadow", action="delete", from_version=2,
                       to_version=None, reason="removed")  # fmt: skip
-    comment = markdown.plan(plan_of(promotion(), deletion), UI)
+    comment = markdown.plan(plan_of(promotion(), deletion))
     assert (
         "> ⚠️ **Deletes `bikes@shadow`** (now 2): anything loading `models:/bikes@shadow` will fail."
     ) in comment
-    assert "Deletes" not in markdown.plan(plan_of(promotion()), UI)
+    assert "Deletes" not in markdown.plan(plan_of(promotion()))
 
 
 def test_a_first_assignment_has_no_current_column_values() -> None:
@@ -124,16 +124,14 @@ def test_a_first_assignment_has_no_current_column_values() -> None:
             "gates": [],
         }
     )
-    comment = markdown.plan(plan_of(change), UI)
+    comment = markdown.plan(plan_of(change))
     assert "| `rmse` | — | 95 | — |" in comment
     assert "Gates:" not in comment
-    assert [line for line in text.plan(plan_of(change), UI).splitlines() if "from v" in line] == []
+    assert [line for line in text.plan(plan_of(change)).splitlines() if "from v" in line] == []
 
 
 def test_an_open_freeze_window_is_announced_to_the_reviewer() -> None:
     frozen = plan_of(promotion()).model_copy(update={"frozen": "weekend freeze (until Monday)"})
-    assert "> 🧊 **Apply is frozen now**: weekend freeze (until Monday)." in markdown.plan(
-        frozen, UI
-    )
-    assert "\nApply is frozen now: weekend freeze (until Monday).\n" in text.plan(frozen, UI)
-    assert "frozen" not in markdown.plan(plan_of(promotion()), UI)
+    assert "> 🧊 **Apply is frozen now**: weekend freeze (until Monday)." in markdown.plan(frozen)
+    assert "\nApply is frozen now: weekend freeze (until Monday).\n" in text.plan(frozen)
+    assert "frozen" not in markdown.plan(plan_of(promotion()))

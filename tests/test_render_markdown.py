@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from controller.output import redact
 from controller.render import markdown
 from controller.values import (
     ApplyReport,
@@ -9,11 +12,13 @@ from controller.values import (
     ChangeResult,
     Plan,
     PlanProblem,
+    RegistryRef,
     Summary,
     UnmanagedAlias,
 )
 
 UI = "http://mlflow.internal:5000"
+PlanOrReport = TypeVar("PlanOrReport", Plan, ApplyReport)
 
 
 def change(model: str = "bikes", alias: str = "champion", **kw: object) -> Change:
@@ -37,16 +42,22 @@ def plan_of(*changes: Change, **kw: object) -> Plan:
     return Plan(changes=list(changes), summary=summary, **fields)
 
 
+def at(value: PlanOrReport, registry_uri: str) -> PlanOrReport:
+    """The value as the API makes it: naming its registry, credentials redacted."""
+    ref = RegistryRef(uri=redact(registry_uri), source="--tracking-uri")
+    return value.model_copy(update={"registry": ref})
+
+
 def test_plan_starts_with_the_hidden_marker_the_workflow_finds_its_comment_by() -> None:
-    assert markdown.plan(plan_of(change()), UI).startswith(
+    assert markdown.plan(at(plan_of(change()), UI)).startswith(
         "<!-- mlflow-gitops:plan manifest=registry.yaml registry=http://mlflow.internal:5000 -->\n"
     )
 
 
 def test_each_manifest_and_registry_has_its_own_marker_without_credentials() -> None:
-    first = markdown.marker(plan_of(manifest_path="a/registry.yaml"), "https://u:p@ml.example/")
-    second = markdown.marker(plan_of(manifest_path="b/registry.yaml"), "https://ml.example")
-    third = markdown.marker(plan_of(manifest_path="a/registry.yaml"), "sqlite:///x--y.db")
+    first = markdown.marker(at(plan_of(manifest_path="a/registry.yaml"), "https://u:p@ml.example/"))
+    second = markdown.marker(at(plan_of(manifest_path="b/registry.yaml"), "https://ml.example"))
+    third = markdown.marker(at(plan_of(manifest_path="a/registry.yaml"), "sqlite:///x--y.db"))
     assert (
         first == "<!-- mlflow-gitops:plan manifest=a/registry.yaml registry=https://ml.example -->"
     )
@@ -58,12 +69,12 @@ def test_each_manifest_and_registry_has_its_own_marker_without_credentials() -> 
 def test_summary_line_counts_changes_like_terraform() -> None:
     plan = plan_of(change(), change(alias="shadow", action="delete", to_version=None))
     assert "**Plan: 0 to create, 1 to update, 1 to delete.** 1 unchanged." in (
-        markdown.plan(plan, UI)
+        markdown.plan(at(plan, UI))
     )
 
 
 def test_no_changes_says_the_registry_matches() -> None:
-    text = markdown.plan(plan_of(), UI)
+    text = markdown.plan(at(plan_of(), UI))
     assert "**No changes.** The registry matches registry.yaml." in text
     assert "| alias |" not in text
 
@@ -74,7 +85,7 @@ def test_each_model_gets_a_table_of_alias_from_to_reason() -> None:
         change("cars", "shadow", action="create", from_version=None, to_version=1, reason="assign"),
         change("bikes", "challenger", from_version=4, to_version=3, reason="rollback"),
     )
-    text = markdown.plan(plan, "sqlite:///mlflow.db")
+    text = markdown.plan(at(plan, "sqlite:///mlflow.db"))
     bikes = text.index("#### bikes")
     cars = text.index("#### cars")
     assert bikes < cars
@@ -86,7 +97,7 @@ def test_each_model_gets_a_table_of_alias_from_to_reason() -> None:
 
 
 def test_versions_link_to_their_page_in_the_mlflow_ui() -> None:
-    text = markdown.plan(plan_of(change("bike demand")), UI + "/")
+    text = markdown.plan(at(plan_of(change("bike demand")), UI + "/"))
     assert (
         "| [2](http://mlflow.internal:5000/#/models/bike%20demand/versions/2) "
         "| [3](http://mlflow.internal:5000/#/models/bike%20demand/versions/3) |"
@@ -94,7 +105,7 @@ def test_versions_link_to_their_page_in_the_mlflow_ui() -> None:
 
 
 def test_links_never_carry_credentials() -> None:
-    text = markdown.plan(plan_of(change()), "https://bot:hunter2@mlflow.example/ml")
+    text = markdown.plan(at(plan_of(change()), "https://bot:hunter2@mlflow.example/ml"))
     assert "hunter2" not in text
     assert "bot" not in text
     assert "(https://mlflow.example/ml/#/models/bikes/versions/3)" in text
@@ -102,7 +113,7 @@ def test_links_never_carry_credentials() -> None:
 
 def test_registries_without_a_web_ui_get_plain_version_numbers() -> None:
     for uri in ("sqlite:///mlflow.db", "databricks", "file:///tmp/mlruns"):
-        assert "](" not in markdown.plan(plan_of(change()), uri)
+        assert "](" not in markdown.plan(at(plan_of(change()), uri))
 
 
 def test_unmanaged_aliases_and_errors_have_their_own_sections() -> None:
@@ -120,7 +131,7 @@ def test_unmanaged_aliases_and_errors_have_their_own_sections() -> None:
             PlanProblem(model="cars", message="registered model 'cars' does not exist"),
         ],
     )
-    text = markdown.plan(plan, UI)
+    text = markdown.plan(at(plan, UI))
     assert "**❌ The plan has 2 errors; nothing will be applied.**" in text
     unmanaged, errors = text.index("#### Unmanaged aliases"), text.index("#### Errors")
     assert "| bikes | old | [1](" in text[unmanaged:errors]
@@ -131,26 +142,26 @@ def test_unmanaged_aliases_and_errors_have_their_own_sections() -> None:
 
 
 def test_user_text_cannot_break_the_table_or_inject_html() -> None:
-    text = markdown.plan(plan_of(change("a|b_<img src=x>")), "sqlite:///x.db")
+    text = markdown.plan(at(plan_of(change("a|b_<img src=x>")), "sqlite:///x.db"))
     assert "#### a\\|b\\_&lt;img src=x&gt;" in text
     assert "<img" not in text
 
 
 def test_short_plans_are_not_folded() -> None:
     changes = [change(alias=f"a{i}") for i in range(markdown.FOLD_ROWS)]
-    assert "<details>" not in markdown.plan(plan_of(*changes), UI)
+    assert "<details>" not in markdown.plan(at(plan_of(*changes), UI))
 
 
 def test_long_plans_fold_into_details_with_a_summary() -> None:
     changes = [change(f"m{i % 3}", f"a{i}") for i in range(markdown.FOLD_ROWS + 1)]
-    text = markdown.plan(plan_of(*changes), UI)
+    text = markdown.plan(at(plan_of(*changes), UI))
     assert "<details>\n<summary>21 changes in 3 models</summary>\n\n#### m0" in text
     assert text.count("</details>") == 1
 
 
 def test_huge_plans_are_truncated_below_the_comment_limit_with_a_note() -> None:
     changes = [change(f"model-{i}", f"alias{i}") for i in range(3000)]
-    text = markdown.plan(plan_of(*changes), UI)
+    text = markdown.plan(at(plan_of(*changes), UI))
     assert len(text) <= markdown.MAX_CHARS
     assert text.startswith(markdown.MARKER_PREFIX)
     assert text.count("<details>") == text.count("</details>") == 1
@@ -176,7 +187,7 @@ def test_apply_report_shows_each_change_with_its_status() -> None:
         **change(alias="shadow").model_dump(), status="failed", error="permission denied"
     )
     report = ApplyReport(changes=[applied, failed], errors=["could not record last-applied"])
-    text = markdown.report(report, "sqlite:///mlflow.db")
+    text = markdown.report(at(report, "sqlite:///mlflow.db"))
     assert "**Apply: 1 applied, 1 failed, 0 skipped.**" in text
     assert "| alias | from | to | reason | status |" in text
     assert "| champion | 2 | 3 | promote | ✅ applied |" in text
@@ -186,5 +197,5 @@ def test_apply_report_shows_each_change_with_its_status() -> None:
 
 
 def test_apply_with_nothing_to_do_says_so() -> None:
-    text = markdown.report(ApplyReport(), UI)
+    text = markdown.report(at(ApplyReport(), UI))
     assert "**Nothing to apply.** The registry already matches." in text

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Literal
 
 from controller.render import text
+from controller.render.sanitize import without_workflow_commands
 from controller.values import Plan, Problem
 
 Level = Literal["error", "warning", "notice"]
@@ -69,9 +70,12 @@ def plan_annotations(plan: Plan) -> str:
     )
 
 
-def plan(plan: Plan, registry_uri: str) -> str:
-    """The text plan, with an annotation in front for each error."""
-    body = text.plan(plan, registry_uri)
+def plan(plan: Plan) -> str:
+    """The text plan, with an annotation in front for each error.
+
+    Only those annotations may read as workflow commands: the text under them cannot.
+    """
+    body = without_workflow_commands(text.plan(plan))
     return f"{plan_annotations(plan)}\n{body}" if plan.errors else body
 
 
@@ -79,5 +83,5 @@ def problems(problems: list[Problem], path: str, models: int | None) -> str:
     notes = problem_annotations(problems)
     if models is None:
         return notes
-    verdict = text.problems([], path, models)
+    verdict = without_workflow_commands(text.problems([], path, models))
     return f"{notes}\n{verdict}" if notes else verdict

@@ -12,11 +12,11 @@ def dumps(data: Any) -> str:
     return json.dumps(data, indent=2)
 
 
-def plan(plan: Plan, registry_uri: str) -> str:
+def plan(plan: Plan) -> str:
     return dumps(plan.to_json_dict())
 
 
-def report(report: ApplyReport, registry_uri: str) -> str:
+def report(report: ApplyReport) -> str:
     return dumps(report.to_json_dict())
 
 

@@ -7,8 +7,10 @@ import re
 from collections.abc import Callable, Sequence
 from urllib.parse import quote
 
-from controller.render import evidence as words
+from controller.output import without_credentials
+from controller.render import words
 from controller.render.headline import count, plan_headline, report_headline
+from controller.render.sanitize import shorten, without_mentions
 from controller.target import ui_base
 from controller.values import (
     ApplyReport,
@@ -25,6 +27,8 @@ from controller.values import (
 MARKER_PREFIX = "<!-- mlflow-gitops:plan"
 # GitHub rejects comments over 65,536 characters; keep some room below that.
 MAX_CHARS = 65_000
+# A job summary may hold 1 MiB: the whole plan, where the comment has only what fits.
+SUMMARY_MAX_CHARS = 1_000_000
 # Tables with more rows than this fold into <details>, so a big plan stays skimmable.
 FOLD_ROWS = 20
 NONE = "—"
@@ -34,9 +38,25 @@ _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
 
 
 def escape(value: str) -> str:
-    """Escape user data (model names, messages) so it renders literally inside a table cell."""
+    """Escape user data (model names, messages) so it renders literally inside a table cell,
+    notifies nobody and links no issue."""
     escaped = html.escape(value, quote=False)
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", escaped).replace("\r", " ").replace("\n", " ")
+    escaped = _MARKDOWN_PUNCTUATION.sub(r"\\\1", escaped).replace("\r", " ").replace("\n", " ")
+    return without_mentions(escaped)
+
+
+def code(value: str, *, in_table: bool = False) -> str:
+    """A name as a code span: shown as written (`val_rmse`), nothing in it a mention or a link.
+
+    A backtick run in the value needs a longer fence; in a table a pipe is escaped, which
+    GitHub undoes inside the cell's code span.
+    """
+    value = value.replace("\r", " ").replace("\n", " ")
+    value = value.replace("|", "\\|") if in_table else value
+    runs = [len(run) for run in re.findall(r"`+", value)]
+    fence = "`" * (max(runs, default=0) + 1)
+    padded = f" {value} " if value.startswith("`") or value.endswith("`") else value
+    return f"{fence}{padded}{fence}"
 
 
 def version_cell(model: str, version: int | None, base: str | None) -> str:
@@ -68,25 +88,38 @@ def _status_cell(result: ChangeResult) -> str:
     return f"{cell} ({escape(result.note)})" if result.note else cell
 
 
+def _gates_cell(change: Change) -> str:
+    """A change's gate result in a word or two: the row a reviewer scans first."""
+    failed = sum(not g.passed for g in change.gates)
+    if not change.gates:
+        return NONE
+    if failed:
+        return f"❌ {failed} of {len(change.gates)} failed"
+    return f"✅ {len(change.gates)} passed"
+
+
 def _change_tables(changes: Sequence[Change], base: str | None) -> list[str]:
     """One table per model, in plan order; apply results get a status column."""
+    gated = any(change.gates for change in changes)
     by_model: dict[str, list[Change]] = {}
     for change in changes:
         by_model.setdefault(change.model, []).append(change)
     lines: list[str] = []
     for model, rows in by_model.items():
         with_status = isinstance(rows[0], ChangeResult)
-        header = ["alias", "from", "to", "reason", *(["status"] if with_status else [])]
+        header = ["alias", "from", "to", "reason", *(["gates"] if gated else [])]
         cells = [
             [
                 escape(c.alias),
                 version_cell(model, c.from_version, base),
                 version_cell(model, c.to_version, base),
                 c.reason,
+                *([_gates_cell(c)] if gated else []),
                 *([_status_cell(c)] if isinstance(c, ChangeResult) else []),
             ]
             for c in rows
         ]
+        header += ["status"] if with_status else []
         lines += [f"#### {escape(model)}", "", *_table(header, cells)]
     summary = f"{count(len(changes), 'change')} in {count(len(by_model), 'model')}"
     return _fold(summary, lines, len(changes))
@@ -97,15 +130,21 @@ def _bold(headline: tuple[str, str], icon: str = "") -> str:
     return f"**{icon}{escape(lead)}**" + (f" {escape(detail)}" if detail else "")
 
 
-def registry_name(registry_uri: str) -> str:
+def _ui_base(registry: RegistryRef | None) -> str | None:
+    return ui_base(registry.uri) if registry else None
+
+
+def registry_name(registry: RegistryRef | None) -> str:
     """The registry as the comment names it: its UI address, or the URI without credentials."""
-    return ui_base(registry_uri) or re.sub(r"//[^/@]*@", "//", registry_uri)
+    if registry is None:
+        return ""
+    return ui_base(registry.uri) or without_credentials(registry.uri)
 
 
-def marker(plan: Plan, registry_uri: str) -> str:
+def marker(plan: Plan) -> str:
     """`<!-- mlflow-gitops:plan manifest=registry.yaml registry=http://mlflow:5000 -->`."""
     manifest = plan.manifest_path or "registry.yaml"
-    safe = f"manifest={manifest} registry={registry_name(registry_uri)}".replace("--", "- -")
+    safe = f"manifest={manifest} registry={registry_name(plan.registry)}".replace("--", "- -")
     return f"{MARKER_PREFIX} {safe} -->"
 
 
@@ -140,12 +179,12 @@ def _evidence_table(change: Change, base: str | None) -> list[str]:
     )
 
     def both(fact: Callable[[VersionEvidence], str]) -> list[str]:
-        return [escape(fact(old)) if old else NONE, escape(fact(new))]
+        return [escape(shorten(fact(old))) if old else NONE, escape(shorten(fact(new)))]
 
     names = list(dict.fromkeys([*(old.metrics if old else {}), *new.metrics]))
     rows = [
         [
-            f"`{escape(name)}`",
+            code(name, in_table=True),
             words.number(old.metrics.get(name)) if old else NONE,
             words.number(new.metrics.get(name)),
             words.delta(old.metrics.get(name) if old else None, new.metrics.get(name)) or NONE,
@@ -176,61 +215,105 @@ def _diff_cell(diff: SignatureDiff | None) -> str:
 def _deletion_warnings(changes: Sequence[Change]) -> list[str]:
     deletions = [c for c in changes if c.action == "delete"]
     return [
-        f"> ⚠️ **Deletes `{escape(c.address)}`** (now {c.from_version}): anything loading "
-        f"`models:/{escape(c.address)}` will fail."
+        f"> ⚠️ **Deletes {code(c.address)}** (now {c.from_version}): anything loading "
+        f"{code('models:/' + c.address)} will fail."
         for c in deletions
     ] + ([""] if deletions else [])
 
 
-def plan(plan: Plan, registry_uri: str) -> str:
-    """The plan for a PR comment: headline, tables, evidence per change, unmanaged, errors."""
-    base = ui_base(registry_uri)
+def plan(plan: Plan, limit: int = MAX_CHARS) -> str:
+    """The plan for a PR comment (or, with a larger limit, the job summary), within `limit`.
+
+    What decides a review is always there: the headline, a row for every change with its gate
+    result, and the errors. Evidence follows, failing changes first, for as many changes as fit.
+    """
+    base = _ui_base(plan.registry)
     path = plan.manifest_path
     title = f"### MLflow registry plan: {escape(path)}" if path else "### Plan"
-    lines = [marker(plan, registry_uri), title, *_registry(plan.registry, path), ""]
+    lines = [marker(plan), title, *_registry(plan.registry, path), ""]
     lines += [*_header(plan), _bold(plan_headline(plan), "❌ " if plan.errors else ""), ""]
     if plan.frozen:
         lines += [f"> 🧊 **Apply is frozen now**: {escape(plan.frozen)}.", ""]
     if plan.removed_models:  # before the tables: a whole model's aliases going is easy to miss
-        names = ", ".join(f"`{escape(name)}`" for name in plan.removed_models)
+        names = ", ".join(code(name) for name in plan.removed_models)
         lines += [
             f"> [!WARNING]\n> No longer in {escape(path or 'the manifest')}: {names}. "
             "The aliases this manifest applied to them will be deleted.",
             "",
         ]
     if plan.released:
-        names = ", ".join(f"`{escape(name)}`" for name in plan.released)
+        names = ", ".join(code(name) for name in plan.released)
         lines += [f"Released (no longer managed here; aliases left as they are): {names}", ""]
     lines += _deletion_warnings(plan.changes)
     lines += _change_tables(plan.changes, base)
-    evidence = [line for c in plan.changes for line in _evidence_table(c, base)]
-    if evidence:
-        lines += ["#### Evidence", "", *evidence]
-    if plan.unmanaged:
-        rows = [
-            [escape(u.model), escape(u.alias), version_cell(u.model, u.version, base)]
-            for u in plan.unmanaged
+    tail = _unmanaged(plan, base) + _errors(plan)
+    room = limit - _length(lines) - _length(tail) - len(_MORE_EVIDENCE) - 100
+    shown, left_out = _evidence_within(plan.changes, base, room)
+    if shown:
+        lines += ["#### Evidence", "", *shown]
+    if left_out:
+        lines += [_MORE_EVIDENCE.format(count(left_out, "more change")), ""]
+    return truncate("\n".join(lines + tail).rstrip("\n"), limit)
+
+
+_MORE_EVIDENCE = (
+    "…and the evidence of {} (failing first, then in plan order, until the comment was "
+    "full): see the job summary."
+)
+
+
+def _length(lines: Sequence[str]) -> int:
+    return sum(len(line) + 1 for line in lines)
+
+
+def _evidence_within(
+    changes: Sequence[Change], base: str | None, room: int
+) -> tuple[list[str], int]:
+    """Evidence tables, failing changes first, while they fit in `room`; and how many did not."""
+    failing_first = sorted(changes, key=lambda c: all(g.passed for g in c.gates))
+    shown: list[str] = []
+    left_out = 0
+    for change in failing_first:
+        block = _evidence_table(change, base)
+        if not block:
+            continue
+        if left_out or _length(shown) + _length(block) > room:
+            left_out += 1
+        else:
+            shown += block
+    return shown, left_out
+
+
+def _unmanaged(plan: Plan, base: str | None) -> list[str]:
+    if not plan.unmanaged:
+        return []
+    rows = [
+        [escape(u.model), escape(u.alias), version_cell(u.model, u.version, base)]
+        for u in plan.unmanaged
+    ]
+    body = _table(["model", "alias", "version"], rows)
+    return [
+        "#### Unmanaged aliases",
+        "",
+        "Left alone: declare them in the manifest, or set `unmanaged: delete` to delete them.",
+        "",
+        *_fold(count(len(rows), "unmanaged alias"), body, len(rows)),
+    ]
+
+
+def _errors(plan: Plan) -> list[str]:
+    if not plan.errors:
+        return []
+    rows = [
+        [
+            escape(e.where) if e.where else NONE,
+            escape(e.model),
+            escape(e.alias) if e.alias else NONE,
+            escape(e.message),
         ]
-        body = _table(["model", "alias", "version"], rows)
-        lines += [
-            "#### Unmanaged aliases",
-            "",
-            "Left alone: declare them in the manifest, or set `unmanaged: delete` to delete them.",
-            "",
-            *_fold(count(len(rows), "unmanaged alias"), body, len(rows)),
-        ]
-    if plan.errors:
-        rows = [
-            [
-                escape(e.where) if e.where else NONE,
-                escape(e.model),
-                escape(e.alias) if e.alias else NONE,
-                escape(e.message),
-            ]
-            for e in plan.errors
-        ]
-        lines += ["#### Errors", "", *_table(["where", "model", "alias", "message"], rows)]
-    return truncate("\n".join(lines).rstrip("\n"))
+        for e in plan.errors
+    ]
+    return ["#### Errors", "", *_table(["where", "model", "alias", "message"], rows)]
 
 
 def _registry(registry: RegistryRef | None, manifest_path: str | None) -> list[str]:
@@ -243,15 +326,14 @@ def _registry(registry: RegistryRef | None, manifest_path: str | None) -> list[s
         where = f"from `tracking_uri` in {escape(manifest_path or 'the manifest')}"
     else:
         where = f"from `{registry.source}`"
-    code = registry.uri.replace("`", "'")  # a code span cannot hold a backtick
-    return [f"Registry: `{code}` ({where})"]
+    return [f"Registry: {code(registry.uri)} ({where})"]
 
 
-def report(report: ApplyReport, registry_uri: str) -> str:
+def report(report: ApplyReport) -> str:
     """What apply did, change by change, for the job summary."""
     lines = ["### MLflow registry apply", *_registry(report.registry, None), ""]
     lines += [_bold(report_headline(report)), ""]
-    lines += _change_tables(report.changes, ui_base(registry_uri))
+    lines += _change_tables(report.changes, _ui_base(report.registry))
     if report.errors:
         lines += ["#### Errors", "", *(f"- {escape(e)}" for e in report.errors), ""]
     return truncate("\n".join(lines).rstrip("\n"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.render import evidence as words
+from controller.render import words
 from controller.render.headline import plan_headline, report_headline
 from controller.values import (
     AliasEdit,
@@ -59,7 +59,7 @@ def evidence_lines(change: Change) -> list[str]:
     return [f"      {line}" for line in lines]
 
 
-def plan(plan: Plan, registry_uri: str) -> str:
+def plan(plan: Plan) -> str:
     lines = registry_line(plan.registry, plan.manifest_path)
     if plan.frozen:
         lines += [f"Apply is frozen now: {plan.frozen}.", ""]
@@ -91,7 +91,7 @@ def plan(plan: Plan, registry_uri: str) -> str:
     return "\n".join(lines)
 
 
-def report(report: ApplyReport, registry_uri: str) -> str:
+def report(report: ApplyReport) -> str:
     lines = []
     for result in report.changes:
         suffix = f": {result.error}" if result.error else ""
