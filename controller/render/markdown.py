@@ -10,7 +10,7 @@ from urllib.parse import quote
 from controller.output import without_credentials
 from controller.render import words
 from controller.render.headline import count, plan_headline, report_headline
-from controller.render.sanitize import shorten, without_mentions
+from controller.render.sanitize import MAX_FIELD_CHARS, shorten, without_mentions
 from controller.target import ui_base
 from controller.values import (
     ApplyReport,
@@ -179,7 +179,7 @@ def _evidence_table(change: Change, base: str | None) -> list[str]:
     )
 
     def both(fact: Callable[[VersionEvidence], str]) -> list[str]:
-        return [escape(shorten(fact(old))) if old else NONE, escape(shorten(fact(new)))]
+        return [escape(_cell(fact(old))) if old else NONE, escape(_cell(fact(new)))]
 
     names = list(dict.fromkeys([*(old.metrics if old else {}), *new.metrics]))
     rows = [
@@ -206,6 +206,11 @@ def _evidence_table(change: Change, base: str | None) -> list[str]:
         marks = [escape(words.gate_mark(g)) for g in change.gates]
         lines += ["Gates:", "", *(f"- {icons[m[0]]}{m[1:]}" for m in marks), ""]
     return lines
+
+
+def _cell(fact: str) -> str:
+    """A fact that joins many fields (every tag) is bounded too, to a few fields' worth."""
+    return shorten(fact, 2 * MAX_FIELD_CHARS)
 
 
 def _diff_cell(diff: SignatureDiff | None) -> str:
@@ -245,8 +250,11 @@ def plan(plan: Plan, limit: int = MAX_CHARS) -> str:
         names = ", ".join(code(name) for name in plan.released)
         lines += [f"Released (no longer managed here; aliases left as they are): {names}", ""]
     lines += _deletion_warnings(plan.changes)
-    lines += _change_tables(plan.changes, base)
     tail = _unmanaged(plan, base) + _errors(plan)
+    tables = _change_tables(plan.changes, base)
+    if _length(lines) + _length(tables) + _length(tail) > limit:  # a row for every change first
+        tables = _change_tables(plan.changes, None)
+    lines += tables
     room = limit - _length(lines) - _length(tail) - len(_MORE_EVIDENCE) - 100
     shown, left_out = _evidence_within(plan.changes, base, room)
     if shown:

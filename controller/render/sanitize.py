@@ -20,8 +20,10 @@ _NOT_NEWLINE = "\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-
 _UNSAFE_IN_VALUE = re.compile(f"[\n{_NOT_NEWLINE}]")
 _UNSAFE_IN_TEXT = re.compile(f"[{_NOT_NEWLINE}]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-# What a registry-derived field may take of a line; the rest is counted, not shown.
+# What a registry-derived field may take of a line; the rest is counted, not shown. The end
+# of a message is kept too: a long value quoted in it must not hide what was expected.
 MAX_FIELD_CHARS = 500
+_KEPT_END_CHARS = 100
 
 T = TypeVar("T")
 
@@ -44,10 +46,12 @@ def escape_text(text: str) -> str:
 
 
 def shorten(value: str, limit: int = MAX_FIELD_CHARS) -> str:
-    """At most `limit` characters of a value, then how many more there were."""
+    """About `limit` characters of a value: its start and its end, and how many were left out."""
     if len(value) <= limit:
         return value
-    return f"{value[:limit]}… ({len(value) - limit:,} more)"
+    end = min(_KEPT_END_CHARS, limit // 5)
+    start = limit - end
+    return f"{value[:start]}… ({len(value) - limit:,} more) …{value[len(value) - end :]}"
 
 
 def clean(value: str) -> str:
