@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from controller.errors import ManifestError
-from controller.github_actions import publish
+from controller.github_actions import publish, run_url
 from controller.output import err, out
 from controller.render import github, json, markdown, text
 from controller.render.sanitize import cleaned
@@ -106,7 +106,7 @@ class MarkdownConsole(JsonConsole):
     """The PR comment's Markdown on stdout, within GitHub's comment limit."""
 
     def _plan(self, plan: Plan) -> str:
-        return markdown.plan(cleaned(plan))
+        return markdown.plan(cleaned(plan), full_plan_url=run_url())
 
     def _report(self, report: ApplyReport) -> str:
         return markdown.report(cleaned(report))
@@ -172,7 +172,7 @@ def publish_plan(plan: Plan, exit_code: int, plan_path: str | None) -> None:
             "has-changes": str(plan.has_changes).lower(),
             "exit-code": str(exit_code),
             "plan-json": str(Path(plan_path).resolve()) if plan_path else "",
-            "markdown": markdown.plan(clean),
+            "markdown": markdown.plan(clean, full_plan_url=run_url()),
         },
         markdown.plan(clean, markdown.SUMMARY_MAX_CHARS),
     )

@@ -24,6 +24,15 @@ def ci_commit_and_actor() -> tuple[str | None, str | None]:
     return os.environ.get("GITHUB_SHA"), os.environ.get("GITHUB_ACTOR")
 
 
+def run_url() -> str | None:
+    """The web page of the running workflow run (its job summary is on it); None elsewhere."""
+    parts = [os.environ.get(name) for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY")]
+    run_id = os.environ.get("GITHUB_RUN_ID")
+    if not all(parts) or not run_id:
+        return None
+    return f"{parts[0]}/{parts[1]}/actions/runs/{run_id}"
+
+
 def _delimiter(value: str) -> str:
     """A random heredoc delimiter; redrawn in the (astronomically unlikely) event it occurs."""
     while True:

@@ -115,15 +115,23 @@ def test_a_70000_character_tag_leaves_the_comment_its_headline_rows_and_gates(
     assert "@\u200dteam #\u200d123" in comment
 
 
-def test_500_changes_keep_a_row_each_in_the_comment(
+def test_500_changes_keep_a_row_each_in_the_comment_and_all_evidence_in_the_job_summary(
     make_model: Callable[..., str], mlflow_server: str, tmp_path: Path
 ) -> None:
+    summary = tmp_path / "summary.md"
+    actions = {
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "acme/models",
+        "GITHUB_RUN_ID": "42",
+    }
     name = make_model("many", versions=1)
     aliases = "".join(f"      a{i}: 1\n" for i in range(500))
     (tmp_path / "registry.yaml").write_text(
         f"version: 1\nmodels:\n  {name}:\n    aliases:\n{aliases}"
     )
-    result = run_cli("plan", "--format", "markdown", "--tracking-uri", mlflow_server, cwd=tmp_path)
+    args = ["plan", "--format", "markdown", "--tracking-uri", mlflow_server]
+    result = run_cli(*args, cwd=tmp_path, env=actions)
     assert result.returncode == 0, result.stderr
     comment = result.stdout
     assert len(comment) < GITHUB_COMMENT_LIMIT
@@ -132,5 +140,11 @@ def test_500_changes_keep_a_row_each_in_the_comment(
     assert [row.split(" | ")[0] for row in rows] == [f"| a{i}" for i in range(500)]
     assert all(row.endswith(" | assign |") for row in rows)
     assert "#### Evidence" in comment
-    assert "see the job summary" in comment
+    assert (
+        "left out to fit GitHub's comment limit: see "
+        "[the job summary](https://github.com/acme/models/actions/runs/42)." in comment
+    )
+    full = summary.read_text(encoding="utf-8")
+    assert full.count(f"**{name}@a") == 500  # every change's evidence
+    assert "left out" not in full
     assert comment.count("<details>") == comment.count("</details>")

@@ -6,15 +6,19 @@ from typing import TypeVar
 
 from controller.output import redact
 from controller.render import markdown
+from controller.render.sanitize import cleaned
 from controller.values import (
     ApplyReport,
     Change,
+    ChangeEvidence,
     ChangeResult,
+    GateResult,
     Plan,
     PlanProblem,
     RegistryRef,
     Summary,
     UnmanagedAlias,
+    VersionEvidence,
 )
 
 UI = "http://mlflow.internal:5000"
@@ -199,3 +203,52 @@ def test_apply_report_shows_each_change_with_its_status() -> None:
 def test_apply_with_nothing_to_do_says_so() -> None:
     text = markdown.report(at(ApplyReport(), UI))
     assert "**Nothing to apply.** The registry already matches." in text
+
+
+def with_evidence(alias: str, *, passed: bool, tags: dict[str, str] | None = None) -> Change:
+    """A change with its evidence and one gate result."""
+    found = VersionEvidence(version=3, status="READY", tags=tags or {})
+    gate = GateResult(gate="min_age", passed=passed, expected="24h", actual="1h", message="")
+    return change(alias=alias).model_copy(
+        update={"evidence": ChangeEvidence(to_version=found), "gates": [gate]}
+    )
+
+
+def test_metric_names_are_code_spans_shown_as_written() -> None:
+    found = VersionEvidence(version=3, status="READY", metrics={"val_rmse": 1.0})
+    plan = plan_of(change().model_copy(update={"evidence": ChangeEvidence(to_version=found)}))
+    text = markdown.plan(at(plan, UI))
+    assert "| `val_rmse` | — | 1 | — |" in text
+    assert "val\\_rmse" not in text
+
+
+def test_the_gate_result_of_each_change_is_in_its_row() -> None:
+    text = markdown.plan(
+        at(plan_of(with_evidence("a", passed=True), with_evidence("b", passed=False)), UI)
+    )
+    assert "| alias | from | to | reason | gates |" in text
+    assert "| promote | ✅ 1 passed |" in text
+    assert "| promote | ❌ 1 of 1 failed |" in text
+
+
+def test_evidence_that_does_not_fit_leaves_failing_changes_first_and_says_where_the_rest_is() -> (
+    None
+):
+    changes = [with_evidence(f"a{i}", passed=i != 7) for i in range(30)]
+    text = markdown.plan(at(plan_of(*changes), UI), limit=6_000, full_plan_url="https://run")
+    assert len(text) <= 6_000
+    assert all(f"| a{i} | [2](" in text for i in range(30))
+    evidence = text.split("#### Evidence")[1]
+    assert evidence.index("**bikes@a7**") < evidence.index("**bikes@a0**")
+    shown = evidence.count("**bikes@a")
+    assert 0 < shown < 30
+    assert f"…and the evidence of {30 - shown} more changes, left out to fit" in text
+    assert text.endswith("see [the job summary](https://run).")
+
+
+def test_a_70000_character_tag_is_cut_and_the_gates_stay() -> None:
+    plan = plan_of(with_evidence("champion", passed=False, tags={"note": "x" * 70_000}))
+    text = markdown.plan(cleaned(at(plan, UI)))
+    assert len(text) < 10_000
+    assert "(69,500 more)" in text
+    assert "- ❌ min\\_age = 1h (expected 24h)" in text

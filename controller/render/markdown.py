@@ -27,8 +27,9 @@ from controller.values import (
 MARKER_PREFIX = "<!-- mlflow-gitops:plan"
 # GitHub rejects comments over 65,536 characters; keep some room below that.
 MAX_CHARS = 65_000
-# A job summary may hold 1 MiB: the whole plan, where the comment has only what fits.
-SUMMARY_MAX_CHARS = 1_000_000
+# A job summary may hold 1 MiB: the whole plan, where the comment has only what fits (in
+# characters, of which the emoji take up to four bytes).
+SUMMARY_MAX_CHARS = 250_000
 # Tables with more rows than this fold into <details>, so a big plan stays skimmable.
 FOLD_ROWS = 20
 NONE = "—"
@@ -226,11 +227,12 @@ def _deletion_warnings(changes: Sequence[Change]) -> list[str]:
     ] + ([""] if deletions else [])
 
 
-def plan(plan: Plan, limit: int = MAX_CHARS) -> str:
+def plan(plan: Plan, limit: int = MAX_CHARS, full_plan_url: str | None = None) -> str:
     """The plan for a PR comment (or, with a larger limit, the job summary), within `limit`.
 
     What decides a review is always there: the headline, a row for every change with its gate
-    result, and the errors. Evidence follows, failing changes first, for as many changes as fit.
+    result, and the errors. Evidence follows, failing changes first, for as many changes as fit;
+    the rest is at `full_plan_url` (the run's job summary), when there is one.
     """
     base = _ui_base(plan.registry)
     path = plan.manifest_path
@@ -255,19 +257,17 @@ def plan(plan: Plan, limit: int = MAX_CHARS) -> str:
     if _length(lines) + _length(tables) + _length(tail) > limit:  # a row for every change first
         tables = _change_tables(plan.changes, None)
     lines += tables
-    room = limit - _length(lines) - _length(tail) - len(_MORE_EVIDENCE) - 100
+    where = f"[the job summary]({full_plan_url})" if full_plan_url else "the job summary"
+    room = limit - _length(lines) - _length(tail) - len(_MORE_EVIDENCE) - len(where) - 100
     shown, left_out = _evidence_within(plan.changes, base, room)
     if shown:
         lines += ["#### Evidence", "", *shown]
     if left_out:
-        lines += [_MORE_EVIDENCE.format(count(left_out, "more change")), ""]
+        lines += [_MORE_EVIDENCE.format(count(left_out, "more change"), where), ""]
     return truncate("\n".join(lines + tail).rstrip("\n"), limit)
 
 
-_MORE_EVIDENCE = (
-    "…and the evidence of {} (failing first, then in plan order, until the comment was "
-    "full): see the job summary."
-)
+_MORE_EVIDENCE = "…and the evidence of {}, left out to fit GitHub's comment limit: see {}."
 
 
 def _length(lines: Sequence[str]) -> int:
