@@ -15,7 +15,7 @@ from pathlib import Path
 
 from controller.errors import ManifestError
 from controller.github_actions import publish, run_url
-from controller.output import err, out
+from controller.output import err, out, workflow_commands
 from controller.render import github, json, markdown, text
 from controller.render.sanitize import cleaned
 from controller.values import ApplyReport, HistoryEntry, Plan, Problem, TrackedAlias
@@ -116,17 +116,21 @@ class GithubConsole(JsonConsole):
     """Text with workflow-command annotations for the Actions log; only ours read as commands."""
 
     def validated(self, warnings: list[Problem], path: str, models: int) -> None:
-        out(github.problems(cleaned(warnings), path, models))
+        workflow_commands(github.problem_annotations(cleaned(warnings)))
+        out(text.problems([], path, models))
 
     def invalid(self, error: ManifestError, path: str) -> int:
-        out(github.problems(cleaned(error.problems), path, None))
+        self.refused(error)
         return 1
 
     def refused(self, error: ManifestError) -> None:
-        out(github.problem_annotations(cleaned(error.problems)))
+        workflow_commands(github.problem_annotations(cleaned(error.problems)))
 
-    def _plan(self, plan: Plan) -> str:
-        return github.plan(cleaned(plan))
+    def plan(self, plan: Plan, exit_code: int, plan_path: str | None) -> None:
+        clean = cleaned(plan)
+        workflow_commands(github.plan_annotations(clean))
+        out(text.plan(clean))
+        publish_plan(plan, exit_code, plan_path)
 
 
 CONSOLES: dict[str, type[Console]] = {

@@ -8,7 +8,7 @@ import os
 import re
 import sys
 
-from controller.render.sanitize import escape_text
+from controller.render.sanitize import escape_text, without_workflow_commands
 
 # Every credential variable MLflow (and the Databricks SDK it uses) or the workflow reads: their
 # values never reach output, whatever their length. MLFLOW_TRACKING_USERNAME is not a secret
@@ -75,11 +75,22 @@ def without_credentials(uri: str) -> str:
     return redact(_USERINFO.sub(lambda m: m["scheme"], uri))
 
 
+def _shown(text: str) -> str:
+    return escape_text(redact(text)).rstrip("\n") + "\n"
+
+
 def out(text: str) -> None:
-    """Write a result to stdout (redacted, controls escaped)."""
-    sys.stdout.write(escape_text(redact(text)).rstrip("\n") + "\n")
+    """Write a result to stdout (redacted, controls escaped, no line a workflow command)."""
+    sys.stdout.write(without_workflow_commands(_shown(text)))
 
 
 def err(text: str) -> None:
-    """Write a diagnostic to stderr (redacted, controls escaped)."""
-    sys.stderr.write(escape_text(redact(text)).rstrip("\n") + "\n")
+    """Write a diagnostic to stderr (redacted, controls escaped, no line a workflow command:
+    the Actions runner reads both streams)."""
+    sys.stderr.write(without_workflow_commands(_shown(text)))
+
+
+def workflow_commands(commands: str) -> None:
+    """Write the tool's own workflow commands (annotations) to stdout, the one way to."""
+    if commands:
+        sys.stdout.write(_shown(commands))

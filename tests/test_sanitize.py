@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from controller import output
 from controller.render import github, markdown
 from controller.render.sanitize import (
     MAX_FIELD_CHARS,
@@ -163,3 +165,14 @@ def test_a_code_span_shows_a_name_as_written() -> None:
     assert markdown.code("a`b") == "``a`b``"
     assert markdown.code("`x`") == "`` `x` ``"
     assert markdown.code("p|q", in_table=True) == "`p\\|q`"
+
+
+def test_only_the_tools_own_commands_reach_the_log_as_commands(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    output.workflow_commands(github.annotation("error", "bad\n::x", file="registry.yaml"))
+    output.out("a tag\n::add-mask::champion")
+    output.err("an error\n  ::stop-commands::tok\x1b[2J")
+    shown = capsys.readouterr()
+    assert shown.out == ("::error file=registry.yaml::bad%0A::x\na tag\n%3A:add-mask::champion\n")
+    assert shown.err == "an error\n  %3A:stop-commands::tok\\x1b[2J\n"

@@ -1,7 +1,8 @@
 """GitHub Actions workflow commands (`::error file=…,line=…::message`): pure formatting.
 
 Escaping follows GitHub's own toolkit (@actions/core), so any message lands as exactly one
-annotation on its line. The `github` format is the text output with these in front.
+annotation on its line. The `github` format is the text output with these in front; only
+these may be written as commands (`output.workflow_commands`).
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from controller.render import text
-from controller.render.sanitize import without_workflow_commands
 from controller.values import Plan, Problem
 
 Level = Literal["error", "warning", "notice"]
@@ -68,20 +67,3 @@ def plan_annotations(plan: Plan) -> str:
         )
         for e in plan.errors
     )
-
-
-def plan(plan: Plan) -> str:
-    """The text plan, with an annotation in front for each error.
-
-    Only those annotations may read as workflow commands: the text under them cannot.
-    """
-    body = without_workflow_commands(text.plan(plan))
-    return f"{plan_annotations(plan)}\n{body}" if plan.errors else body
-
-
-def problems(problems: list[Problem], path: str, models: int | None) -> str:
-    notes = problem_annotations(problems)
-    if models is None:
-        return notes
-    verdict = without_workflow_commands(text.problems([], path, models))
-    return f"{notes}\n{verdict}" if notes else verdict
