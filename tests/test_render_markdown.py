@@ -252,3 +252,9 @@ def test_a_70000_character_tag_is_cut_and_the_gates_stay() -> None:
     assert len(text) < 10_000
     assert "(69,500 more)" in text
     assert "- ❌ min\\_age = 1h (expected 24h)" in text
+
+
+def test_outside_a_workflow_run_the_left_out_evidence_is_in_the_text_output() -> None:
+    changes = [with_evidence(f"a{i}", passed=True) for i in range(30)]
+    text = markdown.plan(at(plan_of(*changes), UI), limit=6_000)
+    assert text.endswith("left out to fit GitHub's comment limit: see the text output.")

@@ -232,7 +232,7 @@ def plan(plan: Plan, limit: int = MAX_CHARS, full_plan_url: str | None = None) -
 
     What decides a review is always there: the headline, a row for every change with its gate
     result, and the errors. Evidence follows, failing changes first, for as many changes as fit;
-    the rest is at `full_plan_url` (the run's job summary), when there is one.
+    the rest is at `full_plan_url` (the run's job summary), or else in the text output.
     """
     base = _ui_base(plan.registry)
     path = plan.manifest_path
@@ -257,7 +257,7 @@ def plan(plan: Plan, limit: int = MAX_CHARS, full_plan_url: str | None = None) -
     if _length(lines) + _length(tables) + _length(tail) > limit:  # a row for every change first
         tables = _change_tables(plan.changes, None)
     lines += tables
-    where = f"[the job summary]({full_plan_url})" if full_plan_url else "the job summary"
+    where = f"[the job summary]({full_plan_url})" if full_plan_url else "the text output"
     room = limit - _length(lines) - _length(tail) - len(_MORE_EVIDENCE) - len(where) - 100
     shown, left_out = _evidence_within(plan.changes, base, room)
     if shown:
@@ -282,9 +282,9 @@ def _evidence_within(
     shown: list[str] = []
     left_out = 0
     for change in failing_first:
-        block = _evidence_table(change, base)
-        if not block:
-            continue
+        if change.evidence is None or change.evidence.to_version is None:
+            continue  # nothing to show: neither shown nor left out
+        block = [] if left_out else _evidence_table(change, base)
         if left_out or _length(shown) + _length(block) > room:
             left_out += 1
         else:
