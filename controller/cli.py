@@ -173,8 +173,7 @@ def apply(
     console = console_for(output_format)
     console.warn(loaded.warnings if loaded else [])
     if not console.before_apply(the_plan, auto_approve):
-        err("\nApply cancelled.")
-        return 1
+        return 1  # declined at the prompt
     halt = api.Halt()
     with _signals_halt(halt):
         report = api.apply(

@@ -27,8 +27,9 @@ Do you want to perform these actions?
 """
 
 
-class Console:
-    """Text for people: results on stdout, everything else on stderr."""
+class TextConsole:
+    """Text for people: results on stdout, everything else on stderr. The other formats are
+    this console with what they show differently overridden."""
 
     def warn(self, warnings: Iterable[object]) -> None:
         for warning in warnings:
@@ -69,7 +70,7 @@ class Console:
         out(text.tracked(cleaned(results), path))
 
 
-class JsonConsole(Console):
+class JsonConsole(TextConsole):
     """JSON on stdout, the whole result at once; people's text (the prompt) on stderr."""
 
     def validated(self, warnings: list[Problem], path: str, models: int) -> None:
@@ -112,7 +113,7 @@ class MarkdownConsole(JsonConsole):
         return markdown.report(cleaned(report))
 
 
-class GithubConsole(JsonConsole):
+class GithubConsole(TextConsole):
     """Text with workflow-command annotations for the Actions log; only ours read as commands."""
 
     def validated(self, warnings: list[Problem], path: str, models: int) -> None:
@@ -133,15 +134,15 @@ class GithubConsole(JsonConsole):
         publish_plan(plan, exit_code, plan_path)
 
 
-CONSOLES: dict[str, type[Console]] = {
-    "text": Console,
+CONSOLES: dict[str, type[TextConsole]] = {
+    "text": TextConsole,
     "json": JsonConsole,
     "markdown": MarkdownConsole,
     "github": GithubConsole,
 }
 
 
-def console_for(output_format: str) -> Console:
+def console_for(output_format: str) -> TextConsole:
     return CONSOLES[output_format]()
 
 
@@ -157,7 +158,10 @@ def approved() -> bool:
     """Ask on the terminal, as Terraform does: only the word `yes` approves."""
     sys.stderr.write(APPROVAL_QUESTION + "\n  Enter a value: ")  # stdout stays the result
     sys.stderr.flush()
-    return sys.stdin.readline().strip() == "yes"
+    if sys.stdin.readline().strip() == "yes":
+        return True
+    err("\nApply cancelled.")
+    return False
 
 
 def publishing() -> bool:
