@@ -6,6 +6,7 @@ The same checks run in `plan` (so a reviewer sees them) and again in `apply` on 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -126,6 +127,8 @@ def _bounds(name: str, bounds: MetricBounds, version: VersionEvidence) -> GateRe
     gate = f"metrics.{name}"
     if value is None:
         return _result(gate, False, expected, None, f"metric {name} is missing")
+    if not math.isfinite(value):
+        return _not_finite(gate, expected, value)
     if bounds.min is not None and value < bounds.min:
         return _result(
             gate, False, expected, value, f"metric {name} {_num(value)} < min {bounds.min}"
@@ -135,6 +138,11 @@ def _bounds(name: str, bounds: MetricBounds, version: VersionEvidence) -> GateRe
             gate, False, expected, value, f"metric {name} {_num(value)} > max {bounds.max}"
         )
     return _result(gate, True, expected, value, f"metric {name} {_num(value)} within {expected}")
+
+
+def _not_finite(gate: str, expected: str, value: float) -> GateResult:
+    """NaN compares false with every bound, so it would pass them all; inf beats every value."""
+    return _result(gate, False, expected, value, f"{gate} = {_num(value)}: not a finite number")
 
 
 def _better(
@@ -148,6 +156,8 @@ def _better(
         expected = f"{direction} than the current version"
         if value is None:
             return _result(gate, False, expected, None, f"metric {name} is missing")
+        if not math.isfinite(value):
+            return _not_finite(gate, expected, value)
         if current is None:
             return _result(gate, True, expected, value, f"no current version to compare {name}")
         return _result(
@@ -156,6 +166,11 @@ def _better(
     expected = f"{direction} than {_num(baseline)} (version {current.version})"
     if value is None:
         return _result(gate, False, expected, None, f"metric {name} is missing")
+    if not math.isfinite(value):
+        return _not_finite(gate, expected, value)
+    if not math.isfinite(baseline):
+        message = f"metric {name} of version {current.version} = {_num(baseline)}: "
+        return _result(gate, False, expected, value, message + "not a finite number to beat")
     passed = value < baseline if direction == "lower" else value > baseline
     message = (
         f"metric {name} {_num(value)} {'is' if passed else 'is not'} {direction} than "

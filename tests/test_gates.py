@@ -131,3 +131,34 @@ def test_promotes_from_fails_otherwise() -> None:
     assert failures(check(Gate(promotes_from="challenger"), version(4), Context()))[0].actual == (
         "challenger is nowhere"
     )
+
+
+NOT_FINITE = (float("nan"), float("inf"), float("-inf"))
+
+
+def test_nan_and_infinity_fail_every_metric_bound_saying_so() -> None:
+    gate = {"metrics": {"rmse": {"max": 60.0}, "r2": {"min": 0.8}}}
+    for value in NOT_FINITE:
+        shown = f"{value:.6g}"
+        outcome = results(gate, version(metrics={"rmse": value, "r2": value}))
+        assert [(r[0], r[1], r[4]) for r in outcome] == [
+            ("metrics.rmse", False, f"metrics.rmse = {shown}: not a finite number"),
+            ("metrics.r2", False, f"metrics.r2 = {shown}: not a finite number"),
+        ]
+
+
+def test_nan_and_infinity_fail_better_than_current_on_either_side() -> None:
+    gate = {"better_than_current": {"rmse": "lower"}}
+    finite = Context(current=version(3, metrics={"rmse": 110.0}))
+    for value in NOT_FINITE:
+        proposed = version(metrics={"rmse": value})
+        for context in (finite, NO_CONTEXT):  # with a version to beat, and a first assignment
+            assert results(gate, proposed, context)[0][1] is False
+        assert results(gate, proposed, finite)[0][4] == (
+            f"better_than_current.rmse = {value:.6g}: not a finite number"
+        )
+        broken = Context(current=version(3, metrics={"rmse": value}))
+        assert results(gate, version(metrics={"rmse": 5.0}), broken)[0][1:2] == (False,)
+        assert results(gate, version(metrics={"rmse": 5.0}), broken)[0][4] == (
+            f"metric rmse of version 3 = {value:.6g}: not a finite number to beat"
+        )
