@@ -17,7 +17,7 @@ from controller.errors import UpdateError
 from controller.gates import failures
 from controller.gitops import local_branches, remote_branches, starting_branch, switch_to
 from controller.manifest import LoadedManifest, TrackPolicy, load_manifest
-from controller.promotion import AliasRequest, Delivery, edit_alias, ref_part
+from controller.promotion import AliasRequest, Delivery, branch_stem, edit_alias
 from controller.registry import Registry
 from controller.review import assess
 from controller.target import TargetFlags, resolve_target
@@ -54,7 +54,7 @@ def bump_branch(model: str, alias: str, version: int) -> str:
 
 
 def bump_branch_prefix(model: str, alias: str) -> str:
-    return f"{BRANCH_PREFIX}{ref_part(model)}-{ref_part(alias)}-v"
+    return f"{BRANCH_PREFIX}{branch_stem(model, alias)}-v"
 
 
 def tracked_aliases(loaded: LoadedManifest, model: str | None, alias: str | None) -> list[Tracked]:
