@@ -19,7 +19,7 @@ from controller.gitops import local_branches, remote_branches, starting_branch, 
 from controller.manifest import LoadedManifest, TrackPolicy, load_manifest
 from controller.promotion import AliasRequest, Delivery, branch_stem, edit_alias
 from controller.registry import Registry
-from controller.review import assess
+from controller.review import assess, gated_metrics
 from controller.target import TargetFlags, resolve_target
 from controller.tracking import decide
 from controller.values import Change, TrackedAlias
@@ -126,13 +126,8 @@ def _through_gates(
     ]
     if not gated:
         return decisions
-    raws = registry.read_evidence(
-        {(d.model, v) for d in gated for v in (d.declared, d.candidate) if v is not None}
-    )
-    live = registry.read_state({d.model for d in gated})
-    verdicts: dict[str, TrackedAlias] = {}
-    for d in gated:
-        move = Change(
+    moves = {
+        d.address: Change(
             model=d.model,
             alias=d.alias,
             action="update",
@@ -140,6 +135,16 @@ def _through_gates(
             to_version=d.candidate,
             reason="promote",
         )
+        for d in gated
+    }
+    raws = registry.read_evidence(
+        {(d.model, v) for d in gated for v in (d.declared, d.candidate) if v is not None},
+        gated_metrics(moves.values(), loaded.manifest.gate_for),
+    )
+    live = registry.read_state({d.model for d in gated})
+    verdicts: dict[str, TrackedAlias] = {}
+    for d in gated:
+        move = moves[d.address]
         gate = loaded.manifest.gate_for(d.model, d.alias)
         assessed = assess(move, gate, live, raws, at, (move,))
         failed = "; ".join(f.message for f in failures(assessed.gates))

@@ -162,3 +162,16 @@ def test_nan_and_infinity_fail_better_than_current_on_either_side() -> None:
         assert results(gate, version(metrics={"rmse": 5.0}), broken)[0][4] == (
             f"metric rmse of version 3 = {value:.6g}: not a finite number to beat"
         )
+
+
+def test_a_deleted_runs_metrics_fail_bounds_and_comparisons_on_either_side() -> None:
+    deleted = version(metrics={"rmse": 5.0}, run_deleted=True)
+    assert results({"metrics": {"rmse": {"max": 60.0}}}, deleted)[0][1:] == (
+        False, "max 60.0", "run deleted", "metric rmse of version 4 does not count: run deleted",
+    )  # fmt: skip
+    gate = {"better_than_current": {"rmse": "lower"}}
+    assert results(gate, deleted)[0][1] is False
+    replaced = Context(current=version(3, metrics={"rmse": 110.0}, run_deleted=True))
+    assert results(gate, version(metrics={"rmse": 5.0}), replaced)[0][4] == (
+        "metric rmse of version 3 does not count: run deleted"
+    )

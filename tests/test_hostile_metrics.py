@@ -97,3 +97,63 @@ def test_a_nan_metric_fails_its_bound_and_apply_leaves_the_alias_alone(
     code, out, _ = run("apply", "-f", path)
     assert code == 1, out
     assert aliases(server_client, name) == {}
+
+
+def test_a_metric_rewritten_after_registration_does_not_flip_its_gate(
+    run: Run, registered, server_client, tmp_path: Path, rest_calls
+) -> None:
+    name, run_id = registered({"rmse": 131.2, "mae": 50.0})
+    path = manifest(tmp_path, name, "{metrics: {rmse: {max: 120.0}}}")
+    # The run finished and its version was registered; an EDIT user logs a better value at a
+    # huge step, which MLflow then reports as the run's latest rmse.
+    server_client.log_metric(run_id, "rmse", 1.0, step=10**9)
+    assert server_client.get_run(run_id).data.metrics["rmse"] == 1.0
+
+    rest_calls.clear()
+    plan = plan_json(run, path)
+    assert gate_results(plan) == [("metrics.rmse", False, "metric rmse 131.2 > max 120.0")]
+    evidence = plan["changes"][0]["evidence"]["to"]
+    point = evidence["metric_points"]["rmse"]
+    assert (point["step"], point["later"]) == (0, 1) and point["logged_at"].endswith("Z")
+    assert "mae" not in evidence["metric_points"]  # no gate reads it: no history read either
+    endpoints = [endpoint.split("/mlflow/", 1)[1] for _, endpoint in rest_calls]
+    assert endpoints.count("metrics/get-history") == 1 and endpoints.count("runs/get") == 1
+
+    code, out, _ = run("plan", "-f", path)
+    assert code == 1
+    assert "rmse=131.2 (step 0, " in out and "; 1 logged after registration not counted)" in out
+    code, out, _ = run("apply", "-f", path)
+    assert code == 1, out
+    assert aliases(server_client, name) == {}
+
+
+def test_a_metric_logged_only_after_registration_is_missing(
+    run: Run, registered, server_client, tmp_path: Path
+) -> None:
+    name, run_id = registered({})
+    server_client.log_metric(run_id, "rmse", 1.0)
+    plan = plan_json(run, manifest(tmp_path, name, "{metrics: {rmse: {max: 120.0}}}"))
+    assert gate_results(plan) == [
+        ("metrics.rmse", False,
+         "metric rmse was only logged after version 1 was registered (1 value(s), not counted)"),
+    ]  # fmt: skip
+
+
+def test_a_deleted_runs_metrics_fail_their_gates_and_the_evidence_says_so(
+    run: Run, registered, server_client, tmp_path: Path
+) -> None:
+    name, run_id = registered({"rmse": 50.0})
+    path = manifest(tmp_path, name, "{metrics: {rmse: {max: 120.0}}}")
+    assert plan_json(run, path)["errors"] == []
+    server_client.delete_run(run_id)
+
+    plan = plan_json(run, path)
+    assert gate_results(plan) == [
+        ("metrics.rmse", False, "metric rmse of version 1 does not count: run deleted")
+    ]
+    assert plan["changes"][0]["evidence"]["to"]["run_deleted"] is True
+    code, out, _ = run("plan", "-f", path)
+    assert code == 1 and f"run {run_id[:8]} (run deleted)" in out
+    code, out, _ = run("apply", "-f", path)
+    assert code == 1, out
+    assert aliases(server_client, name) == {}
