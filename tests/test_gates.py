@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from controller.gates import Context, check, failures
 from controller.manifest import Gate
+from controller.review import gated_metrics
 from controller.state import audit_tag_key
 from controller.values import Change, VersionEvidence
 
@@ -175,3 +176,18 @@ def test_a_deleted_runs_metrics_fail_bounds_and_comparisons_on_either_side() -> 
     assert results(gate, version(metrics={"rmse": 5.0}), replaced)[0][4] == (
         "metric rmse of version 3 does not count: run deleted"
     )
+
+
+def test_only_the_metrics_a_gate_compares_are_read_for_the_version_replaced() -> None:
+    gate = Gate.model_validate(
+        {
+            "metrics": {"rmse": {"max": 1.0}, "r2": {"min": 0.5}},
+            "better_than_current": {"mae": "lower"},
+        }
+    )
+    changes = [_move("champion", 3, 4), _move("shadow", 1, 2)]
+    gates = {"champion": gate}
+    assert gated_metrics(changes, lambda model, alias: gates.get(alias)) == {
+        ("bikes", 4): {"rmse", "r2", "mae"},
+        ("bikes", 3): {"mae"},
+    }
