@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 
 from controller.apply import Halt, apply_plan
 from controller.clock import now
@@ -34,7 +35,14 @@ from controller.ownership import owner_identity
 from controller.plan import make_plan, moved_aliases
 from controller.promotion import Delivery, promote, rollback
 from controller.registry import Registry
-from controller.review import active_freeze, recheck, review, wanted_versions
+from controller.review import (
+    active_freeze,
+    gated_metrics,
+    planned_gate,
+    recheck,
+    review,
+    wanted_versions,
+)
 from controller.saved_plan import check_manifest, check_registry, read_plan, write_plan
 from controller.state import LiveModel
 from controller.target import TargetFlags, resolve_target
@@ -113,7 +121,9 @@ def plan(loaded: LoadedManifest, registry: Registry, *, at: datetime | None = No
         dirty=checkout.dirty,
     )
     made = make_plan(loaded, live, owned, owner)
-    versions = registry.read_evidence(wanted_versions(made))
+    versions = registry.read_evidence(
+        wanted_versions(made), gated_metrics(made.changes, loaded.manifest.gate_for)
+    )
     reviewed = review(made, loaded, live, versions, at or now())
     return reviewed.model_copy(update={"registry": ref, "source": source})
 
@@ -235,7 +245,10 @@ def apply(
             update={"changes": [c for c in plan.changes if c.address in plan.gate_specs]}
         )
         # Fresh facts for the gated changes only; the whole plan, for promotes_from's moves.
-        failed = recheck(plan, live, registry.read_evidence(wanted_versions(gated)), moment)
+        facts = registry.read_evidence(
+            wanted_versions(gated), gated_metrics(gated.changes, partial(planned_gate, plan))
+        )
+        failed = recheck(plan, live, facts, moment)
         if failed:
             return _refused(
                 plan, "gates fail on fresh data; nothing was applied: " + "; ".join(failed)

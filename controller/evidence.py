@@ -7,13 +7,26 @@ text and its diff between two versions. Pure: no I/O.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 
-from controller.values import Column, RawVersion, Signature, SignatureDiff, VersionEvidence
+from controller.values import (
+    Column,
+    MetricPoint,
+    RawVersion,
+    Signature,
+    SignatureDiff,
+    VersionEvidence,
+)
+
+# One logged value of a metric, as MLflow's history holds it: (value, step, timestamp in ms).
+Logged = tuple[float, int, int]
+# What `runs/get` says of a run: its latest metrics, and whether it is deleted.
+RunFacts = tuple[dict[str, float], bool]
+VersionKey = tuple[str, int]
 
 # Without a manifest naming the metrics, a run's first metrics (by name) up to this many.
 MAX_METRICS = 12
@@ -77,11 +90,87 @@ def shown_metrics(metrics: dict[str, float], named: Iterable[str]) -> tuple[dict
     return {m: metrics[m] for m in keys[:MAX_METRICS]}, max(0, len(keys) - MAX_METRICS)
 
 
+def latest(history: Sequence[Logged]) -> Logged:
+    """The value MLflow reports as a metric's latest: the highest step, then the latest time."""
+    return max(history, key=lambda point: (point[1], point[2]))
+
+
+def as_registered(raw: RawVersion, histories: Mapping[str, Sequence[Logged]]) -> RawVersion:
+    """The gated metrics as they stood when the version was registered.
+
+    A run stays writable after it finished: a better value logged later (at a higher step)
+    would become the run's latest and flip a gate. Values logged after the registration do
+    not count; `metric_points` says which step was used, when it was logged, and how many
+    later values were left out. Timestamps are the logging client's, so a backdated value
+    still counts (docs/gates.md says what that means).
+    """
+    metrics = dict(raw.metrics)
+    points = {}
+    for name, history in histories.items():
+        before = [p for p in history if raw.created_ms is None or p[2] <= raw.created_ms]
+        later = len(history) - len(before)
+        if before:
+            value, step, logged_ms = latest(before)
+            metrics[name] = value
+            points[name] = MetricPoint(step=step, logged_at=_utc(logged_ms), later=later)
+        else:
+            metrics.pop(name, None)
+            if later:
+                points[name] = MetricPoint(later=later)
+    return raw.model_copy(update={"metrics": metrics, "metric_points": points})
+
+
+def history_reads(
+    versions: Mapping[VersionKey, RawVersion],
+    runs: Mapping[str, RunFacts],
+    gated: Mapping[VersionKey, Iterable[str]],
+) -> list[tuple[str, str]]:
+    """(run, metric) pairs whose history a gate needs: one request each, so only metrics a
+    gate reads, once per run, and none for a deleted run (its metrics fail every gate)."""
+    return sorted(
+        {
+            (version.run_id, name)
+            for key, version in versions.items()
+            if version.run_id and not runs[version.run_id][1]
+            for name in gated.get(key, ())
+        }
+    )
+
+
+def with_metrics(
+    raw: RawVersion,
+    runs: Mapping[str, RunFacts],
+    histories: Mapping[tuple[str, str], Sequence[Logged]],
+    logged_models: Mapping[str, Mapping[str, Sequence[Logged]]],
+    gated: Iterable[str],
+) -> RawVersion:
+    """The version with its run's metrics (or its logged model's, without a run), the gated
+    ones as they stood at the registration, and whether the run is deleted."""
+    if raw.run_id:
+        metrics, deleted = runs[raw.run_id]
+        history = {n: histories[(raw.run_id, n)] for n in gated if (raw.run_id, n) in histories}
+    else:
+        by_name = logged_models.get(raw.model_id or "", {})
+        metrics, deleted = {n: latest(points)[0] for n, points in by_name.items()}, False
+        history = {n: by_name.get(n, []) for n in gated}
+    found = raw.model_copy(update={"metrics": metrics, "run_deleted": deleted})
+    return as_registered(found, history)
+
+
+def _utc(ms: int) -> str:
+    """A logged timestamp as UTC; any number is accepted from the client, so not all are dates."""
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, ValueError, OSError):
+        return f"{ms} ms"
+
+
 def version_evidence(
     raw: RawVersion, named_metrics: Iterable[str], now: datetime
 ) -> VersionEvidence:
     created = datetime.fromtimestamp(raw.created_ms / 1000, tz=UTC) if raw.created_ms else None
-    metrics, hidden = shown_metrics(raw.metrics, named_metrics)
+    named = list(named_metrics)
+    metrics, hidden = shown_metrics(raw.metrics, named)
     return VersionEvidence(
         version=raw.version,
         created_at=created.strftime("%Y-%m-%dT%H:%M:%SZ") if created else None,
@@ -92,7 +181,11 @@ def version_evidence(
         tags=dict(sorted(raw.tags.items())),
         run_id=raw.run_id,
         run_url=raw.run_url,
+        run_deleted=raw.run_deleted,
         metrics=metrics,
+        metric_points={
+            m: point for m, point in raw.metric_points.items() if m in metrics or m in named
+        },
         metrics_hidden=hidden,
         has_signature=raw.has_signature,
         signature=raw.signature,

@@ -6,6 +6,7 @@ The same checks run in `plan` (so a reviewer sees them) and again in `apply` on 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -124,8 +125,12 @@ def _bounds(name: str, bounds: MetricBounds, version: VersionEvidence) -> GateRe
     )
     value = version.metrics.get(name)
     gate = f"metrics.{name}"
+    if version.run_deleted:
+        return _run_deleted(gate, expected, name, version)
     if value is None:
-        return _result(gate, False, expected, None, f"metric {name} is missing")
+        return _result(gate, False, expected, None, _missing(name, version))
+    if not math.isfinite(value):
+        return _not_finite(gate, expected, value)
     if bounds.min is not None and value < bounds.min:
         return _result(
             gate, False, expected, value, f"metric {name} {_num(value)} < min {bounds.min}"
@@ -137,6 +142,27 @@ def _bounds(name: str, bounds: MetricBounds, version: VersionEvidence) -> GateRe
     return _result(gate, True, expected, value, f"metric {name} {_num(value)} within {expected}")
 
 
+def _missing(name: str, version: VersionEvidence) -> str:
+    point = version.metric_points.get(name)
+    if point is not None and point.later:
+        return (
+            f"metric {name} was only logged after version {version.version} was registered "
+            f"({point.later} value(s), not counted)"
+        )
+    return f"metric {name} is missing"
+
+
+def _run_deleted(gate: str, expected: str, name: str, version: VersionEvidence) -> GateResult:
+    """A deleted run's metrics are still readable, but nobody stands behind them any more."""
+    message = f"metric {name} of version {version.version} does not count: run deleted"
+    return _result(gate, False, expected, "run deleted", message)
+
+
+def _not_finite(gate: str, expected: str, value: float) -> GateResult:
+    """NaN compares false with every bound, so it would pass them all; inf beats every value."""
+    return _result(gate, False, expected, value, f"{gate} = {_num(value)}: not a finite number")
+
+
 def _better(
     name: str, direction: str, version: VersionEvidence, current: VersionEvidence | None
 ) -> GateResult:
@@ -144,10 +170,15 @@ def _better(
     gate = f"better_than_current.{name}"
     value = version.metrics.get(name)
     baseline = current.metrics.get(name) if current else None
+    deleted = next((v for v in (version, current) if v is not None and v.run_deleted), None)
+    if deleted is not None:
+        return _run_deleted(gate, f"{direction} than the current version", name, deleted)
     if current is None or baseline is None:
         expected = f"{direction} than the current version"
         if value is None:
-            return _result(gate, False, expected, None, f"metric {name} is missing")
+            return _result(gate, False, expected, None, _missing(name, version))
+        if not math.isfinite(value):
+            return _not_finite(gate, expected, value)
         if current is None:
             return _result(gate, True, expected, value, f"no current version to compare {name}")
         return _result(
@@ -155,7 +186,12 @@ def _better(
         )
     expected = f"{direction} than {_num(baseline)} (version {current.version})"
     if value is None:
-        return _result(gate, False, expected, None, f"metric {name} is missing")
+        return _result(gate, False, expected, None, _missing(name, version))
+    if not math.isfinite(value):
+        return _not_finite(gate, expected, value)
+    if not math.isfinite(baseline):
+        message = f"metric {name} of version {current.version} = {_num(baseline)}: "
+        return _result(gate, False, expected, value, message + "not a finite number to beat")
     passed = value < baseline if direction == "lower" else value > baseline
     message = (
         f"metric {name} {_num(value)} {'is' if passed else 'is not'} {direction} than "

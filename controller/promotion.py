@@ -6,6 +6,8 @@ registry (unless offline) before the file is touched.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -58,7 +60,7 @@ class AliasRequest:
 
     @property
     def branch(self) -> str:
-        default = f"{self.kind}/{ref_part(self.model)}-{ref_part(self.alias)}-v{self.version}"
+        default = f"{self.kind}/{branch_stem(self.model, self.alias)}-v{self.version}"
         return self.delivery.branch or default
 
 
@@ -175,6 +177,20 @@ def edit_alias(loaded: LoadedManifest, request: AliasRequest) -> AliasEdit:
 def ref_part(name: str) -> str:
     """A name made safe for a branch name: anything but [A-Za-z0-9._-] becomes `-`."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
+
+
+def branch_stem(model: str, alias: str) -> str:
+    """`MODEL-ALIAS`, one per (model, alias): two aliases never share a branch.
+
+    Cleaning (`fraud model` and `fraud-model`) and the joining dash (`a`@`b-c` and `a-b`@`c`)
+    can both map two aliases to one name; then a short hash of the exact pair is added. A
+    plain stem has exactly one dash and a hashed one at least two, so the two kinds never meet.
+    """
+    stem = f"{ref_part(model)}-{ref_part(alias)}"
+    if ref_part(model) == model and ref_part(alias) == alias and "-" not in model + alias:
+        return stem
+    exact = hashlib.sha256(json.dumps([model, alias]).encode()).hexdigest()[:8]
+    return f"{stem}-{exact}"
 
 
 def _verify_edit(before: LoadedManifest, text: str, model: str, alias: str, version: int) -> None:

@@ -27,7 +27,7 @@ from controller.errors import (
     RegistryPermissionDenied,
     RegistryUnreachable,
 )
-from controller.evidence import parse_mlmodel
+from controller.evidence import Logged, history_reads, parse_mlmodel, with_metrics
 from controller.output import redact, remember_uri_credentials
 from controller.ownership import OWNER_TAG
 from controller.state import (
@@ -433,13 +433,19 @@ class Registry:
                 )
             )
 
-    def read_evidence(self, wanted: Iterable[tuple[str, int]]) -> dict[tuple[str, int], RawVersion]:
+    def read_evidence(
+        self,
+        wanted: Iterable[tuple[str, int]],
+        gated: Mapping[tuple[str, int], Iterable[str]],
+    ) -> dict[tuple[str, int], RawVersion]:
         """Facts about the named versions: one read per version, one per run, in parallel.
 
         Per distinct version: `model-versions/get`, `model-versions/get-download-uri` (MLflow's
         client adds a `registered-models/get` to it) and a download of the `MLmodel` file alone,
-        never the model. Per distinct run: `runs/get`; a version without a run reads its
-        MLflow 3 logged model (`logged-models/get`) for metrics instead.
+        never the model. Per distinct run: `runs/get`, plus `metrics/get-history` for each
+        metric a gate reads of a version of that run (`gated`), to judge it as it stood at the
+        registration; a version without a run reads its MLflow 3 logged model
+        (`logged-models/get`) for metrics instead.
         """
         keys = sorted(set(wanted))
         if not keys:
@@ -452,15 +458,20 @@ class Registry:
                 zip(keys, pool.map(lambda k: self._read_version(*k), keys), strict=True)
             )
             runs = sorted({v.run_id for v in versions.values() if v.run_id})
-            metrics = dict(zip(runs, pool.map(self._run_metrics, runs), strict=True))
+            facts = dict(zip(runs, pool.map(self._run_metrics, runs), strict=True))
+            asked = history_reads(versions, facts, gated)
+            histories = dict(
+                zip(asked, pool.map(lambda a: self._metric_history(*a), asked), strict=True)
+            )
             logged = sorted({v.model_id for v in versions.values() if v.model_id and not v.run_id})
-            metrics |= dict(zip(logged, pool.map(self._logged_model_metrics, logged), strict=True))
+            points = dict(zip(logged, pool.map(self._logged_model_metrics, logged), strict=True))
         return {
-            key: version.model_copy(
-                update={
-                    "metrics": metrics.get(version.run_id or version.model_id or "", {}),
-                    "run_url": _run_url(ui, version.run_id),
-                }
+            key: with_metrics(
+                version.model_copy(update={"run_url": _run_url(ui, version.run_id)}),
+                facts,
+                histories,
+                points,
+                gated.get(key, ()),
             )
             for key, version in versions.items()
         }
@@ -500,22 +511,34 @@ class Registry:
             return None, None
         return signature is not None, signature
 
-    def _run_metrics(self, run_id: str) -> dict[str, float]:
+    def _run_metrics(self, run_id: str) -> tuple[dict[str, float], bool]:
+        """The run's latest metrics, and whether the run is deleted (or purged)."""
         try:
-            return dict(self.client.get_run(run_id).data.metrics)
+            found = self.client.get_run(run_id)
         except Exception as exc:
             if "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")):
-                return {}  # the run was deleted: the version stays, its metrics are gone
+                return {}, True  # purged: the version stays, its metrics are gone
             raise
+        return dict(found.data.metrics), found.info.lifecycle_stage == "deleted"
 
-    def _logged_model_metrics(self, model_id: str) -> dict[str, float]:
+    def _metric_history(self, run_id: str, name: str) -> list[Logged]:
+        return [
+            (float(m.value), int(m.step), int(m.timestamp))
+            for m in self.client.get_metric_history(run_id, name)
+        ]
+
+    def _logged_model_metrics(self, model_id: str) -> dict[str, list[Logged]]:
+        """Every value the logged model holds, by metric name."""
         try:
             found = self.client.get_logged_model(model_id)
         except Exception as exc:
             if "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")):
                 return {}
             raise
-        return {metric.key: metric.value for metric in found.metrics or []}
+        by_name: dict[str, list[Logged]] = {}
+        for m in found.metrics or []:
+            by_name.setdefault(m.key, []).append((float(m.value), int(m.step), int(m.timestamp)))
+        return by_name
 
     # Writes ----------------------------------------------------------------------------
 

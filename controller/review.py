@@ -7,7 +7,7 @@ unrelated pull request. A failing gate becomes a plan problem at the alias's FIL
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from controller.evidence import diff_signatures, version_evidence
@@ -38,6 +38,30 @@ def wanted_versions(plan: Plan) -> set[VersionKey]:
         if change.from_version is not None:
             wanted.add((change.model, change.from_version))
     return wanted
+
+
+def gated_metrics(
+    changes: Iterable[Change], gate_of: Callable[[str, str], Gate | None]
+) -> dict[VersionKey, set[str]]:
+    """The metrics each version's gates read (the proposed version's bounds and comparisons,
+    the replaced one's comparisons): only these are read from their runs' histories."""
+    read: dict[VersionKey, set[str]] = {}
+    for change in changes:
+        gate = gate_of(change.model, change.alias)
+        if gate is None or change.to_version is None:
+            continue
+        read.setdefault((change.model, change.to_version), set()).update(metric_names(gate))
+        if change.from_version is not None:
+            read.setdefault((change.model, change.from_version), set()).update(
+                gate.better_than_current
+            )
+    return read
+
+
+def planned_gate(plan: Plan, model: str, alias: str) -> Gate | None:
+    """The gate the plan recorded for MODEL@ALIAS (`gate_specs`)."""
+    spec = plan.gate_specs.get(f"{model}@{alias}")
+    return Gate.model_validate(spec) if spec is not None else None
 
 
 def review(
@@ -108,8 +132,7 @@ def _review_change(
     now: datetime,
     evidence_metrics: list[str],
 ) -> Change:
-    spec = plan.gate_specs.get(change.address)
-    gate = Gate.model_validate(spec) if spec is not None else None
+    gate = planned_gate(plan, change.model, change.alias)
     moves = tuple(c for c in plan.changes if c.model == change.model)
     return assess(change, gate, live, versions, now, moves, evidence_metrics)
 

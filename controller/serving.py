@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.pyfunc import PyFuncModel
     from starlette.applications import Starlette
+    from starlette.requests import Request
     from starlette.responses import JSONResponse
 
 log = logging.getLogger("mlflow_gitops.serving")
@@ -45,6 +46,11 @@ DELIVERY_ID_HEADER = "X-MLflow-Delivery-Id"
 SIGNATURE_VERSION = "v1"
 # A signed call older (or newer) than this is a replay, not a delivery.
 WEBHOOK_TOLERANCE_S = 300
+# An alias event is a few hundred bytes; a larger body is refused before it is read whole.
+MAX_WEBHOOK_BODY_BYTES = 1024 * 1024
+# Delivery ids remembered within the tolerance window, so a captured call is accepted once.
+MAX_REMEMBERED_DELIVERIES = 10_000
+MAX_DELIVERY_ID_CHARS = 256
 ALIAS_EVENTS = {("model_version_alias", "created"), ("model_version_alias", "deleted")}
 
 
@@ -220,23 +226,66 @@ def _first_line(exc: BaseException) -> str:
     return redact(line)
 
 
-def signature_is_valid(
-    secret: str, headers: Mapping[str, str], body: bytes, now: float | None = None
-) -> bool:
-    """MLflow's webhook signature: base64 HMAC-SHA256 of `delivery_id.timestamp.body`, as
-    `v1,<sig>`, with a timestamp close to now so a captured call cannot be replayed later."""
+@dataclass(frozen=True)
+class SignedHeaders:
+    """MLflow's three webhook headers, well-formed and on time; the body is not read yet."""
+
+    delivery_id: str
+    timestamp: str
+    signature: str
+
+
+def signed_headers(headers: Mapping[str, str], now: float | None = None) -> SignedHeaders | None:
+    """The signature headers if present, well-formed and within the tolerance window: checked
+    before the body is read, so an unsigned caller cannot make us read anything."""
     lowered = {key.lower(): value for key, value in headers.items()}
     signature = lowered.get(SIGNATURE_HEADER.lower(), "")
     delivery_id = lowered.get(DELIVERY_ID_HEADER.lower(), "")
     timestamp = lowered.get(TIMESTAMP_HEADER.lower(), "")
     version, _, given = signature.partition(",")
-    if version != SIGNATURE_VERSION or not given or not delivery_id or not timestamp.isdigit():
-        return False
+    if version != SIGNATURE_VERSION or not given or not timestamp.isdigit():
+        return None
+    if not 0 < len(delivery_id) <= MAX_DELIVERY_ID_CHARS:
+        return None
     if abs((time.time() if now is None else now) - int(timestamp)) > WEBHOOK_TOLERANCE_S:
+        return None
+    return SignedHeaders(delivery_id, timestamp, given)
+
+
+def signature_is_valid(
+    secret: str, headers: Mapping[str, str], body: bytes, now: float | None = None
+) -> bool:
+    """MLflow's webhook signature: base64 HMAC-SHA256 of `delivery_id.timestamp.body`, as
+    `v1,<sig>`, with a timestamp close to now so a captured call cannot be replayed later."""
+    signed_by = signed_headers(headers, now)
+    if signed_by is None:
         return False
+    delivery_id, timestamp, given = signed_by.delivery_id, signed_by.timestamp, signed_by.signature
     signed = delivery_id.encode() + b"." + timestamp.encode() + b"." + body
     expected = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
     return hmac.compare_digest(base64.b64encode(expected).decode(), given)
+
+
+class RecentDeliveries:
+    """Delivery ids accepted within the replay window: the same signed call counts once.
+
+    An id is forgotten once its timestamp leaves the window (the signature check refuses it
+    then anyway); past MAX_REMEMBERED_DELIVERIES, the oldest go first, so memory stays bounded.
+    """
+
+    def __init__(self, limit: int = MAX_REMEMBERED_DELIVERIES) -> None:
+        self.limit = limit
+        self._expiry: dict[str, float] = {}  # in insertion order
+
+    def first_time(self, delivery_id: str, timestamp: int, now: float | None = None) -> bool:
+        moment = time.time() if now is None else now
+        self._expiry = {d: t for d, t in self._expiry.items() if t >= moment}
+        if delivery_id in self._expiry:
+            return False
+        while len(self._expiry) >= self.limit:
+            del self._expiry[next(iter(self._expiry))]
+        self._expiry[delivery_id] = timestamp + WEBHOOK_TOLERANCE_S
+        return True
 
 
 def concerns(payload: Any, name: str, alias: str) -> bool:
@@ -264,7 +313,6 @@ def scoring_app(served: AliasedModel, webhook_secret: str | None = None) -> Star
     from mlflow.pyfunc import scoring_server
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
-    from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
@@ -280,6 +328,8 @@ def scoring_app(served: AliasedModel, webhook_secret: str | None = None) -> Star
         except MlflowException as exc:  # bad input: MLflow's message, without its traceback
             http_status = exc.get_http_status_code()
             return _error(http_status if http_status < 500 else 400, exc.message, exc.error_code)
+        except RecursionError:  # json.loads on `[[[[...` 100,000 deep: the input, not a bug
+            return _error(400, "the input is nested too deeply")
         headers = {"X-Model-Version": current.version}
         return Response(result.response, result.status, headers, media_type=result.mimetype)
 
@@ -287,10 +337,20 @@ def scoring_app(served: AliasedModel, webhook_secret: str | None = None) -> Star
         body = await request.body()
         return await run_in_threadpool(score, body, request.headers.get("content-type", ""))
 
+    deliveries = RecentDeliveries()
+
     async def webhook(request: Request) -> Response:
-        body = await request.body()
-        if not webhook_secret or not signature_is_valid(webhook_secret, request.headers, body):
-            return _error(401, "missing or invalid X-MLflow-Signature", "UNAUTHENTICATED")
+        unsigned = _error(401, "missing or invalid X-MLflow-Signature", "UNAUTHENTICATED")
+        if not webhook_secret or (signed := signed_headers(request.headers)) is None:
+            return unsigned  # before reading a byte of the body
+        body = await _body_up_to(request, MAX_WEBHOOK_BODY_BYTES)
+        if body is None:
+            message = f"webhook body over {MAX_WEBHOOK_BODY_BYTES} bytes"
+            return _error(413, message, "REQUEST_TOO_LARGE")
+        if not signature_is_valid(webhook_secret, request.headers, body):
+            return unsigned
+        if not deliveries.first_time(signed.delivery_id, int(signed.timestamp)):
+            return _error(409, "this delivery was already received", "ALREADY_RECEIVED")
         try:
             payload = json.loads(body)
         except ValueError:
@@ -305,6 +365,20 @@ def scoring_app(served: AliasedModel, webhook_secret: str | None = None) -> Star
     if webhook_secret:
         routes.append(Route("/webhook", webhook, methods=["POST"]))
     return Starlette(routes=routes)
+
+
+async def _body_up_to(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to exceed `limit` (declared or streamed)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class _StderrHandler(logging.Handler):

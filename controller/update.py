@@ -17,9 +17,9 @@ from controller.errors import UpdateError
 from controller.gates import failures
 from controller.gitops import local_branches, remote_branches, starting_branch, switch_to
 from controller.manifest import LoadedManifest, TrackPolicy, load_manifest
-from controller.promotion import AliasRequest, Delivery, edit_alias, ref_part
+from controller.promotion import AliasRequest, Delivery, branch_stem, edit_alias
 from controller.registry import Registry
-from controller.review import assess
+from controller.review import assess, gated_metrics
 from controller.target import TargetFlags, resolve_target
 from controller.tracking import decide
 from controller.values import Change, TrackedAlias
@@ -54,7 +54,7 @@ def bump_branch(model: str, alias: str, version: int) -> str:
 
 
 def bump_branch_prefix(model: str, alias: str) -> str:
-    return f"{BRANCH_PREFIX}{ref_part(model)}-{ref_part(alias)}-v"
+    return f"{BRANCH_PREFIX}{branch_stem(model, alias)}-v"
 
 
 def tracked_aliases(loaded: LoadedManifest, model: str | None, alias: str | None) -> list[Tracked]:
@@ -126,13 +126,8 @@ def _through_gates(
     ]
     if not gated:
         return decisions
-    raws = registry.read_evidence(
-        {(d.model, v) for d in gated for v in (d.declared, d.candidate) if v is not None}
-    )
-    live = registry.read_state({d.model for d in gated})
-    verdicts: dict[str, TrackedAlias] = {}
-    for d in gated:
-        move = Change(
+    moves = {
+        d.address: Change(
             model=d.model,
             alias=d.alias,
             action="update",
@@ -140,6 +135,16 @@ def _through_gates(
             to_version=d.candidate,
             reason="promote",
         )
+        for d in gated
+    }
+    raws = registry.read_evidence(
+        {(d.model, v) for d in gated for v in (d.declared, d.candidate) if v is not None},
+        gated_metrics(moves.values(), loaded.manifest.gate_for),
+    )
+    live = registry.read_state({d.model for d in gated})
+    verdicts: dict[str, TrackedAlias] = {}
+    for d in gated:
+        move = moves[d.address]
         gate = loaded.manifest.gate_for(d.model, d.alias)
         assessed = assess(move, gate, live, raws, at, (move,))
         failed = "; ".join(f.message for f in failures(assessed.gates))

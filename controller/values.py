@@ -78,6 +78,16 @@ class Signature(Record):
     outputs: list[Column] = Field(default_factory=list)
 
 
+class MetricPoint(Record):
+    """Where a gated metric's value came from: the last step logged before the version was
+    registered (`step`, `logged_at`), and how many values logged after it were not counted.
+    No step: nothing was logged before the registration."""
+
+    step: int | None = None
+    logged_at: str | None = None
+    later: int = 0
+
+
 class RawVersion(Record):
     """One model version as the registry reports it, before the plan picks what to show."""
 
@@ -91,7 +101,10 @@ class RawVersion(Record):
     run_id: str | None = None
     model_id: str | None = None
     run_url: str | None = None
+    # Deleted (or purged) runs: their metrics are shown, but no gate counts them.
+    run_deleted: bool = False
     metrics: dict[str, float] = Field(default_factory=dict)
+    metric_points: dict[str, MetricPoint] = Field(default_factory=dict)
     # None: the MLmodel file could not be read; absent signature is Signature-less `False`.
     has_signature: bool | None = None
     signature: Signature | None = None
@@ -109,7 +122,9 @@ class VersionEvidence(Record):
     tags: dict[str, str] = Field(default_factory=dict)
     run_id: str | None = None
     run_url: str | None = None
+    run_deleted: bool = False
     metrics: dict[str, float] = Field(default_factory=dict)
+    metric_points: dict[str, MetricPoint] = Field(default_factory=dict)
     metrics_hidden: int = 0
     has_signature: bool | None = None
     signature: Signature | None = None

@@ -6,12 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 from controller.evidence import (
     MAX_METRICS,
+    as_registered,
     diff_signatures,
     parse_mlmodel,
     shown_metrics,
     version_evidence,
 )
-from controller.values import RawVersion
+from controller.values import MetricPoint, RawVersion
 
 MLMODEL = """\
 flavors:
@@ -60,3 +61,24 @@ def test_age_is_measured_against_the_plans_clock_and_never_negative() -> None:
     assert later.created_at == "2023-11-14T22:13:20Z"
     assert later.age_seconds == 3 * 86400 + 300
     assert version_evidence(raw, [], created.replace(year=2000)).age_seconds == 0
+
+
+def test_a_gated_metric_is_judged_as_it_stood_when_the_version_was_registered() -> None:
+    raw = RawVersion(model="m", version=1, status="READY", created_ms=10_000,
+                     metrics={"rmse": 1.0, "mae": 5.0})  # fmt: skip
+    # Two epochs before the registration, then a better value at a huge step after it.
+    history = {"rmse": [(140.0, 0, 8_000), (131.2, 1, 9_000), (1.0, 10**9, 20_000)]}
+    judged = as_registered(raw, history)
+    assert judged.metrics == {"rmse": 131.2, "mae": 5.0}  # the ungated metric is as read
+    assert judged.metric_points == {
+        "rmse": MetricPoint(step=1, logged_at="1970-01-01T00:00:09Z", later=1)
+    }
+
+
+def test_a_metric_logged_only_after_registration_is_not_there_and_odd_times_do_not_crash() -> None:
+    raw = RawVersion(model="m", version=1, status="READY", created_ms=10_000,
+                     metrics={"rmse": 1.0})  # fmt: skip
+    judged = as_registered(raw, {"rmse": [(1.0, 0, 20_000)]})
+    assert judged.metrics == {} and judged.metric_points == {"rmse": MetricPoint(later=1)}
+    backdated = as_registered(raw, {"rmse": [(1.0, 5, -(10**18))]})
+    assert backdated.metric_points["rmse"].logged_at == f"{-(10**18)} ms"

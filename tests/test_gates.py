@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from controller.gates import Context, check, failures
 from controller.manifest import Gate
+from controller.review import gated_metrics
 from controller.state import audit_tag_key
 from controller.values import Change, VersionEvidence
 
@@ -131,3 +132,62 @@ def test_promotes_from_fails_otherwise() -> None:
     assert failures(check(Gate(promotes_from="challenger"), version(4), Context()))[0].actual == (
         "challenger is nowhere"
     )
+
+
+NOT_FINITE = (float("nan"), float("inf"), float("-inf"))
+
+
+def test_nan_and_infinity_fail_every_metric_bound_saying_so() -> None:
+    gate = {"metrics": {"rmse": {"max": 60.0}, "r2": {"min": 0.8}}}
+    for value in NOT_FINITE:
+        shown = f"{value:.6g}"
+        outcome = results(gate, version(metrics={"rmse": value, "r2": value}))
+        assert [(r[0], r[1], r[4]) for r in outcome] == [
+            ("metrics.rmse", False, f"metrics.rmse = {shown}: not a finite number"),
+            ("metrics.r2", False, f"metrics.r2 = {shown}: not a finite number"),
+        ]
+
+
+def test_nan_and_infinity_fail_better_than_current_on_either_side() -> None:
+    gate = {"better_than_current": {"rmse": "lower"}}
+    finite = Context(current=version(3, metrics={"rmse": 110.0}))
+    for value in NOT_FINITE:
+        proposed = version(metrics={"rmse": value})
+        for context in (finite, NO_CONTEXT):  # with a version to beat, and a first assignment
+            assert results(gate, proposed, context)[0][1] is False
+        assert results(gate, proposed, finite)[0][4] == (
+            f"better_than_current.rmse = {value:.6g}: not a finite number"
+        )
+        broken = Context(current=version(3, metrics={"rmse": value}))
+        assert results(gate, version(metrics={"rmse": 5.0}), broken)[0][1:2] == (False,)
+        assert results(gate, version(metrics={"rmse": 5.0}), broken)[0][4] == (
+            f"metric rmse of version 3 = {value:.6g}: not a finite number to beat"
+        )
+
+
+def test_a_deleted_runs_metrics_fail_bounds_and_comparisons_on_either_side() -> None:
+    deleted = version(metrics={"rmse": 5.0}, run_deleted=True)
+    assert results({"metrics": {"rmse": {"max": 60.0}}}, deleted)[0][1:] == (
+        False, "max 60.0", "run deleted", "metric rmse of version 4 does not count: run deleted",
+    )  # fmt: skip
+    gate = {"better_than_current": {"rmse": "lower"}}
+    assert results(gate, deleted)[0][1] is False
+    replaced = Context(current=version(3, metrics={"rmse": 110.0}, run_deleted=True))
+    assert results(gate, version(metrics={"rmse": 5.0}), replaced)[0][4] == (
+        "metric rmse of version 3 does not count: run deleted"
+    )
+
+
+def test_only_the_metrics_a_gate_compares_are_read_for_the_version_replaced() -> None:
+    gate = Gate.model_validate(
+        {
+            "metrics": {"rmse": {"max": 1.0}, "r2": {"min": 0.5}},
+            "better_than_current": {"mae": "lower"},
+        }
+    )
+    changes = [_move("champion", 3, 4), _move("shadow", 1, 2)]
+    gates = {"champion": gate}
+    assert gated_metrics(changes, lambda model, alias: gates.get(alias)) == {
+        ("bikes", 4): {"rmse", "r2", "mae"},
+        ("bikes", 3): {"mae"},
+    }

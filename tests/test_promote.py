@@ -280,3 +280,24 @@ def test_an_unreachable_registry_is_refused_without_offline(
         f"error: cannot reach the MLflow registry at {closed}; "
         "pass --offline to skip the version check\n"
     )
+
+
+def test_commit_branches_of_aliases_whose_names_clean_alike_never_collide(
+    tmp_path: Path,
+) -> None:
+    repo = make_repo(tmp_path / "clash")
+    text = (
+        "version: 1\nmodels:\n"
+        "  a:\n    aliases: {b-c: 1}\n  a-b:\n    aliases: {c: 1}\n"
+        "  fraud model:\n    aliases: {champion: 1}\n  fraud-model:\n    aliases: {champion: 1}\n"
+    )
+    commit_file(repo, "registry.yaml", text, "declare")
+    branches = {}
+    for model, alias in (("a", "b-c"), ("a-b", "c"), ("fraud model", "champion"),
+                         ("fraud-model", "champion")):  # fmt: skip
+        assert promote(repo, model, alias, "2", "--offline", "--commit") == 0
+        branches[(model, alias)] = repo.active_branch
+        repo.heads.main.checkout()
+    assert len({branch.name for branch in branches.values()}) == 4
+    for (model, alias), branch in branches.items():
+        assert branch.commit.message.startswith(f"promote {model}@{alias}: 1 -> 2\n")

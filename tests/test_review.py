@@ -439,6 +439,9 @@ def test_text_and_markdown_show_the_evidence_and_the_gates(
     )
     assert f"Registry: `{mlflow_server}` (from `--tracking-uri`)" in comment
     assert "Planned for " in comment
-    assert "| `rmse` | 110 | 131.2 | +21.2 |" in comment
+    # The gated metric with the step and time it was judged at (as of the registration).
+    assert re.search(
+        r"\| `rmse` \| 110 \| 131\.2 \(step 0, [-\d]+ [:\d]+ UTC\) \| \+21\.2 \|", comment
+    )
     assert "- ❌ metrics.rmse = 131.2 (expected max 120.0)" in comment
     assert f"> ⚠️ **Deletes `{name}@shadow`** (now 3)" in comment

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +148,7 @@ BAD_PAYLOADS = [
     ("text/csv", b"x\nnot-a-number\n"),
     ("text/plain", b"x=1"),
     ("application/json; charset=latin-1", b"{}"),
+    ("application/json", b"[" * 100_000 + b"]" * 100_000),  # deeper than any parser recurses
 ]
 
 
@@ -270,3 +273,73 @@ def test_a_signed_webhook_switches_versions_long_before_the_poll_would(
     assert (unsigned, forged) == (401, 401)
     assert checks == 1, "one check, the one the webhook asked for"
     assert "s3cret-for-tests" not in (tmp_path / "serve.log").read_text()
+
+
+SECRET = "s3cret-for-tests"
+BIG_BODY_MIB = 128
+
+
+def signed(body: bytes, delivery: str = "d-1", secret: str = SECRET) -> dict[str, str]:
+    """MLflow's three webhook headers for `body`, signed now."""
+    from mlflow.webhooks.delivery import _generate_hmac_signature
+
+    stamp = str(int(time.time()))
+    return {
+        "X-MLflow-Delivery-Id": delivery,
+        "X-MLflow-Timestamp": stamp,
+        "X-MLflow-Signature": _generate_hmac_signature(secret, delivery, stamp, body.decode()),
+    }
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM), in MiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s*(\d+) kB", status)[1]) / 1024  # type: ignore[index]
+
+
+def post(url: str, headers: dict[str, str], body: Iterator[bytes] | None = None) -> int | None:
+    """POST to /webhook, streaming `body` in chunks (chunked encoding), or with only the
+    headers; the status, or None when the server closed the connection before taking it all."""
+    port = int(url.rsplit(":", 1)[1])
+    connection = HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("POST", "/webhook", body=body, headers=headers,
+                           encode_chunked=body is not None)  # fmt: skip
+        return connection.getresponse().status
+    except (BrokenPipeError, ConnectionResetError):
+        return None
+    finally:
+        connection.close()
+
+
+def test_webhook_bodies_are_capped_before_they_are_read_and_replays_are_refused(
+    champion: str, mlflow_server: str, tmp_path: Path
+) -> None:
+    args = (f"{champion}@champion", "--refresh", "300", "--tracking-uri", mlflow_server)
+    env = {"MLFLOW_GITOPS_WEBHOOK_SECRET": SECRET}
+    event = json.dumps({"entity": "model_version_alias", "action": "created",
+                        "data": {"name": "other", "alias": "champion"}}).encode()  # fmt: skip
+    with running_serve(tmp_path / "serve.log", *args, env=env) as (url, proc):
+        assert http(f"{url}/webhook", event, **signed(event, "first"))[0] == 200
+        before = peak_rss_mib(proc.pid)
+        chunk = b"x" * (1024 * 1024)
+        big = (chunk for _ in range(BIG_BODY_MIB))
+        # Well-formed headers (a wrong signature, which only the body can show): streamed in.
+        streamed = post(url, signed(event, "big", secret="guessed"), big)
+        grew = peak_rss_mib(proc.pid) - before
+        # A declared length over the cap is refused without waiting for the body; an unsigned
+        # call is refused before its body, however long it says it is.
+        huge = {"Content-Length": str(BIG_BODY_MIB * 1024 * 1024)}
+        declared = post(url, {**signed(event, "declared"), **huge})
+        unsigned = post(url, huge)
+        replayed = http(f"{url}/webhook", event, **signed(event, "again"))[0]
+        again = http(f"{url}/webhook", event, **signed(event, "again"))
+        still = status_of(url)
+    assert streamed in (413, None), (streamed, f"peak RSS grew {grew:.0f} MiB")  # or cut off
+    assert grew < BIG_BODY_MIB / 4, f"peak RSS grew {grew:.0f} MiB on a {BIG_BODY_MIB} MiB body"
+    assert (declared, unsigned) == (413, 401)
+    assert replayed == 200
+    assert again[0] == 409 and json.loads(again[2])["message"] == (
+        "this delivery was already received"
+    )
+    assert still["checks"] == 0  # no event named the served alias

@@ -209,3 +209,32 @@ def test_only_events_for_the_served_alias_trigger_a_refresh() -> None:
     other_entity = {**event("created"), "entity": "model_version"}
     assert not serving.concerns(other_entity, "bikes", "champion")
     assert not serving.concerns(["not", "a", "dict"], "bikes", "champion")
+
+
+def test_a_delivery_id_counts_once_within_the_window_and_memory_stays_bounded() -> None:
+    recent = serving.RecentDeliveries(limit=3)
+    now = 1_000_000.0
+    assert recent.first_time("d-1", int(now), now)
+    assert not recent.first_time("d-1", int(now), now + 1)  # the same call, replayed
+    later = now + serving.WEBHOOK_TOLERANCE_S + 1  # d-1's timestamp is refused by then anyway
+    assert recent.first_time("d-1", int(later), later)
+    for delivery in ("d-2", "d-3"):
+        assert recent.first_time(delivery, int(later), later)
+    assert not recent.first_time("d-3", int(later), later)
+    # A fourth id within the window: the oldest (d-1) makes way, so the memory stays at 3.
+    assert recent.first_time("d-4", int(later), later)
+    assert recent.first_time("d-1", int(later), later)
+
+
+def test_signature_headers_are_judged_before_any_body_is_read() -> None:
+    now = int(time.time())
+    headers = mlflow_signed("s3cret", b"{}", now)
+    assert serving.signed_headers(headers) is not None
+    for broken in (
+        {**headers, "X-MLflow-Signature": "v2,abc"},
+        {**headers, "X-MLflow-Timestamp": "soon"},
+        {**headers, "X-MLflow-Timestamp": str(now - serving.WEBHOOK_TOLERANCE_S - 5)},
+        {**headers, "X-MLflow-Delivery-Id": "x" * (serving.MAX_DELIVERY_ID_CHARS + 1)},
+        {k: v for k, v in headers.items() if k != "X-MLflow-Delivery-Id"},
+    ):
+        assert serving.signed_headers(broken) is None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -329,3 +330,29 @@ def test_a_candidate_failing_its_gate_is_skipped_and_the_output_says_why(
     track.client.set_model_version_tag(model, "3", "validation_status", "approved")
     assert decisions(track.update())["challenger"] == (2, 3, "bump")
     assert "challenger: 3" in track.manifest.read_text()
+
+
+def test_bumps_of_models_whose_names_clean_alike_get_their_own_branches(
+    track: Tracking,
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    names = (f"fraud model{suffix}", f"fraud-model{suffix}")
+    for name in names:
+        track.client.create_registered_model(name)
+        for _ in range(2):
+            track.client.create_model_version(name, source=f"s3://x/{suffix}")
+    blocks = "".join(
+        f"  {name}:\n    aliases: {{challenger: 1}}\n    track: {{challenger: latest}}\n"
+        for name in names
+    )
+    commit_file(track.repo, "registry.yaml", f"version: 1\nmodels:\n{blocks}", "declare")
+
+    tracked = track.update("--commit")
+
+    assert [(x["model"], x["decision"]) for x in tracked] == [(n, "bump") for n in names]
+    branches = [str(x["branch"]) for x in tracked]
+    assert len(set(branches)) == 2
+    for name, branch in zip(names, branches, strict=True):
+        assert track.repo.heads[branch].commit.message.startswith(
+            f"update {name}@challenger: 1 -> 2\n"
+        )

@@ -164,7 +164,8 @@ def _run_cell(version: VersionEvidence | None) -> str:
     if version is None or not version.run_id:
         return NONE
     short = escape(version.run_id[:8])
-    return f"[{short}]({version.run_url})" if version.run_url else short
+    cell = f"[{short}]({version.run_url})" if version.run_url else short
+    return cell + (" (run deleted)" if version.run_deleted else "")
 
 
 def _evidence_table(change: Change, base: str | None) -> list[str]:
@@ -186,8 +187,8 @@ def _evidence_table(change: Change, base: str | None) -> list[str]:
     rows = [
         [
             code(name, in_table=True),
-            words.number(old.metrics.get(name)) if old else NONE,
-            words.number(new.metrics.get(name)),
+            escape(words.metric(old, name)) if old else NONE,
+            escape(words.metric(new, name)),
             words.delta(old.metrics.get(name) if old else None, new.metrics.get(name)) or NONE,
         ]
         for name in names

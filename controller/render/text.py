@@ -49,9 +49,9 @@ def evidence_lines(change: Change) -> list[str]:
         if version is None:
             continue
         diff = found.signature_diff if side == "to" else None
-        run = f"run {version.run_id[:8]}" if version.run_id else "no run"
         lines.append(
-            f"{side:>4} v{version.version}: {words.created(version)}, {version.status}, {run}, "
+            f"{side:>4} v{version.version}: {words.created(version)}, {version.status}, "
+            f"{words.run(version)}, "
             f"signature {words.signature(version, diff)}; {words.metrics(version)}; "
             f"tags {words.tags(version)}"
         )

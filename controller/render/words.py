@@ -66,8 +66,29 @@ def tags(version: VersionEvidence) -> str:
     return ", ".join(plain) or "none"
 
 
+def metric(version: VersionEvidence, name: str) -> str:
+    """`69.7695 (step 3, 2026-11-29 04:33 UTC)` for a gated metric: which value was judged."""
+    shown = number(version.metrics.get(name))
+    point = version.metric_points.get(name)
+    if point is None:
+        return shown
+    where = []
+    if point.step is not None:
+        when = (point.logged_at or "").replace("T", " ").replace("Z", " UTC")
+        where.append(f"step {point.step}, {when}")
+    if point.later:
+        where.append(f"{point.later} logged after registration not counted")
+    return f"{shown} ({'; '.join(where)})"
+
+
+def run(version: VersionEvidence) -> str:
+    if not version.run_id:
+        return "no run"
+    return f"run {version.run_id[:8]}" + (" (run deleted)" if version.run_deleted else "")
+
+
 def metrics(version: VersionEvidence) -> str:
-    shown = " ".join(f"{k}={number(v)}" for k, v in version.metrics.items()) or "no metrics"
+    shown = " ".join(f"{k}={metric(version, k)}" for k in version.metrics) or "no metrics"
     return shown + (f" (+{version.metrics_hidden} more)" if version.metrics_hidden else "")
 
 
