@@ -131,9 +131,9 @@ def plan(loaded: LoadedManifest, registry: Registry, *, at: datetime | None = No
     )
     made = make_plan(loaded, live, owned, owner)
     claims = record_deletions(made, {**owned, **live.models})
-    made = leave_unconfirmed(
-        made, loaded, doubts(claims, _history(loaded.path, claims), loaded.path)
-    )
+    history = _history(loaded.path, claims)
+    unconfirmed = doubts(claims, history, loaded.path, loaded.manifest.models.keys())
+    made = leave_unconfirmed(made, loaded, unconfirmed)
     versions = registry.read_evidence(wanted_versions(made))
     audits = _audits(made, loaded.path, versions)
     reviewed = review(made, loaded, live, versions, at or now(), audits)

@@ -9,7 +9,7 @@ no later commit up to HEAD lists the model under `release`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -74,8 +74,14 @@ def _read(text: str, path: str) -> _Read | None:
     )
 
 
-def doubt(claim: Claim, history: History, path: str) -> str | None:
-    """Why git does not confirm the claim, or None when it does."""
+def doubt(
+    claim: Claim, history: History, path: str, declared: Collection[str] = frozenset()
+) -> str | None:
+    """Why git does not confirm the claim, or None when it does.
+
+    `declared` are the models the manifest declares now: a release in between does not matter
+    for them (this manifest manages them again), so only the others pay for the release scan.
+    """
     commit = claim.commit
     if claim.version is None:
         return f"does not record {claim.model}@{claim.alias}"
@@ -96,7 +102,12 @@ def doubt(claim: Claim, history: History, path: str) -> str | None:
             f"names commit {short}, whose manifest does not declare "
             f"{claim.model}@{claim.alias}: {claim.version}"
         )
+    if claim.model in declared:
+        return None
     for later, text in facts.later:
+        # Only a text naming the model (or escaping some name) can release it: parse just those.
+        if claim.model not in text and "\\" not in text:
+            continue
         later_read = _read(text, path)
         if later_read and claim.model in later_read.release:
             return f"names commit {short}, but the later commit {later[:12]} released {claim.model}"
@@ -129,9 +140,11 @@ def record_deletions(plan: Plan, models: Mapping[str, LiveModel]) -> list[Claim]
     return claims
 
 
-def doubts(claims: Iterable[Claim], history: History, path: str) -> list[Doubt]:
+def doubts(
+    claims: Iterable[Claim], history: History, path: str, declared: Collection[str] = frozenset()
+) -> list[Doubt]:
     """The claims git does not confirm, each with why."""
-    found = ((claim, doubt(claim, history, path)) for claim in claims)
+    found = ((claim, doubt(claim, history, path, declared)) for claim in claims)
     return [(claim, why) for claim, why in found if why is not None]
 
 

@@ -44,6 +44,8 @@ def test_a_claim_is_doubted_for_each_thing_git_does_not_confirm() -> None:
     assert f"the later commit {'c' * 12} released fraud" in (
         doubt(claim(), handed_over, "registry.yaml") or ""
     )
+    # Declared again now: this manifest manages it, whatever happened in between.
+    assert doubt(claim(), handed_over, "registry.yaml", declared={"fraud"}) is None
 
 
 def test_only_well_formed_audit_tags_on_a_version_the_plan_moves_off_are_claims() -> None:
