@@ -76,6 +76,9 @@ def test_forged_ownership_cannot_get_another_teams_alias_deleted(
         f"mlflow-gitops.last-applied on {fraud} names no commit of this manifest's history "
         f"(none): {fraud}@prod -> 1 left alone"
     ) in out
+    # The drift workflow posts a failed plan's Markdown as its issue: the problem is there.
+    code, out = run("plan", "-f", path, "--format", "markdown")
+    assert code == 1 and "names no commit of this manifest" in out.split("#### Errors")[1]
     assert run("apply", "-f", path)[0] == 1
     assert aliases(server_client, fraud) == {"prod": "1"}
 
