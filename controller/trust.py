@@ -124,7 +124,9 @@ def record_deletions(plan: Plan, models: Mapping[str, LiveModel]) -> list[Claim]
     claims = []
     for change in plan.changes:
         snapshot = plan.models.get(change.model)
-        if change.reason != "removed" or snapshot is None or change.alias in snapshot.declared:
+        if change.reason != "removed" or snapshot is None:
+            continue
+        if change.alias in snapshot.declared or snapshot.prune:
             continue
         model = models.get(change.model)
         record = model.last_applied if model else None

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from controller.gitops import recorded_commits
-from controller.state import AUDIT_TAG_PREFIX
-from controller.trust import Claim, RecordedCommit, audit_claims, doubt
-from controller.values import Change, RawVersion
+from controller.state import AUDIT_TAG_PREFIX, LAST_APPLIED_TAG, LastApplied, LiveModel
+from controller.trust import Claim, RecordedCommit, audit_claims, doubt, record_deletions
+from controller.values import Change, ModelSnapshot, Plan, RawVersion
 from testing.repos import commit_file, make_repo
 
 DECLARED = "version: 1\nmodels:\n  fraud:\n    aliases:\n      prod: 1\n"
@@ -46,6 +46,26 @@ def test_a_claim_is_doubted_for_each_thing_git_does_not_confirm() -> None:
     )
     # Declared again now: this manifest manages it, whatever happened in between.
     assert doubt(claim(), handed_over, "registry.yaml", declared={"fraud"}) is None
+
+
+def test_only_deletions_on_the_records_word_alone_need_confirming() -> None:
+    def deletion(alias: str) -> Change:
+        return Change(model="fraud", alias=alias, action="delete", from_version=1,
+                      to_version=None, reason="removed")  # fmt: skip
+
+    def snapshot(**kw: object) -> ModelSnapshot:
+        return ModelSnapshot(declared={"gone": None}, observed={"prod": 1, "gone": 1}, **kw)
+
+    record = LastApplied(aliases={"prod": 1}, commit=SHA)
+    models = {"fraud": LiveModel(name="fraud", last_applied=record)}
+    changes = [deletion("prod"), deletion("gone")]  # `gone: null` is the manifest's own word
+    plan = Plan(models={"fraud": snapshot()}, changes=changes)
+    assert record_deletions(plan, models) == [
+        Claim("fraud", "prod", 1, SHA, "mlflow-gitops.last-applied")
+    ]
+    pruned = Plan(models={"fraud": snapshot(prune=True)}, changes=changes)
+    assert record_deletions(pruned, models) == []  # unmanaged: delete would delete it anyway
+    assert record_deletions(plan, {}) == [Claim("fraud", "prod", None, None, LAST_APPLIED_TAG)]
 
 
 def test_only_well_formed_audit_tags_on_a_version_the_plan_moves_off_are_claims() -> None:
