@@ -19,12 +19,7 @@ from controller.errors import (
     StalePlanError,
 )
 from controller.github_actions import ci_commit_and_actor, in_github_actions
-from controller.gitops import (
-    head_commit_and_user,
-    manifest_checkout,
-    manifest_revisions,
-    recorded_commits,
-)
+from controller.gitops import head_commit_and_user, manifest_checkout, manifest_revisions
 from controller.history import alias_changes, select
 from controller.manifest import (
     LoadedManifest,
@@ -36,24 +31,14 @@ from controller.manifest import (
 )
 from controller.output import redact, without_credentials
 from controller.ownership import owner_identity
-from controller.plan import leave_unconfirmed, make_plan, moved_aliases
+from controller.plan import make_plan, moved_aliases
 from controller.promotion import Delivery, promote, rollback
+from controller.records import confirm_deletions, confirmed_audits, unconfirmed_deletions
 from controller.registry import Registry
 from controller.review import active_freeze, recheck, review, wanted_versions
 from controller.saved_plan import check_manifest, check_registry, read_plan, write_plan
 from controller.state import LiveModel
 from controller.target import TargetFlags, resolve_target
-from controller.trust import (
-    Audits,
-    Claim,
-    RecordedCommit,
-    audit_claims,
-    audit_verdicts,
-    commits_named,
-    doubts,
-    record_deletions,
-    refusal,
-)
 from controller.update import update
 from controller.values import (
     UNCOMMITTED,
@@ -63,7 +48,6 @@ from controller.values import (
     Plan,
     PlanSource,
     Provenance,
-    RawVersion,
     RegistryRef,
 )
 
@@ -129,26 +113,13 @@ def plan(loaded: LoadedManifest, registry: Registry, *, at: datetime | None = No
         commit=checkout.commit,
         dirty=checkout.dirty,
     )
-    made = make_plan(loaded, live, owned, owner)
-    claims = record_deletions(made, {**owned, **live.models})
-    history = _history(loaded.path, claims)
-    unconfirmed = doubts(claims, history, loaded.path, loaded.manifest.models.keys())
-    made = leave_unconfirmed(made, loaded, unconfirmed)
+    made = confirm_deletions(
+        make_plan(loaded, live, owned, owner), loaded, {**owned, **live.models}
+    )
     versions = registry.read_evidence(wanted_versions(made))
-    audits = _audits(made, loaded.path, versions)
+    audits = confirmed_audits(made, loaded.path, versions)
     reviewed = review(made, loaded, live, versions, at or now(), audits)
     return reviewed.model_copy(update={"registry": ref, "source": source})
-
-
-def _history(path: str, claims: list[Claim]) -> dict[str, RecordedCommit]:
-    """What git says about the commits the claims name; no git call when there are none."""
-    return recorded_commits(path, commits_named(claims)) if claims else {}
-
-
-def _audits(plan: Plan, path: str, versions: dict[tuple[str, int], RawVersion]) -> Audits:
-    """Which audit tags git confirms, for the versions a change moves an alias off."""
-    claims = audit_claims(versions.values(), plan.changes)
-    return audit_verdicts(claims, _history(path, claims), path)
 
 
 def plan_to_apply(
@@ -268,18 +239,17 @@ def apply(
             update={"changes": [c for c in plan.changes if c.address in plan.gate_specs]}
         )
         # The record behind each deletion, read now, must be one git confirms, as in plan.
-        path = plan.source.manifest_path if plan.source else ""
-        claims = record_deletions(plan, live.models)
-        unconfirmed = doubts(claims, _history(path, claims), path)
+        unconfirmed = unconfirmed_deletions(plan, live.models)
         if unconfirmed:
             return _refused(
                 plan,
                 "the saved plan deletes what no reviewed commit confirms; nothing was applied: "
-                + "; ".join(refusal(claim, why) for claim, why in unconfirmed),
+                + unconfirmed,
             )
         # Fresh facts for the gated changes only; the whole plan, for promotes_from's moves.
         fresh = registry.read_evidence(wanted_versions(gated))
-        failed = recheck(plan, live, fresh, moment, _audits(plan, path, fresh))
+        audits = confirmed_audits(plan, plan.source.manifest_path if plan.source else None, fresh)
+        failed = recheck(plan, live, fresh, moment, audits)
         if failed:
             return _refused(
                 plan, "gates fail on fresh data; nothing was applied: " + "; ".join(failed)

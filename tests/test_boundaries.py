@@ -23,7 +23,10 @@ PURE = [
     "values.py", "plan.py", "state.py", "history.py", "commit_message.py", "render",
     "gates.py", "review.py", "evidence.py", "schedule.py", "trust.py",
 ]  # fmt: skip
-DOING_IO = {"controller.apply", "controller.registry", "controller.gitops", "controller.api"}
+DOING_IO = {
+    "controller.apply", "controller.registry", "controller.gitops", "controller.api",
+    "controller.records",
+}  # fmt: skip
 
 
 def imported_modules(path: Path) -> set[str]:
