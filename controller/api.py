@@ -34,6 +34,7 @@ from controller.output import redact, without_credentials
 from controller.ownership import owner_identity
 from controller.plan import make_plan, moved_aliases
 from controller.promotion import Delivery, promote, rollback
+from controller.records import confirm_deletions, confirmed_audits, unconfirmed_deletions
 from controller.registry import Registry
 from controller.review import (
     active_freeze,
@@ -120,11 +121,14 @@ def plan(loaded: LoadedManifest, registry: Registry, *, at: datetime | None = No
         commit=checkout.commit,
         dirty=checkout.dirty,
     )
-    made = make_plan(loaded, live, owned, owner)
+    made = confirm_deletions(
+        make_plan(loaded, live, owned, owner), loaded, {**owned, **live.models}
+    )
     versions = registry.read_evidence(
         wanted_versions(made), gated_metrics(made.changes, loaded.manifest.gate_for)
     )
-    reviewed = review(made, loaded, live, versions, at or now())
+    audits = confirmed_audits(made, loaded.path, versions)
+    reviewed = review(made, loaded, live, versions, at or now(), audits)
     return reviewed.model_copy(update={"registry": ref, "source": source})
 
 
@@ -244,11 +248,20 @@ def apply(
         gated = plan.model_copy(
             update={"changes": [c for c in plan.changes if c.address in plan.gate_specs]}
         )
+        # The record behind each deletion, read now, must be one git confirms, as in plan.
+        unconfirmed = unconfirmed_deletions(plan, live.models)
+        if unconfirmed:
+            return _refused(
+                plan,
+                "the saved plan deletes what no reviewed commit confirms; nothing was applied: "
+                + unconfirmed,
+            )
         # Fresh facts for the gated changes only; the whole plan, for promotes_from's moves.
-        facts = registry.read_evidence(
+        fresh = registry.read_evidence(
             wanted_versions(gated), gated_metrics(gated.changes, partial(planned_gate, plan))
         )
-        failed = recheck(plan, live, facts, moment)
+        audits = confirmed_audits(plan, plan.source.manifest_path if plan.source else None, fresh)
+        failed = recheck(plan, live, fresh, moment, audits)
         if failed:
             return _refused(
                 plan, "gates fail on fresh data; nothing was applied: " + "; ".join(failed)

@@ -7,7 +7,7 @@ The same checks run in `plan` (so a reviewer sees them) and again in `apply` on 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -24,6 +24,8 @@ class Context:
     current: VersionEvidence | None = None  # the version the alias holds now
     live_aliases: dict[str, int] = field(default_factory=dict)  # of the same model
     moves: tuple[Change, ...] = ()  # the plan's changes to the same model
+    # (alias, version) -> why git does not confirm the audit tag there; None: it does.
+    audits: Mapping[tuple[str, int], str | None] = field(default_factory=dict)
 
 
 def metric_names(gate: Gate | None) -> list[str]:
@@ -86,20 +88,29 @@ def _signature(version: VersionEvidence) -> GateResult:
 
 
 def _promotes_from(source: str, version: VersionEvidence, context: Context) -> GateResult:
-    """It holds `source` and keeps it, or this plan moves `source` off it and the tool set it."""
+    """It holds `source` and keeps it, or this plan moves `source` off it and the tool set it
+    there: an audit tag that git confirms (trust.py), since anyone with EDIT can write one."""
     holder = context.live_aliases.get(source)
     moved_off = any(c.alias == source and c.from_version == version.version for c in context.moves)
     expected = f"holds {source}"
     if holder == version.version and not moved_off:
         return _result("promotes_from", True, expected, f"holds {source}", f"holds {source} now")
-    if moved_off and audit_tag_key(source) in version.tags:
+    audited = (source, version.version) in context.audits
+    doubt = context.audits.get((source, version.version))
+    if moved_off and audited and doubt is None:
         return _result(
             "promotes_from",
             True,
             expected,
             f"held {source}",
-            f"held {source} (set by mlflow-gitops), which this plan moves on",
+            f"held {source} (set by mlflow-gitops, confirmed by git), which this plan moves on",
         )
+    if moved_off and doubt is not None:
+        message = (
+            f"version {version.version} holds {source}, but its {audit_tag_key(source)} tag "
+            f"{doubt}, and this plan moves it on"
+        )
+        return _result("promotes_from", False, expected, f"{source} not confirmed", message)
     if moved_off:
         actual = f"{source} was set by hand"
         message = (

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from controller.errors import GitError
+from controller.trust import RecordedCommit
 from controller.values import Checkout, CommitInfo, Revision
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
 
 ZERO_SHA = "0" * 40
+FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 # One record per commit: \x1e starts it, \x1f separates the fields, then `--raw -z` output.
 LOG_FORMAT = "%x1e%H%x1f%aI%x1f%an%x1f%s"
 GITHUB_REMOTE = re.compile(
@@ -78,6 +80,82 @@ def manifest_revisions(path: str | Path) -> list[Revision]:
             if blob != ZERO_SHA
         }
     return [Revision(commit, file, texts.get(blob)) for commit, file, blob in records]
+
+
+def recorded_commits(path: str | Path, shas: Iterable[str]) -> dict[str, RecordedCommit]:
+    """What git says about the commits our registry records name (trust.py judges them).
+
+    For each: is it HEAD or an ancestor of HEAD, the manifest (same path) at it, and the later
+    revisions up to HEAD that mention `release`. Git processes: one `rev-list` for ancestry and
+    one `log` per distinct commit on the line, plus gitpython's persistent `cat-file --batch`
+    for every object; a name that is not a full sha never reaches git. Outside git: nothing.
+    """
+    wanted = sorted({sha for sha in shas if FULL_SHA.fullmatch(sha)})
+    if not wanted:
+        return {}
+    try:
+        with _repo(path) as repo:
+            if not repo.head.is_valid():
+                return {}
+            relative = _relative(repo, path)
+            shallow = repo.git.rev_parse("--is-shallow-repository") == "true"
+            commits = [sha for sha in wanted if _is_commit(repo, sha)]
+            outside = (
+                set(repo.git.rev_list(*commits, "--not", "HEAD").split()) if commits else set()
+            )
+            texts: dict[str, str | None] = {}
+            facts = {}
+            for sha in wanted:
+                if sha not in commits or sha in outside:
+                    facts[sha] = RecordedCommit(sha, on_history=False, shallow=shallow)
+                    continue
+                facts[sha] = RecordedCommit(
+                    sha,
+                    on_history=True,
+                    manifest=_text_at(repo, f"{sha}:{relative}"),
+                    later=_later_releases(repo, sha, relative, texts),
+                )
+    except GitError:  # not a repository: no commit can be confirmed
+        return {}
+    return facts
+
+
+def _is_commit(repo: git.Repo, name: str) -> bool:
+    try:
+        kind: object = repo.git.get_object_header(name)[1]
+    except ValueError:  # git: missing
+        return False
+    return kind == b"commit"
+
+
+def _text_at(repo: git.Repo, spec: str) -> str | None:
+    try:
+        return repo.git.get_object_data(spec)[3].decode("utf-8", "replace")
+    except ValueError:  # no such file at that commit
+        return None
+
+
+def _later_releases(
+    repo: git.Repo, sha: str, relative: str, texts: dict[str, str | None]
+) -> tuple[tuple[str, str], ...]:
+    """(commit, text) of each manifest revision after `sha` up to HEAD that says `release`.
+
+    Only those can release a model, so only those are worth a parse; `texts` caches blobs.
+    """
+    log = repo.git.log(
+        "--format=%x1e%H", "--raw", "--no-abbrev", "-z", f"{sha}..HEAD", "--", relative
+    )
+    later = []
+    for record in log.split("\x1e")[1:]:
+        commit, _, raw = record.partition("\0")
+        fields = raw.strip("\n\0").split("\0")
+        blob = fields[0].split()[3] if fields and fields[0] else ZERO_SHA
+        if blob not in texts:
+            texts[blob] = None if blob == ZERO_SHA else _text_at(repo, blob)
+        text = texts[blob]
+        if text is not None and "release" in text:
+            later.append((commit.strip(), text))
+    return tuple(later)
 
 
 def _parse_record(record: str) -> tuple[CommitInfo, str, str]:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from controller.manifest import LoadedManifest
 from controller.state import READY, LiveModel, LiveState
+from controller.trust import Doubt, refusal
 from controller.values import (
     Change,
     ModelSnapshot,
@@ -70,7 +71,8 @@ def diff_model(
     """Changes, unmanaged aliases and the unchanged count of one model, from its snapshot alone.
 
     `apply --plan` runs this again on a saved plan's snapshot: a plan file can only carry out
-    what its own snapshot gives. `skip` holds aliases whose declared version is unusable.
+    what its own snapshot gives. `skip` holds aliases whose declared version is unusable, and
+    undeclared ones whose last-applied record git does not confirm.
     """
     last = snapshot.last_applied or {}
     changes: list[Change] = []
@@ -106,7 +108,7 @@ def diff_model(
             # A removed model's other aliases were never ours: left alone, and not listed.
             if not snapshot.removed:
                 unmanaged.append(UnmanagedAlias(model=name, alias=alias, version=current))
-        else:
+        elif alias not in skip:  # skipped: a record git does not confirm (a plan problem)
             changes.append(_deletion(name, alias, current, reason))
     return changes, unmanaged, unchanged
 
@@ -246,6 +248,43 @@ def make_plan(
         removed_models=removed_models,
         released=released,
     )
+
+
+def leave_unconfirmed(plan: Plan, loaded: LoadedManifest, doubts: list[Doubt]) -> Plan:
+    """The plan without the deletions whose last-applied record git does not confirm, and a
+    problem for each: the model is left alone, and the plan cannot be applied as it is."""
+    if not doubts:
+        return plan
+    problems = [
+        PlanProblem(
+            model=claim.model,
+            alias=claim.alias,
+            message=refusal(claim, why),
+            file=loaded.path,
+            **_where(loaded, claim.model),
+        )
+        for claim, why in doubts
+    ]
+    errors = [*plan.errors, *problems]
+    changes, unmanaged, summary = replay(plan.models, unusable(errors), len(plan.released))
+    doubted = {claim.model for claim, _ in doubts}
+    return plan.model_copy(
+        update={
+            "changes": changes,
+            "unmanaged": unmanaged,
+            "summary": summary,
+            "errors": errors,
+            "removed_models": [name for name in plan.removed_models if name not in doubted],
+        }
+    )
+
+
+def _where(loaded: LoadedManifest, model: str) -> dict[str, int]:
+    """The line declaring the model, if the manifest still declares it."""
+    if ("models", model) not in loaded.key_marks:
+        return {}
+    line, col = loaded.location("models", model)
+    return {"line": line, "col": col}
 
 
 def unusable(errors: list[PlanProblem]) -> frozenset[tuple[str, str]]:

@@ -15,6 +15,7 @@ from controller.gates import Context, check, failures, metric_names
 from controller.manifest import Gate, LoadedManifest
 from controller.schedule import last_start, parse_cron, parse_duration
 from controller.state import LiveState
+from controller.trust import Audits
 from controller.values import (
     Change,
     ChangeEvidence,
@@ -70,8 +71,11 @@ def review(
     live: LiveState,
     versions: dict[VersionKey, RawVersion],
     now: datetime,
+    audits: Audits | None = None,
 ) -> Plan:
-    """The plan with evidence, gate results, gate failures as problems, and the policy."""
+    """The plan with evidence, gate results, gate failures as problems, and the policy.
+
+    `audits` says which audit tags git confirms (trust.audit_verdicts); none, by default."""
     manifest = loaded.manifest
     specs = {
         c.address: gate.model_dump(mode="json", exclude_defaults=True)
@@ -87,7 +91,9 @@ def review(
     )
     changes, problems = [], []
     for change in plan.changes:
-        reviewed = _review_change(plan, change, live, versions, now, manifest.evidence.metrics)
+        reviewed = _review_change(
+            plan, change, live, versions, now, manifest.evidence.metrics, audits or {}
+        )
         changes.append(reviewed)
         for failed in failures(reviewed.gates):
             line, col = loaded.value_location("models", change.model, "aliases", change.alias)
@@ -111,12 +117,16 @@ def review(
 
 
 def recheck(
-    plan: Plan, live: LiveState, versions: dict[VersionKey, RawVersion], now: datetime
+    plan: Plan,
+    live: LiveState,
+    versions: dict[VersionKey, RawVersion],
+    now: datetime,
+    audits: Audits | None = None,
 ) -> list[str]:
     """Gate failures on fresh data, for apply: one line per failed check."""
     lines = []
     for change in plan.changes:
-        reviewed = _review_change(plan, change, live, versions, now, [])
+        reviewed = _review_change(plan, change, live, versions, now, [], audits or {})
         lines += [
             f"{change.address} -> {change.to_version}: {r.message}"
             for r in failures(reviewed.gates)
@@ -131,10 +141,11 @@ def _review_change(
     versions: dict[VersionKey, RawVersion],
     now: datetime,
     evidence_metrics: list[str],
+    audits: Audits,
 ) -> Change:
     gate = planned_gate(plan, change.model, change.alias)
     moves = tuple(c for c in plan.changes if c.model == change.model)
-    return assess(change, gate, live, versions, now, moves, evidence_metrics)
+    return assess(change, gate, live, versions, now, moves, evidence_metrics, audits)
 
 
 def assess(
@@ -145,6 +156,7 @@ def assess(
     now: datetime,
     moves: tuple[Change, ...],
     evidence_metrics: Sequence[str] = (),
+    audits: Audits | None = None,
 ) -> Change:
     """One change with its evidence and its gate's results. `moves` are the changes to the
     same model made together with it (promotes_from looks at them); `update` asks this of a
@@ -177,6 +189,11 @@ def assess(
             current=current,
             live_aliases=dict(model.aliases) if model else {},
             moves=moves,
+            audits={
+                (alias, number): why
+                for (name, alias, number), why in (audits or {}).items()
+                if name == change.model
+            },
         )
         results = check(gate, proposed, context)
     return change.model_copy(update={"evidence": evidence, "gates": results})

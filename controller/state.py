@@ -55,6 +55,25 @@ class AuditRecord:
             record["freeze_override"] = self.freeze_override
         return _tag_json(record)
 
+    @classmethod
+    def from_tag_value(cls, value: str) -> AuditRecord | None:
+        """Parse a tag value; a mangled one is no record, never a crash (it is untrusted)."""
+        try:
+            data: Any = json.loads(value)
+            alias, commit = data["alias"], data.get("commit")
+            actor, from_version = data.get("actor"), data.get("from")
+            if not isinstance(alias, str) or not isinstance(commit, str | None):
+                return None
+            return cls(
+                alias=alias,
+                commit=commit,
+                actor=actor if isinstance(actor, str) else None,
+                applied_at=str(data.get("applied_at")),
+                from_version=from_version if isinstance(from_version, int) else None,
+            )
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None
+
 
 def audit_tag_key(alias: str) -> str:
     """The version tag recording who pointed `alias` at it; long aliases end in a digest.

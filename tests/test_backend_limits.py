@@ -8,6 +8,7 @@ import pytest
 
 from controller.cli import main
 from controller.state import LAST_APPLIED_TAG, TAG_VALUE_LIMIT, LastApplied, audit_tag_key
+from testing.repos import commit_file, make_repo
 
 
 def long_alias(i: int) -> str:
@@ -30,9 +31,11 @@ def test_twenty_aliases_of_255_characters_record_last_applied(
 ) -> None:
     name = make_model(versions=2)
     declared = {long_alias(i): 1 + i % 2 for i in range(20)}
-    manifest = tmp_path / "registry.yaml"
+    repo = make_repo(tmp_path / "repo")
+    manifest = tmp_path / "repo" / "registry.yaml"
     lines = "".join(f"      {alias}: {version}\n" for alias, version in declared.items())
-    manifest.write_text(f"version: 1\nmodels:\n  {name}:\n    aliases:\n{lines}")
+    text = f"version: 1\nmodels:\n  {name}:\n    aliases:\n{lines}"
+    commit_file(repo, "registry.yaml", text, "declare")
 
     assert main(["apply", "-f", str(manifest), "--tracking-uri", mlflow_server]) == 0, capsys
 
@@ -44,9 +47,9 @@ def test_twenty_aliases_of_255_characters_record_last_applied(
     audit = server_client.get_model_version(name, "2").tags[audit_tag_key(long_alias(1))]
     assert json.loads(audit)["alias"] == long_alias(1)
 
-    # Plan reads it back: dropping one alias from the manifest deletes it (it was applied).
+    # Plan reads it back: dropping one alias from the manifest deletes it (a commit applied it).
     dropped = long_alias(0)
-    manifest.write_text(manifest.read_text().replace(f"      {dropped}: 1\n", ""))
+    commit_file(repo, "registry.yaml", text.replace(f"      {dropped}: 1\n", ""), "drop one")
     capsys.readouterr()
     assert main(
         ["plan", "-f", str(manifest), "--tracking-uri", mlflow_server, "--format", "json"]

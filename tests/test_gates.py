@@ -110,12 +110,33 @@ def test_promotes_from_passes_when_the_version_holds_the_alias_now() -> None:
 
 
 def test_promotes_from_passes_when_the_plan_moves_the_alias_off_a_version_the_tool_set() -> None:
-    context = Context(live_aliases={"challenger": 4}, moves=(_move("challenger", 4, 5),))
+    context = Context(
+        live_aliases={"challenger": 4},
+        moves=(_move("challenger", 4, 5),),
+        audits={("challenger", 4): None},  # its audit tag, confirmed by git
+    )
     tagged = version(4, tags={audit_tag_key("challenger"): "{}"})
     assert results({"promotes_from": "challenger"}, tagged, context)[0][1:4] == (
         True,
         "holds challenger",
         "held challenger",
+    )
+
+
+def test_promotes_from_fails_on_an_audit_tag_git_does_not_confirm() -> None:
+    why = "names no commit of this manifest's history (none)"
+    context = Context(
+        live_aliases={"challenger": 4},
+        moves=(_move("challenger", 4, 5),),
+        audits={("challenger", 4): why},
+    )
+    tagged = version(4, tags={audit_tag_key("challenger"): "{}"})
+    assert results({"promotes_from": "challenger"}, tagged, context)[0][1:] == (
+        False,
+        "holds challenger",
+        "challenger not confirmed",
+        f"version 4 holds challenger, but its {audit_tag_key('challenger')} tag {why}, "
+        "and this plan moves it on",
     )
 
 

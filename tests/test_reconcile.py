@@ -37,6 +37,21 @@ def write_manifest(tmp_path: Path) -> Callable[[str], str]:
     return _write
 
 
+@pytest.fixture
+def commit_manifest(tmp_path: Path) -> Callable[[str], str]:
+    """Like write_manifest, but each version is a commit: a removed alias is deleted only on
+    the word of a last-applied record that a commit on HEAD's history confirms."""
+    from testing.repos import commit_file, make_repo
+
+    repo = make_repo(tmp_path / "repo")
+
+    def _commit(models_yaml: str) -> str:
+        commit_file(repo, "registry.yaml", f"version: 1\nmodels:\n{models_yaml}", "manifest")
+        return str(tmp_path / "repo" / "registry.yaml")
+
+    return _commit
+
+
 def aliases(client, name: str) -> dict[str, int]:
     return {a: int(v) for a, v in client.get_registered_model(name).aliases.items()}
 
@@ -66,16 +81,16 @@ def test_apply_creates_aliases_and_a_second_apply_writes_nothing(
 
 
 def test_plan_reports_each_reason_against_the_live_registry(
-    run: Run, write_manifest, make_model, server_client
+    run: Run, commit_manifest, make_model, server_client
 ) -> None:
     name = make_model("reasons", versions=4)
-    path = write_manifest(
+    path = commit_manifest(
         f"  {name}:\n    aliases:\n      champion: 2\n      challenger: 3\n      old: 1\n"
     )
     assert run("apply", "-f", path)[0] == 0
     server_client.set_registered_model_alias(name, "challenger", "1")  # a click in the UI
     server_client.set_registered_model_alias(name, "stray", "4")
-    path = write_manifest(
+    path = commit_manifest(
         f"  {name}:\n    aliases:\n      champion: 3\n      challenger: 3\n      fresh: 4\n"
     )
     plan = plan_json(run, path)
@@ -88,21 +103,21 @@ def test_plan_reports_each_reason_against_the_live_registry(
     }
     assert plan["unmanaged"] == [{"model": name, "alias": "stray", "version": 4}]
 
-    path = write_manifest(f"  {name}:\n    prune: true\n    aliases:\n      champion: 1\n")
+    path = commit_manifest(f"  {name}:\n    prune: true\n    aliases:\n      champion: 1\n")
     plan = plan_json(run, path)
     reasons = {(c["alias"], c["reason"]) for c in plan["changes"]}
     assert ("champion", "rollback") in reasons and ("stray", "prune") in reasons
 
 
 def test_removing_an_alias_from_the_manifest_deletes_it(
-    run: Run, write_manifest, make_model, server_client
+    run: Run, commit_manifest, make_model, server_client
 ) -> None:
     name = make_model("remove")
     assert (
-        run("apply", "-f", write_manifest(f"  {name}:\n    aliases:\n      a: 1\n      b: 2\n"))[0]
+        run("apply", "-f", commit_manifest(f"  {name}:\n    aliases:\n      a: 1\n      b: 2\n"))[0]
         == 0
     )
-    code, out, _ = run("apply", "-f", write_manifest(f"  {name}:\n    aliases:\n      a: 1\n"))
+    code, out, _ = run("apply", "-f", commit_manifest(f"  {name}:\n    aliases:\n      a: 1\n"))
     assert code == 0 and f"- {name}@b: 2 (removed)" in out
     assert aliases(server_client, name) == {"a": 1}
 

@@ -88,6 +88,21 @@ def write(tmp_path: Path) -> Callable[[str], str]:
     return _write
 
 
+@pytest.fixture
+def commit(tmp_path: Path) -> Callable[[str], str]:
+    """Like write, but each version is a commit: promotes_from trusts an audit tag only when
+    the commit it names declared that alias there."""
+    from testing.repos import commit_file, make_repo
+
+    repo = make_repo(tmp_path / "repo")
+
+    def _commit(text: str) -> str:
+        commit_file(repo, "registry.yaml", text, "manifest")
+        return str(tmp_path / "repo" / "registry.yaml")
+
+    return _commit
+
+
 def plan_json(run: Run, path: str, **kw: str) -> dict:
     code, out, err = run("plan", "-f", path, "--format", "json", **kw)
     assert code in (0, 1), err
@@ -272,13 +287,13 @@ def test_promotes_from_passes_for_the_version_holding_the_alias(
 
 
 def test_promotes_from_passes_when_the_plan_moves_a_challenger_the_tool_set(
-    run: Run, write, gated_model, server_client
+    run: Run, commit, gated_model, server_client
 ) -> None:
     name = gated_model()
-    assert run("apply", "-f", write(manifest(name, "{challenger: 3}")))[0] == 0
+    assert run("apply", "-f", commit(manifest(name, "{challenger: 3}")))[0] == 0
     assert AUDIT_TAG_PREFIX + "challenger" in server_client.get_model_version(name, "3").tags
     # One pull request: champion takes the challenger, challenger moves to the next version.
-    path = write(manifest(name, "{champion: 3, challenger: 4}", PROMOTES))
+    path = commit(manifest(name, "{champion: 3, challenger: 4}", PROMOTES))
     plan = plan_json(run, path)
     assert gates_of(plan) == {"promotes_from": (True, "holds challenger", "held challenger")}
     saved = str(Path(path).with_name("plan.json"))

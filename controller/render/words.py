@@ -56,13 +56,14 @@ def diff_words(diff: SignatureDiff) -> list[str]:
 
 
 def tags(version: VersionEvidence) -> str:
-    """Tags as key=value; this tool's own audit tags only say which alias it set there."""
+    """Tags as key=value; this tool's own audit tags only name their alias: anyone with EDIT
+    can write one, so only a gate that git confirms (promotes_from) says the tool set it."""
     plain = [f"{k}={v}" for k, v in version.tags.items() if not k.startswith(AUDIT_TAG_PREFIX)]
     held = [
         k.removeprefix(AUDIT_TAG_PREFIX) for k in version.tags if k.startswith(AUDIT_TAG_PREFIX)
     ]
     if held:
-        plain.append("set by mlflow-gitops as " + ", ".join(f"@{alias}" for alias in held))
+        plain.append("mlflow-gitops audit tags " + ", ".join(f"@{alias}" for alias in held))
     return ", ".join(plain) or "none"
 
 
