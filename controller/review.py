@@ -48,8 +48,11 @@ def gated_metrics(
     the replaced one's comparisons): only these are read from their runs' histories."""
     read: dict[VersionKey, set[str]] = {}
     for change in changes:
+        # A deletion reads no metrics, and its model may no longer be declared at all.
+        if change.to_version is None:
+            continue
         gate = gate_of(change.model, change.alias)
-        if gate is None or change.to_version is None:
+        if gate is None:
             continue
         read.setdefault((change.model, change.to_version), set()).update(metric_names(gate))
         if change.from_version is not None:
