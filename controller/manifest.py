@@ -24,24 +24,27 @@ from pydantic import (
     Field,
     ValidationError,
     WithJsonSchema,
-    model_validator,
 )
 from pydantic.functional_validators import AfterValidator, BeforeValidator
 
 from controller.errors import ManifestError
 from controller.ownership import NAME_PATTERN
-from controller.schedule import parse_cron, parse_duration
+from controller.policy import (
+    AliasName,
+    FreezeWindow,
+    Gate,
+    Strict,
+    TagPattern,
+    TrackPolicy,
+    check_alias_name,
+    merge_gates,
+)
 from controller.values import Problem
 
 FormatVersion = Literal[1]
 SUPPORTED_VERSIONS = get_args(FormatVersion)
 # libyaml's parser, when PyYAML was built with it: it keeps line marks and is ~10x faster.
 FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-ALIAS_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
-RESERVED_VERSION_ALIAS = re.compile(r"[vV][0-9]+")
-# MLflow's own limit. Every name up to it applies and audits: the audit tag key of an alias
-# too long for MLflow's 250-character tag keys ends in a digest (state.audit_tag_key).
-MAX_ALIAS_LENGTH = 255
 # Limits on untrusted input, each far above any real manifest (5,000 models is ~0.5 MiB, 60,000
 # nodes) and low enough that no input can take more than a few seconds or 200 MB to refuse.
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
@@ -52,23 +55,6 @@ MAX_PROBLEMS = 100  # reported; reading stops there
 # Characters YAML does not allow in a stream (control characters other than tab and breaks).
 _NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 MAX_REPORTED_CHARACTERS = 10
-
-
-def check_alias_name(name: str) -> str:
-    """Reject names MLflow itself would refuse, so a plan never fails half-way at write time."""
-    if not name:
-        raise ValueError("alias name must not be empty")
-    if len(name) > MAX_ALIAS_LENGTH:
-        raise ValueError(
-            f"alias name is {len(name)} characters long; MLflow allows at most {MAX_ALIAS_LENGTH}"
-        )
-    if not ALIAS_PATTERN.fullmatch(name):
-        raise ValueError(f"alias {name!r} may only contain ASCII letters, digits, '_' and '-'")
-    if name.lower() == "latest":
-        raise ValueError(f"alias {name!r} is reserved by MLflow")
-    if RESERVED_VERSION_ALIAS.fullmatch(name):
-        raise ValueError(f"alias {name!r} is reserved by MLflow (v<digits> names a version)")
-    return name
 
 
 def check_model_name(name: str) -> str:
@@ -89,116 +75,13 @@ def version_value(value: Any) -> Any:
     return value
 
 
-# Validation runs in the functions above (they give the clearer messages); the schema states
-# the same rules for editors, with look-aheads that pydantic's own regex engine lacks.
-AliasName = Annotated[
-    str,
-    AfterValidator(check_alias_name),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": r"^(?![Ll][Aa][Tt][Ee][Ss][Tt]$)(?![vV][0-9]+$)[A-Za-z0-9_-]+$",
-            "maxLength": MAX_ALIAS_LENGTH,
-        }
-    ),
-]
 ModelName = Annotated[
     str, AfterValidator(check_model_name), WithJsonSchema({"type": "string", "minLength": 1})
 ]
 Version = Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(version_value)]
 
 
-def check_duration(text: Any) -> str:
-    parse_duration(text)
-    return str(text)
-
-
-def check_cron(text: Any) -> str:
-    parse_cron(text)
-    return str(text)
-
-
-def check_regex(text: str) -> str:
-    try:
-        re.compile(text)
-    except re.error as exc:
-        raise ValueError(f"malformed regular expression {text!r}: {exc}") from None
-    return text
-
-
-Duration = Annotated[
-    str,
-    AfterValidator(check_duration),
-    WithJsonSchema({"type": "string", "pattern": r"^(\d+d)?(\d+h)?(\d+m)?$", "minLength": 2}),
-]
-CronExpression = Annotated[
-    str, AfterValidator(check_cron), WithJsonSchema({"type": "string", "minLength": 9})
-]
-Regex = Annotated[str, AfterValidator(check_regex)]
 UnmanagedPolicy = Literal["note", "error", "delete"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TagPattern(Strict):
-    pattern: Regex = Field(description="regular expression the whole tag value must match")
-
-
-def tag_matches(want: str | TagPattern, value: str | None) -> bool:
-    """A required version tag holds (gates and track alike): the exact value, or a regex
-    matching the whole value. A missing tag never holds."""
-    if value is None:
-        return False
-    if isinstance(want, TagPattern):
-        return re.fullmatch(want.pattern, value) is not None
-    return value == want
-
-
-class MetricBounds(Strict):
-    min: float | None = Field(default=None, description="the metric must be at least this")
-    max: float | None = Field(default=None, description="the metric must be at most this")
-
-    @model_validator(mode="after")
-    def _some_bound(self) -> MetricBounds:
-        if self.min is None and self.max is None:
-            raise ValueError("a metric gate needs min, max or both")
-        return self
-
-
-class Gate(Strict):
-    """What a version must show before an alias may point at it (in plan and again in apply)."""
-
-    require_tags: dict[str, str | TagPattern] = Field(
-        default_factory=dict,
-        description="version tags that must be set: an exact value or {pattern: regex}",
-    )
-    require_signature: bool | None = Field(
-        default=None, description="the version's MLmodel must have a signature"
-    )
-    promotes_from: AliasName | None = Field(
-        default=None,
-        description="the version must hold this alias now, or have held it through this tool",
-    )
-    metrics: dict[str, MetricBounds] = Field(
-        default_factory=dict, description="bounds on the metrics of the version's run or model"
-    )
-    better_than_current: dict[str, Literal["lower", "higher"]] = Field(
-        default_factory=dict,
-        description="metric -> which way is better than the version the alias holds now",
-    )
-    min_age: Duration | None = Field(
-        default=None, description="the version was created at least this long ago (30m, 24h, 7d)"
-    )
-
-
-class FreezeWindow(Strict):
-    """A window in which apply refuses, unless run with --override-freeze --reason."""
-
-    cron: CronExpression = Field(description="when the window starts (5 fields, UTC)")
-    duration: Duration = Field(description="how long it lasts (30m, 24h, 7d)")
-    reason: str = Field(description="shown when apply refuses")
 
 
 class EvidenceSpec(Strict):
@@ -216,14 +99,6 @@ def _alias_names_in_schema(schema: dict[str, Any]) -> None:
         names = keyed_by_alias.get("propertyNames", {})
         keyed_by_alias["propertyNames"] = {**names, "pattern": pattern}
         keyed_by_alias["additionalProperties"] = values
-
-
-class TrackPolicy(BaseModel):
-    """Which versions an alias follows: the newest READY one carrying these tags."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    tags: dict[str, str | TagPattern] = Field(default_factory=dict)
 
 
 POLICY_SHAPE = "'latest' or {latest: {tags: {KEY: VALUE or {pattern: REGEX}}}}"
@@ -984,20 +859,6 @@ def _syntax_problem(file: str, text: str, exc: yaml.YAMLError) -> Problem:
     else:
         line, col, reason = 1, 1, str(exc)
     return Problem(file, line, col, "invalid YAML: " + " ".join(reason.split()))
-
-
-def merge_gates(outer: Gate | None, inner: Gate | None) -> Gate | None:
-    """Fields the inner gate sets win; maps (tags, metrics) merge key by key."""
-    if outer is None or inner is None:
-        return inner or outer
-    merged = outer.model_dump()
-    for name in inner.model_fields_set:
-        value = getattr(inner, name)
-        if isinstance(value, dict):
-            merged[name] = {**merged[name], **inner.model_dump()[name]}
-        else:
-            merged[name] = value
-    return Gate.model_validate(merged)
 
 
 def _gate_problems(loaded: LoadedManifest) -> list[Problem]:

@@ -12,8 +12,9 @@ from datetime import datetime
 
 from controller.evidence import diff_signatures, version_evidence
 from controller.gates import Context, check, failures, metric_names
-from controller.manifest import Gate, LoadedManifest
-from controller.schedule import last_start, parse_cron, parse_duration
+from controller.manifest import LoadedManifest
+from controller.policy import Gate
+from controller.schedule import last_start, parse_duration
 from controller.state import LiveState
 from controller.values import (
     Change,
@@ -50,14 +51,14 @@ def review(
     """The plan with evidence, gate results, gate failures as problems, and the policy."""
     manifest = loaded.manifest
     specs = {
-        c.address: gate.model_dump(mode="json", exclude_defaults=True)
+        c.address: gate
         for c in plan.changes
         if c.to_version is not None and (gate := manifest.gate_for(c.model, c.alias))
     }
     plan = plan.model_copy(
         update={
             "gate_specs": specs,
-            "freeze": [w.model_dump() for w in manifest.freeze],
+            "freeze": manifest.freeze,
             "computed_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
     )
@@ -108,8 +109,7 @@ def _review_change(
     now: datetime,
     evidence_metrics: list[str],
 ) -> Change:
-    spec = plan.gate_specs.get(change.address)
-    gate = Gate.model_validate(spec) if spec is not None else None
+    gate = plan.gate_specs.get(change.address)
     moves = tuple(c for c in plan.changes if c.model == change.model)
     return assess(change, gate, live, versions, now, moves, evidence_metrics)
 
@@ -162,9 +162,9 @@ def assess(
 def active_freeze(plan: Plan, now: datetime) -> str | None:
     """The reason of a freeze window open at `now`, with when it started, or None."""
     for window in plan.freeze:
-        length = parse_duration(window["duration"])
-        started = last_start(parse_cron(window["cron"]), now, length)
+        length = parse_duration(window.duration)
+        started = last_start(window.cron, now, length)
         if started is not None and now < started + length:
             ends = (started + length).strftime("%Y-%m-%d %H:%M UTC")
-            return f"{window['reason']} (freeze from {started:%Y-%m-%d %H:%M} UTC until {ends})"
+            return f"{window.reason} (freeze from {started:%Y-%m-%d %H:%M} UTC until {ends})"
     return None

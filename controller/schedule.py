@@ -46,6 +46,7 @@ def show_duration(delta: timedelta) -> str:
 class Cron:
     """The set of allowed values per field; a time matches when every field allows it."""
 
+    expression: str  # as written, so a plan file can carry it
     minutes: frozenset[int]
     hours: frozenset[int]
     days: frozenset[int]
@@ -102,6 +103,7 @@ def parse_cron(text: str) -> Cron:
         raise ValueError(f"malformed cron expression {text!r}: {exc}") from None
     minutes, hours, days, months, weekdays = fields
     return Cron(
+        expression=text,
         minutes=minutes,
         hours=hours,
         days=days,

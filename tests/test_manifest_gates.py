@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.manifest import Gate, ManifestError, MetricBounds, TagPattern, parse_manifest
+from controller.manifest import ManifestError, parse_manifest
+from controller.policy import Gate, MetricBounds, TagPattern
 
 GATED = """\
 version: 1

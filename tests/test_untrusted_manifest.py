@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.manifest import MAX_ALIAS_LENGTH, MAX_DEPTH, MAX_NODES
+from controller.manifest import MAX_DEPTH, MAX_NODES
+from controller.policy import MAX_ALIAS_LENGTH
 from controller.state import AUDIT_TAG_PREFIX, LAST_APPLIED_TAG, audit_tag_key
 from testing.peak import MEASURED
 
