@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.manifest import ManifestError, parse_manifest
+from controller.errors import ManifestError
+from controller.manifest import parse_manifest
 from controller.policy import Gate, MetricBounds, TagPattern
 
 GATED = """\
