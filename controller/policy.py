@@ -10,9 +10,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic.functional_serializers import PlainSerializer
-from pydantic.functional_validators import AfterValidator, PlainValidator
+from pydantic.functional_validators import AfterValidator, BeforeValidator, PlainValidator
 
 from controller.schedule import Cron, parse_cron, parse_duration
 
@@ -53,6 +60,49 @@ AliasName = Annotated[
         }
     ),
 ]
+
+
+class PlainScalar(str):
+    """A YAML scalar written without quotes, kept as text: the field it lands in decides what it
+    means (`true` is a boolean only where a boolean is wanted), so the reader keeps no table."""
+
+
+def shown(value: Any) -> str:
+    """A value as written: plain text as is, quoted text quoted, others as Python shows them."""
+    if value is None:
+        return "null"
+    if not isinstance(value, str):
+        return repr(value)
+    short = value if len(value) <= 40 else value[:40] + "…"
+    quoted = repr(str(short))
+    return short if isinstance(value, PlainScalar) and quoted[1:-1] == short else quoted
+
+
+def read_flag(value: Any, info: ValidationInfo) -> Any:
+    """Booleans are strict: `true` or `false` as written, never `yes`, `on`, `1` or `"true"`."""
+    if isinstance(value, PlainScalar) and value in ("true", "false"):
+        return value == "true"
+    if value is None or isinstance(value, bool):
+        return value
+    raise ValueError(f"{info.field_name} must be true or false, got {shown(value)}")
+
+
+NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+
+
+def read_number(value: Any, info: ValidationInfo) -> Any:
+    """A finite decimal number as written; quoted text, booleans, `.nan` and `.inf` are not."""
+    if isinstance(value, PlainScalar):
+        if NUMBER.fullmatch(value):
+            return float(value)
+        raise ValueError(f"{info.field_name} must be a number, got {shown(value)}")
+    if isinstance(value, str | bool):
+        raise ValueError(f"{info.field_name} must be a number, without quotes; got {shown(value)}")
+    return value
+
+
+Flag = Annotated[bool, BeforeValidator(read_flag)]
+Bound = Annotated[float, Field(allow_inf_nan=False), BeforeValidator(read_number)]
 
 
 def check_duration(text: Any) -> str:
@@ -110,8 +160,8 @@ def tag_matches(want: str | TagPattern, value: str | None) -> bool:
 
 
 class MetricBounds(Strict):
-    min: float | None = Field(default=None, description="the metric must be at least this")
-    max: float | None = Field(default=None, description="the metric must be at most this")
+    min: Bound | None = Field(default=None, description="the metric must be at least this")
+    max: Bound | None = Field(default=None, description="the metric must be at most this")
 
     @model_validator(mode="after")
     def _some_bound(self) -> MetricBounds:
@@ -127,7 +177,7 @@ class Gate(Strict):
         default_factory=dict,
         description="version tags that must be set: an exact value or {pattern: regex}",
     )
-    require_signature: bool | None = Field(
+    require_signature: Flag | None = Field(
         default=None, description="the version's MLmodel must have a signature"
     )
     promotes_from: AliasName | None = Field(

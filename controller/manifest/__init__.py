@@ -84,31 +84,28 @@ def parse_manifest(text: str, file: str) -> LoadedManifest:
         builder.error((1, 1), "the manifest must be a mapping with 'version' and 'models'")
         raise ManifestError(builder.problems)
 
-    manifest, problems = validate(data, builder)
+    valid, problems = validate(data, builder)
     problems += track_problems(data, file, builder)
-    if problems or manifest is None:
-        problems.sort(key=lambda p: (p.line, p.col))
-        raise ManifestError(problems)
-
+    if valid is None:
+        raise ManifestError(sorted(problems, key=lambda p: (p.line, p.col)))
     loaded = LoadedManifest(
         path=file,
-        manifest=manifest,
+        manifest=valid,
         key_marks=builder.key_marks,
         value_marks=builder.value_marks,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
-    released = released_and_declared(loaded)
-    if released:
-        raise ManifestError(released)
-    gates = gate_problems(loaded)
-    if gates:
-        raise ManifestError(gates)
-    prune_problems = prune_spelling(loaded)
-    errors = [p for p in prune_problems if p.severity == "error"]
-    if errors:
-        raise ManifestError(errors)
-    loaded.warnings.extend(case_collisions(loaded))
-    loaded.warnings.extend(prune_problems)
+    # The checks across fields run on the valid parts too, so one pass reports everything.
+    checked = [
+        *released_and_declared(loaded),
+        *gate_problems(loaded),
+        *case_collisions(loaded),
+        *prune_spelling(loaded),
+    ]
+    problems += [p for p in checked if p.severity == "error"]
+    if problems:
+        raise ManifestError(sorted(problems, key=lambda p: (p.line, p.col)))
+    loaded.warnings.extend(p for p in checked if p.severity == "warning")
     return loaded
 
 

@@ -16,6 +16,7 @@ import yaml
 
 from controller.errors import ManifestError
 from controller.manifest.model import KeyPath
+from controller.policy import PlainScalar
 from controller.values import Problem
 
 # libyaml's parser, when PyYAML was built with it: it keeps line marks and is ~10x faster.
@@ -176,7 +177,9 @@ class Builder:
         plain = not event.style  # libyaml reports plain style as "", PyYAML as None
         reader = _typed_reader(path)
         if reader is None:
-            return None if plain and event.value in ("", "null", "~") else event.value
+            if not plain:
+                return event.value
+            return None if event.value in ("", "null", "~") else PlainScalar(event.value)
         value, message = reader(event.value, plain)
         if message:
             self.error(at, message)
@@ -198,21 +201,12 @@ def _refusal(event: yaml.NodeEvent) -> str | None:
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _NULL_TAG = "tag:yaml.org,2002:null"
-# What the format accepts at the few typed places; everything else is text (names, the URI).
+# Readers for the values of the two mappings whose values YAML 1.1 would turn into something
+# else (an alias's version, a required tag's value), with hints in the terms of those forms.
+# Every other plain scalar reaches the model as text (PlainScalar), and the model's field
+# decides what it means: booleans and numbers are typed there, not here.
 Reader = Callable[[str, bool], tuple[Any, str | None]]
 _DECIMAL = re.compile(r"[1-9][0-9]{0,17}")
-
-
-def _format_version(text: str, plain: bool) -> tuple[Any, str | None]:
-    if plain and _DECIMAL.fullmatch(text):
-        return int(text), None
-    return None, f"write version: 1 (got {_shown(text, plain)})"
-
-
-def _prune(text: str, plain: bool) -> tuple[Any, str | None]:
-    if plain and text in ("true", "false"):
-        return text == "true", None
-    return None, f"prune must be true or false, got {_shown(text, plain)}"
 
 
 def _alias_version(text: str, plain: bool) -> tuple[Any, str | None]:
@@ -274,10 +268,6 @@ def _shown(text: str, plain: bool) -> str:
 
 
 def _typed_reader(path: KeyPath) -> Reader | None:
-    if path == ("version",):
-        return _format_version
-    if len(path) == 3 and path[0] == "models" and path[2] == "prune":
-        return _prune
     if len(path) == 4 and path[0] == "models" and path[2] == "aliases":
         return _alias_version
     if len(path) == 7 and path[0] == "models" and path[2:6] == ("track", path[3], "latest", "tags"):

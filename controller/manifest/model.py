@@ -6,6 +6,7 @@ what YAML would otherwise construct.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, get_args
 
@@ -16,17 +17,33 @@ from pydantic.functional_validators import AfterValidator, BeforeValidator
 from controller.ownership import NAME_PATTERN
 from controller.policy import (
     AliasName,
+    Flag,
     FreezeWindow,
     Gate,
+    PlainScalar,
     Strict,
     TagPattern,
     TrackPolicy,
     merge_gates,
+    shown,
 )
 from controller.values import Problem
 
-FormatVersion = Literal[1]
-SUPPORTED_VERSIONS = get_args(FormatVersion)
+SupportedVersion = Literal[1]
+SUPPORTED_VERSIONS = get_args(SupportedVersion)
+DECIMAL = re.compile(r"[1-9][0-9]{0,17}")
+
+
+def read_format_version(value: Any) -> Any:
+    """`version: 1` as a plain number; `1.0`, `true` and `"1"` are not versions."""
+    if isinstance(value, PlainScalar) and DECIMAL.fullmatch(value):
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ValueError(f"write version: 1 (got {shown(value)})")
+
+
+FormatVersion = Annotated[SupportedVersion, BeforeValidator(read_format_version)]
 
 
 def check_model_name(name: str) -> str:
@@ -157,7 +174,7 @@ class ModelSpec(BaseModel):
         default_factory=dict,
         description="alias -> version; null means the alias must not exist",
     )
-    prune: bool = Field(
+    prune: Flag = Field(
         default=False,
         description="deprecated: `prune: true` is `unmanaged: delete`",
         json_schema_extra={"deprecated": True},
@@ -175,7 +192,7 @@ class ModelSpec(BaseModel):
         description="alias -> policy: `mlflow-gitops update` bumps the alias to the newest "
         "matching version",
     )
-    take_over: bool = Field(
+    take_over: Flag = Field(
         default=False,
         description="manage this model even though another manifest's apply claimed it",
     )

@@ -69,7 +69,11 @@ def _without_union_noise(errors: list[Any]) -> list[Any]:
 
 
 def validate(data: dict[str, Any], builder: Builder) -> tuple[Manifest | None, list[Problem]]:
-    """Validate model by model, so that a manifest of many broken models stops at the cap."""
+    """Validate model by model, so that a manifest of many broken models stops at the cap.
+
+    Returns the manifest of the parts that are valid (None if the top level is not), so the
+    checks across fields still run on those, and every problem found.
+    """
     problems = list(builder.problems)
 
     def check(part: dict[str, Any]) -> Manifest | None:
@@ -95,7 +99,7 @@ def validate(data: dict[str, Any], builder: Builder) -> tuple[Manifest | None, l
             line, col = problems[-1].line, problems[-1].col
             return None, [*problems, Problem(builder.file, line, col, TOO_MANY_PROBLEMS)]
     top = check({**data, "models": {}})
-    if top is None or problems:
+    if top is None:
         return None, problems
     return top.model_copy(update={"models": valid}), problems
 
