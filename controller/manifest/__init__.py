@@ -59,7 +59,6 @@ __all__ = [
     "dump_manifest",
     "json_schema",
     "load_manifest",
-    "manifest_sha256",
     "parse_manifest",
 ]
 
@@ -120,8 +119,3 @@ def load_manifest(path: str | Path) -> LoadedManifest:
         col = exc.start - data.rfind(b"\n", 0, exc.start)
         raise ManifestError([Problem(file, line, col, "not UTF-8 text")]) from None
     return parse_manifest(text, file)
-
-
-def manifest_sha256(path: str) -> str:
-    """The SHA-256 of a manifest file's bytes, read with the same limit as load_manifest."""
-    return hashlib.sha256(read_bytes(path)).hexdigest()
