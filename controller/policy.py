@@ -8,7 +8,9 @@ is validated, and the parsed schedule is what freeze checks read.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -21,7 +23,7 @@ from pydantic import (
 from pydantic.functional_serializers import PlainSerializer
 from pydantic.functional_validators import AfterValidator, BeforeValidator, PlainValidator
 
-from controller.schedule import Cron, parse_cron, parse_duration
+from controller.schedule import Cron, last_start, parse_cron, parse_duration
 
 ALIAS_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 RESERVED_VERSION_ALIAS = re.compile(r"[vV][0-9]+")
@@ -210,12 +212,45 @@ def merge_gates(outer: Gate | None, inner: Gate | None) -> Gate | None:
     return Gate.model_validate(merged)
 
 
+def check_timezone(name: str) -> str:
+    """An IANA zone name the tz database knows; never a path, whatever zoneinfo would try."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r}: use an IANA name such as Europe/Berlin"
+        ) from None
+    return name
+
+
+TimeZoneName = Annotated[str, AfterValidator(check_timezone)]
+
+
 class FreezeWindow(Strict):
     """A window in which apply refuses, unless run with --override-freeze --reason."""
 
-    cron: CronSchedule = Field(description="when the window starts (5 fields, UTC)")
-    duration: Duration = Field(description="how long it lasts (30m, 24h, 7d)")
+    cron: CronSchedule = Field(
+        description="when the window starts (5 fields, in UTC unless timezone says otherwise)"
+    )
+    duration: Duration = Field(description="how long it lasts (30m, 24h, 7d; at most 3660d)")
     reason: str = Field(description="shown when apply refuses")
+    timezone: TimeZoneName | None = Field(
+        default=None,
+        description="IANA time zone the cron is read in (Europe/Berlin), daylight saving "
+        "included; default UTC",
+    )
+
+    def open_at(self, now: datetime) -> tuple[datetime, datetime] | None:
+        """(start, end) in UTC of this window if it is open at `now`, else None. The cron is
+        read on the zone's wall clock; the duration is elapsed time, across any DST switch."""
+        zone = ZoneInfo(self.timezone) if self.timezone else UTC
+        length = parse_duration(self.duration)
+        started = last_start(self.cron, now.astimezone(zone), length)
+        if started is None:
+            return None
+        start = started.astimezone(UTC)
+        end = start + length
+        return (start, end) if now < end else None
 
 
 class TrackPolicy(BaseModel):

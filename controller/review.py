@@ -14,7 +14,6 @@ from controller.evidence import diff_signatures, version_evidence
 from controller.gates import Context, check, failures, metric_names
 from controller.manifest import LoadedManifest
 from controller.policy import Gate
-from controller.schedule import last_start, parse_duration
 from controller.state import LiveState
 from controller.values import (
     Change,
@@ -162,9 +161,8 @@ def assess(
 def active_freeze(plan: Plan, now: datetime) -> str | None:
     """The reason of a freeze window open at `now`, with when it started, or None."""
     for window in plan.freeze:
-        length = parse_duration(window.duration)
-        started = last_start(window.cron, now, length)
-        if started is not None and now < started + length:
-            ends = (started + length).strftime("%Y-%m-%d %H:%M UTC")
-            return f"{window.reason} (freeze from {started:%Y-%m-%d %H:%M} UTC until {ends})"
+        opened = window.open_at(now)
+        if opened is not None:
+            start, end = (moment.strftime("%Y-%m-%d %H:%M UTC") for moment in opened)
+            return f"{window.reason} (freeze from {start} until {end})"
     return None
