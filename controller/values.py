@@ -259,7 +259,7 @@ class Plan(Record):
     errors: list[PlanProblem] = Field(default_factory=list)
     summary: Summary = Field(default_factory=Summary)
     models: dict[str, ModelSnapshot] = Field(default_factory=dict)
-    # The policy as declared, so `apply --plan` checks the gates again without the manifest.
+    # The policy as declared, for reviewers; `apply --plan` takes it from the manifest again.
     gate_specs: dict[str, Gate] = Field(default_factory=dict)
     freeze: list[FreezeWindow] = Field(default_factory=list)
     computed_at: str | None = None
