@@ -28,7 +28,6 @@ from controller.manifest import (
     ModelSpec,
     dump_manifest,
     load_manifest,
-    manifest_sha256,
 )
 from controller.output import redact, without_credentials
 from controller.ownership import owner_identity
@@ -44,7 +43,13 @@ from controller.review import (
     review,
     wanted_versions,
 )
-from controller.saved_plan import check_manifest, check_registry, read_plan, write_plan
+from controller.saved_plan import (
+    check_manifest,
+    check_registry,
+    read_plan,
+    with_manifest_policy,
+    write_plan,
+)
 from controller.state import LiveModel
 from controller.target import TargetFlags, resolve_target
 from controller.update import update
@@ -146,8 +151,10 @@ def plan_to_apply(
         registry = open_registry(flags, loaded.manifest.tracking_uri, loaded.path, for_apply=True)
         return plan(loaded, registry), registry, loaded
     saved, source = read_plan(plan_path)
-    if manifest_given:
-        check_manifest(source, manifest_sha256(manifest_path), manifest_path, plan_path)
+    # The policy and the declared state come from the manifest the plan records, never the file.
+    planned = load_manifest(manifest_path if manifest_given else source.manifest_path)
+    check_manifest(source, planned.sha256, planned.path, plan_path)
+    saved = with_manifest_policy(saved, planned, plan_path)
     # The recorded registry, unless a flag or MLflow's environment names one, which must then
     # be the same; the embedded default is never guessed.
     environment = (os.environ.get(v) for v in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"))

@@ -46,7 +46,7 @@ def set_alias(text: str, model: str, alias: str, version: int) -> str:
 
 
 def _find(mapping: yaml.MappingNode, key: str) -> tuple[yaml.Node, yaml.Node] | None:
-    # Keys are compared as written, as manifest.py reads them (`1:` is the name "1").
+    # Keys are compared as written, as the manifest reader reads them (`1:` is the name "1").
     for key_node, value in mapping.value:
         if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
             return key_node, value

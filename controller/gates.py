@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from controller.manifest import Gate, MetricBounds, TagPattern, tag_matches
+from controller.policy import Gate, MetricBounds, TagPattern, tag_matches
 from controller.schedule import parse_duration, show_duration
 from controller.state import audit_tag_key
 from controller.values import Change, GateResult, VersionEvidence

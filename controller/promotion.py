@@ -22,14 +22,13 @@ from controller.history import alias_changes, select
 from controller.manifest import (
     LoadedManifest,
     ModelSpec,
-    TrackPolicy,
-    check_alias_name,
     check_model_name,
     load_manifest,
     parse_manifest,
 )
 from controller.output import redact
 from controller.plan import version_problem
+from controller.policy import TrackPolicy, check_alias_name
 from controller.registry import Registry
 from controller.target import TargetFlags, resolve_target
 from controller.tracking import newest_match, wanted

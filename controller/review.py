@@ -12,8 +12,8 @@ from datetime import datetime
 
 from controller.evidence import diff_signatures, version_evidence
 from controller.gates import Context, check, failures, metric_names
-from controller.manifest import Gate, LoadedManifest
-from controller.schedule import last_start, parse_cron, parse_duration
+from controller.manifest import LoadedManifest
+from controller.policy import Gate
 from controller.state import LiveState
 from controller.trust import Audits
 from controller.values import (
@@ -64,8 +64,7 @@ def gated_metrics(
 
 def planned_gate(plan: Plan, model: str, alias: str) -> Gate | None:
     """The gate the plan recorded for MODEL@ALIAS (`gate_specs`)."""
-    spec = plan.gate_specs.get(f"{model}@{alias}")
-    return Gate.model_validate(spec) if spec is not None else None
+    return plan.gate_specs.get(f"{model}@{alias}")
 
 
 def review(
@@ -81,14 +80,14 @@ def review(
     `audits` says which audit tags git confirms (trust.audit_verdicts); none, by default."""
     manifest = loaded.manifest
     specs = {
-        c.address: gate.model_dump(mode="json", exclude_defaults=True)
+        c.address: gate
         for c in plan.changes
         if c.to_version is not None and (gate := manifest.gate_for(c.model, c.alias))
     }
     plan = plan.model_copy(
         update={
             "gate_specs": specs,
-            "freeze": [w.model_dump() for w in manifest.freeze],
+            "freeze": manifest.freeze,
             "computed_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
     )
@@ -146,7 +145,7 @@ def _review_change(
     evidence_metrics: list[str],
     audits: Audits,
 ) -> Change:
-    gate = planned_gate(plan, change.model, change.alias)
+    gate = plan.gate_specs.get(change.address)
     moves = tuple(c for c in plan.changes if c.model == change.model)
     return assess(change, gate, live, versions, now, moves, evidence_metrics, audits)
 
@@ -205,9 +204,8 @@ def assess(
 def active_freeze(plan: Plan, now: datetime) -> str | None:
     """The reason of a freeze window open at `now`, with when it started, or None."""
     for window in plan.freeze:
-        length = parse_duration(window["duration"])
-        started = last_start(parse_cron(window["cron"]), now, length)
-        if started is not None and now < started + length:
-            ends = (started + length).strftime("%Y-%m-%d %H:%M UTC")
-            return f"{window['reason']} (freeze from {started:%Y-%m-%d %H:%M} UTC until {ends})"
+        opened = window.open_at(now)
+        if opened is not None:
+            start, end = (moment.strftime("%Y-%m-%d %H:%M UTC") for moment in opened)
+            return f"{window.reason} (freeze from {start} until {end})"
     return None

@@ -3,11 +3,17 @@
 A saved plan is not signed. It guards against mistakes and stale state, not against someone
 who can write the file: the file must be exactly what `plan` writes, its changes must be what
 its own snapshot gives, and it applies only to the registry and the manifest it was made from.
+The file pins only what was observed: the policy (gates, freeze windows) and the declared
+state come from the manifest whose SHA-256 it records, read again at apply.
+
+Strict JSON both ways: a metric can be NaN or infinite (anyone who can log one can make it so),
+and JSON has no such numbers, so the file writes them as {"non_finite": "NaN"}.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +21,7 @@ import pydantic_core
 from pydantic import ValidationError
 
 from controller.errors import PlanFileError
+from controller.manifest import LoadedManifest
 from controller.output import redact
 from controller.plan import replay, unusable
 from controller.values import PLAN_FORMAT_VERSION, Change, Plan, PlanSource
@@ -26,13 +33,14 @@ MAX_PLAN_BYTES = 32 * 1024 * 1024
 def write_plan(plan: Plan, path: str) -> None:
     """The plan file is an artifact CI keeps and shares: redacted like every other output
     (it holds no credentials by construction; this is the belt to those braces)."""
-    text = redact(json.dumps(plan.to_json_dict(), indent=2))
+    text = redact(json.dumps(_flag_non_finite(plan.to_json_dict()), indent=2, allow_nan=False))
     Path(path).write_text(text + "\n", encoding="utf-8")
 
 
 def read_plan(path: str) -> tuple[Plan, PlanSource]:
     """The plan in the file, refused unless it is exactly a plan its own snapshot gives."""
-    data = _parse(path, _read(path))
+    written = _parse(path, _read(path))
+    data = _unflag_non_finite(written)
     version = data.get("format_version")
     if type(version) is not int:
         raise _not_a_plan(path, "no format_version")
@@ -47,13 +55,46 @@ def read_plan(path: str) -> tuple[Plan, PlanSource]:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"])
         raise _not_a_plan(path, f"{where}: {first['msg']}") from None
-    difference = _difference(plan.to_json_dict(), data)
+    difference = _difference(_flag_non_finite(plan.to_json_dict()), written)
     if difference:
         raise _not_a_plan(path, difference)
     if plan.source is None:
         raise _not_a_plan(path, "no source")
     _check_replay(plan, path)
     return plan, plan.source
+
+
+def with_manifest_policy(plan: Plan, loaded: LoadedManifest, path: str) -> Plan:
+    """The plan with the policy of `loaded` (the manifest it records, already checked by its
+    SHA-256), refused unless its snapshot declares what that manifest declares."""
+    manifest = loaded.manifest
+    for name, snapshot in plan.models.items():
+        spec = manifest.models.get(name)
+        if snapshot.removed:
+            wanted = spec is None
+        else:
+            wanted = (
+                spec is not None
+                and snapshot.declared == dict(spec.aliases)
+                and snapshot.prune == (manifest.unmanaged_policy(name) == "delete")
+            )
+        if not wanted:
+            raise PlanFileError(
+                f"{path}: refused: what it declares for {name!r} is not what {loaded.path} "
+                "declares; run plan again"
+            )
+    undeclared = sorted(set(plan.released) - set(manifest.release))
+    if undeclared:
+        raise PlanFileError(
+            f"{path}: refused: it releases {', '.join(map(repr, undeclared))}, which "
+            f"{loaded.path} does not release; run plan again"
+        )
+    gates = {
+        change.address: gate
+        for change in plan.changes
+        if change.to_version is not None and (gate := manifest.gate_for(change.model, change.alias))
+    }
+    return plan.model_copy(update={"gate_specs": gates, "freeze": manifest.freeze})
 
 
 def check_registry(source: PlanSource, registry: str, path: str) -> None:
@@ -97,6 +138,32 @@ def _parse(path: str, raw: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise _not_a_plan(path, "not a JSON object")
     return data
+
+
+NON_FINITE = "non_finite"
+_NON_FINITE_NAMES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _flag_non_finite(value: Any) -> Any:
+    """NaN and infinities as {"non_finite": "NaN"}: strict JSON that says what it stands for."""
+    if isinstance(value, float) and not math.isfinite(value):
+        name = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        return {NON_FINITE: name}
+    if isinstance(value, dict):
+        return {key: _flag_non_finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_flag_non_finite(item) for item in value]
+    return value
+
+
+def _unflag_non_finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {NON_FINITE} and value[NON_FINITE] in _NON_FINITE_NAMES:
+            return _NON_FINITE_NAMES[value[NON_FINITE]]
+        return {key: _unflag_non_finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unflag_non_finite(item) for item in value]
+    return value
 
 
 def _not_a_plan(path: str, why: str) -> PlanFileError:

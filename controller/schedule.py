@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 # (name, lowest, highest) of each field, in order.
@@ -20,8 +20,9 @@ CRON_FIELDS = (
     ("month", 1, 12),
     ("day of week", 0, 7),  # 0 and 7 are both Sunday, as in crontab(5)
 )
-# A window can only have started this long ago, so matching looks back at most this far.
-MAX_WINDOW = timedelta(days=31)
+# The longest duration accepted (min_age, freeze windows): far beyond any real policy, and
+# short enough that looking back over a window's whole length stays cheap.
+MAX_DURATION = timedelta(days=3660)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -30,7 +31,14 @@ def parse_duration(text: str) -> timedelta:
     if not match or not any(match.groups()):
         raise ValueError(f"malformed duration {text!r}: use a number with d, h or m, e.g. 24h")
     days, hours, minutes = (int(part or 0) for part in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes)
+    too_long = f"duration {text!r} is longer than {MAX_DURATION.days}d (10 years), the limit"
+    try:
+        length = timedelta(days=days, hours=hours, minutes=minutes)
+    except OverflowError:
+        raise ValueError(too_long) from None
+    if length > MAX_DURATION:
+        raise ValueError(too_long)
+    return length
 
 
 def show_duration(delta: timedelta) -> str:
@@ -46,6 +54,7 @@ def show_duration(delta: timedelta) -> str:
 class Cron:
     """The set of allowed values per field; a time matches when every field allows it."""
 
+    expression: str  # as written, so a plan file can carry it
     minutes: frozenset[int]
     hours: frozenset[int]
     days: frozenset[int]
@@ -102,6 +111,7 @@ def parse_cron(text: str) -> Cron:
         raise ValueError(f"malformed cron expression {text!r}: {exc}") from None
     minutes, hours, days, months, weekdays = fields
     return Cron(
+        expression=text,
         minutes=minutes,
         hours=hours,
         days=days,
@@ -113,9 +123,14 @@ def parse_cron(text: str) -> Cron:
 
 
 def last_start(cron: Cron, now: datetime, within: timedelta) -> datetime | None:
-    """The latest minute at or before `now`, no older than `within`, that the cron matches."""
+    """The latest minute at or before `now`, no older than `within`, that the cron matches.
+
+    Fields are read on `now`'s wall clock: the caller puts `now` in the cron's time zone.
+    """
     at = now.replace(second=0, microsecond=0)
-    earliest = now - min(within, MAX_WINDOW)
+    # On the same wall clock as `now`, found through UTC: `within` is elapsed time, and a DST
+    # switch in between moves the wall clock but not the window's start.
+    earliest = (now.astimezone(UTC) - within).astimezone(now.tzinfo) if now.tzinfo else now - within
     while at >= earliest:
         if not cron.matches_day(at):
             at = at.replace(hour=0, minute=0) - timedelta(minutes=1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from controller.manifest import TagPattern, TrackPolicy, tag_matches
+from controller.policy import TagPattern, TrackPolicy, tag_matches
 from controller.state import READY, LiveVersion
 from controller.values import TrackedAlias
 

@@ -16,7 +16,8 @@ from controller.clock import now
 from controller.errors import UpdateError
 from controller.gates import failures
 from controller.gitops import local_branches, remote_branches, starting_branch, switch_to
-from controller.manifest import LoadedManifest, TrackPolicy, load_manifest
+from controller.manifest import LoadedManifest, load_manifest
+from controller.policy import TrackPolicy
 from controller.promotion import AliasRequest, Delivery, branch_stem, edit_alias
 from controller.registry import Registry
 from controller.review import assess, gated_metrics

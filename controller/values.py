@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from controller.policy import FreezeWindow, Gate
 
 Action = Literal["create", "update", "delete"]
 # Why an alias changes; history uses the same words for the same events.
@@ -272,9 +274,9 @@ class Plan(Record):
     errors: list[PlanProblem] = Field(default_factory=list)
     summary: Summary = Field(default_factory=Summary)
     models: dict[str, ModelSnapshot] = Field(default_factory=dict)
-    # The policy as declared, so `apply --plan` checks the gates again without the manifest.
-    gate_specs: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    freeze: list[dict[str, str]] = Field(default_factory=list)
+    # The policy as declared, for reviewers; `apply --plan` takes it from the manifest again.
+    gate_specs: dict[str, Gate] = Field(default_factory=dict)
+    freeze: list[FreezeWindow] = Field(default_factory=list)
     computed_at: str | None = None
     frozen: str | None = None  # the freeze window open when the plan was computed
     # Models this manifest managed but no longer declares (their applied aliases are deleted),

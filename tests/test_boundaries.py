@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "controller"
 # The functional core and the renderers: pure, so they never reach the modules doing I/O.
 PURE = [
     "values.py", "plan.py", "state.py", "history.py", "commit_message.py", "render",
-    "gates.py", "review.py", "evidence.py", "schedule.py", "trust.py",
+    "gates.py", "review.py", "evidence.py", "schedule.py", "trust.py", "policy.py",
 ]  # fmt: skip
 DOING_IO = {
     "controller.apply", "controller.registry", "controller.gitops", "controller.api",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from controller.gates import Context, check, failures
-from controller.manifest import Gate
+from controller.policy import Gate
 from controller.review import gated_metrics
 from controller.state import audit_tag_key
 from controller.values import Change, VersionEvidence

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.manifest import Gate, ManifestError, MetricBounds, TagPattern, parse_manifest
+from controller.errors import ManifestError
+from controller.manifest import parse_manifest
+from controller.policy import Gate, MetricBounds, TagPattern
 
 GATED = """\
 version: 1
@@ -78,6 +80,7 @@ models:
 freeze:
   - {cron: "0 17 * * FRI", duration: 64h, reason: weekend}
   - {cron: "0 17 * * 5", duration: "6 4h", reason: weekend}
+  - {cron: "0 9 * * 1", duration: 1h, reason: standup, timezone: Europe/Berlinn}
 """
     assert problems(text) == [
         "registry.yaml:4:37: malformed regular expression '(': missing ), unterminated "
@@ -92,6 +95,8 @@ freeze:
         "registry.yaml:15:12: malformed cron expression '0 17 * * FRI': day of week 'FRI' is "
         "not a number, range, list or step",
         "registry.yaml:16:36: malformed duration '6 4h': use a number with d, h or m, e.g. 24h",
+        "registry.yaml:17:66: unknown time zone 'Europe/Berlinn': use an IANA name such as "
+        "Europe/Berlin",
     ]
 
 

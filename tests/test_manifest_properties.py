@@ -20,14 +20,13 @@ from hypothesis import strategies as st
 
 from controller.errors import ManifestError, PlanFileError
 from controller.manifest import (
-    ALIAS_PATTERN,
-    MAX_ALIAS_LENGTH,
     LoadedManifest,
     dump_manifest,
     load_manifest,
     parse_manifest,
 )
 from controller.plan import make_plan, replay, unusable
+from controller.policy import ALIAS_PATTERN, MAX_ALIAS_LENGTH
 from controller.saved_plan import read_plan
 from controller.state import READY, LastApplied, LiveModel, LiveState
 from controller.values import PlanSource

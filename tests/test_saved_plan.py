@@ -184,16 +184,20 @@ def test_a_change_on_a_model_outside_the_snapshot_is_refused(
 def test_releasing_a_model_this_manifest_does_not_manage_is_refused(
     saved, make_model, server_client
 ) -> None:
-    """`released` has no snapshot to replay: the live owner tag must name the plan's owner."""
+    """`released` has no snapshot to replay: the live owner tag must name the plan's owner,
+    even when the manifest was edited to release it too (and the plan to record that)."""
     name, plan_file = saved
     victim = make_model("victim")
     server_client.set_registered_model_alias(victim, "prod", "2")
     server_client.set_registered_model_tag(victim, "mlflow-gitops.owner", "team-b")
     before = server_client.get_registered_model(victim).tags
+    manifest = plan_file.parent / "registry.yaml"
+    manifest.write_text(manifest.read_text() + f"release: [{victim}]\n")
 
     def release_victim(data: dict) -> None:
         data["released"].append(victim)
         data["summary"]["release"] += 1
+        data["source"]["manifest_sha256"] = hashlib.sha256(manifest.read_bytes()).hexdigest()
 
     edit(plan_file, release_victim)
     code, output = cli("apply", "--plan", "plan.json", cwd=plan_file.parent)
@@ -207,8 +211,8 @@ def test_releasing_a_model_this_manifest_does_not_manage_is_refused(
     assert aliases(server_client, name) == {"champion": 1}
 
 
-def test_a_snapshot_edited_to_match_is_still_only_its_own_models(saved, server_client) -> None:
-    """Editing snapshot and changes together passes the replay; the registry's check remains."""
+def test_a_snapshot_edited_to_declare_another_version_is_refused(saved, server_client) -> None:
+    """Editing snapshot and changes together passes the replay; the manifest's bytes do not."""
     name, plan_file = saved
 
     def consistent(data: dict) -> None:
@@ -217,9 +221,105 @@ def test_a_snapshot_edited_to_match_is_still_only_its_own_models(saved, server_c
 
     edit(plan_file, consistent)
     code, output = cli("apply", "--plan", "plan.json", cwd=plan_file.parent)
-    # Not signed, as the README says: a consistent edit applies what it says, no more.
+    assert (code, output) == (
+        1,
+        f"error: plan.json: refused: what it declares for '{name}' is not what registry.yaml "
+        "declares; run plan again\n",
+    )
+    assert aliases(server_client, name) == {"champion": 1}
+
+
+def plan_saved_from(folder: Path, manifest: str, server: str, **env: str) -> Path:
+    (folder / "registry.yaml").write_text(manifest)
+    cli("plan", "--out", "plan.json", "--tracking-uri", server, cwd=folder, env=env)
+    return folder / "plan.json"
+
+
+def without_policy(data: dict) -> None:
+    """What someone who can write the file would do to get a refused change through."""
+    data.update(gate_specs={}, freeze=[], errors=[], frozen=None)
+
+
+def test_a_plan_edited_to_drop_its_gates_is_checked_against_the_manifests_gates(
+    tmp_path: Path, mlflow_server: str, make_model, server_client
+) -> None:
+    name = make_model("gated")
+    server_client.set_registered_model_alias(name, "champion", "1")
+    manifest = (
+        f"version: 1\nmodels:\n  {name}:\n    aliases:\n      champion: 3\n"
+        "    gates:\n      champion: {require_tags: {approved: 'yes'}}\n"
+    )
+    plan_file = plan_saved_from(tmp_path, manifest, mlflow_server)
+    assert json.loads(plan_file.read_text())["errors"]  # the gate failed when planned
+    edit(plan_file, without_policy)
+    code, output = cli("apply", "--plan", "plan.json", "-f", "registry.yaml", cwd=tmp_path)
+    assert code == 1, output
+    assert "gates fail on fresh data; nothing was applied" in output, output
+    assert aliases(server_client, name) == {"champion": 1}
+
+
+def test_a_plan_edited_to_drop_its_freeze_is_frozen_by_the_manifests_window(
+    tmp_path: Path, mlflow_server: str, make_model, server_client
+) -> None:
+    name = make_model("frozen")
+    server_client.set_registered_model_alias(name, "champion", "1")
+    manifest = (
+        f"version: 1\nmodels:\n  {name}:\n    aliases:\n      champion: 3\n"
+        'freeze:\n  - {cron: "0 17 * * 5", duration: 64h, reason: weekend freeze}\n'
+    )
+    saturday = {"MLFLOW_GITOPS_NOW": "2026-11-28T12:00:00Z"}
+    plan_file = plan_saved_from(tmp_path, manifest, mlflow_server, **saturday)
+    edit(plan_file, without_policy)
+    code, output = cli("apply", "--plan", "plan.json", cwd=tmp_path, env=saturday)
+    assert code == 1, output
+    assert "apply is frozen: weekend freeze (freeze from 2026-11-27 17:00 UTC" in output, output
+    assert aliases(server_client, name) == {"champion": 1}
+
+
+def test_a_malformed_policy_in_the_plan_file_is_one_line_where_it_is_read(saved) -> None:
+    _, plan_file = saved
+    window = {"cron": "0 17 *", "duration": "1h", "reason": "x"}
+    edit(plan_file, lambda d: d.update(freeze=[window]))
+    code, output = cli("apply", "--plan", "plan.json", cwd=plan_file.parent)
+    assert (code, output) == (
+        1,
+        "error: plan.json: not a saved plan (freeze.0.cron: Value error, malformed cron "
+        "expression '0 17 *': need 5 fields (minute hour day-of-month month day-of-week))\n",
+    )
+
+
+def test_non_finite_metrics_are_written_as_strict_json_and_apply(
+    tmp_path: Path, mlflow_server: str, server_client
+) -> None:
+    name = f"nan{os.urandom(4).hex()}"
+    server_client.create_registered_model(name)
+    for version, rmse in ((1, 1.0), (2, float("nan")), (3, 2.0)):
+        run = server_client.create_run("0")
+        server_client.log_metric(run.info.run_id, "rmse", rmse)
+        server_client.create_model_version(
+            name, f"s3://fixtures/{name}/{version}", run_id=run.info.run_id
+        )
+    server_client.set_registered_model_alias(name, "champion", "2")
+    manifest = f"version: 1\nmodels:\n  {name}:\n    aliases:\n      champion: 3\n"
+    plan_file = plan_saved_from(tmp_path, manifest, mlflow_server)
+
+    def refuse(token: str) -> None:
+        raise AssertionError(f"{token} is not JSON")
+
+    data = json.loads(plan_file.read_text(), parse_constant=refuse)
+    evidence = data["changes"][0]["evidence"]
+    assert evidence["from"]["metrics"] == {"rmse": {"non_finite": "NaN"}}
+    assert evidence["to"]["metrics"] == {"rmse": 2.0}
+    code, output = cli("apply", "--plan", "plan.json", cwd=tmp_path)
     assert code == 0, output
-    assert aliases(server_client, name) == {"champion": 2}
+    assert aliases(server_client, name) == {"champion": 3}
+
+
+def test_nan_tokens_in_a_plan_file_are_refused(plan_text: str, tmp_path: Path) -> None:
+    (tmp_path / "plan.json").write_text(plan_text.replace('"owner": null', '"owner": NaN', 1))
+    with pytest.raises(PlanFileError) as caught:
+        read_plan(str(tmp_path / "plan.json"))
+    assert str(caught.value).startswith(f"{tmp_path / 'plan.json'}: not a saved plan (invalid JSON")
 
 
 def test_an_explicit_manifest_must_be_the_one_planned(saved, server_client) -> None:
@@ -241,11 +341,16 @@ def test_an_explicit_manifest_must_be_the_one_planned(saved, server_client) -> N
     assert aliases(server_client, name) == {"champion": 3}
 
 
-def test_without_the_manifest_or_a_uri_it_applies_to_the_recorded_registry(
-    saved, server_client
-) -> None:
+def test_without_the_manifest_it_planned_from_a_plan_is_refused(saved, server_client) -> None:
     name, plan_file = saved
     (plan_file.parent / "registry.yaml").unlink()
+    code, output = cli("apply", "--plan", "plan.json", cwd=plan_file.parent)
+    assert (code, output) == (1, "registry.yaml:1:1: no such file\n")
+    assert aliases(server_client, name) == {"champion": 1}
+
+
+def test_without_a_uri_it_applies_to_the_recorded_registry(saved, server_client) -> None:
+    name, plan_file = saved
     code, output = cli("apply", "--plan", "plan.json", cwd=plan_file.parent)
     assert code == 0, output
     assert aliases(server_client, name) == {"champion": 3}

@@ -10,7 +10,8 @@ import pytest
 
 from controller.commit_message import parse_subject
 from controller.errors import ManifestError
-from controller.manifest import TagPattern, TrackPolicy, parse_manifest
+from controller.manifest import parse_manifest
+from controller.policy import TagPattern, TrackPolicy
 from controller.state import LiveVersion
 from controller.tracking import decide, newest_match, tag_mismatches
 

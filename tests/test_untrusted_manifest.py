@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.manifest import MAX_ALIAS_LENGTH, MAX_DEPTH, MAX_NODES
+from controller.manifest import MAX_DEPTH, MAX_NODES
+from controller.policy import MAX_ALIAS_LENGTH
 from controller.state import AUDIT_TAG_PREFIX, LAST_APPLIED_TAG, audit_tag_key
 from testing.peak import MEASURED
 
@@ -168,6 +169,51 @@ def test_version_and_prune_accept_only_their_literals(
     tmp_path: Path, content: str, expected: str
 ) -> None:
     assert refused(tmp_path, content) == [expected]
+
+
+GATED = "version: 1\nmodels:\n  bikes:\n    aliases: {champion: 1}\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (HEAD + "      a: 1\n    take_over: yes\n",
+         "registry.yaml:6:16: take_over must be true or false, got yes"),
+        (HEAD + "      a: 1\n    take_over: \"1\"\n",
+         "registry.yaml:6:16: take_over must be true or false, got '1'"),
+        (HEAD + "      a: 1\n    take_over: True\n",
+         "registry.yaml:6:16: take_over must be true or false, got True"),
+        (GATED + "gates:\n  champion: {require_signature: on}\n",
+         "registry.yaml:6:33: require_signature must be true or false, got on"),
+        (GATED + "gates:\n  champion: {metrics: {rmse: {max: '60'}}}\n",
+         "registry.yaml:6:36: max must be a number, without quotes; got '60'"),
+        (GATED + "gates:\n  champion: {metrics: {rmse: {max: .nan}}}\n",
+         "registry.yaml:6:36: max must be a number, got .nan"),
+    ],
+)  # fmt: skip
+def test_booleans_and_bounds_are_strict_wherever_they_are(
+    tmp_path: Path, content: str, expected: str
+) -> None:
+    assert refused(tmp_path, content) == [expected]
+
+
+def test_every_kind_of_problem_is_reported_in_one_pass(tmp_path: Path) -> None:
+    content = (
+        "version: 1\n"
+        "models:\n"
+        "  bikes:\n"
+        "    aliases: {champion: 1}\n"
+        "    gates: {champion: {promotes_from: challenger}}\n"
+        "    prune: true\n"
+        "    unmanaged: note\n"
+        "release: [bikes]\n"
+    )
+    assert refused(tmp_path, content) == [
+        "registry.yaml:5:39: gate for bikes@champion: promotes_from 'challenger' names an "
+        "alias model 'bikes' does not declare",
+        "registry.yaml:6:5: model 'bikes': prune: true contradicts unmanaged: note; remove prune",
+        "registry.yaml:8:11: model 'bikes' is both declared under models and listed under release",
+    ]
 
 
 def test_an_alias_name_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
