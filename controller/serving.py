@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from controller.errors import ServingError
 from controller.output import err, redact
+from controller.registry import mlflow_private
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -261,7 +262,6 @@ def scoring_app(served: AliasedModel, webhook_secret: str | None = None) -> Star
     `mlflow models serve`, with the version current at arrival: same formats, same answers.
     """
     from mlflow.exceptions import MlflowException
-    from mlflow.pyfunc import scoring_server
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
@@ -274,9 +274,7 @@ def scoring_app(served: AliasedModel, webhook_secret: str | None = None) -> Star
     def score(data: bytes, content_type: str) -> Response:
         current = served.current()
         try:
-            result = scoring_server.invocations(
-                data, content_type, current.model, current.model.metadata.get_input_schema()
-            )
+            result = mlflow_private.invocations(data, content_type, current.model)
         except MlflowException as exc:  # bad input: MLflow's message, without its traceback
             http_status = exc.get_http_status_code()
             return _error(http_status if http_status < 500 else 400, exc.message, exc.error_code)
