@@ -1,0 +1,61 @@
+"""MLflow's private names that controller/registry/mlflow_private.py relies on, checked on
+the installed MLflow: an upgrade that moves or reshapes one fails here, naming it."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.pyfunc import scoring_server
+from mlflow.utils import request_utils
+
+
+def parameters(function: Any) -> list[str]:
+    return [name for name in inspect.signature(function).parameters if name != "self"]
+
+
+def test_mlflow_client_still_hands_out_its_registry_client() -> None:
+    assert parameters(MlflowClient._get_registry_client) == []
+    registry_client = MlflowClient("http://127.0.0.1:9", "http://127.0.0.1:9")
+    found = type(registry_client._get_registry_client())
+    expected = {
+        "get_model_version_download_uri": ["name", "version"],
+        "set_registered_model_alias": ["name", "alias", "version"],
+        "delete_registered_model_alias": ["name", "alias"],
+        "set_registered_model_tag": ["name", "key", "value"],
+        "set_model_version_tag": ["name", "version", "key", "value"],
+        "delete_registered_model_tag": ["name", "key"],
+    }
+    for method, names in expected.items():
+        assert parameters(getattr(found, method))[: len(names)] == names, method
+
+
+def test_mlflow_builds_its_retry_from_the_module_global_we_replace() -> None:
+    assert inspect.isclass(request_utils.Retry)
+    assert "retry_after_max" in inspect.signature(request_utils.Retry.__init__).parameters
+    assert "Retry" in request_utils._cached_get_request_session.__wrapped__.__code__.co_names
+
+
+def test_the_retry_after_cap_reaches_the_sessions_mlflow_makes() -> None:
+    probe = (
+        "from controller.registry import mlflow_private\n"
+        "from mlflow.utils import request_utils\n"
+        "mlflow_private.cap_retry_after(5)\n"
+        "session = request_utils._get_request_session(2, 1, 0.5, (503,), True, True)\n"
+        "print(session.get_adapter('http://host').max_retries.retry_after_max)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "5"
+
+
+def test_scoring_server_invocations_takes_what_serve_passes() -> None:
+    assert parameters(scoring_server.invocations) == [
+        "data",
+        "content_type",
+        "model",
+        "input_schema",
+    ]
