@@ -23,6 +23,7 @@ def test_mlflow_client_still_hands_out_its_registry_client() -> None:
     found = type(registry_client._get_registry_client())
     expected = {
         "get_model_version_download_uri": ["name", "version"],
+        "get_registered_model": ["name"],
         "set_registered_model_alias": ["name", "alias", "version"],
         "delete_registered_model_alias": ["name", "alias"],
         "set_registered_model_tag": ["name", "key", "value"],

@@ -1,12 +1,25 @@
-"""The registry layer's pure helpers: search filters over model names, and pagination."""
+"""The registry layer: its pure helpers (search filters over model names, pagination), and
+the reads and writes whose bugs only a real server shows."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from controller.registry import Registry
 from controller.registry.filters import filterable, like_any, name_filters, paginate, quote
+from controller.state import LastApplied
+from controller.target import RegistryTarget
+from testing.cli import run_cli
+from testing.runs import log_version
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 
 @pytest.mark.parametrize("name", ["bikes", "o'neil", 'say "hi"', "a b", "ünïcode", "x%_y"])
@@ -76,3 +89,49 @@ def test_paginate_reads_one_page_when_the_first_has_no_token() -> None:
 
     assert list(paginate(search)) == []
     assert calls == 1
+
+
+# Against the real server -------------------------------------------------------------------
+
+
+def test_forget_removes_every_part_of_a_split_last_applied_record(
+    mlflow_server: str, server_client: MlflowClient, make_model: Callable[..., str]
+) -> None:
+    name = make_model("forget", versions=1)
+    aliases = {f"alias-{i:04d}-{'x' * 40}": 1 for i in range(300)}  # ~16 kB: split over parts
+    record = LastApplied(aliases=aliases, owner="team")
+    assert len(record.to_tags()) > 2
+    registry = Registry(RegistryTarget(mlflow_server, mlflow_server))
+    registry.write_owner(name, "team")
+    registry.write_last_applied(name, record)
+    assert registry.read_state([name]).models[name].last_applied == record
+
+    registry.forget(name)
+
+    tags = server_client.get_registered_model(name).tags
+    assert not [key for key in tags if key.startswith("mlflow-gitops.")], tags
+
+
+def test_tracking_uri_flag_reads_signatures_as_the_environment_variable_does(
+    tmp_path: Path, mlflow_server: str
+) -> None:
+    name = f"signed{uuid.uuid4().hex[:8]}"
+    version = log_version(mlflow_server, name, metrics={"rmse": 1.0})
+    (tmp_path / "registry.yaml").write_text(
+        "version: 1\n"
+        "models:\n"
+        f"  {name}:\n"
+        f"    aliases: {{champion: {version}}}\n"
+        "    gates:\n"
+        "      champion: {require_signature: true}\n"
+    )
+    by_flag = run_cli("plan", "--format", "json", "--tracking-uri", mlflow_server, cwd=tmp_path)
+    by_variable = run_cli(
+        "plan", "--format", "json", cwd=tmp_path, env={"MLFLOW_TRACKING_URI": mlflow_server}
+    )
+
+    for result in (by_flag, by_variable):
+        assert result.returncode == 0, result.stderr
+        [change] = json.loads(result.stdout)["changes"]
+        assert change["evidence"]["to"]["has_signature"] is True, result.stdout
+        assert [gate["passed"] for gate in change["gates"]] == [True]

@@ -81,7 +81,13 @@ class EvidenceReads(Connection):
 
             uri = self._registry_client.get_model_version_download_uri(model, str(version))
             with tempfile.TemporaryDirectory() as folder:
-                path = download_artifacts(artifact_uri=f"{uri}/MLmodel", dst_path=folder)
+                # The tracking URI resolves `mlflow-artifacts:` URIs: this registry's, not
+                # whatever MLFLOW_TRACKING_URI says (--tracking-uri leaves that unset).
+                path = download_artifacts(
+                    artifact_uri=f"{uri}/MLmodel",
+                    dst_path=folder,
+                    tracking_uri=self.target.tracking_uri,
+                )
                 text = Path(path).read_text(encoding="utf-8")
             signature = parse_mlmodel(text)
         except Exception:  # missing file, unreachable store, no S3 client: unknown, not fatal

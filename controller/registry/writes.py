@@ -7,7 +7,7 @@ import contextlib
 from controller.errors import ModelNotFound
 from controller.ownership import OWNER_TAG
 from controller.registry.client import Connection
-from controller.state import LAST_APPLIED_TAG, LastApplied
+from controller.state import LAST_APPLIED_PART_TAG, LAST_APPLIED_TAG, LastApplied
 
 PARALLEL_WRITES = 4
 
@@ -43,7 +43,11 @@ class Writes(Connection):
             self._registry_client.set_registered_model_tag(model, OWNER_TAG, owner)
 
     def forget(self, model: str) -> None:
-        """Drop the owner and last-applied records: the model is no longer managed."""
-        for key in (OWNER_TAG, LAST_APPLIED_TAG):
-            with contextlib.suppress(ModelNotFound), self._errors():  # already gone: fine
-                self._registry_client.delete_registered_model_tag(model, key)
+        """Drop the owner and last-applied records, the head before its parts: the model is
+        no longer managed."""
+        with contextlib.suppress(ModelNotFound), self._errors():  # already gone: fine
+            tags = self._registry_client.get_registered_model(model).tags or {}
+            parts = sorted(key for key in tags if key.startswith(LAST_APPLIED_PART_TAG))
+            for key in (OWNER_TAG, LAST_APPLIED_TAG, *parts):
+                if key in tags:
+                    self._registry_client.delete_registered_model_tag(model, key)
