@@ -33,11 +33,11 @@ from controller.output import redact, without_credentials
 from controller.ownership import owner_identity
 from controller.plan import make_plan, moved_aliases
 from controller.promotion import Delivery, promote, rollback
-from controller.registry import Registry
+from controller.registry import Registry, open_registry, registry_ref
 from controller.review import active_freeze, recheck, review, wanted_versions
 from controller.saved_plan import check_manifest, check_registry, read_plan, write_plan
 from controller.state import LiveModel
-from controller.target import TargetFlags, resolve_target
+from controller.target import TargetFlags
 from controller.update import update
 from controller.values import (
     UNCOMMITTED,
@@ -47,7 +47,6 @@ from controller.values import (
     Plan,
     PlanSource,
     Provenance,
-    RegistryRef,
 )
 
 __all__ = [
@@ -62,6 +61,7 @@ __all__ = [
     "plan",
     "plan_to_apply",
     "promote",
+    "registry_ref",
     "rollback",
     "update",
     "validate",
@@ -72,23 +72,6 @@ __all__ = [
 def validate(path: str) -> LoadedManifest:
     """Load and check a manifest offline; raises ManifestError with every problem found."""
     return load_manifest(path)
-
-
-def open_registry(
-    flags: TargetFlags,
-    manifest_uri: str | None,
-    manifest_path: str = "the manifest",
-    *,
-    for_apply: bool = False,
-) -> Registry:
-    """The registry the flags, environment or manifest name. Reads never create a local store;
-    apply may, but only the embedded default."""
-    target = resolve_target(flags, manifest_uri, manifest_path)
-    return Registry(target, may_create=for_apply and target.is_default)
-
-
-def registry_ref(registry: Registry) -> RegistryRef:
-    return RegistryRef(uri=redact(registry.target.registry_uri), source=registry.target.source)
 
 
 def plan(loaded: LoadedManifest, registry: Registry, *, at: datetime | None = None) -> Plan:

@@ -410,8 +410,10 @@ def update(
     if push and not commit:
         raise UsageError("--push needs --commit")
     delivery = api.Delivery(commit=commit, push=push, remote=remote)
-    results = api.update(manifest_path, model, alias, flags=flags, delivery=delivery)
-    out(FORMATS[output_format].tracked(results, manifest_path))
+    updates = api.update(manifest_path, model, alias, flags=flags, delivery=delivery)
+    if updates.registry:
+        err(f"Registry: {updates.registry.describe(manifest_path)}")
+    out(FORMATS[output_format].tracked(updates.aliases, manifest_path))
     return 0
 
 
@@ -457,7 +459,9 @@ def serve(
     """Serve MODEL@ALIAS like `mlflow models serve`, following the alias as it moves."""
     from controller import serving
 
-    target = api.open_registry(flags, None).target
+    registry = _opened(api.open_registry(flags, None))
+    err(f"Registry: {api.registry_ref(registry).describe()}")
+    target = registry.target
     return serving.serve(
         model_alias,
         host=host,

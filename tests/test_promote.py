@@ -280,3 +280,20 @@ def test_an_unreachable_registry_is_refused_without_offline(
         f"error: cannot reach the MLflow registry at {closed}; "
         "pass --offline to skip the version check\n"
     )
+
+
+def test_promote_latest_names_the_registry_it_read(
+    repo: git.Repo,
+    mlflow_server: str,
+    make_model: Callable[..., str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = make_model("bikes", versions=5)
+    commit_file(repo, "registry.yaml", MANIFEST.replace("bikes:", f"{name}:"), "use it")
+    capsys.readouterr()
+
+    assert promote(repo, name, "champion", "latest", "--tracking-uri", mlflow_server) == 0
+
+    captured = capsys.readouterr()
+    assert captured.err.splitlines()[0] == f"Registry: {mlflow_server} (from --tracking-uri)"
+    assert captured.out == f"{manifest(repo)}: {name}@champion 3 -> 5\n"

@@ -10,14 +10,13 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from controller.errors import RegistryError
 from controller.output import redact, remember_uri_credentials
 from controller.registry import mlflow_private
-from controller.registry.errors import translate
+from controller.registry.errors import translated
 from controller.target import (
     EMBEDDED_EXTRA,
     RegistryTarget,
@@ -118,11 +117,5 @@ class Connection:
     def _registry_client(self) -> Any:
         return mlflow_private.registry_client(self.client)
 
-    @contextmanager
-    def _errors(self, operation: str = "") -> Iterator[None]:
-        try:
-            yield
-        except RegistryError:
-            raise
-        except Exception as exc:  # MLflow raises many types; all become one of ours.
-            raise translate(exc, self.target, operation) from None
+    def _errors(self, operation: str = "") -> AbstractContextManager[None]:
+        return translated(self.target, operation)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from controller.errors import (
     ModelNotFound,
@@ -79,3 +81,14 @@ def translate(exc: Exception, target: RegistryTarget, operation: str) -> Registr
         return RegistryUnreachable(f"{lead}cannot reach the MLflow registry at {where}")
     code = f"HTTP {status} from " if status else ""
     return RegistryError(f"{lead}{code}MLflow registry at {where}: {first_line(message)}")
+
+
+@contextmanager
+def translated(target: RegistryTarget, operation: str = "") -> Iterator[None]:
+    """Any failure inside becomes one of our RegistryErrors (MLflow raises many types)."""
+    try:
+        yield
+    except RegistryError:
+        raise
+    except Exception as exc:
+        raise translate(exc, target, operation) from None
