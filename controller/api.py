@@ -18,7 +18,7 @@ from controller.errors import (
     RegistryError,
     StalePlanError,
 )
-from controller.github_actions import ci_commit_and_actor, in_github_actions
+from controller.github_actions import ci_actor, in_github_actions
 from controller.gitops import head_commit_and_user, manifest_checkout, manifest_revisions
 from controller.history import alias_changes, select
 from controller.manifest import (
@@ -130,7 +130,7 @@ def plan_to_apply(
 def provenance(plan: Plan) -> Provenance:
     """The commit only if the planned manifest was that commit's file; the actor from GitHub
     Actions when there, otherwise from the manifest's repository."""
-    _, actor = ci_commit_and_actor()
+    actor = ci_actor()
     if not actor and plan.manifest_path:
         _, actor = head_commit_and_user(plan.manifest_path)
     applied_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

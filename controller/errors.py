@@ -47,7 +47,7 @@ class TargetConflict(GitopsError):
 
 
 class ApplyRefused(GitopsError):
-    """Apply will not run here as asked (an uncommitted manifest in CI, a declined prompt)."""
+    """Apply will not run here as asked (an uncommitted manifest in CI)."""
 
 
 class PlanFileError(GitopsError):

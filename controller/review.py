@@ -14,14 +14,13 @@ from controller.evidence import diff_signatures, version_evidence
 from controller.gates import Context, check, failures, metric_names
 from controller.manifest import Gate, LoadedManifest
 from controller.schedule import last_start, parse_cron, parse_duration
-from controller.state import LiveState
+from controller.state import LiveState, RawVersion
 from controller.values import (
     Change,
     ChangeEvidence,
     GateResult,
     Plan,
     PlanProblem,
-    RawVersion,
     VersionEvidence,
 )
 

@@ -78,25 +78,6 @@ class Signature(Record):
     outputs: list[Column] = Field(default_factory=list)
 
 
-class RawVersion(Record):
-    """One model version as the registry reports it, before the plan picks what to show."""
-
-    model: str
-    version: int
-    created_ms: int | None = None
-    creator: str | None = None
-    description: str | None = None
-    status: str
-    tags: dict[str, str] = Field(default_factory=dict)
-    run_id: str | None = None
-    model_id: str | None = None
-    run_url: str | None = None
-    metrics: dict[str, float] = Field(default_factory=dict)
-    # None: the MLmodel file could not be read; absent signature is Signature-less `False`.
-    has_signature: bool | None = None
-    signature: Signature | None = None
-
-
 class VersionEvidence(Record):
     """What the plan shows about one version."""
 

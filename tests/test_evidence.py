@@ -11,7 +11,7 @@ from controller.evidence import (
     shown_metrics,
     version_evidence,
 )
-from controller.values import RawVersion
+from controller.state import RawVersion
 
 MLMODEL = """\
 flavors:

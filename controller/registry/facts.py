@@ -11,8 +11,9 @@ from pathlib import Path
 
 from controller.evidence import parse_mlmodel
 from controller.registry.client import Connection
+from controller.state import RawVersion
 from controller.target import ui_base
-from controller.values import RawVersion, Signature
+from controller.values import Signature
 
 EVIDENCE_READ_THREADS = 8
 LOGGED_MODEL_SOURCE = re.compile(r"^models:/m-[0-9a-f]+$")
