@@ -190,11 +190,12 @@ def apply(
         raise UsageError("--override-freeze and a non-empty --reason go together")
     override = api.FreezeOverride(reason) if override_freeze else None
     given = click.get_current_context().get_parameter_source("manifest_path")
-    the_plan, registry, loaded = api.plan_to_apply(
+    to_apply = api.plan_to_apply(
         manifest_path, plan_path, flags, manifest_given=given is not ParameterSource.DEFAULT
     )
-    _opened(registry)
-    _warn(loaded)
+    the_plan, registry = to_apply.plan, _opened(to_apply.registry)
+    for warning in to_apply.warnings:
+        err(str(warning))
     render, uri = FORMATS[output_format], registry.target.registry_uri
     if render.for_people:
         out(render.plan(the_plan, uri))
