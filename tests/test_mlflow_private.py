@@ -3,9 +3,11 @@ the installed MLflow: an upgrade that moves or reshapes one fails here, naming i
 
 from __future__ import annotations
 
+import ast
 import inspect
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
@@ -60,3 +62,21 @@ def test_scoring_server_invocations_takes_what_serve_passes() -> None:
         "model",
         "input_schema",
     ]
+
+
+def test_no_other_module_reaches_for_these_private_names() -> None:
+    private_attributes = {"_get_registry_client", "Retry", "invocations"}
+    private_modules = {"mlflow.utils.request_utils", "mlflow.pyfunc.scoring_server"}
+    package = Path(__file__).resolve().parents[1] / "controller"
+    for path in package.rglob("*.py"):
+        if path.name == "mlflow_private.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in private_attributes:
+                owner = node.value
+                assert isinstance(owner, ast.Name) and owner.id == "mlflow_private", (
+                    f"{path}:{node.lineno}"
+                )
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = {f"{node.module}.{alias.name}" for alias in node.names}
+                assert not ({node.module} | names) & private_modules, f"{path}:{node.lineno}"
