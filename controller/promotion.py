@@ -84,11 +84,14 @@ def promote(
     checked = version == "latest"
     if version == "latest":
         version = newest_version(loaded, model, alias, registry)
-    request = AliasRequest("promote", model, alias, version, registry, checked, delivery)
+    request = AliasRequest(
+        "promote", model, alias, version, registry, version_checked=checked, delivery=delivery
+    )
     return edit_alias(loaded, request)
 
 
 def _registry(loaded: LoadedManifest, flags: TargetFlags, offline: bool) -> Registry | None:
+    """The registry that checks versions; none offline."""
     return None if offline else open_registry(flags, loaded.manifest.tracking_uri, loaded.path)
 
 
@@ -130,9 +133,8 @@ def rollback(
         raise PromotionError(f"{path} declares no alias {alias!r} for model {model!r}")
     if to is None:
         to = _earlier_version(path, model, alias, spec.aliases[alias], steps)
-    request = AliasRequest(
-        "rollback", model, alias, to, _registry(loaded, flags, offline), False, delivery
-    )
+    registry = _registry(loaded, flags, offline)
+    request = AliasRequest("rollback", model, alias, to, registry, delivery=delivery)
     return edit_alias(loaded, request)
 
 
