@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from controller import registry as registry_module
 from controller.registry import Registry
+from controller.registry import facts as registry_module
 from controller.target import RegistryTarget
 from testing.runs import log_version
 from testing.server import recorded_rest_calls, running_server

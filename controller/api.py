@@ -7,34 +7,24 @@ values.py or raises a GitopsError; none of them prints.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from functools import partial
 
-from controller.apply import Halt, apply_plan
+from controller.adopt import adoption_manifest
+from controller.apply import Halt, apply_plan, refuse_uncommitted_in_ci, refused
 from controller.clock import now
-from controller.errors import (
-    ApplyRefused,
-    ModelNotFound,
-    RegistryError,
-    StalePlanError,
-)
-from controller.github_actions import ci_commit_and_actor, in_github_actions
-from controller.gitops import head_commit_and_user, manifest_checkout, manifest_revisions
+from controller.errors import ModelNotFound, RegistryError
+from controller.gitops import manifest_checkout, manifest_revisions
 from controller.history import alias_changes, select
-from controller.manifest import (
-    LoadedManifest,
-    Manifest,
-    ModelSpec,
-    dump_manifest,
-    load_manifest,
-)
+from controller.manifest import LoadedManifest, load_manifest
 from controller.output import redact, without_credentials
 from controller.ownership import owner_identity
-from controller.plan import make_plan, moved_aliases
+from controller.plan import make_plan
 from controller.promotion import Delivery, promote, rollback
+from controller.provenance import provenance
 from controller.records import confirm_deletions, confirmed_audits, unconfirmed_deletions
-from controller.registry import Registry
+from controller.registry import Registry, open_registry, registry_ref
 from controller.review import (
     active_freeze,
     gated_metrics,
@@ -46,29 +36,21 @@ from controller.review import (
 from controller.saved_plan import (
     check_manifest,
     check_registry,
+    check_still_current,
     read_plan,
     with_manifest_policy,
     write_plan,
 )
-from controller.state import LiveModel
-from controller.target import TargetFlags, resolve_target
+from controller.target import TargetFlags
 from controller.update import update
-from controller.values import (
-    UNCOMMITTED,
-    ApplyReport,
-    ChangeResult,
-    HistoryEntry,
-    Plan,
-    PlanSource,
-    Provenance,
-    RegistryRef,
-)
+from controller.values import ApplyReport, HistoryEntry, Plan, PlanSource, Problem
 
 __all__ = [
     "Delivery",
     "FreezeOverride",
     "Halt",
     "TargetFlags",
+    "ToApply",
     "apply",
     "history",
     "import_",
@@ -76,6 +58,7 @@ __all__ = [
     "plan",
     "plan_to_apply",
     "promote",
+    "registry_ref",
     "rollback",
     "update",
     "validate",
@@ -86,23 +69,6 @@ __all__ = [
 def validate(path: str) -> LoadedManifest:
     """Load and check a manifest offline; raises ManifestError with every problem found."""
     return load_manifest(path)
-
-
-def open_registry(
-    flags: TargetFlags,
-    manifest_uri: str | None,
-    manifest_path: str = "the manifest",
-    *,
-    for_apply: bool = False,
-) -> Registry:
-    """The registry the flags, environment or manifest name. Reads never create a local store;
-    apply may, but only the embedded default."""
-    target = resolve_target(flags, manifest_uri, manifest_path)
-    return Registry(target, may_create=for_apply and target.is_default)
-
-
-def registry_ref(registry: Registry) -> RegistryRef:
-    return RegistryRef(uri=redact(registry.target.registry_uri), source=registry.target.source)
 
 
 def plan(loaded: LoadedManifest, registry: Registry, *, at: datetime | None = None) -> Plan:
@@ -137,19 +103,28 @@ def plan(loaded: LoadedManifest, registry: Registry, *, at: datetime | None = No
     return reviewed.model_copy(update={"registry": ref, "source": source})
 
 
+@dataclass(frozen=True)
+class ToApply:
+    """The plan apply will carry out, the registry it goes to, and the manifest's warnings."""
+
+    plan: Plan
+    registry: Registry
+    warnings: list[Problem] = field(default_factory=list)
+
+
 def plan_to_apply(
     manifest_path: str, plan_path: str | None, flags: TargetFlags, *, manifest_given: bool = True
-) -> tuple[Plan, Registry, LoadedManifest | None]:
+) -> ToApply:
     """The plan apply will carry out: a saved one, or one computed now from the manifest.
 
-    Also returns the manifest it loaded (for its warnings), if any. A saved plan goes to the
-    registry it records unless a flag or MLflow's environment names one, and then only if that
-    is the same registry; `manifest_given` (an explicit -f) must name the same bytes.
+    A saved plan goes to the registry it records unless a flag or MLflow's environment names
+    one, and then only if that is the same registry; `manifest_given` (an explicit -f) must
+    name the same bytes.
     """
     if plan_path is None:
         loaded = load_manifest(manifest_path)
         registry = open_registry(flags, loaded.manifest.tracking_uri, loaded.path, for_apply=True)
-        return plan(loaded, registry), registry, loaded
+        return ToApply(plan(loaded, registry), registry, loaded.warnings)
     saved, source = read_plan(plan_path)
     # The policy and the declared state come from the manifest the plan records, never the file.
     planned = load_manifest(manifest_path if manifest_given else source.manifest_path)
@@ -162,42 +137,7 @@ def plan_to_apply(
     recorded = None if named else source.registry
     registry = open_registry(flags, recorded, f"the saved plan {plan_path}", for_apply=True)
     check_registry(source, without_credentials(registry.target.registry_uri), plan_path)
-    return saved.model_copy(update={"registry": registry_ref(registry)}), registry, None
-
-
-def provenance(plan: Plan) -> Provenance:
-    """The commit only if the planned manifest was that commit's file; the actor from GitHub
-    Actions when there, otherwise from the manifest's repository."""
-    _, actor = ci_commit_and_actor()
-    if not actor and plan.manifest_path:
-        _, actor = head_commit_and_user(plan.manifest_path)
-    applied_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    source = plan.source
-    return Provenance(
-        commit=source.committed if source else UNCOMMITTED,
-        actor=actor,
-        applied_at=applied_at,
-        manifest_sha256=source.manifest_sha256 if source else None,
-    )
-
-
-def _refuse_uncommitted_in_ci(plan: Plan) -> None:
-    """In CI the manifest applied must be one a reviewer could have seen: a commit's."""
-    source = plan.source
-    if in_github_actions() and (source is None or source.committed == UNCOMMITTED):
-        where = source.manifest_path if source else "the manifest"
-        commit = (source.commit if source else None) or "none"
-        raise ApplyRefused(
-            f"refusing to apply an uncommitted manifest in GitHub Actions: {where} differs "
-            f"from commit {commit[:12]} (or is not in git); apply only what a commit declares"
-        )
-
-
-def _refused(plan: Plan, reason: str) -> ApplyReport:
-    """A report for a plan that must not be applied: nothing was written."""
-    return ApplyReport(
-        changes=[ChangeResult.of(c, "skipped", reason) for c in plan.changes], errors=[reason]
-    )
+    return ToApply(saved.model_copy(update={"registry": registry_ref(registry)}), registry)
 
 
 @dataclass(frozen=True)
@@ -221,44 +161,26 @@ def apply(
     Setting `halt` (from a signal handler, say) starts no new writes; the rest still runs.
     """
     if plan.errors:
-        return _refused(plan, "the plan has errors; nothing was applied")
-    _refuse_uncommitted_in_ci(plan)
+        return refused(plan, "the plan has errors; nothing was applied")
+    refuse_uncommitted_in_ci(plan)
     moment = at or now()
     frozen = active_freeze(plan, moment) if plan.changes else None
     if frozen and override is None:
-        return _refused(
+        return refused(
             plan,
             f"apply is frozen: {frozen}; nothing was applied "
             "(apply --override-freeze --reason TEXT to go ahead)",
         )
     if saved:  # a plan computed in this command already saw fresh data
         live = registry.read_state([*plan.models, *plan.released])
-        moved = moved_aliases(plan, live)
-        if moved:
-            raise StalePlanError(
-                "the saved plan is stale; these aliases moved since it was made: "
-                + ", ".join(moved)
-                + ". Run plan again."
-            )
-        # Its snapshot holds no released model: only the owner tag says it is this manifest's.
-        foreign = [
-            f"{name!r} ({_managed_by(live.models.get(name))})"
-            for name in plan.released
-            if name not in live.models or live.models[name].owner != plan.owner
-        ]
-        if foreign:
-            raise StalePlanError(
-                "the saved plan releases models this manifest does not manage: "
-                + ", ".join(foreign)
-                + ". Run plan again."
-            )
+        check_still_current(plan, live)
         gated = plan.model_copy(
             update={"changes": [c for c in plan.changes if c.address in plan.gate_specs]}
         )
         # The record behind each deletion, read now, must be one git confirms, as in plan.
         unconfirmed = unconfirmed_deletions(plan, live.models)
         if unconfirmed:
-            return _refused(
+            return refused(
                 plan,
                 "the saved plan deletes what no reviewed commit confirms; nothing was applied: "
                 + unconfirmed,
@@ -270,19 +192,13 @@ def apply(
         audits = confirmed_audits(plan, plan.source.manifest_path if plan.source else None, fresh)
         failed = recheck(plan, live, fresh, moment, audits)
         if failed:
-            return _refused(
+            return refused(
                 plan, "gates fail on fresh data; nothing was applied: " + "; ".join(failed)
             )
     record = provenance(plan)
     if frozen and override is not None:
         record = replace(record, freeze_override=f"{override.reason} (during {frozen})")
     return apply_plan(plan, registry, record, halt)
-
-
-def _managed_by(model: LiveModel | None) -> str:
-    if model is None:
-        return "not found"
-    return f"managed by {model.owner}" if model.owner else "not managed"
 
 
 def import_(registry: Registry, names: list[str], all_models: bool) -> str:
@@ -297,14 +213,7 @@ def import_(registry: Registry, names: list[str], all_models: bool) -> str:
     missing = sorted(set(wanted) - set(live.models))
     if missing:
         raise ModelNotFound("no such registered model: " + ", ".join(missing))
-    manifest = Manifest(
-        version=1,
-        models={
-            name: ModelSpec(aliases=dict(sorted(live.models[name].aliases.items())))
-            for name in sorted(live.models)
-        },
-    )
-    return dump_manifest(manifest)
+    return adoption_manifest(live)
 
 
 def history(

@@ -15,9 +15,11 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from controller.errors import RegistryError, RegistryUnreachable
+from controller.errors import ApplyRefused, RegistryError, RegistryUnreachable
+from controller.github_actions import in_github_actions
 from controller.state import AuditRecord, LastApplied, LiveModel, LiveState, audit_tag_key
 from controller.values import (
+    UNCOMMITTED,
     ApplyReport,
     Change,
     ChangeResult,
@@ -266,4 +268,23 @@ def _record(
             owner=plan.owner,
             manifest_sha256=provenance.manifest_sha256,
         ),
+    )
+
+
+def refuse_uncommitted_in_ci(plan: Plan) -> None:
+    """In CI the manifest applied must be one a reviewer could have seen: a commit's."""
+    source = plan.source
+    if in_github_actions() and (source is None or source.committed == UNCOMMITTED):
+        where = source.manifest_path if source else "the manifest"
+        commit = (source.commit if source else None) or "none"
+        raise ApplyRefused(
+            f"refusing to apply an uncommitted manifest in GitHub Actions: {where} differs "
+            f"from commit {commit[:12]} (or is not in git); apply only what a commit declares"
+        )
+
+
+def refused(plan: Plan, reason: str) -> ApplyReport:
+    """A report for a plan that must not be applied: nothing was written."""
+    return ApplyReport(
+        changes=[ChangeResult.of(c, "skipped", reason) for c in plan.changes], errors=[reason]
     )

@@ -166,12 +166,12 @@ def apply(
         raise UsageError("--override-freeze and a non-empty --reason go together")
     override = api.FreezeOverride(reason) if override_freeze else None
     given = click.get_current_context().get_parameter_source("manifest_path")
-    the_plan, registry, loaded = api.plan_to_apply(
+    to_apply = api.plan_to_apply(
         manifest_path, plan_path, flags, manifest_given=given is not ParameterSource.DEFAULT
     )
-    _opened(registry)
+    the_plan, registry = to_apply.plan, _opened(to_apply.registry)
     console = console_for(output_format)
-    console.warn(loaded.warnings if loaded else [])
+    console.warn(to_apply.warnings)
     if not console.before_apply(the_plan, auto_approve):
         return 1  # declined at the prompt
     halt = api.Halt()
@@ -376,8 +376,10 @@ def update(
     if push and not commit:
         raise UsageError("--push needs --commit")
     delivery = api.Delivery(commit=commit, push=push, remote=remote)
-    results = api.update(manifest_path, model, alias, flags=flags, delivery=delivery)
-    console_for(output_format).tracked(results, manifest_path)
+    updates = api.update(manifest_path, model, alias, flags=flags, delivery=delivery)
+    if updates.registry:
+        err(f"Registry: {updates.registry.describe(manifest_path)}")
+    console_for(output_format).tracked(updates.aliases, manifest_path)
     return 0
 
 
@@ -423,7 +425,9 @@ def serve(
     """Serve MODEL@ALIAS like `mlflow models serve`, following the alias as it moves."""
     from controller import serving
 
-    target = api.open_registry(flags, None).target
+    registry = _opened(api.open_registry(flags, None))
+    err(f"Registry: {api.registry_ref(registry).describe()}")
+    target = registry.target
     return serving.serve(
         model_alias,
         host=host,

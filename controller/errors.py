@@ -47,8 +47,7 @@ class TargetConflict(GitopsError):
 
 
 class ApplyRefused(GitopsError):
-    """Apply will not run here as asked (an uncommitted manifest in CI); a declined prompt is
-    not an error: the console says "Apply cancelled." and apply exits 1."""
+    """Apply will not run here as asked (an uncommitted manifest in CI)."""
 
 
 class PlanFileError(GitopsError):

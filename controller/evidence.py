@@ -1,4 +1,4 @@
-"""Shape what registry.py read about a version (`RawVersion`) into what a reviewer sees.
+"""Shape what the registry layer read about a version (`RawVersion`) into what a reviewer sees.
 
 Which metrics to show, the age against the plan's clock, the signature from the MLmodel
 text and its diff between two versions. Pure: no I/O.
@@ -13,10 +13,10 @@ from typing import Any
 
 import yaml
 
+from controller.state import RawVersion
 from controller.values import (
     Column,
     MetricPoint,
-    RawVersion,
     Signature,
     SignatureDiff,
     VersionEvidence,

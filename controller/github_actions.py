@@ -19,9 +19,9 @@ def in_github_actions() -> bool:
     return os.environ.get("GITHUB_ACTIONS") == "true"
 
 
-def ci_commit_and_actor() -> tuple[str | None, str | None]:
-    """The commit and actor GitHub Actions ran for; (None, None) anywhere else."""
-    return os.environ.get("GITHUB_SHA"), os.environ.get("GITHUB_ACTOR")
+def ci_actor() -> str | None:
+    """Who GitHub Actions ran the job for; None anywhere else."""
+    return os.environ.get("GITHUB_ACTOR")
 
 
 def run_url() -> str | None:

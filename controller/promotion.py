@@ -26,13 +26,12 @@ from controller.manifest import (
     load_manifest,
     parse_manifest,
 )
-from controller.output import redact
 from controller.plan import version_problem
 from controller.policy import TrackPolicy, check_alias_name
-from controller.registry import Registry
-from controller.target import TargetFlags, resolve_target
+from controller.registry import Registry, open_registry, registry_ref
+from controller.target import TargetFlags
 from controller.tracking import newest_match, wanted
-from controller.values import AliasEdit, RegistryRef
+from controller.values import AliasEdit
 
 
 @dataclass(frozen=True)
@@ -53,8 +52,10 @@ class AliasRequest:
     model: str
     alias: str
     version: int
-    flags: TargetFlags = field(default_factory=TargetFlags)
-    offline: bool = False
+    # The registry that checks the version is READY; None: offline, nothing is checked.
+    registry: Registry | None = None
+    # The version was just read as READY (`latest`): the registry is named, not asked again.
+    version_checked: bool = False
     delivery: Delivery = field(default_factory=Delivery)
 
     @property
@@ -80,22 +81,29 @@ def promote(
     except ValueError as exc:
         raise PromotionError(str(exc)) from None
     loaded = load_manifest(path)
+    registry = _registry(loaded, flags, offline)
+    checked = version == "latest"
     if version == "latest":
-        version = newest_version(loaded, model, alias, flags, offline)
-        offline = True  # it was just read as READY
-    request = AliasRequest("promote", model, alias, version, flags, offline, delivery)
+        version = newest_version(loaded, model, alias, registry)
+    request = AliasRequest(
+        "promote", model, alias, version, registry, version_checked=checked, delivery=delivery
+    )
     return edit_alias(loaded, request)
 
 
+def _registry(loaded: LoadedManifest, flags: TargetFlags, offline: bool) -> Registry | None:
+    """The registry that checks versions; none offline."""
+    return None if offline else open_registry(flags, loaded.manifest.tracking_uri, loaded.path)
+
+
 def newest_version(
-    loaded: LoadedManifest, model: str, alias: str, flags: TargetFlags, offline: bool
+    loaded: LoadedManifest, model: str, alias: str, registry: Registry | None
 ) -> int:
     """`latest`: the newest READY version, under the alias's track policy if it has one."""
-    if offline:
+    if registry is None:
         raise PromotionError("`latest` is looked up in the registry; name a version with --offline")
     spec = loaded.manifest.models.get(model)
     policy = spec.track.get(alias, TrackPolicy()) if spec else TrackPolicy()
-    registry = Registry(resolve_target(flags, loaded.manifest.tracking_uri))
     try:
         versions = registry.read_versions([model]).get(model, [])
     except RegistryUnreachable as exc:
@@ -126,7 +134,8 @@ def rollback(
         raise PromotionError(f"{path} declares no alias {alias!r} for model {model!r}")
     if to is None:
         to = _earlier_version(path, model, alias, spec.aliases[alias], steps)
-    request = AliasRequest("rollback", model, alias, to, flags, offline, delivery)
+    registry = _registry(loaded, flags, offline)
+    request = AliasRequest("rollback", model, alias, to, registry, delivery=delivery)
     return edit_alias(loaded, request)
 
 
@@ -156,10 +165,10 @@ def edit_alias(loaded: LoadedManifest, request: AliasRequest) -> AliasEdit:
     if delivery.commit:
         check_can_commit(path, request.branch, delivery.remote if delivery.push else None)
     registry = None
-    if not request.offline:
-        target = resolve_target(request.flags, loaded.manifest.tracking_uri, path)
-        require_ready_version(Registry(target), model, version)
-        registry = RegistryRef(uri=redact(target.registry_uri), source=target.source)
+    if request.registry is not None:
+        if not request.version_checked:
+            require_ready_version(request.registry, model, version)
+        registry = registry_ref(request.registry)
     # Bytes, not read_text(): universal newlines would turn CRLF files into LF ones.
     text = set_alias(Path(path).read_bytes().decode("utf-8"), model, alias, version)
     _verify_edit(loaded, text, model, alias, version)

@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 from controller.gitops import recorded_commits
 from controller.manifest import LoadedManifest
 from controller.plan import leave_unconfirmed
-from controller.state import LiveModel
+from controller.state import LiveModel, RawVersion
 from controller.trust import (
     Audits,
     Claim,
@@ -24,7 +24,7 @@ from controller.trust import (
     record_deletions,
     refusal,
 )
-from controller.values import Plan, RawVersion
+from controller.values import Plan
 
 
 def _history(path: str | None, claims: list[Claim]) -> dict[str, RecordedCommit]:

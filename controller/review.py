@@ -14,7 +14,7 @@ from controller.evidence import diff_signatures, version_evidence
 from controller.gates import Context, check, failures, metric_names
 from controller.manifest import LoadedManifest
 from controller.policy import Gate
-from controller.state import LiveState
+from controller.state import LiveState, RawVersion
 from controller.trust import Audits
 from controller.values import (
     Change,
@@ -22,7 +22,6 @@ from controller.values import (
     GateResult,
     Plan,
     PlanProblem,
-    RawVersion,
     VersionEvidence,
 )
 

@@ -20,10 +20,11 @@ from typing import Any
 import pydantic_core
 from pydantic import ValidationError
 
-from controller.errors import PlanFileError
+from controller.errors import PlanFileError, StalePlanError
 from controller.manifest import LoadedManifest
 from controller.output import redact
-from controller.plan import replay, unusable
+from controller.plan import moved_aliases, replay, unusable
+from controller.state import LiveModel, LiveState
 from controller.values import PLAN_FORMAT_VERSION, Change, Plan, PlanSource
 
 # A plan of 5,000 models is about 2 MiB; anything far larger is not one of ours.
@@ -234,3 +235,32 @@ def _change_difference(listed: list[Change], replayed: list[Change]) -> str:
 
 def _shown(change: Change) -> str:
     return f"{change.action} {change.from_version} -> {change.to_version} ({change.reason})"
+
+
+def check_still_current(plan: Plan, live: LiveState) -> None:
+    """A saved plan applies only if no alias it read has moved and every model it releases is
+    still this manifest's (its snapshot holds no released model: only the owner tag says so)."""
+    moved = moved_aliases(plan, live)
+    if moved:
+        raise StalePlanError(
+            "the saved plan is stale; these aliases moved since it was made: "
+            + ", ".join(moved)
+            + ". Run plan again."
+        )
+    foreign = [
+        f"{name!r} ({_managed_by(live.models.get(name))})"
+        for name in plan.released
+        if name not in live.models or live.models[name].owner != plan.owner
+    ]
+    if foreign:
+        raise StalePlanError(
+            "the saved plan releases models this manifest does not manage: "
+            + ", ".join(foreign)
+            + ". Run plan again."
+        )
+
+
+def _managed_by(model: LiveModel | None) -> str:
+    if model is None:
+        return "not found"
+    return f"managed by {model.owner}" if model.owner else "not managed"

@@ -28,9 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from controller.errors import ServingError
 from controller.output import err, redact
+from controller.registry import mlflow_private, open_registry
+from controller.registry.errors import translated
+from controller.target import TargetFlags
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
     from mlflow.pyfunc import PyFuncModel
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -87,16 +89,15 @@ class AliasedModel:
         tracking_uri: str | None = None,
         registry_uri: str | None = None,
     ) -> None:
-        from mlflow import MlflowClient
-
         self.name, self.alias = parse_aliased_uri(model_uri)
         self.refresh_interval = refresh_interval
-        self.tracking_uri = tracking_uri
-        self.registry_uri = registry_uri or tracking_uri
+        # Resolved as every command resolves it; its client carries the Retry-After cap.
+        self._registry = open_registry(TargetFlags(tracking_uri, registry_uri), None)
+        self.tracking_uri = self._registry.target.tracking_uri
+        self.registry_uri = self._registry.target.registry_uri
         self.checks = 0
         self.last_checked: datetime | None = None
         self.last_error: str | None = None
-        self._client: MlflowClient = MlflowClient(tracking_uri, self.registry_uri)
         self._root = Path(tempfile.mkdtemp(prefix="mlflow-gitops-serve-"))
         self._check_lock = threading.Lock()
         self._wake = threading.Event()
@@ -200,7 +201,9 @@ class AliasedModel:
         shutil.rmtree(previous.folder, ignore_errors=True)
 
     def _resolve(self) -> str:
-        return str(self._client.get_model_version_by_alias(self.name, self.alias).version)
+        with translated(self._registry.target):
+            found = self._registry.client.get_model_version_by_alias(self.name, self.alias)
+        return str(found.version)
 
     def _load(self, version: str) -> LoadedVersion:
         """Download by version, not alias: the alias may move again while we load."""
@@ -209,7 +212,9 @@ class AliasedModel:
         folder = Path(tempfile.mkdtemp(prefix=f"v{version}-", dir=self._root))
         try:
             # Resolved through our client: a models:/ URI would use MLflow's global registry.
-            source = self._client.get_model_version_download_uri(self.name, version)
+            with translated(self._registry.target):
+                client = self._registry.client
+                source = client.get_model_version_download_uri(self.name, version)
             local = mlflow.artifacts.download_artifacts(
                 source, dst_path=str(folder), tracking_uri=self.tracking_uri
             )
@@ -310,7 +315,6 @@ def scoring_app(served: AliasedModel, webhook_secret: str | None = None) -> Star
     `mlflow models serve`, with the version current at arrival: same formats, same answers.
     """
     from mlflow.exceptions import MlflowException
-    from mlflow.pyfunc import scoring_server
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import JSONResponse, Response
@@ -322,9 +326,7 @@ def scoring_app(served: AliasedModel, webhook_secret: str | None = None) -> Star
     def score(data: bytes, content_type: str) -> Response:
         current = served.current()
         try:
-            result = scoring_server.invocations(
-                data, content_type, current.model, current.model.metadata.get_input_schema()
-            )
+            result = mlflow_private.invocations(data, content_type, current.model)
         except MlflowException as exc:  # bad input: MLflow's message, without its traceback
             http_status = exc.get_http_status_code()
             return _error(http_status if http_status < 500 else 400, exc.message, exc.error_code)

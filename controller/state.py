@@ -1,4 +1,5 @@
-"""Observed registry state as plain data: what registry.py reads and plan.py compares against."""
+"""Observed registry state as plain data: what the registry layer reads and plan.py compares
+against."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import Field
+
+from controller.values import MetricPoint, Record, Signature
+
 LAST_APPLIED_TAG = "mlflow-gitops.last-applied"
 AUDIT_TAG_PREFIX = "mlflow-gitops.alias."
 # MLflow's SQL stores hold a tag value in VARCHAR(5000); PostgreSQL enforces it (SQLite does
@@ -15,9 +20,6 @@ AUDIT_TAG_PREFIX = "mlflow-gitops.alias."
 TAG_VALUE_LIMIT = 5000
 LAST_APPLIED_PART_TAG = LAST_APPLIED_TAG + ".part-"
 TAG_KEY_LIMIT = 250  # MLflow rejects longer tag keys; aliases may have 255 characters
-# MLflow refuses longer registry tag keys and values (MAX_MODEL_REGISTRY_TAG_*_LENGTH).
-MAX_TAG_KEY_LENGTH = 250
-MAX_TAG_VALUE_LENGTH = 100_000
 READY = "READY"
 
 
@@ -185,6 +187,28 @@ class LiveState:
     models: dict[str, LiveModel] = field(default_factory=dict)
     # Names the registry refused to show these credentials: not absent, just not ours to see.
     denied: frozenset[str] = frozenset()
+
+
+class RawVersion(Record):
+    """One model version as the registry reports it, before the plan picks what to show."""
+
+    model: str
+    version: int
+    created_ms: int | None = None
+    creator: str | None = None
+    description: str | None = None
+    status: str
+    tags: dict[str, str] = Field(default_factory=dict)
+    run_id: str | None = None
+    model_id: str | None = None
+    run_url: str | None = None
+    # Deleted (or purged) runs: their metrics are shown, but no gate counts them.
+    run_deleted: bool = False
+    metrics: dict[str, float] = Field(default_factory=dict)
+    metric_points: dict[str, MetricPoint] = Field(default_factory=dict)
+    # None: the MLmodel file could not be read; absent signature is Signature-less `False`.
+    has_signature: bool | None = None
+    signature: Signature | None = None
 
 
 def normalize_version(value: Any) -> int:

@@ -20,9 +20,10 @@ from controller.state import (
     LAST_APPLIED_TAG,
     AuditRecord,
     LiveModel,
+    RawVersion,
     audit_tag_key,
 )
-from controller.values import UNCOMMITTED, Change, Plan, RawVersion
+from controller.values import UNCOMMITTED, Change, Plan
 
 
 @dataclass(frozen=True)

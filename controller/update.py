@@ -19,11 +19,11 @@ from controller.gitops import local_branches, remote_branches, starting_branch, 
 from controller.manifest import LoadedManifest, load_manifest
 from controller.policy import TrackPolicy
 from controller.promotion import AliasRequest, Delivery, branch_stem, edit_alias
-from controller.registry import Registry
+from controller.registry import Registry, open_registry, registry_ref
 from controller.review import assess, gated_metrics
-from controller.target import TargetFlags, resolve_target
+from controller.target import TargetFlags
 from controller.tracking import decide
-from controller.values import Change, TrackedAlias
+from controller.values import Change, RegistryRef, TrackedAlias
 
 BRANCH_PREFIX = "update/"
 NO_GIT = Delivery()
@@ -35,6 +35,15 @@ class Tracked:
     alias: str
     declared: int
     policy: TrackPolicy
+
+
+@dataclass(frozen=True)
+class Updates:
+    """What update decided per tracked alias, and the registry it read (None: nothing is
+    tracked, so no registry was asked)."""
+
+    aliases: list[TrackedAlias]
+    registry: RegistryRef | None = None
 
 
 @dataclass(frozen=True)
@@ -83,36 +92,38 @@ def update(
     *,
     flags: TargetFlags,
     delivery: Delivery = NO_GIT,
-) -> list[TrackedAlias]:
+) -> Updates:
     """Decide every tracked alias in one batched read, then edit (or commit) each bump."""
     loaded = load_manifest(path)
     tracked = tracked_aliases(loaded, model, alias)
     remote = delivery.remote if delivery.push else None
     start = starting_branch(path, remote) if delivery.commit else None
     if not tracked:
-        return []
-    registry = Registry(resolve_target(flags, loaded.manifest.tracking_uri))
+        return Updates([])
+    registry = open_registry(flags, loaded.manifest.tracking_uri, loaded.path)
     versions = registry.read_versions({t.model for t in tracked})
     decisions = [
         decide(t.model, t.alias, t.declared, t.policy, versions.get(t.model, [])) for t in tracked
     ]
     decisions = _through_gates(loaded, registry, decisions, now())
     if start is None:
-        return [
+        edited = [
             _edit_in_place(path, d, d.candidate) if d.candidate and d.decision == "bump"
             else d
             for d in decisions
         ]  # fmt: skip
+        return Updates(edited, registry_ref(registry))
     branches = Branches(
         local_branches(path, BRANCH_PREFIX),
         remote_branches(path, remote, BRANCH_PREFIX) if remote else None,
     )
-    return [
+    bumped = [
         _commit_bump(path, d, d.candidate, start, branches, delivery)
         if d.candidate and d.decision == "bump"
         else d
         for d in decisions
     ]
+    return Updates(bumped, registry_ref(registry))
 
 
 def _through_gates(
@@ -161,9 +172,7 @@ def _through_gates(
 
 def _request(decision: TrackedAlias, version: int, delivery: Delivery) -> AliasRequest:
     # The version was just read as READY: no second registry check (offline).
-    return AliasRequest(
-        "update", decision.model, decision.alias, version, offline=True, delivery=delivery
-    )
+    return AliasRequest("update", decision.model, decision.alias, version, delivery=delivery)
 
 
 def _edit_in_place(path: str, decision: TrackedAlias, version: int) -> TrackedAlias:

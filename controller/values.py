@@ -90,28 +90,6 @@ class MetricPoint(Record):
     later: int = 0
 
 
-class RawVersion(Record):
-    """One model version as the registry reports it, before the plan picks what to show."""
-
-    model: str
-    version: int
-    created_ms: int | None = None
-    creator: str | None = None
-    description: str | None = None
-    status: str
-    tags: dict[str, str] = Field(default_factory=dict)
-    run_id: str | None = None
-    model_id: str | None = None
-    run_url: str | None = None
-    # Deleted (or purged) runs: their metrics are shown, but no gate counts them.
-    run_deleted: bool = False
-    metrics: dict[str, float] = Field(default_factory=dict)
-    metric_points: dict[str, MetricPoint] = Field(default_factory=dict)
-    # None: the MLmodel file could not be read; absent signature is Signature-less `False`.
-    has_signature: bool | None = None
-    signature: Signature | None = None
-
-
 class VersionEvidence(Record):
     """What the plan shows about one version."""
 

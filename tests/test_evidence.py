@@ -12,7 +12,8 @@ from controller.evidence import (
     shown_metrics,
     version_evidence,
 )
-from controller.values import MetricPoint, RawVersion
+from controller.state import RawVersion
+from controller.values import MetricPoint
 
 MLMODEL = """\
 flavors:

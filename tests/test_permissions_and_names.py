@@ -119,12 +119,12 @@ def test_import_all_handles_awkward_names_with_short_output(
 
 
 def test_an_error_never_echoes_a_whole_search_filter() -> None:
-    from controller.registry import MAX_MESSAGE_CHARS, _translate
+    from controller.registry.errors import MAX_MESSAGE_CHARS, translate
     from controller.target import RegistryTarget
 
     names = ",".join(f"'model-{i}'" for i in range(2000))
     echoed = ValueError(f"Invalid filter 'name IN ({names})': ill-formed list")
-    error = _translate(echoed, RegistryTarget("http://r", "http://r"), "")
+    error = translate(echoed, RegistryTarget("http://r", "http://r"), "")
     assert len(str(error)) < MAX_MESSAGE_CHARS + 100
     assert str(error).startswith("MLflow registry at http://r: Invalid filter 'name IN (")
     assert "more characters)" in str(error)

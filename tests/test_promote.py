@@ -301,3 +301,20 @@ def test_commit_branches_of_aliases_whose_names_clean_alike_never_collide(
     assert len({branch.name for branch in branches.values()}) == 4
     for (model, alias), branch in branches.items():
         assert branch.commit.message.startswith(f"promote {model}@{alias}: 1 -> 2\n")
+
+
+def test_promote_latest_names_the_registry_it_read(
+    repo: git.Repo,
+    mlflow_server: str,
+    make_model: Callable[..., str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = make_model("bikes", versions=5)
+    commit_file(repo, "registry.yaml", MANIFEST.replace("bikes:", f"{name}:"), "use it")
+    capsys.readouterr()
+
+    assert promote(repo, name, "champion", "latest", "--tracking-uri", mlflow_server) == 0
+
+    captured = capsys.readouterr()
+    assert captured.err.splitlines()[0] == f"Registry: {mlflow_server} (from --tracking-uri)"
+    assert captured.out == f"{manifest(repo)}: {name}@champion 3 -> 5\n"

@@ -212,6 +212,17 @@ def test_an_unservable_target_is_one_clear_line_and_exit_1(
     assert "Traceback" not in result.stderr
 
 
+def test_serve_names_the_registry_before_anything_else(mlflow_server: str) -> None:
+    result = subprocess.run(
+        [CLI, "serve", "nosuchmodel@champion", "--tracking-uri", mlflow_server],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == f"Registry: {mlflow_server} (from --tracking-uri)"
+
+
 def forged_signature(body: bytes) -> dict[str, str]:
     """MLflow's headers, signed with a secret other than the server's."""
     from mlflow.webhooks.delivery import _generate_hmac_signature

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from controller.gitops import recorded_commits
-from controller.state import AUDIT_TAG_PREFIX, LAST_APPLIED_TAG, LastApplied, LiveModel
+from controller.state import AUDIT_TAG_PREFIX, LAST_APPLIED_TAG, LastApplied, LiveModel, RawVersion
 from controller.trust import Claim, RecordedCommit, audit_claims, doubt, record_deletions
-from controller.values import Change, ModelSnapshot, Plan, RawVersion
+from controller.values import Change, ModelSnapshot, Plan
 from testing.repos import commit_file, make_repo
 
 DECLARED = "version: 1\nmodels:\n  fraud:\n    aliases:\n      prod: 1\n"

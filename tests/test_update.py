@@ -121,6 +121,16 @@ def test_latest_and_tag_policies_edit_one_line_each(track: Tracking) -> None:
     assert track.repo.head.commit.summary == "declare"
 
 
+def test_update_names_the_registry_it_read(track: Tracking) -> None:
+    model = track.model(3)
+    track.declare(model, champion=1, challenger=2)
+
+    assert track.run("update") == 0
+
+    err = track.capsys.readouterr().err
+    assert err.splitlines()[0] == f"Registry: {track.server} (from --tracking-uri)"
+
+
 def test_a_version_registered_after_a_run_is_picked_up_by_the_next(track: Tracking) -> None:
     model = track.model(2, approved=(1,))
     track.declare(model, champion=1, challenger=2)

@@ -1,0 +1,55 @@
+"""Every use of MLflow's private API, in one file: what an MLflow upgrade may break.
+
+Checked against mlflow and mlflow-skinny 3.17.x (pyproject pins `>=3.17,<3.18`).
+tests/test_mlflow_private.py asserts that each name still exists with the shape used here, so
+an upgrade that moves one fails there, loudly, rather than in a user's apply.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.pyfunc import PyFuncModel
+
+
+def registry_client(client: MlflowClient) -> Any:
+    """MLflow's registry client (`MlflowClient._get_registry_client`), for writes and
+    per-version reads: `MlflowClient` checks before each of them that the model is not a
+    prompt, one extra GET each. The plan found every model it touches through search, which
+    does not return prompts, so the check is spent twice. (A test counts requests.)"""
+    return client._get_registry_client()
+
+
+def cap_retry_after(max_seconds: float) -> None:
+    """MLflow builds urllib3's Retry (the name `Retry` in `mlflow.utils.request_utils`) without
+    `retry_after_max`; give it one. Where urllib3 has no such parameter, Retry-After is not
+    honoured at all rather than uncapped."""
+    from mlflow.utils import request_utils
+
+    honoured: Any = request_utils.Retry
+    if getattr(honoured, "capped_at", None) == max_seconds:
+        return
+    if "retry_after_max" not in inspect.signature(honoured.__init__).parameters:
+        os.environ.setdefault("MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER", "false")
+        return
+
+    class CappedRetry(honoured):
+        capped_at = max_seconds
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("retry_after_max", max_seconds)
+            super().__init__(*args, **kwargs)
+
+    request_utils.Retry = CappedRetry  # type: ignore[misc]
+
+
+def invocations(data: bytes, content_type: str, model: PyFuncModel) -> Any:
+    """`mlflow.pyfunc.scoring_server.invocations`, the function behind `mlflow models serve`
+    (not part of MLflow's documented API): same formats, same answers."""
+    from mlflow.pyfunc import scoring_server
+
+    return scoring_server.invocations(data, content_type, model, model.metadata.get_input_schema())

@@ -1,0 +1,180 @@
+"""The registry's state as plain data: aliases, owner and last-applied tags, versions.
+
+Reads are batched: a few searches per 100 models, never one call per alias.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from functools import partial
+from typing import Any
+
+from controller.errors import ModelNotFound, RegistryPermissionDenied
+from controller.ownership import OWNER_TAG
+from controller.registry.client import Connection
+from controller.registry.filters import filterable, like_any, name_filters, paginate, quote
+from controller.state import LastApplied, LiveModel, LiveState, LiveVersion, normalize_version
+
+VERSIONS_PAGE_SIZE = 10_000
+FALLBACK_READ_THREADS = 8
+
+
+class StateReads(Connection):
+    """Batched reads of models and versions."""
+
+    def read_state(
+        self, names: Iterable[str], known: Mapping[str, LiveModel] | None = None
+    ) -> LiveState:
+        """Aliases, tags and version statuses of the named models, batched.
+
+        Models in `known` (just read by another search, e.g. `read_owned`) are not searched
+        for again; their versions are. A name the searches do not return is read directly,
+        which tells a model these credentials may not see apart from one that does not exist.
+        """
+        wanted = sorted(set(names))
+        if not wanted:
+            return LiveState()
+        known = known or {}
+        with self._errors(""):
+            found = {n: known[n] for n in wanted if n in known}
+            searched = self._search_models([n for n in wanted if filterable(n) and n not in known])
+            if searched and not any(model.aliases for model in searched.values()):
+                searched = self._recover_missing_aliases(searched)
+            found |= searched
+            direct, denied = self._read_directly([n for n in wanted if n not in found])
+            found |= direct
+            versions = self._search_versions(sorted(n for n in found if filterable(n)))
+            for name in (n for n in found if not filterable(n)):
+                versions[name] = self._versions_of(name)
+        return LiveState(
+            models={
+                name: replace(model, versions=versions.get(name, {}))
+                for name, model in found.items()
+            },
+            denied=frozenset(denied),
+        )
+
+    def read_owned(self, owner: str) -> dict[str, LiveModel]:
+        """Every model whose owner tag names `owner`: one search, however many there are."""
+        found: dict[str, LiveModel] = {}
+        with self._errors():
+            search = partial(
+                self.client.search_registered_models,
+                filter_string=f"tags.`{OWNER_TAG}` = {quote(owner)}",
+                max_results=1000,
+            )
+            for registered in paginate(search):
+                found[registered.name] = _live_model(registered)
+            if found and not any(model.aliases for model in found.values()):
+                found = self._recover_missing_aliases(found)  # else removals would be missed
+        return found
+
+    def _search_models(self, names: list[str]) -> dict[str, LiveModel]:
+        found: dict[str, LiveModel] = {}
+        for chunk, filter_string in name_filters(names, self.names_per_search):
+            search = partial(
+                self.client.search_registered_models,
+                filter_string=filter_string,
+                max_results=len(chunk),
+            )
+            for registered in paginate(search):
+                found[registered.name] = _live_model(registered)
+        return found
+
+    def _read_directly(self, names: list[str]) -> tuple[dict[str, LiveModel], list[str]]:
+        """Models by name, one call each: found, and those the registry refused to show."""
+
+        def read(name: str) -> LiveModel | RegistryPermissionDenied | None:
+            try:
+                with self._errors():
+                    return _live_model(self.client.get_registered_model(name))
+            except ModelNotFound:
+                return None
+            except RegistryPermissionDenied as exc:
+                return exc
+
+        if not names:
+            return {}, []
+        with ThreadPoolExecutor(max_workers=FALLBACK_READ_THREADS) as pool:
+            results = dict(zip(names, pool.map(read, names), strict=True))
+        found = {n: r for n, r in results.items() if isinstance(r, LiveModel)}
+        denied = [n for n, r in results.items() if isinstance(r, RegistryPermissionDenied)]
+        return found, denied
+
+    def _recover_missing_aliases(self, found: dict[str, LiveModel]) -> dict[str, LiveModel]:
+        """Some registries omit aliases from search (MLflow issue 16734): probe, then fall back."""
+        probe = next(iter(found))
+        if not _live_model(self.client.get_registered_model(probe)).aliases:
+            return found
+        with ThreadPoolExecutor(max_workers=FALLBACK_READ_THREADS) as pool:
+            models = pool.map(lambda n: _live_model(self.client.get_registered_model(n)), found)
+            return {model.name: model for model in models}
+
+    def _search_versions(self, names: list[str]) -> dict[str, dict[int, str]]:
+        versions: dict[str, dict[int, str]] = {}
+        for version in self._all_versions(names):
+            versions.setdefault(version.name, {})[int(version.version)] = str(version.status)
+        return versions
+
+    def _all_versions(self, names: list[str]) -> Iterator[Any]:
+        """Every version of the named models: one paginated search per chunk of names."""
+        for _, filter_string in name_filters(names, self.names_per_search):
+            search = partial(
+                self.client.search_model_versions,
+                filter_string=filter_string,
+                max_results=VERSIONS_PAGE_SIZE,
+            )
+            yield from paginate(search)
+
+    def read_versions(self, names: Iterable[str]) -> dict[str, list[LiveVersion]]:
+        """Status and tags of every version of the named models, for tracking policies."""
+        versions: dict[str, list[LiveVersion]] = {}
+        with self._errors():
+            for version in self._all_versions(sorted(set(names))):
+                versions.setdefault(version.name, []).append(
+                    LiveVersion(
+                        version=int(version.version),
+                        status=str(version.status),
+                        tags={str(k): str(v) for k, v in (version.tags or {}).items()},
+                    )
+                )
+        return versions
+
+    def _versions_of(self, name: str) -> dict[int, str]:
+        """Versions of a model no filter can name exactly: a LIKE search, then the exact name."""
+        search = partial(
+            self.client.search_model_versions,
+            filter_string=f"name LIKE {like_any(name)}",
+            max_results=VERSIONS_PAGE_SIZE,
+        )
+        return {
+            int(version.version): str(version.status)
+            for version in paginate(search)
+            if version.name == name
+        }
+
+    def read_all_model_names(self) -> list[str]:
+        """Every registered model's name, for `import --all`."""
+        with self._errors(""):
+            return sorted(
+                registered.name
+                for registered in paginate(
+                    partial(self.client.search_registered_models, max_results=1000)
+                )
+            )
+
+
+def _live_model(registered: Any) -> LiveModel:
+    aliases = {
+        str(alias): normalize_version(version)
+        for alias, version in (registered.aliases or {}).items()
+    }
+    tags = registered.tags or {}
+    return LiveModel(
+        name=registered.name,
+        aliases=aliases,
+        last_applied=LastApplied.from_tags(tags),
+        owner=tags.get(OWNER_TAG),
+    )
