@@ -77,8 +77,10 @@ def test_a_saved_plan_of_an_uncommitted_edit_records_no_commit_after_checkout(
     where, uri = folder(repo), ("--tracking-uri", mlflow_server)
     assert run_cli("promote", model, "champion", "4", "--offline", cwd=where).returncode == 0
     assert run_cli("plan", "--out", "p.json", *uri, cwd=where).returncode == 0
+    # The planned bytes stay beside the checkout: apply --plan reads its policy from them.
+    (where / "edited.yaml").write_bytes((where / "registry.yaml").read_bytes())
     repo.git.checkout("registry.yaml")  # HEAD declares 3 again
-    applied = run_cli("apply", "--plan", "p.json", *uri, cwd=where)
+    applied = run_cli("apply", "-f", "edited.yaml", "--plan", "p.json", *uri, cwd=where)
     assert applied.returncode == 0, applied
     assert server_client.get_registered_model(model).aliases == {"champion": "4"}
     assert audit(server_client, model, 4)["commit"] == UNCOMMITTED
