@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from mlflow import MlflowClient
 
 from testing.auth import AuthServer
 from testing.cli import run_cli
+from testing.waiting import wait_until
 
 # Legal in MLflow, and each breaks a `name IN (...)` filter in its own way.
 AWKWARD = ('it\'s "quoted"', "back\\slash", "two\nlines")
@@ -25,10 +25,10 @@ def create(client: MlflowClient, name: str, versions: int = 1) -> str:
     client.create_registered_model(name)
     for i in range(1, versions + 1):
         client.create_model_version(name, source=f"s3://fixtures/{uuid.uuid4().hex}/{i}")
-    deadline = time.monotonic() + 30
-    while client.get_model_version(name, str(versions)).status != "READY":
-        assert time.monotonic() < deadline, f"{name} never became READY"
-        time.sleep(0.1)
+    wait_until(
+        lambda: client.get_model_version(name, str(versions)).status == "READY",
+        f"{name} v{versions} to become READY",
+    )
     return name
 
 

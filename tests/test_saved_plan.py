@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,21 +13,14 @@ import pytest
 from controller.errors import PlanFileError
 from controller.saved_plan import read_plan
 from controller.state import LAST_APPLIED_TAG
+from testing.cli import run_cli
 
 STRICT_MODEL = "strict-reading"
 
 
 def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
     """`python -m controller ARGS` in a fresh process; exit code and everything it printed."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "controller", *args],
-        cwd=cwd,
-        env={**base, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,  # a hang guard, not a timing assertion
-    )
+    proc = run_cli(*args, cwd=cwd, env=env)
     output = proc.stdout + proc.stderr
     assert "Traceback" not in output and "internal error" not in output, output
     return proc.returncode, output

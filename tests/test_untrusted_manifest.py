@@ -8,15 +8,13 @@ run `apply` against the real server, and the registry is read afterwards.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from controller.manifest import MAX_ALIAS_LENGTH, MAX_DEPTH, MAX_NODES
 from controller.state import AUDIT_TAG_PREFIX, LAST_APPLIED_TAG, audit_tag_key
+from testing.cli import run_cli
 from testing.peak import MEASURED
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,14 +24,7 @@ MEMORY_LIMIT_MB = 200
 
 def cli(*args: str, cwd: Path) -> tuple[int, str, str, float]:
     """Run `python -m controller ARGS`; return exit code, stdout, stderr and peak memory (MB)."""
-    proc = subprocess.run(
-        [sys.executable, "-c", MEASURED, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    proc = run_cli(*args, cwd=cwd, entry=("-c", MEASURED))
     err, _, peak = proc.stderr.rpartition("peak-kib=")
     return proc.returncode, proc.stdout, err, int(peak) / 1024
 
