@@ -48,7 +48,7 @@ def run_on_a_terminal(
                 if not chunk:
                     break
                 seen += chunk
-            if not answered and b"Enter a value:" in seen:
+            if answer is not None and not answered and b"Enter a value:" in seen:
                 os.write(primary, answer.encode() + b"\n")
                 answered = True
             if proc.poll() is not None and not ready:

@@ -87,8 +87,8 @@ def test_plan_reports_each_reason_against_the_live_registry(
 
     path = write_manifest(f"  {name}:\n    prune: true\n    aliases:\n      champion: 1\n")
     plan = plan_json(run, path)
-    reasons = {(c["alias"], c["reason"]) for c in plan["changes"]}
-    assert ("champion", "rollback") in reasons and ("stray", "prune") in reasons
+    pruned = {(c["alias"], c["reason"]) for c in plan["changes"]}
+    assert ("champion", "rollback") in pruned and ("stray", "prune") in pruned
 
 
 def test_removing_an_alias_from_the_manifest_deletes_it(

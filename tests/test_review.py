@@ -39,8 +39,9 @@ def seeded_sources(mlflow_server: str) -> list[tuple[str, str]]:
     client = MlflowClient(mlflow_server, mlflow_server)
     sources = []
     for seed in SEEDS:
-        version = log_version(mlflow_server, name, **seed)  # type: ignore[arg-type]
+        version = log_version(mlflow_server, name, **seed)
         found = client.get_model_version(name, str(version))
+        assert found.source and found.run_id, found
         sources.append((found.source, found.run_id))
     return sources
 

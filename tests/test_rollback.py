@@ -9,7 +9,7 @@ import git
 import pytest
 
 from controller.cli import main
-from testing.repos import commit_file, make_repo, rename_file
+from testing.repos import commit_file, make_repo, rename_file, work_tree
 
 
 def manifest(champion: int, name: str = "bikes") -> str:
@@ -22,7 +22,7 @@ def write_history(repo: git.Repo, name: str = "bikes") -> Path:
     commit_file(repo, "registry.yaml", manifest(2, name), "promote to 2")
     rename_file(repo, "registry.yaml", "deploy/registry.yaml", "move")
     commit_file(repo, "deploy/registry.yaml", manifest(3, name), "promote to 3")
-    return Path(repo.working_tree_dir) / "deploy" / "registry.yaml"
+    return work_tree(repo) / "deploy" / "registry.yaml"
 
 
 @pytest.fixture

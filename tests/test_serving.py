@@ -83,11 +83,17 @@ def test_four_threads_never_fail_while_apply_promotes_and_rolls_back(
             thread.start()
         try:
             for version in (2, 1):
-                before = len(seen)
-                wait_until(lambda b=before: len(seen) >= b + 100, "predictions before a switch")
+
+                def predicted_more(before: int = len(seen)) -> bool:
+                    return len(seen) >= before + 100
+
+                def serving(wanted: str = str(version)) -> bool:
+                    return served.version == wanted
+
+                wait_until(predicted_more, "predictions before a switch")
                 apply_champion(manifest, mlflow_server, name, version)
                 checks_at_apply = served.checks
-                wait_until(lambda v=str(version): served.version == v, f"version {version}")
+                wait_until(serving, f"version {version}")
                 polls_per_switch.append(served.checks - checks_at_apply)
             rolled_back.set()
             wait_until(lambda: len(started_after_rollback) >= 100, "predictions after rollback")

@@ -89,7 +89,10 @@ APPROVED = {"validation_status": "approved"}
 
 
 def test_tag_matcher_explains_each_mismatch() -> None:
-    required = {**APPROVED, "stage": TagPattern(pattern="prod|staging")}
+    required: dict[str, str | TagPattern] = {
+        **APPROVED,
+        "stage": TagPattern(pattern="prod|staging"),
+    }
     assert tag_mismatches(required, {"validation_status": "approved", "stage": "prod"}) == []
     assert tag_mismatches(required, {"stage": "production"}) == [
         "tag 'validation_status' is missing",

@@ -17,7 +17,7 @@ import git
 import pytest
 
 from controller.cli import main
-from testing.repos import commit_file, make_repo
+from testing.repos import commit_file, make_repo, work_tree
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -51,7 +51,7 @@ class Tracking:
 
     @property
     def manifest(self) -> Path:
-        return Path(self.repo.working_tree_dir) / "registry.yaml"
+        return work_tree(self.repo) / "registry.yaml"
 
     @property
     def origin(self) -> git.Repo:
@@ -79,7 +79,7 @@ class Tracking:
 
     def update(self, *args: str, repo: git.Repo | None = None) -> list[dict[str, object]]:
         """`update --format json`; its tracked aliases."""
-        path = Path((repo or self.repo).working_tree_dir) / "registry.yaml"
+        path = work_tree(repo or self.repo) / "registry.yaml"
         self.capsys.readouterr()
         code = main(["update", *args, "-f", str(path), "--tracking-uri", self.server,
                      "--format", "json"])  # fmt: skip
