@@ -40,8 +40,8 @@ test: lint
 test-postgres: $(BIN)/mlflow-gitops  # the server-backed tests again, on a PostgreSQL store
 	MLFLOW_GITOPS_TEST_BACKEND=postgres $(BIN)/pytest -m "not e2e" $(POSTGRES_TESTS)
 
-unit: $(BIN)/mlflow-gitops
-	$(BIN)/pytest -m "not server and not e2e"
+unit: $(BIN)/mlflow-gitops  # no server, no store, no act, no package index: offline, fast
+	$(BIN)/pytest -m "not server and not e2e and not network"
 
 quick: $(BIN)/mlflow-gitops  # everything but the act workflow runs: the local loop
 	$(BIN)/pytest -m "not e2e"

@@ -2,9 +2,10 @@
 
 mlflow is imported lazily inside the fixtures, so pure unit tests that never
 request a server fixture do not pay for the import or the server start-up.
-Tests using the server are auto-marked ``server`` (``pytest -m "not server"``
-runs only the fast tests). With ``MLFLOW_GITOPS_TEST_BACKEND=postgres`` the server's
-backend store is a throwaway PostgreSQL instead of SQLite.
+Tests using a server fixture must be marked ``server`` (collection stops otherwise), so
+``make unit`` (``-m "not server and not e2e and not network"``) runs none of them.
+With ``MLFLOW_GITOPS_TEST_BACKEND=postgres`` the server's backend store is a throwaway
+PostgreSQL instead of SQLite.
 """
 
 from __future__ import annotations
@@ -57,15 +58,20 @@ def no_outer_ci_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "server: test uses the real MLflow server (slow start)")
-    config.addinivalue_line("markers", "e2e: runs a real workflow through act (minutes)")
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.server)
+    """A test says what it needs with its markers (pyproject lists them), so `make unit` runs
+    offline and without servers; one that uses a server fixture unmarked stops the run."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("server") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests use a server fixture without @pytest.mark.server:\n  "
+            + "\n  ".join(unmarked)
+        )
 
 
 @pytest.fixture(scope="session")

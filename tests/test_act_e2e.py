@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 MARKER = "<!-- mlflow-gitops:plan manifest=registry.yaml "
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.server]
 
 
 def test_plan_posts_one_sticky_comment_and_updates_it_on_every_push(

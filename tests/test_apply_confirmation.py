@@ -15,6 +15,8 @@ from mlflow import MlflowClient
 
 from testing.cli import cli_environment, run_cli
 
+pytestmark = pytest.mark.server
+
 PROMPT = "Only 'yes' will be accepted to approve."
 HANG_GUARD_S = 120.0
 

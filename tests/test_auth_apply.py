@@ -13,6 +13,8 @@ from controller.state import LAST_APPLIED_TAG, LastApplied, audit_tag_key
 from testing.auth import AuthServer
 from testing.cli import run_cli
 
+pytestmark = pytest.mark.server
+
 MANIFEST = "version: 1\nmodels:\n  {name}:\n    aliases:\n      champion: 2\n      old: null\n"
 
 

@@ -80,6 +80,7 @@ def many(count: int, version: int = 1) -> dict[str, int]:
     return {f"a{i:02d}": version for i in range(count)}
 
 
+@pytest.mark.server
 def test_a_plan_survives_one_transient_error(tmp_path, proxy: FaultProxy, make_model) -> None:
     name = make_model(versions=1)
     write_manifest(tmp_path, name, {"champion": 1})
@@ -93,6 +94,7 @@ def test_a_plan_survives_one_transient_error(tmp_path, proxy: FaultProxy, make_m
     assert proxy.count("GET") >= 2  # the failed search, then its retry
 
 
+@pytest.mark.server
 def test_a_registry_asking_to_retry_in_an_hour_is_retried_within_the_cap(
     tmp_path, proxy: FaultProxy, make_model
 ) -> None:
@@ -126,6 +128,7 @@ def test_the_cli_caps_retry_after_in_the_retry_mlflow_builds(tmp_path: Path) -> 
     assert result.stdout.split() == ["True", "5", "5"]
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("status", [429, 502, 503, 504])
 def test_a_write_failing_with_a_transient_status_fails_only_its_own_change(
     tmp_path, proxy: FaultProxy, make_model, server_client, status: int
@@ -151,6 +154,7 @@ def test_a_write_failing_with_a_transient_status_fails_only_its_own_change(
     assert_converges(tmp_path, proxy.url, server_client, name, declared)
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(
     ("fault", "options"),
     [(RESET_AFTER, {}), (STATUS, {"status": 500, "forward": True})],
@@ -185,6 +189,7 @@ def test_a_write_that_landed_but_lost_its_reply_is_applied_and_audited(
     assert_converges(tmp_path, proxy.url, server_client, name, declared)
 
 
+@pytest.mark.server
 def test_a_registry_that_refuses_mid_apply_leaves_every_attempted_write_unknown(
     tmp_path, proxy: FaultProxy, make_model, server_client
 ) -> None:
@@ -211,6 +216,7 @@ def test_a_registry_that_refuses_mid_apply_leaves_every_attempted_write_unknown(
     assert_converges(tmp_path, proxy.url, server_client, name, declared)
 
 
+@pytest.mark.server
 def test_a_blackholed_server_fails_a_plan_after_a_bounded_number_of_attempts(
     tmp_path, proxy: FaultProxy
 ) -> None:
@@ -260,6 +266,7 @@ def apply_while_writes_are_held(
     return process, stdout, stderr
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_mid_apply_finishes_in_flight_writes_reports_and_records_what_landed(
     tmp_path, proxy: FaultProxy, make_model, server_client, signum: signal.Signals
@@ -290,6 +297,7 @@ def test_a_signal_mid_apply_finishes_in_flight_writes_reports_and_records_what_l
     assert_converges(tmp_path, proxy.url, server_client, name, declared)
 
 
+@pytest.mark.server
 def test_a_concurrent_apply_that_recorded_first_is_a_conflict_and_keeps_its_record(
     tmp_path, proxy: FaultProxy, mlflow_server: str, make_model, server_client
 ) -> None:
@@ -316,6 +324,7 @@ def test_a_concurrent_apply_that_recorded_first_is_a_conflict_and_keeps_its_reco
     assert_report_matches_registry(report, live_aliases(server_client, name))
 
 
+@pytest.mark.server
 def test_an_unwritable_job_summary_is_a_warning_not_a_failed_apply(
     tmp_path, make_model, mlflow_server: str, server_client
 ) -> None:
@@ -339,6 +348,7 @@ def test_an_unwritable_job_summary_is_a_warning_not_a_failed_apply(
     assert live_aliases(server_client, name) == {"champion": 1}
 
 
+@pytest.mark.server
 def test_no_secret_reaches_any_channel_even_when_the_server_echoes_credentials(
     tmp_path, proxy: FaultProxy, make_model, server_client
 ) -> None:

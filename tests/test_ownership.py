@@ -14,6 +14,8 @@ from controller.cli import main
 from testing.cli import run_cli
 from testing.repos import commit_file, make_repo, work_tree
 
+pytestmark = pytest.mark.server
+
 OWNER_TAG = "mlflow-gitops.owner"
 LAST_APPLIED_TAG = "mlflow-gitops.last-applied"
 

@@ -39,6 +39,7 @@ def admin(auth_server: AuthServer, monkeypatch: pytest.MonkeyPatch) -> MlflowCli
     return MlflowClient(tracking_uri=auth_server.url, registry_uri=auth_server.url)
 
 
+@pytest.mark.server
 def test_a_model_hidden_by_permissions_is_reported_as_permission_denied(
     tmp_path: Path, auth_server: AuthServer, admin: MlflowClient
 ) -> None:
@@ -61,6 +62,7 @@ def test_a_model_hidden_by_permissions_is_reported_as_permission_denied(
     assert admin.get_registered_model(visible).aliases == {}
 
 
+@pytest.mark.server
 def test_promote_reports_permission_denied_and_leaves_the_manifest(
     tmp_path: Path, auth_server: AuthServer, admin: MlflowClient
 ) -> None:
@@ -79,6 +81,7 @@ def test_promote_reports_permission_denied_and_leaves_the_manifest(
     assert (tmp_path / "registry.yaml").read_text() == text
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("awkward", AWKWARD)
 def test_a_model_name_no_filter_can_express_still_plans_and_applies(
     tmp_path: Path, mlflow_server: str, server_client: MlflowClient, awkward: str
@@ -97,6 +100,7 @@ def test_a_model_name_no_filter_can_express_still_plans_and_applies(
     assert again.returncode == 0, again
 
 
+@pytest.mark.server
 def test_a_missing_version_of_an_awkward_model_is_still_a_plan_error(
     tmp_path: Path, mlflow_server: str, server_client: MlflowClient
 ) -> None:
@@ -107,6 +111,7 @@ def test_a_missing_version_of_an_awkward_model_is_still_a_plan_error(
     assert "version 7 of model" in result.stdout
 
 
+@pytest.mark.server
 def test_import_all_handles_awkward_names_with_short_output(
     tmp_path: Path, mlflow_server: str, server_client: MlflowClient
 ) -> None:

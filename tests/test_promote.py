@@ -237,6 +237,7 @@ def test_other_remotes_give_no_url(url: str) -> None:
     assert github_compare_url(url, "b") is None
 
 
+@pytest.mark.server
 def test_a_version_that_is_not_ready_is_refused(
     repo: git.Repo,
     mlflow_server: str,
@@ -251,6 +252,7 @@ def test_a_version_that_is_not_ready_is_refused(
     assert err == f"error: version 2 of model {name!r} is PENDING_REGISTRATION, not READY\n"
 
 
+@pytest.mark.server
 def test_promote_checks_the_version_in_a_live_registry(
     repo: git.Repo,
     mlflow_server: str,

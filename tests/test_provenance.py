@@ -14,6 +14,8 @@ from mlflow import MlflowClient
 from testing.cli import run_cli
 from testing.repos import commit_file, make_repo, work_tree
 
+pytestmark = pytest.mark.server
+
 UNCOMMITTED = "local, uncommitted"
 
 

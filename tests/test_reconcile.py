@@ -11,6 +11,8 @@ import pytest
 from controller.state import AUDIT_TAG_PREFIX, LAST_APPLIED_TAG
 from testing.cli import CliResult, invoke_cli
 
+pytestmark = pytest.mark.server
+
 Run = Callable[..., tuple[int, str, str]]
 
 

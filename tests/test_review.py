@@ -18,6 +18,8 @@ from controller.state import AUDIT_TAG_PREFIX
 from testing.cli import CliResult, invoke_cli
 from testing.runs import log_version
 
+pytestmark = pytest.mark.server
+
 Run = Callable[..., tuple[int, str, str]]
 # What each seeded version is: metrics, signature, and the input columns it was trained on.
 SEEDS = (

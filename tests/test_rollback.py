@@ -109,6 +109,7 @@ def test_rollback_without_history_needs_a_git_repository(
     assert rollback(path, "bikes", "champion", "--to", "1", "--offline") == 0
 
 
+@pytest.mark.server
 def test_rollback_refuses_a_version_deleted_from_the_registry(
     repo: git.Repo,
     mlflow_server: str,

@@ -15,6 +15,8 @@ from controller.saved_plan import read_plan
 from controller.state import LAST_APPLIED_TAG
 from testing.cli import run_cli
 
+pytestmark = pytest.mark.server
+
 STRICT_MODEL = "strict-reading"
 
 

@@ -24,6 +24,8 @@ from testing.models import STARTED_MARKER_ENV, log_label_version, tracking_at
 from testing.server import free_port, running_server
 from testing.waiting import wait_until
 
+pytestmark = pytest.mark.server
+
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(Path(sys.executable).parent / "mlflow-gitops")
 

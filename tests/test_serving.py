@@ -49,6 +49,7 @@ def served_by(prediction: float) -> int:
     return int(prediction // 1000)
 
 
+@pytest.mark.server
 def test_four_threads_never_fail_while_apply_promotes_and_rolls_back(
     labelled_model, mlflow_server: str, tmp_path: Path
 ) -> None:
@@ -114,6 +115,7 @@ def test_four_threads_never_fail_while_apply_promotes_and_rolls_back(
     assert served.version == "1" and list(served.predict(ROW)) == [1007.0]
 
 
+@pytest.mark.server
 def test_a_check_with_no_move_is_one_registry_call_and_no_download(
     labelled_model, server_client, mlflow_server: str, rest_calls
 ) -> None:
@@ -127,6 +129,7 @@ def test_a_check_with_no_move_is_one_registry_call_and_no_download(
         assert served.checks == 5 and served.last_checked is not None
 
 
+@pytest.mark.server
 def test_a_version_with_broken_artifacts_is_never_swapped_in(
     labelled_model, server_client, mlflow_server: str
 ) -> None:
@@ -147,6 +150,7 @@ def test_a_version_with_broken_artifacts_is_never_swapped_in(
         assert list(served.predict(ROW)) == [2007.0]
 
 
+@pytest.mark.server
 def test_a_deleted_alias_keeps_the_current_version_serving(
     labelled_model, server_client, mlflow_server: str
 ) -> None:
@@ -159,6 +163,7 @@ def test_a_deleted_alias_keeps_the_current_version_serving(
         assert list(served.predict(ROW)) == [1007.0]
 
 
+@pytest.mark.server
 def test_a_missing_alias_cannot_be_served(labelled_model, mlflow_server: str) -> None:
     name = labelled_model(versions=1)
     with pytest.raises(ServingError, match=f"cannot serve {name}@champion"):

@@ -200,6 +200,7 @@ def test_a_thousand_models_validate(tmp_path: Path) -> None:
 
 
 # The rows that used to reach the registry: apply must refuse and write nothing.
+@pytest.mark.server
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
@@ -225,6 +226,7 @@ def test_hostile_rows_write_nothing_to_the_registry(
     assert LAST_APPLIED_TAG not in model.tags
 
 
+@pytest.mark.server
 def test_the_longest_accepted_alias_applies_and_is_audited(
     tmp_path: Path, mlflow_server: str, make_model, server_client
 ) -> None:

@@ -19,6 +19,8 @@ import pytest
 from controller.cli import main
 from testing.repos import commit_file, make_repo, work_tree
 
+pytestmark = pytest.mark.server
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
