@@ -58,7 +58,31 @@ def no_outer_ci_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    refuse_unmarked_server_tests(items)
+    for item in items:
+        if group := worker_group(item):
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def worker_group(item: pytest.Item) -> str | None:
+    """Which tests `--dist loadgroup` keeps on one worker (each worker has its own server).
+
+    The act runs, one at a time: each runs a whole workflow on the host. The tests of a module
+    with a module-scoped fixture (a tool install, a seeded registry, trained runs) together, so
+    the fixture is built once.
+    """
+    if item.get_closest_marker("e2e"):
+        return "act"
+    fixtures = getattr(item, "_fixtureinfo", None)
+    definitions = fixtures.name2fixturedefs.values() if fixtures else ()
+    if any(d.scope == "module" for defs in definitions for d in defs):
+        return item.nodeid.split("::")[0]
+    return None
+
+
+def refuse_unmarked_server_tests(items: list[pytest.Item]) -> None:
     """A test says what it needs with its markers (pyproject lists them), so `make unit` runs
     offline and without servers; one that uses a server fixture unmarked stops the run."""
     unmarked = [
