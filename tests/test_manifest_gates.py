@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from controller.manifest import Gate, ManifestError, MetricBounds, TagPattern, parse_manifest
+from testing.cli import run_cli
 
 GATED = """\
 version: 1
@@ -124,12 +123,7 @@ def test_unknown_unmanaged_policy_is_refused() -> None:
 def test_validate_command_reports_gate_problems_in_one_line_each(tmp_path: Path) -> None:
     path = tmp_path / "registry.yaml"
     path.write_text(GATED.replace("min_age: 24h", "min_age: soon"), encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "controller", "validate", "-f", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_cli("validate", "-f", str(path), cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr == (
         f"{path}:15:18: malformed duration 'soon': use a number with d, h or m, e.g. 24h\n"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from controller.errors import ManifestError
 from controller.manifest import TagPattern, TrackPolicy, parse_manifest
 from controller.state import LiveVersion
 from controller.tracking import decide, newest_match, tag_mismatches
+from testing.cli import run_cli
 
 HEAD = "version: 1\nmodels:\n  bikes:\n    aliases: {champion: 4, challenger: 5}\n    track:\n"
 
@@ -146,12 +145,7 @@ def test_update_commit_subjects_read_back_as_updates() -> None:
 def test_validate_reports_track_problems_one_line_each(tmp_path: Path) -> None:
     manifest = tmp_path / "registry.yaml"
     manifest.write_text(HEAD + "      shadow: latest\n      champion: {latest: {tags: {a: 1}}}\n")
-    result = subprocess.run(
-        [Path(sys.executable).parent / "mlflow-gitops", "validate", "-f", manifest],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_cli("validate", "-f", str(manifest), cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr == (
         f"{manifest}:6:7: track: model 'bikes' declares no alias 'shadow' under aliases\n"

@@ -6,8 +6,6 @@ Against the real server and real git repositories, with a bare repository as `or
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,14 +15,13 @@ import git
 import pytest
 
 from controller.cli import main
+from testing.cli import run_cli
 from testing.repos import commit_file, make_repo, work_tree
 
 pytestmark = pytest.mark.server
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
-
-CLI = Path(sys.executable).parent / "mlflow-gitops"
 
 
 def manifest_text(model: str, champion: int, challenger: int) -> str:
@@ -244,11 +241,8 @@ def test_the_cli_reports_each_alias_and_where_its_bump_went(track: Tracking) -> 
     model = track.model(3)
     track.declare(model, champion=1, challenger=2)
     path = track.manifest
-    result = subprocess.run(
-        [CLI, "update", "-f", path, "--tracking-uri", track.server, "--commit"],
-        capture_output=True,
-        text=True,
-        check=False,
+    result = run_cli(
+        "update", "-f", str(path), "--tracking-uri", track.server, "--commit", cwd=path.parent
     )
     assert result.returncode == 0, result.stderr
     sha = track.repo.heads[f"update/{model}-challenger-v3"].commit.hexsha
