@@ -424,6 +424,9 @@ def test_a_server_killed_mid_apply_leaves_attempted_writes_unknown_and_a_restart
         )
         try:
             wait_until(lambda: proxied.rules[0].matched >= 5, "the fifth alias write")
+            # Seen by the proxy is not yet landed: under load the first four may still be in
+            # flight, and the registry must hold them before the kill for the checks below.
+            wait_until(lambda: len(live_aliases(client, name)) >= 4, "the first four writes")
             kill_server(first)
             gate.set()
             stdout, stderr = process.communicate(timeout=HANG_GUARD_S)
