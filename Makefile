@@ -15,6 +15,12 @@ POSTGRES_TESTS := tests/test_server_fixture.py tests/test_reconcile.py \
 	"tests/test_faults.py::test_a_write_failing_with_a_transient_status_fails_only_its_own_change[503]" \
 	tests/test_faults.py::test_a_concurrent_apply_that_recorded_first_is_a_conflict_and_keeps_its_record
 
+# The suite runs in parallel (pytest-xdist): each worker starts its own mlflow server, and
+# tests/conftest.py keeps the act runs on one worker, one at a time, and the tests sharing a
+# module-scoped fixture together. More workers than cores: much of a test is waiting on a server.
+WORKERS ?= 4
+PARALLEL := -n $(WORKERS) --dist loadgroup
+
 .PHONY: demo test test-postgres lint unit quick bench clean
 
 .tools/bin/uv:
@@ -34,17 +40,18 @@ lint: $(BIN)/mlflow-gitops
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest $(PARALLEL)
 	$(MAKE) test-postgres
 
 test-postgres: $(BIN)/mlflow-gitops  # the server-backed tests again, on a PostgreSQL store
-	MLFLOW_GITOPS_TEST_BACKEND=postgres $(BIN)/pytest -m "not e2e" $(POSTGRES_TESTS)
+	MLFLOW_GITOPS_TEST_BACKEND=postgres $(BIN)/pytest -n 2 --dist loadgroup -m "not e2e" \
+		$(POSTGRES_TESTS)
 
-unit: $(BIN)/mlflow-gitops
-	$(BIN)/pytest -m "not server and not e2e"
+unit: $(BIN)/mlflow-gitops  # no server, no store, no act, no package index: offline, fast
+	$(BIN)/pytest -m "not server and not e2e and not network"
 
 quick: $(BIN)/mlflow-gitops  # everything but the act workflow runs: the local loop
-	$(BIN)/pytest -m "not e2e"
+	$(BIN)/pytest $(PARALLEL) -m "not e2e"
 
 bench: $(BIN)/mlflow-gitops  # plan/apply at 100, 1,000, 5,000 models vs naive loops -> BENCHMARKS.md
 	nice $(BIN)/python -m benchmarks.bench_scale

@@ -12,6 +12,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow.models import ModelSignature
+from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema
 
 STARTED_MARKER_ENV = "LABEL_MODEL_STARTED"
@@ -22,7 +23,7 @@ SIGNATURE = ModelSignature(
 )
 
 
-class LabelModel(mlflow.pyfunc.PythonModel):
+class LabelModel(PythonModel):
     """Predicts `1000 * label + x`: the thousands name the version, the rest follows the input.
 
     A `delay_s` column makes it sleep first, to hold a request in flight, after touching the

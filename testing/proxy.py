@@ -242,6 +242,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _forward(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
         upstream = urlsplit(self.proxy.upstream)
+        assert upstream.hostname is not None, self.proxy.upstream
         connection = http.client.HTTPConnection(
             upstream.hostname, upstream.port, timeout=UPSTREAM_TIMEOUT_S
         )

@@ -17,9 +17,15 @@ def make_repo(folder: Path) -> git.Repo:
     return repo
 
 
+def work_tree(repo: git.Repo) -> Path:
+    """The repository's folder (gitpython types it optional: a bare repository has none)."""
+    assert repo.working_tree_dir is not None, f"{repo.git_dir} is bare"
+    return Path(repo.working_tree_dir)
+
+
 def commit_file(repo: git.Repo, path: str, text: str, message: str) -> str:
     """Write `path` (bytes as given, so CRLF stays CRLF), commit it, and return the sha."""
-    file = Path(repo.working_tree_dir) / path
+    file = work_tree(repo) / path
     file.parent.mkdir(parents=True, exist_ok=True)
     file.write_bytes(text.encode("utf-8"))
     repo.index.add([path])
@@ -27,6 +33,6 @@ def commit_file(repo: git.Repo, path: str, text: str, message: str) -> str:
 
 
 def rename_file(repo: git.Repo, old: str, new: str, message: str) -> str:
-    (Path(repo.working_tree_dir) / new).parent.mkdir(parents=True, exist_ok=True)
+    (work_tree(repo) / new).parent.mkdir(parents=True, exist_ok=True)
     repo.index.move([old, new])
     return repo.index.commit(message).hexsha

@@ -2,9 +2,10 @@
 
 mlflow is imported lazily inside the fixtures, so pure unit tests that never
 request a server fixture do not pay for the import or the server start-up.
-Tests using the server are auto-marked ``server`` (``pytest -m "not server"``
-runs only the fast tests). With ``MLFLOW_GITOPS_TEST_BACKEND=postgres`` the server's
-backend store is a throwaway PostgreSQL instead of SQLite.
+Tests using a server fixture must be marked ``server`` (collection stops otherwise), so
+``make unit`` (``-m "not server and not e2e and not network"``) runs none of them.
+With ``MLFLOW_GITOPS_TEST_BACKEND=postgres`` the server's backend store is a throwaway
+PostgreSQL instead of SQLite.
 """
 
 from __future__ import annotations
@@ -40,23 +41,61 @@ SERVER_FIXTURES = {
 }
 
 
+# What the CI job running this suite sets (GitHub sets GITHUB_ACTIONS=true and CI=true in every
+# step) and what picks a registry: none of it may reach a test. The suite's own switch stays.
+OUTER_PREFIXES = ("GITHUB_", "RUNNER_", "ACTIONS_", "MLFLOW_")
+OUTER_NAMES = ("CI",)
+
+
 @pytest.fixture(autouse=True)
 def no_outer_ci_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests run the CLI; when this suite itself runs in GitHub Actions, the CLI must not write
-    that job's outputs and summary, nor record its commit and actor as provenance."""
-    for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_SHA", "GITHUB_ACTOR"):
-        monkeypatch.delenv(name, raising=False)
+    """Tests run the CLI; when this suite itself runs in GitHub Actions, the CLI must not act as
+    that job's step (refuse uncommitted manifests, write its outputs and summary, record its
+    commit and actor as provenance) nor talk to the registry the job names."""
+    for name in list(os.environ):
+        outer = name.startswith(OUTER_PREFIXES) or name in OUTER_NAMES
+        if outer and name != BACKEND_VARIABLE:
+            monkeypatch.delenv(name)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "server: test uses the real MLflow server (slow start)")
-    config.addinivalue_line("markers", "e2e: runs a real workflow through act (minutes)")
-
-
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    refuse_unmarked_server_tests(items)
     for item in items:
-        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.server)
+        if group := worker_group(item):
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def worker_group(item: pytest.Item) -> str | None:
+    """Which tests `--dist loadgroup` keeps on one worker (each worker has its own server).
+
+    The act runs, one at a time: each runs a whole workflow on the host. The tests of a module
+    with a module-scoped fixture (a tool install, a seeded registry, trained runs) together, so
+    the fixture is built once.
+    """
+    if item.get_closest_marker("e2e"):
+        return "act"
+    fixtures = getattr(item, "_fixtureinfo", None)
+    definitions = fixtures.name2fixturedefs.values() if fixtures else ()
+    if any(d.scope == "module" for defs in definitions for d in defs):
+        return item.nodeid.split("::")[0]
+    return None
+
+
+def refuse_unmarked_server_tests(items: list[pytest.Item]) -> None:
+    """A test says what it needs with its markers (pyproject lists them), so `make unit` runs
+    offline and without servers; one that uses a server fixture unmarked stops the run."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("server") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests use a server fixture without @pytest.mark.server:\n  "
+            + "\n  ".join(unmarked)
+        )
 
 
 @pytest.fixture(scope="session")

@@ -26,14 +26,14 @@ if TYPE_CHECKING:
 
 MARKER = "<!-- mlflow-gitops:plan manifest=registry.yaml "
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.server]
 
 
 def test_plan_posts_one_sticky_comment_and_updates_it_on_every_push(
     adopter: Repo, make_model: Callable[..., str], server_client: MlflowClient
 ) -> None:
     model = make_model("e2e", 3)
-    server_client.set_registered_model_alias(model, "champion", 1)
+    server_client.set_registered_model_alias(model, "champion", "1")
 
     adopter.commit_manifest(manifest(model, champion=2))
     first = adopter.act("pull_request", "registry-plan.yml", pull_request_event())
@@ -92,7 +92,7 @@ def test_apply_on_merge_makes_the_registry_match_and_reports_to_the_merged_pull_
     adopter: Repo, make_model: Callable[..., str], server_client: MlflowClient
 ) -> None:
     model = make_model("e2e", 3)
-    server_client.set_registered_model_alias(model, "champion", 1)
+    server_client.set_registered_model_alias(model, "champion", "1")
     adopter.commit_manifest(manifest(model, champion=3, challenger=2))
     merge = adopter.git("rev-parse", "HEAD").strip()
     merged = {"number": 7, "merge_commit_sha": merge, "merged_at": "2026-11-28T12:00:00Z"}
@@ -113,7 +113,7 @@ def test_apply_that_fails_says_so_on_the_merged_pull_request(
     adopter: Repo, make_model: Callable[..., str], server_client: MlflowClient
 ) -> None:
     model = make_model("e2e", 2)
-    server_client.set_registered_model_alias(model, "champion", 1)
+    server_client.set_registered_model_alias(model, "champion", "1")
     adopter.commit_manifest(manifest(model, champion=9))
     merge = adopter.git("rev-parse", "HEAD").strip()
     adopter.seed_gh({"pulls": [{"number": 8, "merge_commit_sha": merge, "merged_at": "x"}]})
@@ -131,7 +131,7 @@ def test_drift_keeps_one_issue_current_through_drift_and_errors_and_closes_it_in
     adopter: Repo, make_model: Callable[..., str], server_client: MlflowClient
 ) -> None:
     model = make_model("e2e", 2)
-    server_client.set_registered_model_alias(model, "champion", 1)
+    server_client.set_registered_model_alias(model, "champion", "1")
     adopter.commit_manifest(manifest(model, champion=2))
 
     for _ in range(2):
@@ -154,7 +154,7 @@ def test_drift_keeps_one_issue_current_through_drift_and_errors_and_closes_it_in
     assert f"version 9 of model {model!r} does not exist" in issue["body"]
 
     adopter.commit_manifest(manifest(model, champion=2))
-    server_client.set_registered_model_alias(model, "champion", 2)
+    server_client.set_registered_model_alias(model, "champion", "2")
     result = adopter.act("workflow_dispatch", "registry-drift.yml", {})
     assert result.returncode == 0, log(result)
     (issue,) = adopter.gh()["issues"]

@@ -14,7 +14,7 @@ from testing.act import Repo, dispatch_event, git, log
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.server]
 
 
 def tracked_manifest(model: str) -> str:

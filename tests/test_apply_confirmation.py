@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from testing.cli import SCRUBBED, run_cli
+from testing.cli import cli_environment, run_cli
+
+pytestmark = pytest.mark.server
 
 PROMPT = "Only 'yes' will be accepted to approve."
 HANG_GUARD_S = 120.0
@@ -24,11 +26,10 @@ def run_on_a_terminal(
 ) -> tuple[int, str]:
     """Run the CLI with a real pseudo-terminal as stdin/stdout/stderr; answer its prompt."""
     primary, secondary = os.openpty()
-    env = {**{k: v for k, v in os.environ.items() if k not in SCRUBBED}, **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "controller", *args],
         cwd=cwd,
-        env=env,
+        env=cli_environment(env),
         stdin=secondary,
         stdout=secondary,
         stderr=secondary,
@@ -49,7 +50,7 @@ def run_on_a_terminal(
                 if not chunk:
                     break
                 seen += chunk
-            if not answered and b"Enter a value:" in seen:
+            if answer is not None and not answered and b"Enter a value:" in seen:
                 os.write(primary, answer.encode() + b"\n")
                 answered = True
             if proc.poll() is not None and not ready:

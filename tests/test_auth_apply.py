@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -14,19 +11,11 @@ from mlflow import MlflowClient
 
 from controller.state import LAST_APPLIED_TAG, LastApplied, audit_tag_key
 from testing.auth import AuthServer
+from testing.cli import run_cli
+
+pytestmark = pytest.mark.server
 
 MANIFEST = "version: 1\nmodels:\n  {name}:\n    aliases:\n      champion: 2\n      old: null\n"
-
-
-def cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "controller", *args],
-        cwd=cwd,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=180,  # a hang guard, not a timing assertion
-    )
 
 
 @pytest.fixture
@@ -62,13 +51,13 @@ def test_a_read_user_can_plan_but_its_apply_fails_each_change_and_writes_nothing
 ) -> None:
     env = user_env(auth_server, model, None)  # MLflow's default permission: READ
 
-    planned = cli(
+    planned = run_cli(
         "plan", "--tracking-uri", auth_server.url, "--detailed-exitcode", cwd=tmp_path, env=env
     )
     assert planned.returncode == 2, planned.stdout + planned.stderr
     assert f"+ {model}@champion: 2 (assign)" in planned.stdout
 
-    applied = cli(
+    applied = run_cli(
         "apply", "--tracking-uri", auth_server.url, "--format", "json", cwd=tmp_path, env=env
     )
     assert applied.returncode == 1
@@ -91,7 +80,7 @@ def test_an_edit_user_sets_aliases_and_a_delete_needing_manage_fails_clearly(
 ) -> None:
     env = user_env(auth_server, model, "EDIT")
 
-    applied = cli(
+    applied = run_cli(
         "apply", "--tracking-uri", auth_server.url, "--format", "json", cwd=tmp_path, env=env
     )
 
@@ -110,7 +99,7 @@ def test_an_edit_user_sets_aliases_and_a_delete_needing_manage_fails_clearly(
     assert audit_tag_key("champion") in admin.get_model_version(model, "2").tags
 
     # Someone with MANAGE (here the admin) finishes the job: it converges.
-    rerun = cli(
+    rerun = run_cli(
         "apply", "--tracking-uri", auth_server.url, cwd=tmp_path, env=auth_server.admin_env()
     )
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
@@ -123,7 +112,7 @@ def test_wrong_credentials_are_one_clear_line_and_exit_1(
     env = auth_server.credentials_env("admin", "not-the-password-Qz7")
 
     for command in ("plan", "apply"):
-        result = cli(command, "--tracking-uri", auth_server.url, cwd=tmp_path, env=env)
+        result = run_cli(command, "--tracking-uri", auth_server.url, cwd=tmp_path, env=env)
 
         assert result.returncode == 1
         lines = result.stderr.strip().splitlines()

@@ -10,6 +10,8 @@ from mlflow.exceptions import MlflowException
 
 from testing.auth import AuthServer
 
+pytestmark = pytest.mark.server
+
 
 def client_as(
     monkeypatch: pytest.MonkeyPatch, server: AuthServer, env: dict[str, str]

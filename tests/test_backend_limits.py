@@ -10,6 +10,8 @@ from controller.cli import main
 from controller.state import LAST_APPLIED_TAG, TAG_VALUE_LIMIT, LastApplied, audit_tag_key
 from testing.repos import commit_file, make_repo
 
+pytestmark = pytest.mark.server
+
 
 def long_alias(i: int) -> str:
     return f"a{i:02d}" + "x" * 252  # 255 characters, MLflow's longest alias

@@ -7,7 +7,10 @@ import sys
 from pathlib import Path
 
 import mlflow
+import pytest
 import yaml
+
+pytestmark = pytest.mark.server
 
 ROOT = Path(__file__).resolve().parent.parent
 

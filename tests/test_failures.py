@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,23 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from testing.cli import run_cli
 from testing.server import free_port
 
 MANIFEST = "version: 1\nmodels:\n  bikes:\n    aliases:\n      champion: 1\n"
 SECRET_PASSWORD = "hunter2-very-secret"
 SECRET_TOKEN = "tok-3f9a8c7e1d"
-
-
-def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """The real console entry point in a fresh process, as a user or a workflow runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "controller", *args],
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,  # a hang guard, not a timing assertion
-    )
 
 
 class DenyingHandler(BaseHTTPRequestHandler):
@@ -80,7 +67,7 @@ def assert_one_clear_line(result: subprocess.CompletedProcess) -> str:
 
 def test_unreachable_server_is_one_line_and_exit_1(manifest_dir: Path) -> None:
     port = free_port()
-    result = cli("plan", "--tracking-uri", f"http://127.0.0.1:{port}", cwd=manifest_dir)
+    result = run_cli("plan", "--tracking-uri", f"http://127.0.0.1:{port}", cwd=manifest_dir)
     line = assert_one_clear_line(result)
     assert line == f"error: cannot reach the MLflow registry at http://127.0.0.1:{port}"
 
@@ -100,13 +87,7 @@ def test_unreachable_server_gives_up_after_a_bounded_number_of_attempts(manifest
         "print('attempts', len(attempts))\n"
     )
     url = f"http://127.0.0.1:{free_port()}"
-    result = subprocess.run(
-        [sys.executable, "-c", code, url],
-        cwd=manifest_dir,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli(url, cwd=manifest_dir, entry=("-c", code))
     assert result.stdout.strip() == "attempts 3", result
 
 
@@ -114,7 +95,7 @@ def plan_with(
     manifest_dir: Path, server: str, credentials: dict[str, str]
 ) -> subprocess.CompletedProcess:
     """`plan` against `server`, with MLflow's credential variables set as a user would."""
-    return cli("plan", "--tracking-uri", f"http://{server}", cwd=manifest_dir, env=credentials)
+    return run_cli("plan", "--tracking-uri", f"http://{server}", cwd=manifest_dir, env=credentials)
 
 
 def test_permission_denied_is_one_line_without_the_token(
@@ -134,7 +115,7 @@ def test_credentials_in_the_uri_never_reach_the_output(
 ) -> None:
     uri = f"http://admin:{SECRET_PASSWORD}@{denying_server}"
     for args in (["plan"], ["apply"], ["plan", "--format", "json"]):
-        result = cli(*args, "--tracking-uri", uri, cwd=manifest_dir)
+        result = run_cli(*args, "--tracking-uri", uri, cwd=manifest_dir)
         assert result.returncode == 1
         assert SECRET_PASSWORD not in result.stdout + result.stderr
         assert f"http://***@{denying_server}" in result.stderr
@@ -154,7 +135,7 @@ def test_password_variable_is_redacted_wherever_it_appears(
 
 
 def test_missing_manifest_is_one_line(tmp_path: Path) -> None:
-    line = assert_one_clear_line(cli("plan", "-f", "absent.yaml", cwd=tmp_path))
+    line = assert_one_clear_line(run_cli("plan", "-f", "absent.yaml", cwd=tmp_path))
     assert line == "absent.yaml:1:1: no such file"
 
 
@@ -164,19 +145,19 @@ def test_bad_manifest_fails_before_any_network_call(tmp_path: Path) -> None:
     )
     port = free_port()  # nothing listens: reaching for the network would fail differently
     line = assert_one_clear_line(
-        cli("plan", "--tracking-uri", f"http://127.0.0.1:{port}", cwd=tmp_path)
+        run_cli("plan", "--tracking-uri", f"http://127.0.0.1:{port}", cwd=tmp_path)
     )
     assert line == "registry.yaml:5:7: alias 'latest' is reserved by MLflow"
 
 
 def test_usage_errors_exit_1_not_2(tmp_path: Path) -> None:
     """2 means 'changes' under --detailed-exitcode, so a typo must not look like one."""
-    result = cli("plan", "--detailed-exitcod", cwd=tmp_path)
+    result = run_cli("plan", "--detailed-exitcod", cwd=tmp_path)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
 
 
 def test_unreadable_saved_plan_is_one_line(manifest_dir: Path) -> None:
     (manifest_dir / "plan.json").write_text("{not json")
-    line = assert_one_clear_line(cli("apply", "--plan", "plan.json", cwd=manifest_dir))
+    line = assert_one_clear_line(run_cli("apply", "--plan", "plan.json", cwd=manifest_dir))
     assert line.startswith("error: plan.json: not a saved plan")

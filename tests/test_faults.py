@@ -13,19 +13,18 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from controller.state import LastApplied, audit_tag_key
+from testing.cli import HANG_GUARD_S, run_cli, start_cli
 from testing.proxy import BLACKHOLE, FORWARD, REFUSE, RESET_AFTER, STATUS, FaultProxy, fault_proxy
 from testing.server import kill_server, running_server
+from testing.waiting import wait_until
 
-HANG_GUARD_S = 180  # kills a hung run; never a timing assertion
 ALIAS_WRITE = "registered-models/alias"
 
 
@@ -35,23 +34,6 @@ def proxy(mlflow_server: str) -> Iterator[FaultProxy]:
         yield running
 
 
-def cli_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "controller", *args]
-
-
-def cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        cli_command(*args),
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD_S,
-    )
-
-
 def write_manifest(folder: Path, name: str, aliases: dict[str, int]) -> Path:
     lines = "".join(f"      {alias}: {version}\n" for alias, version in aliases.items())
     path = folder / "registry.yaml"
@@ -59,7 +41,7 @@ def write_manifest(folder: Path, name: str, aliases: dict[str, int]) -> Path:
     return path
 
 
-def live_aliases(client, name: str) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def live_aliases(client, name: str) -> dict[str, int]:
     return {a: int(v) for a, v in client.get_registered_model(name).aliases.items()}
 
 
@@ -82,15 +64,15 @@ def assert_converges(
     url: str,
     client,
     name: str,
-    declared: dict[str, int],  # type: ignore[no-untyped-def]
+    declared: dict[str, int],
 ) -> None:
     """A re-run without faults applies the rest, exits 0, and leaves exactly the manifest."""
-    rerun = cli("apply", "--tracking-uri", url, "--format", "json", cwd=folder)
+    rerun = run_cli("apply", "--tracking-uri", url, "--format", "json", cwd=folder)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert live_aliases(client, name) == declared
     record = LastApplied.from_tags(client.get_registered_model(name).tags)
     assert record is not None and record.aliases == declared
-    again = cli("plan", "--tracking-uri", url, "--detailed-exitcode", cwd=folder)
+    again = run_cli("plan", "--tracking-uri", url, "--detailed-exitcode", cwd=folder)
     assert again.returncode == 0, again.stdout
 
 
@@ -98,12 +80,13 @@ def many(count: int, version: int = 1) -> dict[str, int]:
     return {f"a{i:02d}": version for i in range(count)}
 
 
+@pytest.mark.server
 def test_a_plan_survives_one_transient_error(tmp_path, proxy: FaultProxy, make_model) -> None:
     name = make_model(versions=1)
     write_manifest(tmp_path, name, {"champion": 1})
     proxy.add(STATUS, method="GET", nth=1, status=503, retry_after="1")
 
-    result = cli("plan", "--tracking-uri", proxy.url, cwd=tmp_path)
+    result = run_cli("plan", "--tracking-uri", proxy.url, cwd=tmp_path)
 
     assert result.returncode == 0, result.stderr
     assert f"+ {name}@champion: 1 (assign)" in result.stdout
@@ -111,6 +94,7 @@ def test_a_plan_survives_one_transient_error(tmp_path, proxy: FaultProxy, make_m
     assert proxy.count("GET") >= 2  # the failed search, then its retry
 
 
+@pytest.mark.server
 def test_a_registry_asking_to_retry_in_an_hour_is_retried_within_the_cap(
     tmp_path, proxy: FaultProxy, make_model
 ) -> None:
@@ -119,14 +103,14 @@ def test_a_registry_asking_to_retry_in_an_hour_is_retried_within_the_cap(
     write_manifest(tmp_path, name, {"champion": 1})
     proxy.add(STATUS, method="GET", nth=1, status=429, retry_after="3600")
 
-    result = cli("plan", "--tracking-uri", proxy.url, cwd=tmp_path)  # else the hang guard fires
+    result = run_cli("plan", "--tracking-uri", proxy.url, cwd=tmp_path)  # else the hang guard fires
 
     assert result.returncode == 0, result.stderr
     assert f"+ {name}@champion: 1 (assign)" in result.stdout
     assert proxy.rules[0].fired == 1
 
 
-def test_the_cli_caps_retry_after_in_the_retry_mlflow_builds() -> None:
+def test_the_cli_caps_retry_after_in_the_retry_mlflow_builds(tmp_path: Path) -> None:
     """Retry-After stays honoured (issue 10), with a cap, in the session MLflow requests use."""
     probe = (
         "from controller.registry import Registry, configure_process\n"
@@ -139,11 +123,12 @@ def test_the_cli_caps_retry_after_in_the_retry_mlflow_builds() -> None:
         "print(retry.respect_retry_after_header, retry.retry_after_max, "
         "retry.new().retry_after_max)\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    result = run_cli(cwd=tmp_path, entry=("-c", probe))
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "5", "5"]
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("status", [429, 502, 503, 504])
 def test_a_write_failing_with_a_transient_status_fails_only_its_own_change(
     tmp_path, proxy: FaultProxy, make_model, server_client, status: int
@@ -153,7 +138,7 @@ def test_a_write_failing_with_a_transient_status_fails_only_its_own_change(
     write_manifest(tmp_path, name, declared)
     rule = proxy.add(STATUS, method="POST", path=ALIAS_WRITE, body='"a03"', status=status)
 
-    result = cli("apply", "--tracking-uri", proxy.url, "--format", "json", cwd=tmp_path)
+    result = run_cli("apply", "--tracking-uri", proxy.url, "--format", "json", cwd=tmp_path)
 
     assert result.returncode == 1
     report = json.loads(result.stdout)
@@ -163,13 +148,13 @@ def test_a_write_failing_with_a_transient_status_fails_only_its_own_change(
     assert rule.fired == 3  # the first try and MLflow's two retries
     live = live_aliases(server_client, name)
     assert_report_matches_registry(report, live)
-    assert LastApplied.from_tags(server_client.get_registered_model(name).tags).aliases == {
-        a: 1 for a in declared if a != "a03"
-    }
+    record = LastApplied.from_tags(server_client.get_registered_model(name).tags)
+    assert record is not None and record.aliases == {a: 1 for a in declared if a != "a03"}
     proxy.clear()
     assert_converges(tmp_path, proxy.url, server_client, name, declared)
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(
     ("fault", "options"),
     [(RESET_AFTER, {}), (STATUS, {"status": 500, "forward": True})],
@@ -181,7 +166,7 @@ def test_a_write_that_landed_but_lost_its_reply_is_applied_and_audited(
     name = make_model(versions=2)
     server_client.set_registered_model_alias(name, "old", "1")
     write_manifest(tmp_path, name, {"old": 1, "champion": 2})
-    apply = cli("apply", "--tracking-uri", proxy.url, cwd=tmp_path)  # record "old" as ours
+    apply = run_cli("apply", "--tracking-uri", proxy.url, cwd=tmp_path)  # record "old" as ours
     assert apply.returncode == 0, apply.stdout + apply.stderr
     declared = {"champion": 2}
     write_manifest(tmp_path, name, declared)  # now delete "old" and keep champion
@@ -189,7 +174,7 @@ def test_a_write_that_landed_but_lost_its_reply_is_applied_and_audited(
     proxy.add(fault, method="POST", path=ALIAS_WRITE, **options)
     proxy.add(fault, method="DELETE", path=ALIAS_WRITE, **options)
 
-    result = cli("apply", "--tracking-uri", proxy.url, "--format", "json", cwd=tmp_path)
+    result = run_cli("apply", "--tracking-uri", proxy.url, "--format", "json", cwd=tmp_path)
 
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
@@ -204,6 +189,7 @@ def test_a_write_that_landed_but_lost_its_reply_is_applied_and_audited(
     assert_converges(tmp_path, proxy.url, server_client, name, declared)
 
 
+@pytest.mark.server
 def test_a_registry_that_refuses_mid_apply_leaves_every_attempted_write_unknown(
     tmp_path, proxy: FaultProxy, make_model, server_client
 ) -> None:
@@ -212,7 +198,7 @@ def test_a_registry_that_refuses_mid_apply_leaves_every_attempted_write_unknown(
     write_manifest(tmp_path, name, declared)
     proxy.add(REFUSE, method="POST", path=ALIAS_WRITE, nth=5)
 
-    result = cli("apply", "--tracking-uri", proxy.url, "--format", "json", cwd=tmp_path)
+    result = run_cli("apply", "--tracking-uri", proxy.url, "--format", "json", cwd=tmp_path)
 
     assert result.returncode == 1
     report = json.loads(result.stdout)
@@ -230,6 +216,7 @@ def test_a_registry_that_refuses_mid_apply_leaves_every_attempted_write_unknown(
     assert_converges(tmp_path, proxy.url, server_client, name, declared)
 
 
+@pytest.mark.server
 def test_a_blackholed_server_fails_a_plan_after_a_bounded_number_of_attempts(
     tmp_path, proxy: FaultProxy
 ) -> None:
@@ -237,13 +224,24 @@ def test_a_blackholed_server_fails_a_plan_after_a_bounded_number_of_attempts(
     proxy.add(BLACKHOLE)
 
     # A short per-request timeout keeps the test quick; the attempt count is the CLI's own.
-    result = cli(
+    result = run_cli(
         "plan", "--tracking-uri", proxy.url, cwd=tmp_path, env={"MLFLOW_HTTP_REQUEST_TIMEOUT": "1"}
     )
 
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: cannot reach the MLflow registry at {proxy.url}"
     assert proxy.count() == 3  # one try and two retries, each cut off by the timeout
+
+
+def taken(pid: int, signum: signal.Signals) -> bool:
+    """Whether the process has taken the signal (it is no longer pending). The kernel hands a
+    process's signal to its main thread first, where Python runs the handler straight away; the
+    held writes are released after this, so the handler runs before any of them returns."""
+    pending = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("SigPnd:", "ShdPnd:")):
+            pending |= int(line.split()[1], 16)
+    return not pending & (1 << (signum - 1))
 
 
 def apply_while_writes_are_held(
@@ -253,18 +251,13 @@ def apply_while_writes_are_held(
     first one is held, then let them through; return the process and its output."""
     gate = threading.Event()
     proxy.add(FORWARD, method="POST", path=ALIAS_WRITE, hold=gate)
-    process = subprocess.Popen(
-        cli_command("apply", "--tracking-uri", proxy.url, "--format", "json"),
+    process = start_cli(
+        "apply", "--tracking-uri", proxy.url, "--format", "json",
         cwd=folder,
-        env={**os.environ, "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"},  # held writes must not time out
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+        env={"MLFLOW_HTTP_REQUEST_TIMEOUT": "60"},  # held writes must not time out
+    )  # fmt: skip
     try:
-        deadline = time.monotonic() + HANG_GUARD_S
-        while proxy.count("POST", ALIAS_WRITE) < 1 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: proxy.count("POST", ALIAS_WRITE) >= 1, "the first alias write")
         meanwhile(process)
         gate.set()
         stdout, stderr = process.communicate(timeout=HANG_GUARD_S)
@@ -273,6 +266,7 @@ def apply_while_writes_are_held(
     return process, stdout, stderr
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_mid_apply_finishes_in_flight_writes_reports_and_records_what_landed(
     tmp_path, proxy: FaultProxy, make_model, server_client, signum: signal.Signals
@@ -283,7 +277,7 @@ def test_a_signal_mid_apply_finishes_in_flight_writes_reports_and_records_what_l
 
     def interrupt(process: subprocess.Popen[str]) -> None:
         process.send_signal(signum)
-        time.sleep(0.5)  # let the handler run before the held writes are released
+        wait_until(lambda: taken(process.pid, signum), f"the CLI to take {signum.name}")
 
     process, stdout, stderr = apply_while_writes_are_held(proxy, tmp_path, interrupt)
 
@@ -303,6 +297,7 @@ def test_a_signal_mid_apply_finishes_in_flight_writes_reports_and_records_what_l
     assert_converges(tmp_path, proxy.url, server_client, name, declared)
 
 
+@pytest.mark.server
 def test_a_concurrent_apply_that_recorded_first_is_a_conflict_and_keeps_its_record(
     tmp_path, proxy: FaultProxy, mlflow_server: str, make_model, server_client
 ) -> None:
@@ -315,7 +310,7 @@ def test_a_concurrent_apply_that_recorded_first_is_a_conflict_and_keeps_its_reco
     others: list[subprocess.CompletedProcess[str]] = []
 
     def apply_theirs_straight_in(_: subprocess.Popen[str]) -> None:
-        others.append(cli("apply", "--tracking-uri", mlflow_server, cwd=theirs))
+        others.append(run_cli("apply", "--tracking-uri", mlflow_server, cwd=theirs))
 
     process, stdout, stderr = apply_while_writes_are_held(proxy, ours, apply_theirs_straight_in)
     (other,) = others
@@ -329,6 +324,7 @@ def test_a_concurrent_apply_that_recorded_first_is_a_conflict_and_keeps_its_reco
     assert_report_matches_registry(report, live_aliases(server_client, name))
 
 
+@pytest.mark.server
 def test_an_unwritable_job_summary_is_a_warning_not_a_failed_apply(
     tmp_path, make_model, mlflow_server: str, server_client
 ) -> None:
@@ -337,7 +333,7 @@ def test_an_unwritable_job_summary_is_a_warning_not_a_failed_apply(
     unwritable = tmp_path / "summary-is-a-folder"
     unwritable.mkdir()
 
-    result = cli(
+    result = run_cli(
         "apply",
         "--tracking-uri",
         mlflow_server,
@@ -352,6 +348,7 @@ def test_an_unwritable_job_summary_is_a_warning_not_a_failed_apply(
     assert live_aliases(server_client, name) == {"champion": 1}
 
 
+@pytest.mark.server
 def test_no_secret_reaches_any_channel_even_when_the_server_echoes_credentials(
     tmp_path, proxy: FaultProxy, make_model, server_client
 ) -> None:
@@ -370,13 +367,13 @@ def test_no_secret_reaches_any_channel_even_when_the_server_echoes_credentials(
     proxy.add(STATUS, method="POST", path=ALIAS_WRITE, body='"challenger"', status=400, echo=True)
 
     runs = [
-        cli("plan", "--tracking-uri", uri, "--out", "plan.json", cwd=tmp_path, env=env),
+        run_cli("plan", "--tracking-uri", uri, "--out", "plan.json", cwd=tmp_path, env=env),
         *(
-            cli("plan", "--tracking-uri", uri, "--format", fmt, cwd=tmp_path, env=env)
+            run_cli("plan", "--tracking-uri", uri, "--format", fmt, cwd=tmp_path, env=env)
             for fmt in ("json", "markdown", "github")
         ),
         *(
-            cli("apply", "--tracking-uri", uri, "--format", fmt, cwd=tmp_path, env=env)
+            run_cli("apply", "--tracking-uri", uri, "--format", fmt, cwd=tmp_path, env=env)
             for fmt in ("text", "json", "markdown")
         ),
     ]
@@ -422,17 +419,14 @@ def test_a_server_killed_mid_apply_leaves_attempted_writes_unknown_and_a_restart
         client.create_model_version(name, source=f"s3://fixtures/{name}/1", await_creation_for=0)
         gate = threading.Event()
         proxied.add(FORWARD, method="POST", path=ALIAS_WRITE, nth=5, hold=gate)
-        process = subprocess.Popen(
-            cli_command("apply", "--tracking-uri", proxied.url, "--format", "json"),
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        process = start_cli(
+            "apply", "--tracking-uri", proxied.url, "--format", "json", cwd=tmp_path
         )
         try:
-            deadline = time.monotonic() + HANG_GUARD_S
-            while proxied.rules[0].matched < 5 and time.monotonic() < deadline:
-                time.sleep(0.1)
+            wait_until(lambda: proxied.rules[0].matched >= 5, "the fifth alias write")
+            # Seen by the proxy is not yet landed: under load the first four may still be in
+            # flight, and the registry must hold them before the kill for the checks below.
+            wait_until(lambda: len(live_aliases(client, name)) >= 4, "the first four writes")
             kill_server(first)
             gate.set()
             stdout, stderr = process.communicate(timeout=HANG_GUARD_S)

@@ -17,6 +17,8 @@ from controller.cli import main
 from controller.state import AUDIT_TAG_PREFIX, LAST_APPLIED_TAG
 from testing.repos import commit_file, make_repo
 
+pytestmark = pytest.mark.server
+
 OWNER_TAG = "mlflow-gitops.owner"
 Run = Callable[..., tuple[int, str]]
 
@@ -40,14 +42,14 @@ def repo(tmp_path: Path) -> git.Repo:
 
 
 def team(repo: git.Repo) -> str:
-    return Path(repo.working_tree_dir).name
+    return Path(str(repo.working_tree_dir)).name
 
 
 def declare(repo: git.Repo, body: str, message: str = "declare") -> str:
     """Commit the team's manifest and return its path."""
     text = f"version: 1\nname: {team(repo)}\nmodels:\n{body}"
     commit_file(repo, "registry.yaml", text, message)
-    return str(Path(repo.working_tree_dir) / "registry.yaml")
+    return str(Path(str(repo.working_tree_dir)) / "registry.yaml")
 
 
 def aliases(client: MlflowClient, name: str) -> dict[str, str]:

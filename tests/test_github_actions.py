@@ -106,6 +106,7 @@ def test_github_format_annotates_every_manifest_problem(
     ]
 
 
+@pytest.mark.server
 def test_plan_in_github_actions_writes_outputs_and_summary(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

@@ -16,6 +16,8 @@ import pytest
 
 from controller.cli import main
 
+pytestmark = pytest.mark.server
+
 Run = Callable[..., tuple[int, str, str]]
 LATER = "2040-01-01T00:00:00Z"
 

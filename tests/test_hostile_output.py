@@ -14,6 +14,8 @@ from mlflow import MlflowClient
 from testing.cli import run_cli
 from tests.test_apply_confirmation import run_on_a_terminal
 
+pytestmark = pytest.mark.server
+
 GITHUB_COMMENT_LIMIT = 65_536
 # The line apply shows before asking, and what a tag tries to turn it into.
 FORGED_LINE = "  ~ {model}@champion: 1 -> 1 (nothing to see)"
@@ -41,7 +43,7 @@ def promotion(
 
     def promote(tag_value: str, gates: str = "") -> str:
         name = make_model("hostile", versions=2)
-        server_client.set_registered_model_alias(name, "champion", 1)
+        server_client.set_registered_model_alias(name, "champion", "1")
         server_client.set_model_version_tag(name, "2", "note", tag_value)
         (tmp_path / "registry.yaml").write_text(
             f"version: 1\n{gates}models:\n  {name}:\n    aliases:\n      champion: 2\n"

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 
 from testing.cli import run_cli
 from testing.repos import make_repo
+
+pytestmark = pytest.mark.server
 
 
 def test_a_registry_without_models_is_an_error_with_a_hint(tmp_path: Path) -> None:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+pytestmark = pytest.mark.network
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
@@ -133,6 +135,7 @@ def test_installed_environment_is_small(installed: Path) -> None:
     assert size < MAX_ENVIRONMENT_MB * 1024 * 1024, f"{size / 2**20:.0f} MB"
 
 
+@pytest.mark.server
 def test_installed_tool_plans_and_applies_against_a_server_with_mlflow_skinny(
     installed: Path,
     tmp_path: Path,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +9,7 @@ import pytest
 from controller.errors import ManifestError
 from controller.manifest import parse_manifest
 from controller.policy import Gate, MetricBounds, TagPattern
+from testing.cli import run_cli
 
 GATED = """\
 version: 1
@@ -129,12 +128,7 @@ def test_unknown_unmanaged_policy_is_refused() -> None:
 def test_validate_command_reports_gate_problems_in_one_line_each(tmp_path: Path) -> None:
     path = tmp_path / "registry.yaml"
     path.write_text(GATED.replace("min_age: 24h", "min_age: soon"), encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "controller", "validate", "-f", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_cli("validate", "-f", str(path), cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr == (
         f"{path}:15:18: malformed duration 'soon': use a number with d, h or m, e.g. 24h\n"

@@ -12,7 +12,9 @@ from mlflow import MlflowClient
 
 from controller.cli import main
 from testing.cli import run_cli
-from testing.repos import commit_file, make_repo
+from testing.repos import commit_file, make_repo, work_tree
+
+pytestmark = pytest.mark.server
 
 OWNER_TAG = "mlflow-gitops.owner"
 LAST_APPLIED_TAG = "mlflow-gitops.last-applied"
@@ -52,8 +54,8 @@ def commit_and_push(repo: git.Repo, text: str, message: str) -> None:
     repo.git.push("origin", "HEAD:main")
 
 
-def cli_in(repo: git.Repo, *args: str, server: str):  # type: ignore[no-untyped-def]
-    return run_cli(*args, "--tracking-uri", server, cwd=Path(repo.working_tree_dir))
+def cli_in(repo: git.Repo, *args: str, server: str):
+    return run_cli(*args, "--tracking-uri", server, cwd=work_tree(repo))
 
 
 def test_a_removed_model_block_deletes_the_aliases_it_applied_even_from_another_checkout(
@@ -94,7 +96,7 @@ def test_a_removed_model_block_deletes_the_aliases_it_applied_even_from_another_
     assert OWNER_TAG not in live.tags and LAST_APPLIED_TAG not in live.tags
     assert server_client.get_registered_model(bikes).aliases == {"champion": "2"}
 
-    history = run_cli("history", churn, "--format", "json", cwd=Path(moved.working_tree_dir))
+    history = run_cli("history", churn, "--format", "json", cwd=work_tree(moved))
     newest = json.loads(history.stdout)[0]
     assert (newest["alias"], newest["from"], newest["to"], newest["kind"]) == (
         "prod",
@@ -169,7 +171,7 @@ def test_the_owner_identity_carries_no_credentials(
     commit_file(repo, "deploy/registry.yaml", manifest({bikes: {"champion": 1}}), "declare")
     result = run_cli(
         "apply", "-f", "deploy/registry.yaml", "--tracking-uri", mlflow_server,
-        cwd=Path(repo.working_tree_dir),
+        cwd=work_tree(repo),
     )  # fmt: skip
     assert result.returncode == 0, result
     tags = server_client.get_registered_model(bikes).tags
@@ -186,7 +188,7 @@ def test_finding_removed_models_costs_one_search_per_plan(
 ) -> None:
     names = [make_model("many", versions=1) for _ in range(4)]
     repo = make_repo(tmp_path / "repo")
-    path = Path(repo.working_tree_dir) / "registry.yaml"
+    path = work_tree(repo) / "registry.yaml"
     commit_file(repo, "registry.yaml", manifest({n: {"prod": 1} for n in names}), "all")
     assert main(["apply", "-f", str(path), "--tracking-uri", mlflow_server]) == 0
     commit_file(repo, "registry.yaml", manifest({names[0]: {"prod": 1}}), "keep one")
@@ -210,7 +212,7 @@ def test_owned_models_are_not_searched_for_again_and_new_ones_are(
     (not yet managed) is still searched for by name, and both come out right in the plan."""
     owned, new = make_model("owned", versions=2), make_model("new", versions=2)
     repo = make_repo(tmp_path / "repo")
-    path = Path(repo.working_tree_dir) / "registry.yaml"
+    path = work_tree(repo) / "registry.yaml"
     commit_file(repo, "registry.yaml", manifest({owned: {"prod": 1}}), "one")
     assert main(["apply", "-f", str(path), "--tracking-uri", mlflow_server]) == 0
     commit_file(repo, "registry.yaml", manifest({owned: {"prod": 2}, new: {"prod": 2}}), "two")

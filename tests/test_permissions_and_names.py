@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from mlflow import MlflowClient
 
 from testing.auth import AuthServer
 from testing.cli import run_cli
+from testing.waiting import wait_until
 
 # Legal in MLflow, and each breaks a `name IN (...)` filter in its own way.
 AWKWARD = ('it\'s "quoted"', "back\\slash", "two\nlines")
@@ -25,10 +25,10 @@ def create(client: MlflowClient, name: str, versions: int = 1) -> str:
     client.create_registered_model(name)
     for i in range(1, versions + 1):
         client.create_model_version(name, source=f"s3://fixtures/{uuid.uuid4().hex}/{i}")
-    deadline = time.monotonic() + 30
-    while client.get_model_version(name, str(versions)).status != "READY":
-        assert time.monotonic() < deadline, f"{name} never became READY"
-        time.sleep(0.1)
+    wait_until(
+        lambda: client.get_model_version(name, str(versions)).status == "READY",
+        f"{name} v{versions} to become READY",
+    )
     return name
 
 
@@ -39,6 +39,7 @@ def admin(auth_server: AuthServer, monkeypatch: pytest.MonkeyPatch) -> MlflowCli
     return MlflowClient(tracking_uri=auth_server.url, registry_uri=auth_server.url)
 
 
+@pytest.mark.server
 def test_a_model_hidden_by_permissions_is_reported_as_permission_denied(
     tmp_path: Path, auth_server: AuthServer, admin: MlflowClient
 ) -> None:
@@ -61,6 +62,7 @@ def test_a_model_hidden_by_permissions_is_reported_as_permission_denied(
     assert admin.get_registered_model(visible).aliases == {}
 
 
+@pytest.mark.server
 def test_promote_reports_permission_denied_and_leaves_the_manifest(
     tmp_path: Path, auth_server: AuthServer, admin: MlflowClient
 ) -> None:
@@ -79,6 +81,7 @@ def test_promote_reports_permission_denied_and_leaves_the_manifest(
     assert (tmp_path / "registry.yaml").read_text() == text
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("awkward", AWKWARD)
 def test_a_model_name_no_filter_can_express_still_plans_and_applies(
     tmp_path: Path, mlflow_server: str, server_client: MlflowClient, awkward: str
@@ -97,6 +100,7 @@ def test_a_model_name_no_filter_can_express_still_plans_and_applies(
     assert again.returncode == 0, again
 
 
+@pytest.mark.server
 def test_a_missing_version_of_an_awkward_model_is_still_a_plan_error(
     tmp_path: Path, mlflow_server: str, server_client: MlflowClient
 ) -> None:
@@ -107,6 +111,7 @@ def test_a_missing_version_of_an_awkward_model_is_still_a_plan_error(
     assert "version 7 of model" in result.stdout
 
 
+@pytest.mark.server
 def test_import_all_handles_awkward_names_with_short_output(
     tmp_path: Path, mlflow_server: str, server_client: MlflowClient
 ) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from controller.cli import main
 from controller.gitops import github_compare_url
-from testing.repos import commit_file, make_repo
+from testing.repos import commit_file, make_repo, work_tree
 
 MANIFEST = """\
 # Which version each alias points to.
@@ -31,7 +31,7 @@ def repo(tmp_path: Path) -> git.Repo:
 
 
 def manifest(repo: git.Repo) -> Path:
-    return Path(repo.working_tree_dir) / "registry.yaml"
+    return work_tree(repo) / "registry.yaml"
 
 
 def promote(repo: git.Repo, *args: str) -> int:
@@ -50,7 +50,7 @@ def test_promote_changes_exactly_one_line(
 
 def test_commit_goes_on_a_new_branch_and_holds_only_the_manifest(repo: git.Repo) -> None:
     commit_file(repo, "notes.txt", "draft\n", "notes")
-    (Path(repo.working_tree_dir) / "notes.txt").write_text("staged edit\n")
+    (work_tree(repo) / "notes.txt").write_text("staged edit\n")
     repo.index.add(["notes.txt"])
     base = repo.head.commit
 
@@ -178,7 +178,8 @@ def test_push_sends_the_branch_and_prints_the_pull_request_url(
     assert promote(repo, "bikes", "champion", "5", "--offline", "--commit", "--push") == 0
     branch = "promote/bikes-champion-v5"
     assert remote.heads[branch].commit.hexsha == repo.head.commit.hexsha
-    assert repo.active_branch.tracking_branch().name == f"origin/{branch}"
+    tracking = repo.active_branch.tracking_branch()
+    assert tracking is not None and tracking.name == f"origin/{branch}"
     out = capsys.readouterr().out.splitlines()
     assert (
         out[-1] == f"open a pull request: https://github.com/acme/models/compare/{branch}?expand=1"
@@ -236,6 +237,7 @@ def test_other_remotes_give_no_url(url: str) -> None:
     assert github_compare_url(url, "b") is None
 
 
+@pytest.mark.server
 def test_a_version_that_is_not_ready_is_refused(
     repo: git.Repo,
     mlflow_server: str,
@@ -250,6 +252,7 @@ def test_a_version_that_is_not_ready_is_refused(
     assert err == f"error: version 2 of model {name!r} is PENDING_REGISTRATION, not READY\n"
 
 
+@pytest.mark.server
 def test_promote_checks_the_version_in_a_live_registry(
     repo: git.Repo,
     mlflow_server: str,
@@ -300,9 +303,10 @@ def test_commit_branches_of_aliases_whose_names_clean_alike_never_collide(
         repo.heads.main.checkout()
     assert len({branch.name for branch in branches.values()}) == 4
     for (model, alias), branch in branches.items():
-        assert branch.commit.message.startswith(f"promote {model}@{alias}: 1 -> 2\n")
+        assert str(branch.commit.message).startswith(f"promote {model}@{alias}: 1 -> 2\n")
 
 
+@pytest.mark.server
 def test_promote_latest_names_the_registry_it_read(
     repo: git.Repo,
     mlflow_server: str,

@@ -12,7 +12,9 @@ import pytest
 from mlflow import MlflowClient
 
 from testing.cli import run_cli
-from testing.repos import commit_file, make_repo
+from testing.repos import commit_file, make_repo, work_tree
+
+pytestmark = pytest.mark.server
 
 UNCOMMITTED = "local, uncommitted"
 
@@ -34,7 +36,7 @@ def repo(tmp_path: Path, model: str) -> git.Repo:
 
 
 def folder(repo: git.Repo) -> Path:
-    return Path(repo.working_tree_dir)
+    return work_tree(repo)
 
 
 def audit(client: MlflowClient, model: str, version: int) -> dict[str, object]:

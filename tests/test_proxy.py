@@ -239,6 +239,7 @@ def test_unknown_fault_is_rejected(proxy: FaultProxy) -> None:
         proxy.add("explode")
 
 
+@pytest.mark.server
 def test_reset_after_forwarding_lands_an_mlflow_write_whose_reply_is_lost(
     mlflow_server: str, server_client, make_model, monkeypatch: pytest.MonkeyPatch
 ) -> None:

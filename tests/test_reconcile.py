@@ -8,21 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from controller.cli import main
 from controller.state import AUDIT_TAG_PREFIX, LAST_APPLIED_TAG
+from testing.cli import CliResult, invoke_cli
+
+pytestmark = pytest.mark.server
 
 Run = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
-def run(capsys: pytest.CaptureFixture[str], mlflow_server: str) -> Run:
+def run(mlflow_server: str) -> Run:
     """Run the CLI in-process against the session server; return (exit code, stdout, stderr)."""
 
-    def _run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main([*args, "--tracking-uri", mlflow_server])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
+    def _run(*args: str, env: dict[str, str] | None = None) -> CliResult:
+        return invoke_cli(*args, "--tracking-uri", mlflow_server, env=env)
 
     return _run
 
@@ -105,8 +104,8 @@ def test_plan_reports_each_reason_against_the_live_registry(
 
     path = commit_manifest(f"  {name}:\n    prune: true\n    aliases:\n      champion: 1\n")
     plan = plan_json(run, path)
-    reasons = {(c["alias"], c["reason"]) for c in plan["changes"]}
-    assert ("champion", "rollback") in reasons and ("stray", "prune") in reasons
+    pruned = {(c["alias"], c["reason"]) for c in plan["changes"]}
+    assert ("champion", "rollback") in pruned and ("stray", "prune") in pruned
 
 
 def test_removing_an_alias_from_the_manifest_deletes_it(
@@ -171,13 +170,12 @@ def test_detailed_exitcode_distinguishes_changes_from_none(
 
 
 def test_apply_records_last_applied_and_audit_tags(
-    run: Run, write_manifest, make_model, server_client, monkeypatch
+    run: Run, write_manifest, make_model, server_client
 ) -> None:
-    monkeypatch.setenv("GITHUB_SHA", "0123abc")
-    monkeypatch.setenv("GITHUB_ACTOR", "octocat")
     name = make_model("audit")
+    path = write_manifest(f"  {name}:\n    aliases:\n      champion: 2\n")
     assert (
-        run("apply", "-f", write_manifest(f"  {name}:\n    aliases:\n      champion: 2\n"))[0] == 0
+        run("apply", "-f", path, env={"GITHUB_SHA": "0123abc", "GITHUB_ACTOR": "octocat"})[0] == 0
     )
     record = json.loads(server_client.get_registered_model(name).tags[LAST_APPLIED_TAG])
     assert record["aliases"] == {"champion": 2}

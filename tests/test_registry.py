@@ -94,6 +94,7 @@ def test_paginate_reads_one_page_when_the_first_has_no_token() -> None:
 # Against the real server -------------------------------------------------------------------
 
 
+@pytest.mark.server
 def test_forget_removes_every_part_of_a_split_last_applied_record(
     mlflow_server: str, server_client: MlflowClient, make_model: Callable[..., str]
 ) -> None:
@@ -112,6 +113,7 @@ def test_forget_removes_every_part_of_a_split_last_applied_record(
     assert not [key for key in tags if key.startswith("mlflow-gitops.")], tags
 
 
+@pytest.mark.server
 def test_tracking_uri_flag_reads_signatures_as_the_environment_variable_does(
     tmp_path: Path, mlflow_server: str
 ) -> None:

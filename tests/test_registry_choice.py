@@ -32,6 +32,7 @@ def model(make_model: Callable[..., str]) -> str:
     return make_model("choice", versions=2)
 
 
+@pytest.mark.server
 def test_plan_names_the_registry_and_the_flag_on_its_first_line(
     tmp_path: Path, mlflow_server: str, model: str
 ) -> None:
@@ -41,6 +42,7 @@ def test_plan_names_the_registry_and_the_flag_on_its_first_line(
     assert result.stdout.splitlines()[0] == f"Registry: {mlflow_server} (from --tracking-uri)"
 
 
+@pytest.mark.server
 def test_json_plan_carries_a_registry_object_naming_the_environment(
     tmp_path: Path, mlflow_server: str, model: str
 ) -> None:
@@ -54,6 +56,7 @@ def test_json_plan_carries_a_registry_object_naming_the_environment(
     }
 
 
+@pytest.mark.server
 def test_markdown_plan_header_names_the_manifest_as_the_source(
     tmp_path: Path, mlflow_server: str, model: str
 ) -> None:
@@ -65,6 +68,7 @@ def test_markdown_plan_header_names_the_manifest_as_the_source(
     assert "from `tracking_uri` in registry.yaml" in header
 
 
+@pytest.mark.server
 def test_credentials_in_the_uri_are_redacted_where_the_registry_is_named(
     tmp_path: Path, mlflow_server: str, model: str
 ) -> None:
@@ -75,6 +79,7 @@ def test_credentials_in_the_uri_are_redacted_where_the_registry_is_named(
     assert "s3cret-pw" not in result.stdout + result.stderr
 
 
+@pytest.mark.server
 def test_manifest_and_environment_naming_different_registries_is_refused(
     tmp_path: Path, mlflow_server: str, model: str
 ) -> None:
@@ -88,6 +93,7 @@ def test_manifest_and_environment_naming_different_registries_is_refused(
     assert files_under(tmp_path) == {"registry.yaml"}
 
 
+@pytest.mark.server
 def test_an_explicit_flag_settles_a_conflict(
     tmp_path: Path, mlflow_server: str, model: str, server_client: MlflowClient
 ) -> None:
@@ -98,6 +104,7 @@ def test_an_explicit_flag_settles_a_conflict(
     assert server_client.get_registered_model(model).aliases == {"champion": "1"}
 
 
+@pytest.mark.server
 def test_same_registry_in_manifest_and_environment_is_no_conflict(
     tmp_path: Path, mlflow_server: str, model: str
 ) -> None:
@@ -148,6 +155,7 @@ def test_history_and_validate_never_touch_a_registry(tmp_path: Path) -> None:
     assert files_under(tmp_path) == {"registry.yaml"}
 
 
+@pytest.mark.server
 def test_apply_creates_the_embedded_database_only_as_the_default(tmp_path: Path) -> None:
     (tmp_path / "registry.yaml").write_text("version: 1\nmodels: {}\n")
     result = run_cli("apply", cwd=tmp_path)
@@ -157,6 +165,7 @@ def test_apply_creates_the_embedded_database_only_as_the_default(tmp_path: Path)
     assert (tmp_path / "mlflow.db").is_file()
 
 
+@pytest.mark.server
 def test_promote_names_the_registry_that_confirmed_the_version(
     tmp_path: Path, mlflow_server: str, model: str
 ) -> None:

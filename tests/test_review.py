@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from controller.cli import main
 from controller.state import AUDIT_TAG_PREFIX
+from testing.cli import CliResult, invoke_cli
 from testing.runs import log_version
+
+pytestmark = pytest.mark.server
 
 Run = Callable[..., tuple[int, str, str]]
 # What each seeded version is: metrics, signature, and the input columns it was trained on.
@@ -39,8 +41,9 @@ def seeded_sources(mlflow_server: str) -> list[tuple[str, str]]:
     client = MlflowClient(mlflow_server, mlflow_server)
     sources = []
     for seed in SEEDS:
-        version = log_version(mlflow_server, name, **seed)  # type: ignore[arg-type]
+        version = log_version(mlflow_server, name, **seed)
         found = client.get_model_version(name, str(version))
+        assert found.source and found.run_id, found
         sources.append((found.source, found.run_id))
     return sources
 
@@ -63,19 +66,14 @@ def gated_model(server_client, seeded_sources) -> Callable[..., str]:
 
 
 @pytest.fixture
-def run(
-    capsys: pytest.CaptureFixture[str], mlflow_server: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Run]:
+def run(mlflow_server: str) -> Run:
     """The CLI in-process against the session server, at a pinned time (default: much later)."""
 
-    def _run(*args: str, now: str = AFTER_A_WEEK) -> tuple[int, str, str]:
-        monkeypatch.setenv("MLFLOW_GITOPS_NOW", now)
-        capsys.readouterr()
-        code = main([*args, "--tracking-uri", mlflow_server])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
+    def _run(*args: str, now: str = AFTER_A_WEEK, env: dict[str, str] | None = None) -> CliResult:
+        pinned = {"MLFLOW_GITOPS_NOW": now, **(env or {})}
+        return invoke_cli(*args, "--tracking-uri", mlflow_server, env=pinned)
 
-    yield _run
+    return _run
 
 
 @pytest.fixture
@@ -378,16 +376,14 @@ def test_apply_refuses_inside_a_freeze_window_and_proceeds_outside(
 
 
 def test_overriding_a_freeze_is_recorded_in_the_audit_tag(
-    run: Run, write, gated_model, server_client, monkeypatch: pytest.MonkeyPatch
+    run: Run, write, gated_model, server_client
 ) -> None:
-    monkeypatch.setenv("GITHUB_ACTOR", "ann")
     name = gated_model()
     path = write(manifest(name, "{champion: 1}", top=FREEZE))
     code, out, err = run("apply", "-f", path, "--override-freeze", now=SATURDAY)
     assert code == 1 and "--override-freeze and a non-empty --reason go together" in err
-    code, out, _ = run(
-        "apply", "-f", path, "--override-freeze", "--reason", "INC-42 hotfix", now=SATURDAY
-    )
+    override = ("--override-freeze", "--reason", "INC-42 hotfix")
+    code, out, _ = run("apply", "-f", path, *override, now=SATURDAY, env={"GITHUB_ACTOR": "ann"})
     assert code == 0, out
     audit = json.loads(
         server_client.get_model_version(name, "1").tags[AUDIT_TAG_PREFIX + "champion"]

@@ -9,7 +9,7 @@ import git
 import pytest
 
 from controller.cli import main
-from testing.repos import commit_file, make_repo, rename_file
+from testing.repos import commit_file, make_repo, rename_file, work_tree
 
 
 def manifest(champion: int, name: str = "bikes") -> str:
@@ -22,7 +22,7 @@ def write_history(repo: git.Repo, name: str = "bikes") -> Path:
     commit_file(repo, "registry.yaml", manifest(2, name), "promote to 2")
     rename_file(repo, "registry.yaml", "deploy/registry.yaml", "move")
     commit_file(repo, "deploy/registry.yaml", manifest(3, name), "promote to 3")
-    return Path(repo.working_tree_dir) / "deploy" / "registry.yaml"
+    return work_tree(repo) / "deploy" / "registry.yaml"
 
 
 @pytest.fixture
@@ -109,6 +109,7 @@ def test_rollback_without_history_needs_a_git_repository(
     assert rollback(path, "bikes", "champion", "--to", "1", "--offline") == 0
 
 
+@pytest.mark.server
 def test_rollback_refuses_a_version_deleted_from_the_registry(
     repo: git.Repo,
     mlflow_server: str,

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import subprocess
-import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -16,21 +14,16 @@ import pytest
 from controller.errors import PlanFileError
 from controller.saved_plan import read_plan
 from controller.state import LAST_APPLIED_TAG
+from testing.cli import run_cli
+
+pytestmark = pytest.mark.server
 
 STRICT_MODEL = "strict-reading"
 
 
 def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
     """`python -m controller ARGS` in a fresh process; exit code and everything it printed."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "controller", *args],
-        cwd=cwd,
-        env={**base, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,  # a hang guard, not a timing assertion
-    )
+    proc = run_cli(*args, cwd=cwd, env=env)
     output = proc.stdout + proc.stderr
     assert "Traceback" not in output and "internal error" not in output, output
     return proc.returncode, output
@@ -291,7 +284,7 @@ def test_a_malformed_policy_in_the_plan_file_is_one_line_where_it_is_read(saved)
 def test_non_finite_metrics_are_written_as_strict_json_and_apply(
     tmp_path: Path, mlflow_server: str, server_client
 ) -> None:
-    name = f"nan{os.urandom(4).hex()}"
+    name = f"nan{uuid.uuid4().hex[:8]}"
     server_client.create_registered_model(name)
     for version, rmse in ((1, 1.0), (2, float("nan")), (3, 2.0)):
         run = server_client.create_run("0")

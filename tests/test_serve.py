@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import signal
 import subprocess
@@ -22,9 +21,12 @@ from typing import Any
 import pytest
 
 from controller.cli import main
+from testing.cli import cli_environment, run_cli
 from testing.models import STARTED_MARKER_ENV, log_label_version, tracking_at
 from testing.server import free_port, running_server
 from testing.waiting import wait_until
+
+pytestmark = pytest.mark.server
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(Path(sys.executable).parent / "mlflow-gitops")
@@ -56,7 +58,7 @@ def running_serve(
     """Start `mlflow-gitops serve ARGS` and yield (base URL, process) once /ping answers."""
     port = port or free_port()
     # The test models' class lives in testing/, which the served process must import to unpickle.
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    full_env = cli_environment({"PYTHONPATH": str(ROOT), **(env or {})})
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [CLI, "serve", *args, "--port", str(port)], env=full_env, stdout=log, stderr=log
@@ -198,27 +200,17 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_0(
     [("nosuchmodel@champion", "cannot serve nosuchmodel@champion"), ("bikes", "not MODEL@ALIAS")],
 )
 def test_an_unservable_target_is_one_clear_line_and_exit_1(
-    target: str, message: str, mlflow_server: str
+    target: str, message: str, mlflow_server: str, tmp_path: Path
 ) -> None:
-    result = subprocess.run(
-        [CLI, "serve", target, "--tracking-uri", mlflow_server],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli("serve", target, "--tracking-uri", mlflow_server, cwd=tmp_path)
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_serve_names_the_registry_before_anything_else(mlflow_server: str) -> None:
-    result = subprocess.run(
-        [CLI, "serve", "nosuchmodel@champion", "--tracking-uri", mlflow_server],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def test_serve_names_the_registry_before_anything_else(mlflow_server: str, tmp_path: Path) -> None:
+    result = run_cli("serve", "nosuchmodel@champion", "--tracking-uri", mlflow_server, cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == f"Registry: {mlflow_server} (from --tracking-uri)"
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytestmark = pytest.mark.server
+
 
 def test_make_model_creates_ready_versions(server_client, make_model) -> None:
     name = make_model(prefix="fixture-", versions=3)

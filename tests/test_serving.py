@@ -49,6 +49,7 @@ def served_by(prediction: float) -> int:
     return int(prediction // 1000)
 
 
+@pytest.mark.server
 def test_four_threads_never_fail_while_apply_promotes_and_rolls_back(
     labelled_model, mlflow_server: str, tmp_path: Path
 ) -> None:
@@ -83,11 +84,17 @@ def test_four_threads_never_fail_while_apply_promotes_and_rolls_back(
             thread.start()
         try:
             for version in (2, 1):
-                before = len(seen)
-                wait_until(lambda b=before: len(seen) >= b + 100, "predictions before a switch")
+
+                def predicted_more(before: int = len(seen)) -> bool:
+                    return len(seen) >= before + 100
+
+                def serving(wanted: str = str(version)) -> bool:
+                    return served.version == wanted
+
+                wait_until(predicted_more, "predictions before a switch")
                 apply_champion(manifest, mlflow_server, name, version)
                 checks_at_apply = served.checks
-                wait_until(lambda v=str(version): served.version == v, f"version {version}")
+                wait_until(serving, f"version {version}")
                 polls_per_switch.append(served.checks - checks_at_apply)
             rolled_back.set()
             wait_until(lambda: len(started_after_rollback) >= 100, "predictions after rollback")
@@ -108,6 +115,7 @@ def test_four_threads_never_fail_while_apply_promotes_and_rolls_back(
     assert served.version == "1" and list(served.predict(ROW)) == [1007.0]
 
 
+@pytest.mark.server
 def test_a_check_with_no_move_is_one_registry_call_and_no_download(
     labelled_model, server_client, mlflow_server: str, rest_calls
 ) -> None:
@@ -121,6 +129,7 @@ def test_a_check_with_no_move_is_one_registry_call_and_no_download(
         assert served.checks == 5 and served.last_checked is not None
 
 
+@pytest.mark.server
 def test_a_version_with_broken_artifacts_is_never_swapped_in(
     labelled_model, server_client, mlflow_server: str
 ) -> None:
@@ -141,6 +150,7 @@ def test_a_version_with_broken_artifacts_is_never_swapped_in(
         assert list(served.predict(ROW)) == [2007.0]
 
 
+@pytest.mark.server
 def test_a_deleted_alias_keeps_the_current_version_serving(
     labelled_model, server_client, mlflow_server: str
 ) -> None:
@@ -153,6 +163,7 @@ def test_a_deleted_alias_keeps_the_current_version_serving(
         assert list(served.predict(ROW)) == [1007.0]
 
 
+@pytest.mark.server
 def test_a_missing_alias_cannot_be_served(labelled_model, mlflow_server: str) -> None:
     name = labelled_model(versions=1)
     with pytest.raises(ServingError, match=f"cannot serve {name}@champion"):

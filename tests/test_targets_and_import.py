@@ -58,6 +58,7 @@ def test_redact_blanks_echoed_authorization_headers() -> None:
     assert redact("no Bearer.") == "no Bearer."
 
 
+@pytest.mark.server
 def test_embedded_sqlite_registry_is_the_default(tmp_path: Path, clean_env, capsys) -> None:
     from mlflow import MlflowClient
 
@@ -73,6 +74,7 @@ def test_embedded_sqlite_registry_is_the_default(tmp_path: Path, clean_env, caps
     assert main(["plan", "--detailed-exitcode"]) == 0
 
 
+@pytest.mark.server
 def test_import_writes_a_manifest_that_plans_no_changes(
     make_model, server_client, mlflow_server, tmp_path, capsys
 ) -> None:
@@ -89,6 +91,7 @@ def test_import_writes_a_manifest_that_plans_no_changes(
     )
 
 
+@pytest.mark.server
 def test_import_all_includes_every_model_and_unknown_names_fail(
     make_model, mlflow_server, capsys
 ) -> None:
@@ -99,6 +102,7 @@ def test_import_all_includes_every_model_and_unknown_names_fail(
     assert "no such registered model: no-such-model-xyz" in capsys.readouterr().err
 
 
+@pytest.mark.server
 def test_search_without_aliases_falls_back_to_per_model_reads(
     make_model, server_client, mlflow_server
 ) -> None:
@@ -116,6 +120,7 @@ def test_search_without_aliases_falls_back_to_per_model_reads(
     assert {n: m.aliases for n, m in state.models.items()} == {n: {"champion": 1} for n in names}
 
 
+@pytest.mark.server
 def test_models_without_aliases_cost_one_probe_and_no_fallback(
     make_model, mlflow_server, rest_calls
 ) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ from controller.manifest import parse_manifest
 from controller.policy import TagPattern, TrackPolicy
 from controller.state import LiveVersion
 from controller.tracking import decide, newest_match, tag_mismatches
+from testing.cli import run_cli
 
 HEAD = "version: 1\nmodels:\n  bikes:\n    aliases: {champion: 4, challenger: 5}\n    track:\n"
 
@@ -90,7 +89,10 @@ APPROVED = {"validation_status": "approved"}
 
 
 def test_tag_matcher_explains_each_mismatch() -> None:
-    required = {**APPROVED, "stage": TagPattern(pattern="prod|staging")}
+    required: dict[str, str | TagPattern] = {
+        **APPROVED,
+        "stage": TagPattern(pattern="prod|staging"),
+    }
     assert tag_mismatches(required, {"validation_status": "approved", "stage": "prod"}) == []
     assert tag_mismatches(required, {"stage": "production"}) == [
         "tag 'validation_status' is missing",
@@ -144,12 +146,7 @@ def test_update_commit_subjects_read_back_as_updates() -> None:
 def test_validate_reports_track_problems_one_line_each(tmp_path: Path) -> None:
     manifest = tmp_path / "registry.yaml"
     manifest.write_text(HEAD + "      shadow: latest\n      champion: {latest: {tags: {a: 1}}}\n")
-    result = subprocess.run(
-        [Path(sys.executable).parent / "mlflow-gitops", "validate", "-f", manifest],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_cli("validate", "-f", str(manifest), cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr == (
         f"{manifest}:6:7: track: model 'bikes' declares no alias 'shadow' under aliases\n"

@@ -8,9 +8,6 @@ run `apply` against the real server, and the registry is read afterwards.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +15,7 @@ import pytest
 from controller.manifest import MAX_DEPTH, MAX_NODES
 from controller.policy import MAX_ALIAS_LENGTH
 from controller.state import AUDIT_TAG_PREFIX, LAST_APPLIED_TAG, audit_tag_key
+from testing.cli import run_cli
 from testing.peak import MEASURED
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,14 +25,7 @@ MEMORY_LIMIT_MB = 200
 
 def cli(*args: str, cwd: Path) -> tuple[int, str, str, float]:
     """Run `python -m controller ARGS`; return exit code, stdout, stderr and peak memory (MB)."""
-    proc = subprocess.run(
-        [sys.executable, "-c", MEASURED, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    proc = run_cli(*args, cwd=cwd, entry=("-c", MEASURED))
     err, _, peak = proc.stderr.rpartition("peak-kib=")
     return proc.returncode, proc.stdout, err, int(peak) / 1024
 
@@ -255,6 +246,7 @@ def test_a_thousand_models_validate(tmp_path: Path) -> None:
 
 
 # The rows that used to reach the registry: apply must refuse and write nothing.
+@pytest.mark.server
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
@@ -280,6 +272,7 @@ def test_hostile_rows_write_nothing_to_the_registry(
     assert LAST_APPLIED_TAG not in model.tags
 
 
+@pytest.mark.server
 def test_the_longest_accepted_alias_applies_and_is_audited(
     tmp_path: Path, mlflow_server: str, make_model, server_client
 ) -> None:

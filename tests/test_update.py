@@ -6,8 +6,6 @@ Against the real server and real git repositories, with a bare repository as `or
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,12 +16,13 @@ import git
 import pytest
 
 from controller.cli import main
-from testing.repos import commit_file, make_repo
+from testing.cli import run_cli
+from testing.repos import commit_file, make_repo, work_tree
+
+pytestmark = pytest.mark.server
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
-
-CLI = Path(sys.executable).parent / "mlflow-gitops"
 
 
 def manifest_text(model: str, champion: int, challenger: int) -> str:
@@ -52,7 +51,7 @@ class Tracking:
 
     @property
     def manifest(self) -> Path:
-        return Path(self.repo.working_tree_dir) / "registry.yaml"
+        return work_tree(self.repo) / "registry.yaml"
 
     @property
     def origin(self) -> git.Repo:
@@ -80,7 +79,7 @@ class Tracking:
 
     def update(self, *args: str, repo: git.Repo | None = None) -> list[dict[str, object]]:
         """`update --format json`; its tracked aliases."""
-        path = Path((repo or self.repo).working_tree_dir) / "registry.yaml"
+        path = work_tree(repo or self.repo) / "registry.yaml"
         self.capsys.readouterr()
         code = main(["update", *args, "-f", str(path), "--tracking-uri", self.server,
                      "--format", "json"])  # fmt: skip
@@ -253,11 +252,8 @@ def test_the_cli_reports_each_alias_and_where_its_bump_went(track: Tracking) -> 
     model = track.model(3)
     track.declare(model, champion=1, challenger=2)
     path = track.manifest
-    result = subprocess.run(
-        [CLI, "update", "-f", path, "--tracking-uri", track.server, "--commit"],
-        capture_output=True,
-        text=True,
-        check=False,
+    result = run_cli(
+        "update", "-f", str(path), "--tracking-uri", track.server, "--commit", cwd=path.parent
     )
     assert result.returncode == 0, result.stderr
     sha = track.repo.heads[f"update/{model}-challenger-v3"].commit.hexsha
@@ -363,6 +359,6 @@ def test_bumps_of_models_whose_names_clean_alike_get_their_own_branches(
     branches = [str(x["branch"]) for x in tracked]
     assert len(set(branches)) == 2
     for name, branch in zip(names, branches, strict=True):
-        assert track.repo.heads[branch].commit.message.startswith(
+        assert str(track.repo.heads[branch].commit.message).startswith(
             f"update {name}@challenger: 1 -> 2\n"
         )
