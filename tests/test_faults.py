@@ -17,11 +17,13 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import git
 import pytest
 
 from controller.state import LastApplied, audit_tag_key
 from testing.cli import HANG_GUARD_S, run_cli, start_cli
 from testing.proxy import BLACKHOLE, FORWARD, REFUSE, RESET_AFTER, STATUS, FaultProxy, fault_proxy
+from testing.repos import commit_file, make_repo
 from testing.server import kill_server, running_server
 from testing.waiting import wait_until
 
@@ -35,10 +37,12 @@ def proxy(mlflow_server: str) -> Iterator[FaultProxy]:
 
 
 def write_manifest(folder: Path, name: str, aliases: dict[str, int]) -> Path:
+    """Commit the manifest: only a committed record can authorise a later deletion."""
     lines = "".join(f"      {alias}: {version}\n" for alias, version in aliases.items())
-    path = folder / "registry.yaml"
-    path.write_text(f"version: 1\nmodels:\n  {name}:\n    aliases:\n{lines}", encoding="utf-8")
-    return path
+    repo = git.Repo(folder) if (folder / ".git").exists() else make_repo(folder)
+    text = f"version: 1\nmodels:\n  {name}:\n    aliases:\n{lines}"
+    commit_file(repo, "registry.yaml", text, f"declare {sorted(aliases)}")
+    return folder / "registry.yaml"
 
 
 def live_aliases(client, name: str) -> dict[str, int]:
