@@ -1,4 +1,5 @@
-"""promote and rollback: refuse early, edit one manifest line, verify the edit, commit, push.
+"""promote and rollback, a person's move of one alias: refuse early, edit one manifest line
+(edit.py changes the text), verify the edit, commit, push. update.py is the bot's move.
 
 The manifest is loaded once per request; git is checked before anything is written, and the
 registry (unless offline) before the file is touched.

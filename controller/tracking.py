@@ -1,4 +1,4 @@
-"""Which version a tracked alias should move to: pure, over what registry.py reads.
+"""Which version a tracked alias should move to: pure, over what the registry layer reads.
 
 Tracking only ever proposes a forward move (a higher version than the declared one), so a
 deliberate rollback in the manifest is never undone by the bot.

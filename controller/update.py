@@ -1,4 +1,5 @@
-"""`update`: bump tracked aliases to the newest matching version, as reviewable edits.
+"""`update`, the bot's move: bump tracked aliases (tracking.py decides) to the newest matching
+version, each through promotion.py's edit path, so it lands as a reviewable one-line change.
 
 A bot that moved aliases in the registry would bypass review; this one edits the manifest
 the way `promote` does (one line), and with --commit puts each bump on its own branch, so

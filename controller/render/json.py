@@ -20,7 +20,7 @@ def report(report: ApplyReport) -> str:
     return dumps({**report.model_dump(mode="json", by_alias=True), "summary": report.counts()})
 
 
-def problems(problems: list[Problem], path: str, models: int | None) -> str:
+def problems(problems: list[Problem]) -> str:
     return dumps(
         {
             "valid": not any(p.severity == "error" for p in problems),
