@@ -7,7 +7,7 @@ values.py or raises a GitopsError; none of them prints.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 
@@ -197,7 +197,9 @@ def apply(
             )
     record = provenance(plan)
     if frozen and override is not None:
-        record = replace(record, freeze_override=f"{override.reason} (during {frozen})")
+        record = record.model_copy(
+            update={"freeze_override": f"{override.reason} (during {frozen})"}
+        )
     return apply_plan(plan, registry, record, halt)
 
 

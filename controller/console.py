@@ -74,10 +74,10 @@ class JsonConsole(TextConsole):
     """JSON on stdout, the whole result at once; people's text (the prompt) on stderr."""
 
     def validated(self, warnings: list[Problem], path: str, models: int) -> None:
-        out(json.problems(warnings, path, models))
+        out(json.problems(warnings))
 
     def invalid(self, error: ManifestError, path: str) -> int:
-        out(json.problems(error.problems, path, None))
+        out(json.problems(error.problems))
         return 1
 
     def _plan(self, plan: Plan) -> str:

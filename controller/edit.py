@@ -1,4 +1,5 @@
-"""Change one alias in manifest text, touching only the bytes that must change.
+"""The text edit under promote, rollback and update: one alias changed in manifest text,
+touching only the bytes that must change. Knows YAML text, not git or the registry.
 
 The document is never re-dumped: PyYAML's node marks give each value's character span, so
 comments, quoting, key order, blank lines and line endings all survive, and `git diff` shows

@@ -1,4 +1,5 @@
 """Shape what the registry layer read about a version (`RawVersion`) into what a reviewer sees.
+It judges nothing (gates.py does); review.py puts both on the plan.
 
 Which metrics to show, the age against the plan's clock, the signature from the MLmodel
 text and its diff between two versions. Pure: no I/O.

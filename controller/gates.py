@@ -1,4 +1,5 @@
-"""Promotion gates: does a version meet its alias's policy? Pure: evidence in, results out.
+"""Promotion gates: does a version meet its alias's policy? Judges only: evidence.py shapes what
+it reads, review.py asks it per change. Pure: evidence in, results out.
 
 The same checks run in `plan` (so a reviewer sees them) and again in `apply` on fresh data
 (so a version un-approved after review is not promoted).

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -195,7 +194,7 @@ def manifest_checkout(path: str | Path) -> Checkout:
             head = repo.head.commit.hexsha
     except GitError:  # not a repository: no commit to record, nothing to compare
         return Checkout()
-    return replace(facts, commit=head, dirty=committed != current)
+    return facts.model_copy(update={"commit": head, "dirty": committed != current})
 
 
 def head_commit_and_user(path: str | Path) -> tuple[str | None, str | None]:

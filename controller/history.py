@@ -111,8 +111,16 @@ def _diff(commit: CommitInfo, before: Declared, after: Declared) -> list[History
         for alias in sorted(old.keys() | new.keys()):
             was, now = old.get(alias), new.get(alias)
             if was != now:
+                kind = _kind(commit.subject, was, now)
                 entries.append(
-                    HistoryEntry(commit, model, alias, was, now, _kind(commit.subject, was, now))
+                    HistoryEntry(
+                        commit=commit,
+                        model=model,
+                        alias=alias,
+                        from_version=was,
+                        to_version=now,
+                        kind=kind,
+                    )
                 )
     return entries
 

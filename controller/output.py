@@ -9,6 +9,7 @@ import re
 import sys
 
 from controller.render.sanitize import escape_text, without_workflow_commands
+from controller.uris import USERINFO, without_userinfo
 
 # Every credential variable MLflow (and the Databricks SDK it uses) or the workflow reads: their
 # values never reach output, whatever their length. MLFLOW_TRACKING_USERNAME is not a secret
@@ -25,9 +26,6 @@ SECRET_ENV_VARS = (
     "GH_TOKEN",
     "MLFLOW_GITOPS_WEBHOOK_SECRET",
 )
-# A URI's userinfo runs to the last `@` before the path: a raw `@` in a password is legal to
-# requests, so stopping at the first one would show the rest of the password.
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s]*)@")
 # An Authorization header a server echoes back: Basic is just base64 of user:password.
 _AUTH_HEADER = re.compile(r"\b(?P<kind>Basic|Bearer)(?P<gap>\s+)[A-Za-z0-9+/=._~-]+")
 
@@ -38,7 +36,7 @@ _URI_SECRETS: set[str] = set()
 
 def remember_uri_credentials(uri: str) -> None:
     """Treat the userinfo of a registry URI as secret wherever it shows up, not only in URIs."""
-    found = _USERINFO.match(uri)
+    found = USERINFO.match(uri)
     if not found or not found["userinfo"]:
         return
     userinfo = found["userinfo"]
@@ -63,7 +61,7 @@ def _secret_values() -> list[str]:
 
 def redact(text: str) -> str:
     """Blank URI userinfo, echoed Authorization credentials, and every credential value."""
-    text = _USERINFO.sub(lambda m: f"{m['scheme']}***@", text)
+    text = USERINFO.sub(lambda m: f"{m['scheme']}***@", text)
     text = _AUTH_HEADER.sub(lambda m: f"{m['kind']}{m['gap']}***", text)
     for value in _secret_values():
         text = text.replace(value, "***")
@@ -72,7 +70,7 @@ def redact(text: str) -> str:
 
 def without_credentials(uri: str) -> str:
     """A registry URI fit to record in a plan and compare: no `user:pass@`, no secret value."""
-    return redact(_USERINFO.sub(lambda m: m["scheme"], uri))
+    return redact(without_userinfo(uri))
 
 
 def _shown(text: str) -> str:

@@ -1,4 +1,5 @@
-"""promote and rollback: refuse early, edit one manifest line, verify the edit, commit, push.
+"""promote and rollback, a person's move of one alias: refuse early, edit one manifest line
+(edit.py changes the text), verify the edit, commit, push. update.py is the bot's move.
 
 The manifest is loaded once per request; git is checked before anything is written, and the
 registry (unless offline) before the file is touched.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -173,13 +174,22 @@ def edit_alias(loaded: LoadedManifest, request: AliasRequest) -> AliasEdit:
     text = set_alias(Path(path).read_bytes().decode("utf-8"), model, alias, version)
     _verify_edit(loaded, text, model, alias, version)
     Path(path).write_bytes(text.encode("utf-8"))
-    edit = AliasEdit(path, model, alias, current, version, registry=registry)
+    edit = AliasEdit(
+        path=path,
+        model=model,
+        alias=alias,
+        from_version=current,
+        to_version=version,
+        registry=registry,
+    )
     if not delivery.commit:
         return edit
     message = commit_message.write(request.kind, model, alias, current, version)
     sha = commit_on_new_branch(path, request.branch, message)
     url = push(path, delivery.remote, request.branch) if delivery.push else None
-    return replace(edit, branch=request.branch, commit=sha, pull_request_url=url)
+    return edit.model_copy(
+        update={"branch": request.branch, "commit": sha, "pull_request_url": url}
+    )
 
 
 def ref_part(name: str) -> str:

@@ -1,8 +1,9 @@
-"""Make a plan reviewable: attach evidence and gate results to each create or update.
+"""Make a plan reviewable: put evidence (evidence.py) and gate results (gates.py) on each create
+or update, and turn a failing gate into a plan problem. The one of the three the commands call.
 
 Pure: the registry facts come in as `RawVersion`s (registry.read_evidence), keyed by
 (model, version). Only changed aliases are looked at, so existing state never blocks an
-unrelated pull request. A failing gate becomes a plan problem at the alias's FILE:LINE:COL.
+unrelated pull request.
 """
 
 from __future__ import annotations

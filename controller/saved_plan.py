@@ -34,7 +34,11 @@ MAX_PLAN_BYTES = 32 * 1024 * 1024
 def write_plan(plan: Plan, path: str) -> None:
     """The plan file is an artifact CI keeps and shares: redacted like every other output
     (it holds no credentials by construction; this is the belt to those braces)."""
-    text = redact(json.dumps(_flag_non_finite(plan.to_json_dict()), indent=2, allow_nan=False))
+    text = redact(
+        json.dumps(
+            _flag_non_finite(plan.model_dump(mode="json", by_alias=True)), indent=2, allow_nan=False
+        )
+    )
     Path(path).write_text(text + "\n", encoding="utf-8")
 
 
@@ -56,7 +60,7 @@ def read_plan(path: str) -> tuple[Plan, PlanSource]:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"])
         raise _not_a_plan(path, f"{where}: {first['msg']}") from None
-    difference = _difference(_flag_non_finite(plan.to_json_dict()), written)
+    difference = _difference(_flag_non_finite(plan.model_dump(mode="json", by_alias=True)), written)
     if difference:
         raise _not_a_plan(path, difference)
     if plan.source is None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from controller.errors import RegistryError, TargetConflict
-from controller.output import redact, without_credentials
+from controller.output import redact
 from controller.values import RegistrySource
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -120,11 +120,3 @@ def is_sql_store(uri: str) -> bool:
     """`sqlite:///mlflow.db`, `postgresql+psycopg2://…`: a database MLflow opens itself."""
     scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
     return ":" in uri and scheme in SQL_STORE_SCHEMES
-
-
-def ui_base(registry_uri: str) -> str | None:
-    """The MLflow UI behind an http(s) registry URI, without any `user:password@`."""
-    parts = urlsplit(without_credentials(registry_uri))
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))

@@ -1,4 +1,4 @@
-"""Which version a tracked alias should move to: pure, over what registry.py reads.
+"""Which version a tracked alias should move to: pure, over what the registry layer reads.
 
 Tracking only ever proposes a forward move (a higher version than the declared one), so a
 deliberate rollback in the manifest is never undone by the bot.
@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 
 from controller.policy import TagPattern, TrackPolicy, tag_matches
 from controller.state import READY, LiveVersion
-from controller.values import TrackedAlias
+from controller.values import Decision, TrackedAlias
 
 
 def tag_mismatches(required: Mapping[str, str | TagPattern], tags: Mapping[str, str]) -> list[str]:
@@ -45,15 +45,26 @@ def decide(
     versions: Iterable[LiveVersion],
 ) -> TrackedAlias:
     """Compare the declared version with the newest matching one; only forward is a bump."""
+
+    def verdict(candidate: int | None, decision: Decision, reason: str) -> TrackedAlias:
+        return TrackedAlias(
+            model=model,
+            alias=alias,
+            declared=declared,
+            candidate=candidate,
+            decision=decision,
+            reason=reason,
+        )
+
     candidate = newest_match(versions, policy)
     if candidate is None:
-        return TrackedAlias(model, alias, declared, None, "no-candidate", f"no {wanted(policy)}")
+        return verdict(None, "no-candidate", f"no {wanted(policy)}")
     if candidate == declared:
-        return TrackedAlias(model, alias, declared, candidate, "up-to-date", "up to date")
+        return verdict(candidate, "up-to-date", "up to date")
     if candidate < declared:
         reason = f"declared {declared} is newer than {candidate}; tracking never moves back"
-        return TrackedAlias(model, alias, declared, candidate, "hold", reason)
-    return TrackedAlias(model, alias, declared, candidate, "bump", f"newer version {candidate}")
+        return verdict(candidate, "hold", reason)
+    return verdict(candidate, "bump", f"newer version {candidate}")
 
 
 def wanted(policy: TrackPolicy) -> str:

@@ -1,4 +1,5 @@
-"""`update`: bump tracked aliases to the newest matching version, as reviewable edits.
+"""`update`, the bot's move: bump tracked aliases (tracking.py decides) to the newest matching
+version, each through promotion.py's edit path, so it lands as a reviewable one-line change.
 
 A bot that moved aliases in the registry would bypass review; this one edits the manifest
 the way `promote` does (one line), and with --commit puts each bump on its own branch, so
@@ -166,7 +167,7 @@ def _through_gates(
             reason = f"skipped: {d.candidate} fails its gate: {failed}"
         else:
             continue
-        verdicts[d.address] = replace(d, decision="gated", reason=reason)
+        verdicts[d.address] = d.model_copy(update={"decision": "gated", "reason": reason})
     return [verdicts.get(d.address, d) for d in decisions]
 
 
@@ -194,19 +195,22 @@ def _commit_bump(
         reason = f"branch {branch} already holds this bump"
         if branches.remote is not None and branch not in branches.remote:
             reason += f", but only here: push it with git push -u {delivery.remote} {branch}"
-        return replace(decision, decision="branch-exists", reason=reason, branch=branch)
+        return decision.model_copy(
+            update={"decision": "branch-exists", "reason": reason, "branch": branch}
+        )
     older = _older_bump_branches(decision.model, decision.alias, version, branches.all)
     try:
         request = _request(decision, version, replace(delivery, branch=branch))
         edit = edit_alias(load_manifest(path), request)
     finally:
         switch_to(path, start)
-    return replace(
-        decision,
-        branch=edit.branch,
-        commit=edit.commit,
-        pull_request_url=edit.pull_request_url,
-        supersedes=older,
+    return decision.model_copy(
+        update={
+            "branch": edit.branch,
+            "commit": edit.commit,
+            "pull_request_url": edit.pull_request_url,
+            "supersedes": older,
+        }
     )
 
 

@@ -9,7 +9,6 @@ every format; renderers import this module, never the modules that do the work.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,25 +43,30 @@ def show_version(version: int | None) -> str:
     return "none" if version is None else str(version)
 
 
-@dataclass(frozen=True)
-class Problem:
+class Record(BaseModel):
+    """Immutable, JSON-serialisable data; field aliases give the wire names (`from`, `to`)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+
+class Problem(Record):
     """A manifest problem, kept as data so every output format can point at it."""
 
     file: str
     line: int
     col: int
-    message: str
     severity: Severity = "error"
+    message: str
+
+    def __init__(
+        self, file: str, line: int, col: int, message: str, severity: Severity = "error"
+    ) -> None:
+        """Positional, as the manifest's many checks write it: where, then what."""
+        super().__init__(file=file, line=line, col=col, message=message, severity=severity)
 
     def __str__(self) -> str:
         prefix = "" if self.severity == "error" else "warning: "
         return f"{self.file}:{self.line}:{self.col}: {prefix}{self.message}"
-
-
-class Record(BaseModel):
-    """Immutable, JSON-serialisable data; field aliases give the wire names (`from`, `to`)."""
-
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
 
 
 # Evidence: the facts a reviewer needs about a proposed version and the one it replaces.
@@ -272,9 +276,6 @@ class Plan(Record):
             return 1
         return 2 if detailed and self.has_changes else 0
 
-    def to_json_dict(self) -> dict:
-        return self.model_dump(mode="json", by_alias=True)
-
 
 class ChangeResult(Change):
     status: Status
@@ -306,14 +307,8 @@ class ApplyReport(Record):
         counts = Counter(c.status for c in self.changes)
         return {status: counts[status] for status in STATUSES}
 
-    def to_json_dict(self) -> dict:
-        data = self.model_dump(mode="json", by_alias=True)
-        data["summary"] = self.counts()
-        return data
 
-
-@dataclass(frozen=True)
-class Provenance:
+class Provenance(Record):
     """Who applied what, recorded on the registry so a change can be traced to its commit."""
 
     commit: str | None  # a sha, or UNCOMMITTED
@@ -323,8 +318,7 @@ class Provenance:
     manifest_sha256: str | None = None
 
 
-@dataclass(frozen=True)
-class AliasEdit:
+class AliasEdit(Record):
     """What promote or rollback changed in the manifest, and where the change went."""
 
     path: str
@@ -338,16 +332,22 @@ class AliasEdit:
     registry: RegistryRef | None = None  # the registry that confirmed the version, if asked
 
 
-@dataclass(frozen=True)
-class CommitInfo:
+# Git's side, as plain data: gitops.py reads them and the pure history.py reads those, so they
+# live here rather than in gitops.py.
+
+
+class CommitInfo(Record):
     sha: str
     date: str  # author date, ISO 8601
     author: str
     subject: str
 
+    def __init__(self, sha: str, date: str, author: str, subject: str) -> None:
+        """Positional, in the order git's log format gives the fields."""
+        super().__init__(sha=sha, date=date, author=author, subject=subject)
 
-@dataclass(frozen=True)
-class Checkout:
+
+class Checkout(Record):
     """Where the manifest sits in git: what provenance and ownership need. Empty outside git."""
 
     root: str | None = None
@@ -357,41 +357,30 @@ class Checkout:
     dirty: bool = True  # the file differs from HEAD's (edited, staged, untracked, no commit)
 
 
-@dataclass(frozen=True)
-class Revision:
+class Revision(Record):
     """The manifest as one commit left it; text is None where that commit deleted it."""
 
     commit: CommitInfo
     path: str
     text: str | None
 
+    def __init__(self, commit: CommitInfo, path: str, text: str | None) -> None:
+        """Positional: the commit, the file's path in it, its text there."""
+        super().__init__(commit=commit, path=path, text=text)
+
 
 HistoryKind = Literal["assign", "promote", "rollback", "removed"]
 
 
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One alias changing value in one commit."""
+class HistoryEntry(Record):
+    """One alias changing value in one commit; JSON shows it flat (render/json.py)."""
 
     commit: CommitInfo
     model: str
     alias: str
-    from_version: int | None
-    to_version: int | None
+    from_version: int | None = Field(alias="from")
+    to_version: int | None = Field(alias="to")
     kind: HistoryKind
-
-    def to_json_dict(self) -> dict[str, str | int | None]:
-        return {
-            "commit": self.commit.sha,
-            "date": self.commit.date,
-            "author": self.commit.author,
-            "model": self.model,
-            "alias": self.alias,
-            "from": self.from_version,
-            "to": self.to_version,
-            "kind": self.kind,
-            "subject": self.commit.subject,
-        }
 
 
 # bump: the manifest should move to the candidate; branch-exists: that bump is already on
@@ -400,8 +389,7 @@ class HistoryEntry:
 Decision = Literal["bump", "branch-exists", "up-to-date", "hold", "no-candidate", "gated"]
 
 
-@dataclass(frozen=True)
-class TrackedAlias:
+class TrackedAlias(Record):
     """One tracked alias: what the manifest says, what the registry offers, and the verdict."""
 
     model: str
@@ -413,22 +401,8 @@ class TrackedAlias:
     branch: str | None = None
     commit: str | None = None
     pull_request_url: str | None = None
-    supersedes: list[str] = field(default_factory=list)
+    supersedes: list[str] = Field(default_factory=list)
 
     @property
     def address(self) -> str:
         return f"{self.model}@{self.alias}"
-
-    def to_json_dict(self) -> dict[str, object]:
-        return {
-            "model": self.model,
-            "alias": self.alias,
-            "declared": self.declared,
-            "candidate": self.candidate,
-            "decision": self.decision,
-            "reason": self.reason,
-            "branch": self.branch,
-            "commit": self.commit,
-            "pull_request_url": self.pull_request_url,
-            "supersedes": self.supersedes,
-        }

@@ -1,7 +1,9 @@
 """The architecture's boundaries: what each layer may import, checked on the real modules.
 
-ruff's banned-api rule keeps `mlflow` and `git` in their one module each; these tests check
-the layering ruff cannot express, and that offline commands never pay for mlflow.
+An allow-list: every module of controller/ is in one layer, and each layer names the layers
+and outside packages it may import, so a new module or import has to be placed on purpose.
+ruff's banned-api rule says the same for mlflow and git at edit time. Offline commands never
+pay for mlflow, and importing the library changes no process settings.
 """
 
 from __future__ import annotations
@@ -18,58 +20,119 @@ import pytest
 from testing.repos import commit_file, make_repo
 
 PACKAGE = Path(__file__).resolve().parents[1] / "controller"
-# The functional core and the renderers: pure, so they never reach the modules doing I/O.
-PURE = [
-    "values.py", "plan.py", "state.py", "history.py", "commit_message.py", "render",
-    "gates.py", "review.py", "evidence.py", "schedule.py", "trust.py", "policy.py",
-]  # fmt: skip
-DOING_IO = {
-    "controller.apply", "controller.registry", "controller.gitops", "controller.api",
-    "controller.records",
+# Every module, by what it does. A name ending in "/" is a whole package.
+LAYERS = {
+    # The functional core: values in, values out. The manifest reads the one file it is given.
+    "core": [
+        "__init__.py", "values.py", "policy.py", "schedule.py", "state.py", "plan.py",
+        "review.py", "gates.py", "evidence.py", "trust.py", "tracking.py", "ownership.py",
+        "commit_message.py", "history.py", "edit.py", "errors.py", "uris.py", "manifest/",
+    ],
+    # Formatting: pure too, values in, text out.
+    "render": ["render/"],
+    # The process's streams and the Actions environment's files, redacted.
+    "output": ["output.py", "console.py", "github_actions.py"],
+    # I/O: the registry, git, the environment, the clock, the model server.
+    "shell": [
+        "registry/", "gitops.py", "apply.py", "saved_plan.py", "records.py", "promotion.py",
+        "update.py", "adopt.py", "provenance.py", "target.py", "clock.py", "serving.py",
+    ],
+    # The library surface and the command line over it.
+    "surface": ["api.py", "cli.py", "__main__.py"],
 }  # fmt: skip
+MAY_IMPORT = {
+    "core": {"core"},
+    "render": {"core", "render"},
+    "output": {"core", "render", "output"},
+    "shell": {"core", "output", "shell"},
+    "surface": {"core", "render", "output", "shell", "surface"},
+}
+# Third-party packages, by layer; the standard library is free everywhere.
+THIRD_PARTY = {
+    "core": {"pydantic", "yaml"},
+    "render": {"pydantic"},
+    "output": set(),
+    "shell": {"pydantic", "pydantic_core", "mlflow", "git", "starlette", "uvicorn"},
+    "surface": {"click"},
+}
+# ...and some only in the one place that owns them.
+ONLY_IN = {
+    "mlflow": ("registry/", "serving.py"),
+    "starlette": ("serving.py",),
+    "uvicorn": ("serving.py",),
+    "git": ("gitops.py",),
+    "click": ("cli.py",),
+    "yaml": ("manifest/", "edit.py", "evidence.py"),
+}
+
+
+def module_name(path: Path) -> str:
+    parts = ["controller", *path.relative_to(PACKAGE).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def layer_of(path: Path) -> str | None:
+    relative = path.relative_to(PACKAGE).as_posix()
+    found = [
+        layer
+        for layer, names in LAYERS.items()
+        for name in names
+        if relative == name or (name.endswith("/") and relative.startswith(name))
+    ]
+    return found[0] if len(found) == 1 else None
 
 
 def imported_modules(path: Path) -> set[str]:
+    """Every module `path` imports, anywhere in it (also inside functions and TYPE_CHECKING)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+            assert not node.level, f"{path}: relative import"
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                found.add(submodule if submodule in MODULES else node.module)
     return found
 
 
-def pure_files() -> list[Path]:
-    files: list[Path] = []
-    for name in PURE:
-        path = PACKAGE / name
-        files += sorted(path.glob("*.py")) if path.is_dir() else [path]
-    return files
+def ids(path: Path) -> str:
+    return path.relative_to(PACKAGE).as_posix()
 
 
-@pytest.mark.parametrize("path", pure_files(), ids=lambda p: p.relative_to(PACKAGE).as_posix())
-def test_pure_modules_import_nothing_that_does_io(path: Path) -> None:
-    imports = imported_modules(path)
-    assert not imports & DOING_IO
-    assert not {m for m in imports if m.split(".")[0] in ("mlflow", "git", "requests")}
+@pytest.mark.parametrize("path", MODULES.values(), ids=ids)
+def test_every_module_is_in_exactly_one_layer(path: Path) -> None:
+    assert layer_of(path), f"{ids(path)}: add it to one layer in LAYERS"
 
 
-@pytest.mark.parametrize(
-    ("module", "allowed"),
-    [("mlflow", ("registry/", "serving.py")), ("git", ("gitops.py",))],
-)
-def test_only_one_module_imports_each_outside_library(
-    module: str, allowed: tuple[str, ...]
-) -> None:
-    importers = {
-        path.relative_to(PACKAGE).as_posix()
-        for path in PACKAGE.rglob("*.py")
-        if any(m == module or m.startswith(module + ".") for m in imported_modules(path))
+@pytest.mark.parametrize("path", MODULES.values(), ids=ids)
+def test_modules_import_only_the_layers_theirs_may(path: Path) -> None:
+    layer = layer_of(path)
+    assert layer
+    reached = {
+        f"{name} ({layer_of(MODULES[name])})"
+        for name in imported_modules(path)
+        if name in MODULES and layer_of(MODULES[name]) not in MAY_IMPORT[layer]
     }
-    assert importers
-    assert all(importer.startswith(allowed) for importer in importers), importers
+    assert not reached, f"{layer} module {ids(path)} imports {reached}"
+
+
+@pytest.mark.parametrize("path", MODULES.values(), ids=ids)
+def test_modules_import_only_the_outside_packages_theirs_may(path: Path) -> None:
+    layer = layer_of(path)
+    assert layer
+    outside = {
+        name.split(".")[0]
+        for name in imported_modules(path)
+        if name.split(".")[0] not in {"controller", "__future__", *sys.stdlib_module_names}
+    }
+    assert outside <= THIRD_PARTY[layer], f"{layer} module {ids(path)} imports {outside}"
+    for package in outside & ONLY_IN.keys():
+        assert ids(path).startswith(ONLY_IN[package]), f"only {ONLY_IN[package]} import {package}"
 
 
 def test_the_library_changes_no_process_settings_on_import() -> None:

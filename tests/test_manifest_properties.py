@@ -196,7 +196,7 @@ def saved_plan_text() -> str:
         manifest_sha256=loaded.sha256,
     )
     plan = make_plan(loaded, live).model_copy(update={"source": source})
-    return json.dumps(plan.to_json_dict(), indent=2)
+    return json.dumps(plan.model_dump(mode="json", by_alias=True), indent=2)
 
 
 PLAN_TEXT = saved_plan_text()

@@ -153,9 +153,9 @@ def test_summary_counts_each_action_and_unchanged() -> None:
 
 
 def test_plan_json_has_the_contracted_shape() -> None:
-    data = make_plan(
-        manifest("      champion: 4\n"), live({"champion": 3, "old": 1})
-    ).to_json_dict()
+    data = make_plan(manifest("      champion: 4\n"), live({"champion": 3, "old": 1})).model_dump(
+        mode="json", by_alias=True
+    )
     assert data["changes"] == [
         {
             "model": "bikes",

@@ -115,7 +115,7 @@ def test_cleaning_a_plan_reaches_every_string_and_every_key() -> None:
     assert plan.changes[0].model == "m\u202e"  # a copy: the plan itself is unchanged
 
 
-def test_cleaning_reaches_dataclasses_too() -> None:
+def test_cleaning_reaches_problems_too() -> None:
     problem = Problem("registry.yaml", 1, 2, "bad \x1b[2J")
     assert cleaned([problem]) == [Problem("registry.yaml", 1, 2, "bad \\x1b[2J")]
 

@@ -397,7 +397,7 @@ def test_a_plan_written_by_plan_reads_back_to_the_same_value(
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(plan_text)
     plan, source = read_plan(str(plan_file))
-    assert plan.to_json_dict() == json.loads(plan_file.read_text())
+    assert plan.model_dump(mode="json", by_alias=True) == json.loads(plan_file.read_text())
     assert source == plan.source
 
 

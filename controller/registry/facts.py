@@ -10,9 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from controller.evidence import Logged, history_reads, parse_mlmodel, with_metrics
+from controller.output import without_credentials
 from controller.registry.client import Connection
 from controller.state import RawVersion
-from controller.target import ui_base
+from controller.uris import ui_base
 from controller.values import Signature
 
 EVIDENCE_READ_THREADS = 8
@@ -39,7 +40,7 @@ class EvidenceReads(Connection):
         keys = sorted(set(wanted))
         if not keys:
             return {}
-        ui = ui_base(self.target.registry_uri)
+        ui = ui_base(without_credentials(self.target.registry_uri))
         with self._errors():
             self.client  # noqa: B018 -- create it once, before the threads share it
         with self._errors(), ThreadPoolExecutor(max_workers=EVIDENCE_READ_THREADS) as pool:

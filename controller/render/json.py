@@ -13,34 +13,42 @@ def dumps(data: Any) -> str:
 
 
 def plan(plan: Plan) -> str:
-    return dumps(plan.to_json_dict())
+    return dumps(plan.model_dump(mode="json", by_alias=True))
 
 
 def report(report: ApplyReport) -> str:
-    return dumps(report.to_json_dict())
+    return dumps({**report.model_dump(mode="json", by_alias=True), "summary": report.counts()})
 
 
-def problems(problems: list[Problem], path: str, models: int | None) -> str:
+def problems(problems: list[Problem]) -> str:
     return dumps(
         {
             "valid": not any(p.severity == "error" for p in problems),
-            "problems": [
-                {
-                    "file": p.file,
-                    "line": p.line,
-                    "col": p.col,
-                    "severity": p.severity,
-                    "message": p.message,
-                }
-                for p in problems
-            ],
+            "problems": [p.model_dump(mode="json") for p in problems],
         }
     )
 
 
 def history(entries: list[HistoryEntry]) -> str:
-    return dumps([entry.to_json_dict() for entry in entries])
+    """One flat object per entry: the commit's fields beside the change, as `git log` reads."""
+    return dumps([_flat(entry) for entry in entries])
+
+
+def _flat(entry: HistoryEntry) -> dict[str, str | int | None]:
+    return {
+        "commit": entry.commit.sha,
+        "date": entry.commit.date,
+        "author": entry.commit.author,
+        "model": entry.model,
+        "alias": entry.alias,
+        "from": entry.from_version,
+        "to": entry.to_version,
+        "kind": entry.kind,
+        "subject": entry.commit.subject,
+    }
 
 
 def tracked(results: list[TrackedAlias], path: str) -> str:
-    return dumps({"manifest": path, "tracked": [result.to_json_dict() for result in results]})
+    return dumps(
+        {"manifest": path, "tracked": [result.model_dump(mode="json") for result in results]}
+    )

@@ -7,11 +7,10 @@ import re
 from collections.abc import Callable, Sequence
 from urllib.parse import quote
 
-from controller.output import without_credentials
 from controller.render import words
 from controller.render.headline import count, plan_headline, report_headline
 from controller.render.sanitize import MAX_FIELD_CHARS, shorten, without_mentions
-from controller.target import ui_base
+from controller.uris import ui_base, without_userinfo
 from controller.values import (
     ApplyReport,
     Change,
@@ -139,7 +138,7 @@ def registry_name(registry: RegistryRef | None) -> str:
     """The registry as the comment names it: its UI address, or the URI without credentials."""
     if registry is None:
         return ""
-    return ui_base(registry.uri) or without_credentials(registry.uri)
+    return ui_base(registry.uri) or without_userinfo(registry.uri)
 
 
 def marker(plan: Plan) -> str:

@@ -8,7 +8,6 @@ notify people from a PR comment (`@team`, `#123`). Values are shown escaped, nev
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Any, TypeVar
 
@@ -74,9 +73,6 @@ def _clean_any(value: Any) -> Any:
         return value.model_copy(
             update={name: _clean_any(getattr(value, name)) for name in type(value).model_fields}
         )
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: _clean_any(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        return dataclasses.replace(value, **fields)
     if isinstance(value, dict):
         return {_clean_any(k): _clean_any(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
