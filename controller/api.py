@@ -14,13 +14,13 @@ from functools import partial
 from controller.adopt import adoption_manifest
 from controller.apply import Halt, apply_plan, refuse_uncommitted_in_ci, refused
 from controller.clock import now
-from controller.errors import ModelNotFound, RegistryError
+from controller.errors import ModelNotFound, RegistryError, UsageError
 from controller.gitops import manifest_checkout, manifest_revisions
 from controller.history import alias_changes, select
 from controller.manifest import LoadedManifest, load_manifest
 from controller.output import redact, without_credentials
 from controller.ownership import owner_identity
-from controller.plan import make_plan
+from controller.plan import make_plan, targeting, within_target
 from controller.promotion import Delivery, promote, rollback
 from controller.provenance import provenance
 from controller.records import confirm_deletions, confirmed_audits, unconfirmed_deletions
@@ -71,9 +71,18 @@ def validate(path: str) -> LoadedManifest:
     return load_manifest(path)
 
 
-def plan(loaded: LoadedManifest, registry: Registry, *, at: datetime | None = None) -> Plan:
+def plan(
+    loaded: LoadedManifest,
+    registry: Registry,
+    *,
+    at: datetime | None = None,
+    targets: list[str] | None = None,
+) -> Plan:
     """Read the models this manifest owns (one search), then the other declared models and
-    every declared model's versions in batches; then gather evidence and check the gates."""
+    every declared model's versions in batches; then gather evidence and check the gates.
+
+    `targets` (MODEL or MODEL@ALIAS) limit the plan, and the state read, to those models.
+    """
     checkout = manifest_checkout(loaded.path)
     owner = owner_identity(
         loaded.manifest.name,
@@ -83,7 +92,12 @@ def plan(loaded: LoadedManifest, registry: Registry, *, at: datetime | None = No
         loaded.path,
     )
     owned = registry.read_owned(owner)
-    live = registry.read_state(loaded.manifest.models, known=owned)
+    target = None
+    if targets:
+        managed = {n: m.aliases for n, m in owned.items() if n not in loaded.manifest.models}
+        target = targeting(targets, loaded, managed)
+    declared = [n for n in loaded.manifest.models if not target or target.covers_model(n)]
+    live = registry.read_state(declared, known=owned)
     ref = registry_ref(registry)
     source = PlanSource(
         registry=without_credentials(registry.target.registry_uri),
@@ -93,13 +107,13 @@ def plan(loaded: LoadedManifest, registry: Registry, *, at: datetime | None = No
         dirty=checkout.dirty,
     )
     made = confirm_deletions(
-        make_plan(loaded, live, owned, owner), loaded, {**owned, **live.models}
+        make_plan(loaded, live, owned, owner, target), loaded, {**owned, **live.models}
     )
     versions = registry.read_evidence(
         wanted_versions(made), gated_metrics(made.changes, loaded.manifest.gate_for)
     )
     audits = confirmed_audits(made, loaded.path, versions)
-    reviewed = review(made, loaded, live, versions, at or now(), audits)
+    reviewed = within_target(review(made, loaded, live, versions, at or now(), audits))
     return reviewed.model_copy(update={"registry": ref, "source": source})
 
 
@@ -113,19 +127,30 @@ class ToApply:
 
 
 def plan_to_apply(
-    manifest_path: str, plan_path: str | None, flags: TargetFlags, *, manifest_given: bool = True
+    manifest_path: str,
+    plan_path: str | None,
+    flags: TargetFlags,
+    *,
+    manifest_given: bool = True,
+    targets: list[str] | None = None,
 ) -> ToApply:
     """The plan apply will carry out: a saved one, or one computed now from the manifest.
 
     A saved plan goes to the registry it records unless a flag or MLflow's environment names
     one, and then only if that is the same registry; `manifest_given` (an explicit -f) must
-    name the same bytes.
+    name the same bytes, and `targets`, if given, the target it records.
     """
     if plan_path is None:
         loaded = load_manifest(manifest_path)
         registry = open_registry(flags, loaded.manifest.tracking_uri, loaded.path, for_apply=True)
-        return ToApply(plan(loaded, registry), registry, loaded.warnings)
+        return ToApply(plan(loaded, registry, targets=targets), registry, loaded.warnings)
     saved, source = read_plan(plan_path)
+    planned_for = [str(a) for a in saved.target.addresses] if saved.target else []
+    if targets and sorted(set(targets)) != sorted(planned_for):
+        raise UsageError(
+            f"--target {' '.join(targets)} is not the target {plan_path} was planned for "
+            f"({', '.join(planned_for) or 'the whole manifest'}); run plan --target again"
+        )
     # The policy and the declared state come from the manifest the plan records, never the file.
     planned = load_manifest(manifest_path if manifest_given else source.manifest_path)
     check_manifest(source, planned.sha256, planned.path, plan_path)

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from controller.errors import ApplyRefused, RegistryError, RegistryUnreachable
 from controller.github_actions import in_github_actions
+from controller.plan import outside
 from controller.state import AuditRecord, LastApplied, LiveModel, LiveState, audit_tag_key
 from controller.values import (
     UNCOMMITTED,
@@ -124,11 +125,13 @@ def _unknown(result: ChangeResult, reason: str) -> ChangeResult:
 
 
 def _next_last_applied(
-    name: str, snapshot: ModelSnapshot, results: list[ChangeResult], after: LiveState
+    name: str, snapshot: ModelSnapshot, results: list[ChangeResult], after: LiveState, plan: Plan
 ) -> dict[str, int]:
-    """Declared aliases that now hold, keeping the old record for any alias whose change failed."""
+    """Declared aliases that now hold, keeping the old record for any alias whose change failed
+    and for those outside a targeted plan's target (it did not look at them)."""
     previous = dict(snapshot.last_applied or {})
     failed = {r.alias for r in results if r.model == name and r.status != "applied"}
+    failed |= {alias for model, alias in outside({name: snapshot}, plan.target)}
     model = after.models.get(name)
     live = model.aliases if model else {}
     recorded = {
@@ -137,6 +140,7 @@ def _next_last_applied(
         if version is not None and live.get(alias) == version and alias not in failed
     }
     for alias in failed:
+        recorded.pop(alias, None)
         if alias in previous:
             recorded[alias] = previous[alias]
     return dict(sorted(recorded.items()))
@@ -189,7 +193,7 @@ def apply_plan(
     results = [_decided_by_read_back(r, after) for r in written]
 
     for name, snapshot in plan.models.items():
-        aliases = _next_last_applied(name, snapshot, results, after)
+        aliases = _next_last_applied(name, snapshot, results, after, plan)
         own = [r for r in results if r.model == name]
         if own and not any(r.status == "applied" for r in own):  # nothing landed: no record
             continue
@@ -216,7 +220,13 @@ def apply_plan(
     with ThreadPoolExecutor(max_workers=registry.max_parallel_writes) as pool:
         failures = pool.map(lambda rv: _audit(registry, rv[0], rv[1], provenance), audited)
         errors += [failure for failure in failures if failure]
-    return ApplyReport(registry=plan.registry, changes=results, errors=errors, released=released)
+    return ApplyReport(
+        registry=plan.registry,
+        changes=results,
+        errors=errors,
+        released=released,
+        target=plan.target,
+    )
 
 
 def _audit(
@@ -286,5 +296,7 @@ def refuse_uncommitted_in_ci(plan: Plan) -> None:
 def refused(plan: Plan, reason: str) -> ApplyReport:
     """A report for a plan that must not be applied: nothing was written."""
     return ApplyReport(
-        changes=[ChangeResult.of(c, "skipped", reason) for c in plan.changes], errors=[reason]
+        changes=[ChangeResult.of(c, "skipped", reason) for c in plan.changes],
+        errors=[reason],
+        target=plan.target,
     )

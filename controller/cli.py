@@ -108,12 +108,18 @@ def validate(manifest_path: str, output_format: str) -> int:
     help="Exit 0 when there are no changes, 2 when there are changes, 1 on error.",
 )
 @click.option("--out", "out_path", metavar="FILE", help="Save the plan as JSON for apply --plan.")
+@click.option(
+    "--target", "targets", multiple=True, metavar="MODEL[@ALIAS]",
+    help="Plan (and apply) only this model, or this alias of it; repeatable. Problems "
+    "elsewhere are warnings, and the rest of the manifest is not checked.",
+)  # fmt: skip
 @target_options
 def plan(
     manifest_path: str,
     output_format: str,
     detailed_exitcode: bool,
     out_path: str | None,
+    targets: tuple[str, ...],
     flags: api.TargetFlags,
 ) -> int:
     """Show how the live registry differs from the manifest. Writes nothing."""
@@ -125,7 +131,7 @@ def plan(
         raise
     console.warn(loaded.warnings)
     registry = _opened(api.open_registry(flags, loaded.manifest.tracking_uri, loaded.path))
-    the_plan = api.plan(loaded, registry)
+    the_plan = api.plan(loaded, registry, targets=list(targets))
     if out_path:
         api.write_plan(the_plan, out_path)
     code = the_plan.exit_code(detailed_exitcode)
@@ -150,6 +156,11 @@ def plan(
     help="Apply inside a freeze window; needs --reason, recorded in the audit tags.",
 )  # fmt: skip
 @click.option("--reason", metavar="TEXT", help="Why the freeze is overridden.")
+@click.option(
+    "--target", "targets", multiple=True, metavar="MODEL[@ALIAS]",
+    help="Plan (and apply) only this model, or this alias of it; repeatable. Problems "
+    "elsewhere are warnings, and the rest of the manifest is not checked.",
+)  # fmt: skip
 @target_options
 def apply(
     manifest_path: str,
@@ -158,6 +169,7 @@ def apply(
     auto_approve: bool,
     override_freeze: bool,
     reason: str | None,
+    targets: tuple[str, ...],
     flags: api.TargetFlags,
 ) -> int:
     """Make the live registry match the manifest, then verify it. Exit 0 only if all applied."""
@@ -167,7 +179,11 @@ def apply(
     override = api.FreezeOverride(reason) if override_freeze else None
     given = click.get_current_context().get_parameter_source("manifest_path")
     to_apply = api.plan_to_apply(
-        manifest_path, plan_path, flags, manifest_given=given is not ParameterSource.DEFAULT
+        manifest_path,
+        plan_path,
+        flags,
+        manifest_given=given is not ParameterSource.DEFAULT,
+        targets=list(targets),
     )
     the_plan, registry = to_apply.plan, _opened(to_apply.registry)
     console = console_for(output_format)

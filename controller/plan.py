@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from controller.errors import UsageError
 from controller.manifest import LoadedManifest
 from controller.state import READY, LiveModel, LiveState
 from controller.trust import Doubt, refusal
 from controller.values import (
+    Address,
     Change,
     ModelSnapshot,
     Plan,
     PlanProblem,
     Reason,
     Summary,
+    Targeting,
     UnmanagedAlias,
 )
 
@@ -190,21 +193,89 @@ def _undeclared_is_error(
     ]
 
 
+def targeting(
+    given: list[str], loaded: LoadedManifest, managed: Mapping[str, Mapping[str, int]]
+) -> Targeting:
+    """`--target MODEL` or `--target MODEL@ALIAS`, checked against the manifest.
+
+    `managed` are the models this manifest manages but no longer declares, with their aliases:
+    a removed model is targetable by name. A name that is itself a model wins over a split at @.
+    """
+    declared = {name: set(spec.aliases) for name, spec in loaded.manifest.models.items()}
+    known = {name: set(aliases) for name, aliases in managed.items()} | declared
+    addresses: list[Address] = []
+    for raw in given:
+        model, at, alias = raw.rpartition("@")
+        if raw in known:
+            address = Address(model=raw)
+        elif not at or model not in known:
+            raise UsageError(
+                f"--target {raw}: no model {raw if not at else model!r} in {loaded.path}"
+            )
+        elif alias not in known[model]:
+            raise UsageError(
+                f"--target {raw}: model {model!r} has no alias {alias!r} in {loaded.path}"
+            )
+        else:
+            address = Address(model=model, alias=alias)
+        if address not in addresses:
+            addresses.append(address)
+    return Targeting(
+        addresses=addresses,
+        models=len({a.model for a in addresses}),
+        total=len(known.keys() - set(loaded.manifest.release)),
+    )
+
+
+def outside(
+    snapshots: Mapping[str, ModelSnapshot], target: Targeting | None
+) -> frozenset[tuple[str, str]]:
+    """(model, alias) pairs a targeted plan leaves alone in the models it covers."""
+    if target is None:
+        return frozenset()
+    return frozenset(
+        (name, alias)
+        for name, snapshot in snapshots.items()
+        for alias in {*snapshot.declared, *snapshot.observed}
+        if not target.covers(name, alias)
+    )
+
+
+def skipped(plan: Plan) -> frozenset[tuple[str, str]]:
+    """What replaying a plan's snapshots leaves out: unusable versions, and what is outside
+    its target."""
+    return unusable(plan.errors) | outside(plan.models, plan.target)
+
+
+def within_target(plan: Plan) -> Plan:
+    """A targeted plan's problems outside its target are warnings: they do not block it."""
+    target = plan.target
+    if target is None:
+        return plan
+    errors = [e for e in plan.errors if target.covers(e.model, e.alias)]
+    elsewhere = [e for e in plan.errors if not target.covers(e.model, e.alias)]
+    return plan.model_copy(update={"errors": errors, "warnings": [*plan.warnings, *elsewhere]})
+
+
 def make_plan(
     loaded: LoadedManifest,
     live: LiveState,
     owned: Mapping[str, LiveModel] | None = None,
     owner: str | None = None,
+    target: Targeting | None = None,
 ) -> Plan:
     """The plan for every model the manifest declares, and for those it managed until now.
 
     `owned` are the models whose owner tag names this manifest (`owner`): one that is no
     longer declared is removed, or released when the manifest lists it under `release`.
     Changes come from the snapshots alone (`replay`), as `apply --plan` recomputes them.
+    A `target` limits the plan to the models and aliases it names; `live` need hold no others.
     """
     errors: list[PlanProblem] = []
     snapshots: dict[str, ModelSnapshot] = {}
     for name, spec in loaded.manifest.models.items():
+        if target and not target.covers_model(name):
+            continue
         model = live.models.get(name)
         if model is None:
             errors.append(_unavailable(loaded, name, live))
@@ -229,14 +300,15 @@ def make_plan(
     removed_models: list[str] = []
     released: list[str] = []
     for name, model in sorted((owned or {}).items()):
-        if name in loaded.manifest.models:
+        if name in loaded.manifest.models or (target and not target.covers_model(name)):
             continue
         if name in loaded.manifest.release:
             released.append(name)
             continue
         snapshots[name] = _removed_model(model)
         removed_models.append(name)
-    changes, unmanaged, summary = replay(snapshots, unusable(errors), len(released))
+    skip = unusable(errors) | outside(snapshots, target)
+    changes, unmanaged, summary = replay(snapshots, skip, len(released))
     return Plan(
         manifest_path=loaded.path,
         owner=owner,
@@ -247,6 +319,7 @@ def make_plan(
         models=snapshots,
         removed_models=removed_models,
         released=released,
+        target=target,
     )
 
 
@@ -266,7 +339,8 @@ def leave_unconfirmed(plan: Plan, loaded: LoadedManifest, doubts: list[Doubt]) -
         for claim, why in doubts
     ]
     errors = [*plan.errors, *problems]
-    changes, unmanaged, summary = replay(plan.models, unusable(errors), len(plan.released))
+    skip = unusable(errors) | outside(plan.models, plan.target)
+    changes, unmanaged, summary = replay(plan.models, skip, len(plan.released))
     doubted = {claim.model for claim, _ in doubts}
     return plan.model_copy(
         update={

@@ -20,12 +20,12 @@ from typing import Any
 import pydantic_core
 from pydantic import ValidationError
 
-from controller.errors import PlanFileError, StalePlanError
+from controller.errors import PlanFileError, StalePlanError, UsageError
 from controller.manifest import LoadedManifest
 from controller.output import redact
-from controller.plan import moved_aliases, replay, unusable
+from controller.plan import moved_aliases, replay, skipped, targeting
 from controller.state import LiveModel, LiveState
-from controller.values import PLAN_FORMAT_VERSION, Change, Plan, PlanSource
+from controller.values import PLAN_FORMAT_VERSION, Change, Plan, PlanSource, Targeting
 
 # A plan of 5,000 models is about 2 MiB; anything far larger is not one of ours.
 MAX_PLAN_BYTES = 32 * 1024 * 1024
@@ -88,6 +88,8 @@ def with_manifest_policy(plan: Plan, loaded: LoadedManifest, path: str) -> Plan:
                 f"{path}: refused: what it declares for {name!r} is not what {loaded.path} "
                 "declares; run plan again"
             )
+    if plan.target is not None:
+        _check_target(plan, plan.target, loaded, path)
     undeclared = sorted(set(plan.released) - set(manifest.release))
     if undeclared:
         raise PlanFileError(
@@ -100,6 +102,21 @@ def with_manifest_policy(plan: Plan, loaded: LoadedManifest, path: str) -> Plan:
         if change.to_version is not None and (gate := manifest.gate_for(change.model, change.alias))
     }
     return plan.model_copy(update={"gate_specs": gates, "freeze": manifest.freeze})
+
+
+def _check_target(plan: Plan, target: Targeting, loaded: LoadedManifest, path: str) -> None:
+    """A saved targeted plan still names what the manifest declares, and holds nothing else."""
+    managed = {name: s.observed for name, s in plan.models.items() if s.removed}
+    try:
+        checked = targeting([str(a) for a in target.addresses], loaded, managed)
+    except UsageError as exc:
+        raise PlanFileError(f"{path}: refused: {exc}; run plan again") from None
+    beyond = [n for n in [*plan.models, *plan.released] if not target.covers_model(n)]
+    if checked.addresses != target.addresses or beyond:
+        raise PlanFileError(
+            f"{path}: refused: it plans more than its target "
+            f"({', '.join(map(str, target.addresses))}); run plan again"
+        )
 
 
 def check_registry(source: PlanSource, registry: str, path: str) -> None:
@@ -206,7 +223,7 @@ def _check_replay(plan: Plan, path: str) -> None:
             f"{path}: refused: it changes {', '.join(repr(m) for m in outside)}, which its "
             "snapshot does not hold; run plan again"
         )
-    changes, unmanaged, summary = replay(plan.models, unusable(plan.errors), len(plan.released))
+    changes, unmanaged, summary = replay(plan.models, skipped(plan), len(plan.released))
     # What a change does is decided here; its evidence and gate results are facts that apply
     # reads again for itself (gates are re-checked on fresh data), so they are not compared.
     replayed = ([_what(c) for c in changes], unmanaged, summary)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from controller.policy import FreezeWindow, Gate
 
@@ -35,7 +35,7 @@ RegistrySource = Literal[
 UNCOMMITTED = "local, uncommitted"
 
 # 2: plans record their source (registry, manifest bytes, commit); 1 did not.
-PLAN_FORMAT_VERSION = 2
+PLAN_FORMAT_VERSION = 3
 
 
 def show_version(version: int | None) -> str:
@@ -244,6 +244,38 @@ class PlanSource(Record):
         return self.commit if self.commit and not self.dirty else UNCOMMITTED
 
 
+class Address(Record):
+    """A target: a whole model, or one of its aliases."""
+
+    model: str
+    alias: str | None = None
+
+    def __str__(self) -> str:
+        return self.model if self.alias is None else f"{self.model}@{self.alias}"
+
+
+class Targeting(Record):
+    """A partial plan (`--target`, as Terraform's): only these are planned, gated and applied."""
+
+    addresses: list[Address]
+    models: int  # how many models the addresses name
+    total: int  # how many the whole plan would cover
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def headline(self) -> str:
+        return f"Targeted plan: {self.models} of {self.total} models; the rest is not checked"
+
+    def covers_model(self, model: str) -> bool:
+        return any(a.model == model for a in self.addresses)
+
+    def covers(self, model: str, alias: str | None) -> bool:
+        """The whole model is targeted, or this alias of it (alias None: the model itself)."""
+        return any(
+            a.model == model and (a.alias is None or a.alias == alias) for a in self.addresses
+        )
+
+
 class Plan(Record):
     format_version: int = PLAN_FORMAT_VERSION
     manifest_path: str | None = None
@@ -265,6 +297,9 @@ class Plan(Record):
     # and models it lets go of without touching their aliases (`release:`).
     removed_models: list[str] = Field(default_factory=list)
     released: list[str] = Field(default_factory=list)
+    # `--target`: the plan covers only these; problems elsewhere are warnings, not errors.
+    target: Targeting | None = None
+    warnings: list[PlanProblem] = Field(default_factory=list)
 
     @property
     def has_changes(self) -> bool:
@@ -294,6 +329,7 @@ class ApplyReport(Record):
     errors: list[str] = Field(default_factory=list)
     # Models no longer managed by this manifest now; their aliases were left as they were.
     released: list[str] = Field(default_factory=list)
+    target: Targeting | None = None  # the plan's, when it was a targeted one
 
     @property
     def ok(self) -> bool:

@@ -60,10 +60,21 @@ def problem_annotations(problems: Iterable[Problem]) -> str:
 
 
 def plan_annotations(plan: Plan) -> str:
-    """Plan errors (missing model or version) as annotations on the declaring line."""
-    return "\n".join(
+    """Plan errors (missing model or version) as annotations on the declaring line; a targeted
+    plan's partiality and its warnings as warnings."""
+    lines = []
+    if plan.target:
+        lines.append(annotation("warning", plan.target.headline, title="targeted plan"))
+    lines += [
         annotation(
             "error", e.message, file=e.file, line=e.line, col=e.col, title="registry plan error"
         )
         for e in plan.errors
-    )
+    ]
+    lines += [
+        annotation(
+            "warning", e.message, file=e.file, line=e.line, col=e.col, title="outside the target"
+        )
+        for e in plan.warnings
+    ]
+    return "\n".join(lines)

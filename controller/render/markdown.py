@@ -16,6 +16,7 @@ from controller.values import (
     Change,
     ChangeResult,
     Plan,
+    PlanProblem,
     RegistryRef,
     SignatureDiff,
     VersionEvidence,
@@ -239,6 +240,9 @@ def plan(plan: Plan, limit: int = MAX_CHARS, full_plan_url: str | None = None) -
     title = f"### MLflow registry plan: {escape(path)}" if path else "### Plan"
     lines = [marker(plan), title, *_registry(plan.registry, path), ""]
     lines += [*_header(plan), _bold(plan_headline(plan), "❌ " if plan.errors else ""), ""]
+    if plan.target:
+        targets = ", ".join(code(str(a)) for a in plan.target.addresses)
+        lines += [f"> [!IMPORTANT]\n> **{escape(plan.target.headline)}**: {targets}.", ""]
     if plan.frozen:
         lines += [f"> 🧊 **Apply is frozen now**: {escape(plan.frozen)}.", ""]
     if plan.removed_models:  # before the tables: a whole model's aliases going is easy to miss
@@ -252,7 +256,7 @@ def plan(plan: Plan, limit: int = MAX_CHARS, full_plan_url: str | None = None) -
         names = ", ".join(code(name) for name in plan.released)
         lines += [f"Released (no longer managed here; aliases left as they are): {names}", ""]
     lines += _deletion_warnings(plan.changes)
-    tail = _unmanaged(plan, base) + _errors(plan)
+    tail = _unmanaged(plan, base) + _errors(plan) + _warnings(plan)
     tables = _change_tables(plan.changes, base)
     if _length(lines) + _length(tables) + _length(tail) > limit:  # a row for every change first
         tables = _change_tables(plan.changes, None)
@@ -312,6 +316,16 @@ def _unmanaged(plan: Plan, base: str | None) -> list[str]:
 def _errors(plan: Plan) -> list[str]:
     if not plan.errors:
         return []
+    return ["#### Errors", "", *_problem_table(plan.errors)]
+
+
+def _warnings(plan: Plan) -> list[str]:
+    if not plan.warnings:
+        return []
+    return ["#### Warnings (outside the target; not blocking)", "", *_problem_table(plan.warnings)]
+
+
+def _problem_table(problems: list[PlanProblem]) -> list[str]:
     rows = [
         [
             escape(e.where) if e.where else NONE,
@@ -319,9 +333,9 @@ def _errors(plan: Plan) -> list[str]:
             escape(e.alias) if e.alias else NONE,
             escape(e.message),
         ]
-        for e in plan.errors
+        for e in problems
     ]
-    return ["#### Errors", "", *_table(["where", "model", "alias", "message"], rows)]
+    return _table(["where", "model", "alias", "message"], rows)
 
 
 def _registry(registry: RegistryRef | None, manifest_path: str | None) -> list[str]:

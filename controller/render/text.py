@@ -61,6 +61,8 @@ def evidence_lines(change: Change) -> list[str]:
 
 def plan(plan: Plan) -> str:
     lines = registry_line(plan.registry, plan.manifest_path)
+    if plan.target:
+        lines += [f"{plan.target.headline}: {', '.join(map(str, plan.target.addresses))}.", ""]
     if plan.frozen:
         lines += [f"Apply is frozen now: {plan.frozen}.", ""]
     manifest = plan.manifest_path or "the manifest"
@@ -86,6 +88,10 @@ def plan(plan: Plan) -> str:
     if plan.errors:
         lines.append("Errors:")
         lines += [f"  {e.where + ': ' if e.where else ''}{e.message}" for e in plan.errors]
+        lines.append("")
+    if plan.warnings:
+        lines.append("Warnings (outside the target; they do not block it):")
+        lines += [f"  {e.where + ': ' if e.where else ''}{e.message}" for e in plan.warnings]
         lines.append("")
     lines.append(_line(*plan_headline(plan)))
     return "\n".join(lines)
