@@ -355,6 +355,9 @@ def report(report: ApplyReport) -> str:
     """What apply did, change by change, for the job summary."""
     lines = ["### MLflow registry apply", *_registry(report.registry, None), ""]
     lines += [_bold(report_headline(report)), ""]
+    if report.target:
+        targets = ", ".join(code(str(a)) for a in report.target.addresses)
+        lines += [f"Applied only {targets} (a targeted apply).", ""]
     lines += _change_tables(report.changes, _ui_base(report.registry))
     if report.errors:
         lines += ["#### Errors", "", *(f"- {escape(e)}" for e in report.errors), ""]
