@@ -194,6 +194,33 @@ def test_dispatch_pushes_a_one_line_commit_and_opens_its_pull_request(
     assert changed == [f"-      champion: {declared[-1]}", f"+      champion: {to}"]
     (pull,) = adopter.gh()["pulls"]
     assert (pull["head"], pull["base"], pull["title"]) == (branch, "main", subject)
+    if action == "rollback":  # labelled, with the rollback's own plan in its body
+        assert pull["labels"] == ["rollback"]
+        assert "#### The rollback's plan" in pull["body"]
+        partial = "Targeted plan: 1 of 1 models; the rest is not checked"
+        assert f"**{partial}**: `{model}@champion`" in pull["body"]
+        assert link(adopter, model, 1) in pull["body"]  # the version it goes back to
+    else:
+        assert pull["labels"] == []
+
+
+def test_a_targeted_dispatch_applies_one_model_while_another_is_broken(
+    adopter: Repo, make_model: Callable[..., str], server_client: MlflowClient
+) -> None:
+    model, broken = make_model("e2e", 3), make_model("e2e", 3)
+    for name in (model, broken):
+        server_client.set_registered_model_alias(name, "champion", "1")
+    text = manifest(model, champion=3) + f"  {broken}:\n    aliases:\n      champion: 9\n"
+    adopter.commit_manifest(text)
+
+    whole = adopter.act("workflow_dispatch", "registry-apply.yml", dispatch_event())
+    assert whole.returncode != 0, log(whole)  # the broken model blocks the whole manifest
+    result = adopter.act("workflow_dispatch", "registry-apply.yml", dispatch_event(target=model))
+
+    assert result.returncode == 0, log(result)
+    assert "Targeted plan: 1 of 2 models; the rest is not checked" in result.stdout
+    assert server_client.get_registered_model(model).aliases == {"champion": "3"}
+    assert server_client.get_registered_model(broken).aliases == {"champion": "1"}
 
 
 def test_promoting_a_missing_version_fails_and_pushes_nothing(
