@@ -131,7 +131,7 @@ def _next_last_applied(
     and for those outside a targeted plan's target (it did not look at them)."""
     previous = dict(snapshot.last_applied or {})
     failed = {r.alias for r in results if r.model == name and r.status != "applied"}
-    failed |= {alias for model, alias in outside({name: snapshot}, plan.target)}
+    failed |= {alias for _, alias in outside({name: snapshot}, plan.target)}
     model = after.models.get(name)
     live = model.aliases if model else {}
     recorded = {

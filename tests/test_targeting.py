@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from controller.apply import apply_plan
 from controller.errors import UsageError
 from controller.manifest import parse_manifest
 from controller.plan import make_plan, targeting, within_target
 from controller.state import LastApplied, LiveModel, LiveState
-from controller.values import Address
+from controller.values import Address, Provenance
+from testing.memory_registry import MemoryRegistry
+
+PROVENANCE = Provenance(commit="c0ffee", actor="ann", applied_at="2026-12-02T00:00:00Z")
 
 MANIFEST = parse_manifest(
     "version: 1\nmodels:\n"
@@ -78,3 +82,21 @@ def test_a_removed_model_outside_the_target_is_left_alone() -> None:
 
 def owned_aliases(owned: dict[str, LiveModel]) -> dict[str, dict[str, int]]:
     return {name: m.aliases for name, m in owned.items()}
+
+
+def test_last_applied_keeps_its_record_for_the_aliases_outside_the_target() -> None:
+    """challenger drifted (3, applied as 1): a champion-only apply must not forget that."""
+    registry = MemoryRegistry(
+        {"bikes": {"champion": 1, "challenger": 3}},
+        last_applied={"bikes": LastApplied(aliases={"champion": 1, "challenger": 1})},
+    )
+    loaded = parse_manifest(
+        "version: 1\nmodels:\n  bikes:\n    aliases: {champion: 2, challenger: 1}\n", "r.yaml"
+    )
+    target = targeting(["bikes@champion"], loaded, {})
+    plan = make_plan(loaded, registry.read_state(["bikes"]), target=target)
+    report = apply_plan(plan, registry, PROVENANCE)
+    assert [(c.address, c.status) for c in report.changes] == [("bikes@champion", "applied")]
+    assert report.target == target
+    assert registry.aliases == {"bikes": {"champion": 2, "challenger": 3}}
+    assert registry.last_applied["bikes"].aliases == {"champion": 2, "challenger": 1}
