@@ -18,7 +18,9 @@ from controller.render.text import history as history_text
 from controller.values import CommitInfo, Revision
 from testing.repos import commit_file, make_repo, rename_file
 
-JSON_KEYS = {"commit", "date", "author", "model", "alias", "from", "to", "kind", "subject"}
+JSON_KEYS = {
+    "commit", "date", "author", "model", "alias", "from", "to", "kind", "subject", "holds",
+}  # fmt: skip
 
 
 def manifest(**aliases: int | None) -> str:

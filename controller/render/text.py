@@ -122,7 +122,7 @@ def history(entries: list[HistoryEntry]) -> str:
             e.commit.author,
             f"{e.model}@{e.alias}",
             f"{show_version(e.from_version)} -> {show_version(e.to_version)}",
-            e.kind,
+            f"{e.kind} (held)" if e.holds else e.kind,
             e.commit.subject,
         ]
         for e in entries
