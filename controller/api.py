@@ -23,7 +23,12 @@ from controller.ownership import owner_identity
 from controller.plan import make_plan, targeting, within_target
 from controller.promotion import Delivery, promote, rollback
 from controller.provenance import provenance
-from controller.records import confirm_deletions, confirmed_audits, unconfirmed_deletions
+from controller.records import (
+    confirm_deletions,
+    confirmed_audits,
+    rollbacks,
+    unconfirmed_deletions,
+)
 from controller.registry import Registry, open_registry, registry_ref
 from controller.review import (
     active_freeze,
@@ -109,6 +114,7 @@ def plan(
     made = confirm_deletions(
         make_plan(loaded, live, owned, owner, target), loaded, {**owned, **live.models}
     )
+    made = rollbacks(made, loaded.path)
     versions = registry.read_evidence(
         wanted_versions(made), gated_metrics(made.changes, loaded.manifest.gate_for)
     )
@@ -197,6 +203,8 @@ def apply(
             "(apply --override-freeze --reason TEXT to go ahead)",
         )
     if saved:  # a plan computed in this command already saw fresh data
+        # Which changes are rollbacks is git's word, read again, never the file's.
+        plan = rollbacks(plan, plan.source.manifest_path if plan.source else None)
         live = registry.read_state([*plan.models, *plan.released])
         check_still_current(plan, live)
         gated = plan.model_copy(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Protocol
 
 from controller.errors import ApplyRefused, RegistryError, RegistryUnreachable
@@ -190,7 +191,7 @@ def apply_plan(
             changes=[_unknown(r, reason) for r in written],
             errors=[*errors, reason],
         )
-    results = [_decided_by_read_back(r, after) for r in written]
+    results = [_timed(_decided_by_read_back(r, after), provenance) for r in written]
 
     for name, snapshot in plan.models.items():
         aliases = _next_last_applied(name, snapshot, results, after, plan)
@@ -229,11 +230,32 @@ def apply_plan(
     )
 
 
+def _timed(result: ChangeResult, provenance: Provenance) -> ChangeResult:
+    """An applied rollback with the seconds from its commit to this apply moving the alias."""
+    lane = result.rollback
+    if result.status != "applied" or lane is None or lane.committed_at is None:
+        return result
+    took = datetime.fromisoformat(provenance.applied_at) - datetime.fromisoformat(lane.committed_at)
+    return result.model_copy(update={"rollback_seconds": int(took.total_seconds())})
+
+
+def _rollback_word(result: ChangeResult) -> str | None:
+    """What the audit record says of a rollback: where it returned to, and what was waived."""
+    lane = result.rollback
+    if lane is None:
+        return None
+    return lane.waiver(result.alias) or (
+        f"a rollback to a version that served as {result.alias} until {lane.served_until[:10]}"
+    )
+
+
 def _audit(
     registry: RegistryWriter, result: ChangeResult, version: int, provenance: Provenance
 ) -> str | None:
     """Tag the version an alias now points at with who set it, and from what; or say why not."""
     audit = AuditRecord(
+        rollback=_rollback_word(result),
+        rollback_seconds=result.rollback_seconds,
         alias=result.alias,
         commit=provenance.commit,
         actor=provenance.actor,

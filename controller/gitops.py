@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 ZERO_SHA = "0" * 40
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 # One record per commit: \x1e starts it, \x1f separates the fields, then `--raw -z` output.
-LOG_FORMAT = "%x1e%H%x1f%aI%x1f%an%x1f%s"
+LOG_FORMAT = "%x1e%H%x1f%aI%x1f%cI%x1f%an%x1f%s"
 GITHUB_REMOTE = re.compile(
     r"^(?:https://(?:[^@/]+@)?github\.com/|git@github\.com:|ssh://git@github\.com/)"
     r"(?P<owner>[^/]+)/(?P<repo>[^/]+?)(?:\.git)?/?$"
@@ -160,10 +160,10 @@ def _later_releases(
 def _parse_record(record: str) -> tuple[CommitInfo, str, str]:
     """One commit's header and raw diff line -> (commit, path at that commit, new blob id)."""
     header, _, raw = record.partition("\0")
-    sha, date, author, subject = header.split("\x1f", 3)
+    sha, date, committed, author, subject = header.split("\x1f", 4)
     fields = raw.strip("\n\0").split("\0")
     blob = fields[0].split()[3]
-    return CommitInfo(sha, date, author, subject), fields[-1], blob
+    return CommitInfo(sha, date, author, subject, committed), fields[-1], blob
 
 
 def manifest_checkout(path: str | Path) -> Checkout:

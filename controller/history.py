@@ -7,7 +7,15 @@ import re
 from controller.commit_message import parse_subject
 from controller.errors import ManifestError
 from controller.manifest import LoadedManifest, parse_manifest
-from controller.values import CommitInfo, HistoryEntry, HistoryKind, Revision
+from controller.values import (
+    Change,
+    CommitInfo,
+    HistoryEntry,
+    HistoryKind,
+    Plan,
+    Revision,
+    RollbackLane,
+)
 
 # model -> alias -> version (None: declared absent)
 Declared = dict[str, dict[str, int | None]]
@@ -35,7 +43,80 @@ def alias_changes(revisions: list[Revision]) -> tuple[list[HistoryEntry], list[s
             continue
         batches.append(_diff(revision.commit, before, after))
         before = after
-    return [entry for batch in reversed(batches) for entry in batch], warnings
+    entries = [entry for batch in reversed(batches) for entry in batch]
+    held = {id(entry) for entry in holds(entries).values()}
+    return [e.model_copy(update={"holds": True}) if id(e) in held else e for e in entries], warnings
+
+
+def _backwards(entry: HistoryEntry) -> bool:
+    return None not in (entry.from_version, entry.to_version) and (
+        (entry.to_version or 0) < (entry.from_version or 0)
+    )
+
+
+def _forwards(entry: HistoryEntry) -> bool:
+    return None not in (entry.from_version, entry.to_version) and (
+        (entry.to_version or 0) > (entry.from_version or 0)
+    )
+
+
+def holds(entries: list[HistoryEntry]) -> dict[tuple[str, str], HistoryEntry]:
+    """(model, alias) -> the backwards move that holds it: the latest one not followed by a
+    forward move. `update` then proposes only versions newer than the one it left."""
+    found: dict[tuple[str, str], HistoryEntry] = {}
+    decided: set[tuple[str, str]] = set()
+    for entry in entries:  # newest first: the first move either way decides
+        key = (entry.model, entry.alias)
+        if key in decided:
+            continue
+        if _backwards(entry):
+            found[key] = entry
+            decided.add(key)
+        elif _forwards(entry):
+            decided.add(key)
+    return found
+
+
+def rollback_lane(
+    entries: list[HistoryEntry], model: str, alias: str, version: int
+) -> RollbackLane | None:
+    """Whether setting MODEL@ALIAS to `version` is a rollback: an earlier commit declared that
+    version for this alias and a later one moved it off. Git history alone decides, never a
+    registry tag. The commit declaring it again, if any, is the rollback's."""
+    moved_off: CommitInfo | None = None
+    back: CommitInfo | None = None
+    for entry in reversed(entries):  # oldest first
+        if entry.model != model or entry.alias != alias:
+            continue
+        if entry.from_version == version and entry.to_version != version:
+            moved_off, back = entry.commit, None
+        elif entry.to_version == version and moved_off is not None:
+            back = entry.commit
+    if moved_off is None:
+        return None
+    return RollbackLane(
+        served_until=moved_off.date,
+        commit=back.sha if back else None,
+        committed_at=back.committed if back else None,
+    )
+
+
+def rollback_lanes(plan: Plan, entries: list[HistoryEntry]) -> Plan:
+    """The plan with each change back to a version that held its alias marked as a rollback,
+    and no other change marked (a saved plan's own word on that is not taken)."""
+
+    def marked(change: Change) -> Change:
+        lane = (
+            rollback_lane(entries, change.model, change.alias, change.to_version)
+            if change.to_version is not None
+            else None
+        )
+        gate = plan.gate_specs.get(change.address)
+        if lane and gate:  # a saved plan's gates; review fills these in for a fresh one
+            lane = lane.model_copy(update={"waived": gate.soft_checks()})
+        return change.model_copy(update={"rollback": lane})
+
+    return plan.model_copy(update={"changes": [marked(c) for c in plan.changes]})
 
 
 # What may stand at an alias value for an in-place edit to be understood without a parse: a

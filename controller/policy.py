@@ -196,6 +196,32 @@ class Gate(Strict):
     min_age: Duration | None = Field(
         default=None, description="the version was created at least this long ago (30m, 24h, 7d)"
     )
+    on_rollback: Literal["waive", "enforce"] | None = Field(
+        default=None,
+        description="a rollback to a version that held the alias skips min_age, "
+        "better_than_current and promotes_from (waive, the default) or keeps them (enforce)",
+    )
+
+    def soft_checks(self) -> list[str]:
+        """The checks a rollback does not have to pass, unless `on_rollback: enforce`: a version
+        that served before need not beat, outwait or come from what replaced it."""
+        if self.on_rollback == "enforce":
+            return []
+        declared = {
+            "better_than_current": bool(self.better_than_current),
+            "min_age": self.min_age is not None,
+            "promotes_from": self.promotes_from is not None,
+        }
+        return [name for name, present in declared.items() if present]
+
+    def without(self, checks: list[str]) -> Gate:
+        """The gate with these soft checks left out."""
+        cleared: dict[str, object] = {
+            "better_than_current": {},
+            "min_age": None,
+            "promotes_from": None,
+        }
+        return self.model_copy(update={name: cleared[name] for name in checks})
 
 
 def merge_gates(outer: Gate | None, inner: Gate | None) -> Gate | None:

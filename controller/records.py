@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from controller.gitops import recorded_commits
+from controller.errors import GitError
+from controller.gitops import manifest_revisions, recorded_commits
+from controller.history import alias_changes, rollback_lanes
 from controller.manifest import LoadedManifest
 from controller.plan import leave_unconfirmed
 from controller.state import LiveModel, RawVersion
@@ -59,3 +61,18 @@ def confirmed_audits(
     """Which audit tags git confirms, for the versions a change moves an alias off."""
     claims = audit_claims(versions.values(), plan.changes)
     return audit_verdicts(claims, _history(path, claims), path or "the manifest")
+
+
+def rollbacks(plan: Plan, path: str | None) -> Plan:
+    """The plan with its rollback lanes read from the manifest's git history (history.py).
+
+    Without a readable history (no git, a shallow clone) no change is a rollback, so every
+    gate check stands."""
+    marked = any(c.rollback for c in plan.changes)
+    if path is None or not (marked or any(c.to_version is not None for c in plan.changes)):
+        return plan
+    try:
+        entries, _ = alias_changes(manifest_revisions(path))
+    except GitError:
+        entries = []
+    return rollback_lanes(plan, entries)

@@ -165,6 +165,13 @@ def assess(
     bump it is about to propose, plan and apply of every change they make."""
     if change.to_version is None:
         return change
+    if change.rollback is not None and gate is not None:
+        # A version that served this alias before: only the hard checks stand.
+        waived = gate.soft_checks()
+        gate = gate.without(waived)
+        change = change.model_copy(
+            update={"rollback": change.rollback.model_copy(update={"waived": waived})}
+        )
     named = [*metric_names(gate), *evidence_metrics]
 
     def facts(version: int | None) -> VersionEvidence | None:

@@ -235,8 +235,9 @@ def _check_replay(plan: Plan, path: str) -> None:
 
 
 def _what(change: Change) -> Change:
-    """The change without the facts attached to it for review."""
-    return change.model_copy(update={"evidence": None, "gates": []})
+    """The change without the facts attached to it for review (apply reads the rollback lane
+    from git again)."""
+    return change.model_copy(update={"evidence": None, "gates": [], "rollback": None})
 
 
 def _change_difference(listed: list[Change], replayed: list[Change]) -> str:

@@ -43,6 +43,8 @@ class AuditRecord:
     from_version: int | None
     manifest_sha256: str | None = None
     freeze_override: str | None = None  # why it was applied inside a freeze window
+    rollback: str | None = None  # a rollback: to what it returned, and the checks waived
+    rollback_seconds: int | None = None  # from the rollback commit to the alias moving
 
     def to_tag_value(self) -> str:
         record: dict[str, Any] = {
@@ -55,6 +57,9 @@ class AuditRecord:
         }
         if self.freeze_override:
             record["freeze_override"] = self.freeze_override
+        if self.rollback:
+            record["rollback"] = self.rollback
+            record["rollback_seconds"] = self.rollback_seconds
         return _tag_json(record)
 
     @classmethod

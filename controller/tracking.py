@@ -1,16 +1,18 @@
 """Which version a tracked alias should move to: pure, over what the registry layer reads.
 
-Tracking only ever proposes a forward move (a higher version than the declared one), so a
+Tracking only ever proposes a forward move (a higher version than the declared one), and
+after a commit moved the alias back, only a version newer than the one it left (a hold), so a
 deliberate rollback in the manifest is never undone by the bot.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from controller.policy import TagPattern, TrackPolicy, tag_matches
 from controller.state import READY, LiveVersion
-from controller.values import Decision, TrackedAlias
+from controller.values import Decision, HistoryEntry, TrackedAlias
 
 
 def tag_mismatches(required: Mapping[str, str | TagPattern], tags: Mapping[str, str]) -> list[str]:
@@ -43,8 +45,10 @@ def decide(
     declared: int,
     policy: TrackPolicy,
     versions: Iterable[LiveVersion],
+    held: Hold | None = None,
 ) -> TrackedAlias:
-    """Compare the declared version with the newest matching one; only forward is a bump."""
+    """Compare the declared version with the newest matching one; only forward is a bump,
+    and while `held`, only past the version the rollback left."""
 
     def verdict(candidate: int | None, decision: Decision, reason: str) -> TrackedAlias:
         return TrackedAlias(
@@ -64,7 +68,29 @@ def decide(
     if candidate < declared:
         reason = f"declared {declared} is newer than {candidate}; tracking never moves back"
         return verdict(candidate, "hold", reason)
+    if held is not None and candidate <= held.left:
+        reason = (
+            f"held: rolled back from {held.left} in {held.commit[:7]}; "
+            f"waiting for a version newer than {held.left}"
+        )
+        return verdict(candidate, "hold", reason)
     return verdict(candidate, "bump", f"newer version {candidate}")
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A commit moved the alias back from `left` and nothing moved it forward since."""
+
+    left: int
+    commit: str
+
+
+def hold_of(entries: Iterable[HistoryEntry], model: str, alias: str) -> Hold | None:
+    """The hold on MODEL@ALIAS from its marked history entries (history.alias_changes)."""
+    for entry in entries:
+        if entry.holds and entry.model == model and entry.alias == alias and entry.from_version:
+            return Hold(entry.from_version, entry.commit.sha)
+    return None
 
 
 def wanted(policy: TrackPolicy) -> str:

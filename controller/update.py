@@ -16,15 +16,23 @@ from datetime import datetime
 from controller.clock import now
 from controller.errors import UpdateError
 from controller.gates import failures
-from controller.gitops import local_branches, remote_branches, starting_branch, switch_to
+from controller.gitops import (
+    local_branches,
+    manifest_checkout,
+    manifest_revisions,
+    remote_branches,
+    starting_branch,
+    switch_to,
+)
+from controller.history import alias_changes
 from controller.manifest import LoadedManifest, load_manifest
 from controller.policy import TrackPolicy
 from controller.promotion import AliasRequest, Delivery, branch_stem, edit_alias
 from controller.registry import Registry, open_registry, registry_ref
 from controller.review import assess, gated_metrics
 from controller.target import TargetFlags
-from controller.tracking import decide
-from controller.values import Change, RegistryRef, TrackedAlias
+from controller.tracking import decide, hold_of
+from controller.values import Change, HistoryEntry, RegistryRef, TrackedAlias
 
 BRANCH_PREFIX = "update/"
 NO_GIT = Delivery()
@@ -103,8 +111,17 @@ def update(
         return Updates([])
     registry = open_registry(flags, loaded.manifest.tracking_uri, loaded.path)
     versions = registry.read_versions({t.model for t in tracked})
+    entries = _history(path)
     decisions = [
-        decide(t.model, t.alias, t.declared, t.policy, versions.get(t.model, [])) for t in tracked
+        decide(
+            t.model,
+            t.alias,
+            t.declared,
+            t.policy,
+            versions.get(t.model, []),
+            hold_of(entries, t.model, t.alias),
+        )
+        for t in tracked
     ]
     decisions = _through_gates(loaded, registry, decisions, now())
     if start is None:
@@ -125,6 +142,14 @@ def update(
         for d in decisions
     ]
     return Updates(bumped, registry_ref(registry))
+
+
+def _history(path: str) -> list[HistoryEntry]:
+    """The manifest's alias changes, for its holds; none outside git. A shallow clone is
+    refused (gitops): a hold cut off from history would let a rolled-back version return."""
+    if manifest_checkout(path).root is None:
+        return []
+    return alias_changes(manifest_revisions(path))[0]
 
 
 def _through_gates(

@@ -142,6 +142,25 @@ class GateResult(Record):
     message: str
 
 
+class RollbackLane(Record):
+    """Why a change is a rollback: git history shows the version held this alias until a later
+    commit moved it off, so the soft checks of its gate (`waived`) do not block it."""
+
+    served_until: str  # the date (ISO) of the commit that moved the alias off this version
+    commit: str | None = None  # the commit that declares the rollback; None: uncommitted
+    committed_at: str | None = None  # its committer time (ISO), from which apply counts
+    waived: list[str] = Field(default_factory=list)  # the gate checks not run, by name
+
+    def waiver(self, alias: str) -> str | None:
+        """The line every format shows, or None when the gate had nothing to waive."""
+        if not self.waived:
+            return None
+        return (
+            f"waived for a rollback to a version that served as {alias} until "
+            f"{self.served_until[:10]}: {', '.join(self.waived)}"
+        )
+
+
 class Change(Record):
     model: str
     alias: str
@@ -151,6 +170,7 @@ class Change(Record):
     reason: Reason
     evidence: ChangeEvidence | None = None
     gates: list[GateResult] = Field(default_factory=list)
+    rollback: RollbackLane | None = None
 
     @property
     def address(self) -> str:
@@ -317,6 +337,8 @@ class ChangeResult(Change):
     error: str | None = None
     # Something true and worth saying about a change that did not fail, e.g. a lost reply.
     note: str | None = None
+    # A rollback's time from its commit (committer time) to the alias being moved.
+    rollback_seconds: int | None = None
 
     @classmethod
     def of(cls, change: Change, status: Status, error: str | None = None) -> ChangeResult:
@@ -377,10 +399,13 @@ class CommitInfo(Record):
     date: str  # author date, ISO 8601
     author: str
     subject: str
+    committed: str | None = None  # committer date, ISO 8601: when it landed where it is
 
-    def __init__(self, sha: str, date: str, author: str, subject: str) -> None:
+    def __init__(
+        self, sha: str, date: str, author: str, subject: str, committed: str | None = None
+    ) -> None:
         """Positional, in the order git's log format gives the fields."""
-        super().__init__(sha=sha, date=date, author=author, subject=subject)
+        super().__init__(sha=sha, date=date, author=author, subject=subject, committed=committed)
 
 
 class Checkout(Record):
@@ -417,6 +442,8 @@ class HistoryEntry(Record):
     from_version: int | None = Field(alias="from")
     to_version: int | None = Field(alias="to")
     kind: HistoryKind
+    # A backwards move not followed by a forward one: `update` proposes only newer versions.
+    holds: bool = False
 
 
 # bump: the manifest should move to the candidate; branch-exists: that bump is already on

@@ -12,13 +12,15 @@ from controller import api
 from controller import history as history_module
 from controller.cli import main
 from controller.errors import ManifestError
-from controller.history import _RevisionReader, alias_changes
+from controller.history import _RevisionReader, alias_changes, rollback_lane
 from controller.manifest import parse_manifest
 from controller.render.text import history as history_text
 from controller.values import CommitInfo, Revision
 from testing.repos import commit_file, make_repo, rename_file
 
-JSON_KEYS = {"commit", "date", "author", "model", "alias", "from", "to", "kind", "subject"}
+JSON_KEYS = {
+    "commit", "date", "author", "model", "alias", "from", "to", "kind", "subject", "holds",
+}  # fmt: skip
 
 
 def manifest(**aliases: int | None) -> str:
@@ -269,3 +271,38 @@ def test_an_in_place_edit_to_a_huge_version_is_parsed_in_full_and_skipped() -> N
     entries, warnings = alias_changes(revisions)
     assert [(e.from_version, e.to_version) for e in entries] == [(None, 1)]
     assert len(warnings) == 1 and "is too large to be a version" in warnings[0]
+
+
+def test_the_latest_backwards_move_holds_until_a_forward_move() -> None:
+    held = [
+        revision(3, manifest(champion=3, challenger=5)),
+        revision(2, manifest(champion=3, challenger=4)),
+        revision(1, manifest(champion=4, challenger=4)),
+    ]
+    entries, _ = alias_changes(held)
+    assert [(e.commit.sha[-1], e.alias, e.holds) for e in entries] == [
+        ("3", "challenger", False),
+        ("2", "champion", True),
+        ("1", "challenger", False),
+        ("1", "champion", False),
+    ]
+    released, _ = alias_changes([revision(4, manifest(champion=5, challenger=5)), *held])
+    assert not any(e.holds for e in released)
+
+
+def test_a_rollback_lane_needs_the_version_declared_then_moved_off() -> None:
+    entries, _ = alias_changes(
+        [
+            revision(3, manifest(champion=1), "rollback"),
+            revision(2, manifest(champion=2)),
+            revision(1, manifest(champion=1)),
+        ]
+    )
+    lane = rollback_lane(entries, "bikes", "champion", 1)
+    assert lane is not None
+    assert (lane.served_until, lane.commit) == ("2024-01-02T10:00:00+00:00", f"{3:040d}")
+    assert rollback_lane(entries, "bikes", "champion", 3) is None  # never declared
+    assert rollback_lane(entries, "bikes", "challenger", 1) is None  # another alias
+    # Still on 1 in the last commit, moved off only in the working tree: no commit to time.
+    uncommitted = rollback_lane(entries[1:], "bikes", "champion", 1)
+    assert uncommitted is not None and uncommitted.commit is None

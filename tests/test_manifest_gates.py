@@ -87,7 +87,7 @@ freeze:
         "registry.yaml:4:49: gates.champion.require_tags.team: input should be a valid string",
         "registry.yaml:5:14: malformed duration '24x': use a number with d, h or m, e.g. 24h",
         "registry.yaml:6:5: unknown gate 'frobnicate' (known: require_tags, require_signature, "
-        "promotes_from, metrics, better_than_current, min_age)",
+        "promotes_from, metrics, better_than_current, min_age, on_rollback)",
         "registry.yaml:12:25: a metric gate needs min, max or both",
         "registry.yaml:13:37: models.bikes.gates.champion.better_than_current.rmse: input "
         "should be 'lower' or 'higher'",

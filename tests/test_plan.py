@@ -166,6 +166,7 @@ def test_plan_json_has_the_contracted_shape() -> None:
             "reason": "promote",
             "evidence": None,  # filled in by review.review, with the registry's facts
             "gates": [],
+            "rollback": None,  # a rollback lane, read from git history (records.rollbacks)
         }
     ]
     assert data["unmanaged"] == [{"model": "bikes", "alias": "old", "version": 1}]

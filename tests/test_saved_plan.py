@@ -157,7 +157,11 @@ def test_a_change_on_a_model_outside_the_snapshot_is_refused(
     victim = make_model("victim")
     server_client.set_registered_model_alias(victim, "prod", "2")
     extra = {"model": victim, "alias": "prod", "action": "delete", "from": 2, "to": None}
-    extra |= {"evidence": None, "gates": []}  # written as plan writes every change
+    extra |= {
+        "evidence": None,
+        "gates": [],
+        "rollback": None,
+    }  # written as plan writes every change
 
     def append(data: dict) -> None:
         data["changes"].append({**extra, "reason": "prune"})

@@ -362,3 +362,41 @@ def test_bumps_of_models_whose_names_clean_alike_get_their_own_branches(
         assert str(track.repo.heads[branch].commit.message).startswith(
             f"update {name}@challenger: 1 -> 2\n"
         )
+
+
+def history(track: Tracking, model: str) -> list[tuple[int | None, int | None, bool]]:
+    """`history MODEL challenger --format json`: (from, to, holds), newest first."""
+    track.capsys.readouterr()
+    path = str(track.manifest)
+    assert main(["history", model, "challenger", "-f", path, "--format", "json"]) == 0
+    return [(e["from"], e["to"], e["holds"]) for e in json.loads(track.capsys.readouterr().out)]
+
+
+def test_a_rolled_back_alias_is_held_until_a_newer_version_or_a_forward_move(
+    track: Tracking,
+) -> None:
+    model = track.model(4, approved=(1,))
+    track.declare(model, champion=1, challenger=4)
+    track.declare(model, champion=1, challenger=3)  # 4 was bad: moved back by a commit
+    rolled_back = track.repo.head.commit.hexsha[:7]
+    before = track.manifest.read_bytes()
+
+    held = f"held: rolled back from 4 in {rolled_back}; waiting for a version newer than 4"
+    tracked = track.update()
+    assert decisions(tracked)["challenger"] == (3, 4, "hold")
+    assert [x["reason"] for x in tracked if x["alias"] == "challenger"] == [held]
+    assert track.manifest.read_bytes() == before
+    assert track.run("update") == 0
+    assert f"  {model}@challenger: 3 ({held})" in track.capsys.readouterr().out
+
+    assert history(track, model) == [(4, 3, True), (None, 4, False)]
+    assert main(["history", model, "challenger", "-f", str(track.manifest)]) == 0
+    newest = track.capsys.readouterr().out.splitlines()[0].split()
+    assert newest[-6:] == ["4", "->", "3", "rollback", "(held)", "declare"]
+
+    version = track.new_version(model)  # 5: newer than the one rolled back from
+    assert decisions(track.update())["challenger"] == (3, version, "bump")
+
+    track.declare(model, champion=1, challenger=4)  # a person promotes 4 again: no hold
+    assert history(track, model)[0] == (3, 4, False)
+    assert decisions(track.update())["challenger"] == (4, version, "bump")

@@ -34,7 +34,7 @@ def history(entries: list[HistoryEntry]) -> str:
     return dumps([_flat(entry) for entry in entries])
 
 
-def _flat(entry: HistoryEntry) -> dict[str, str | int | None]:
+def _flat(entry: HistoryEntry) -> dict[str, str | int | bool | None]:
     return {
         "commit": entry.commit.sha,
         "date": entry.commit.date,
@@ -44,6 +44,7 @@ def _flat(entry: HistoryEntry) -> dict[str, str | int | None]:
         "from": entry.from_version,
         "to": entry.to_version,
         "kind": entry.kind,
+        "holds": entry.holds,
         "subject": entry.commit.subject,
     }
 

@@ -86,7 +86,9 @@ def _fold(summary: str, body: list[str], rows: int) -> list[str]:
 def _status_cell(result: ChangeResult) -> str:
     cell = f"{STATUS_ICONS[result.status]} {result.status}"
     cell = f"{cell}: {escape(result.error)}" if result.error else cell
-    return f"{cell} ({escape(result.note)})" if result.note else cell
+    cell = f"{cell} ({escape(result.note)})" if result.note else cell
+    took = words.rollback_time(result)
+    return f"{cell} ({took})" if took else cell
 
 
 def _gates_cell(change: Change) -> str:
@@ -114,7 +116,7 @@ def _change_tables(changes: Sequence[Change], base: str | None) -> list[str]:
                 escape(c.alias),
                 version_cell(model, c.from_version, base),
                 version_cell(model, c.to_version, base),
-                c.reason,
+                escape(words.reason(c)),
                 *([_gates_cell(c)] if gated else []),
                 *([_status_cell(c)] if isinstance(c, ChangeResult) else []),
             ]

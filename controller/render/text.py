@@ -31,7 +31,7 @@ def change_line(change: Change) -> str:
         values = f"{change.from_version}"
     else:
         values = f"{change.from_version} -> {change.to_version}"
-    return f"{symbol} {change.address}: {values} ({change.reason})"
+    return f"{symbol} {change.address}: {values} ({words.reason(change)})"
 
 
 def registry_line(registry: RegistryRef | None, manifest_path: str | None) -> list[str]:
@@ -102,6 +102,8 @@ def report(report: ApplyReport) -> str:
     for result in report.changes:
         suffix = f": {result.error}" if result.error else ""
         suffix += f" ({result.note})" if result.note else ""
+        took = words.rollback_time(result)
+        suffix += f" ({took})" if took else ""
         lines.append(f"  {change_line(result)} ... {result.status}{suffix}")
     lines += [f"  released {name}" for name in report.released]
     lines += [f"error: {e}" for e in report.errors]
@@ -126,7 +128,7 @@ def history(entries: list[HistoryEntry]) -> str:
             e.commit.author,
             f"{e.model}@{e.alias}",
             f"{show_version(e.from_version)} -> {show_version(e.to_version)}",
-            e.kind,
+            f"{e.kind} (held)" if e.holds else e.kind,
             e.commit.subject,
         ]
         for e in entries

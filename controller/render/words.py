@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from controller.schedule import show_duration
 from controller.state import AUDIT_TAG_PREFIX
-from controller.values import GateResult, SignatureDiff, VersionEvidence
+from controller.values import Change, ChangeResult, GateResult, SignatureDiff, VersionEvidence
 
 PASS, FAIL = "✓", "✗"
 
@@ -98,3 +98,17 @@ def gate_mark(result: GateResult) -> str:
     actual = number(result.actual) if isinstance(result.actual, float) else result.actual
     shown = "missing" if actual is None else actual
     return f"{mark} {result.gate} = {shown} (expected {result.expected})"
+
+
+def reason(change: Change) -> str:
+    """The change's reason; for a rollback, with the gate checks it waived and why."""
+    waiver = change.rollback.waiver(change.alias) if change.rollback else None
+    return f"{change.reason}; {waiver}" if waiver else change.reason
+
+
+def rollback_time(result: ChangeResult) -> str | None:
+    """How long an applied rollback took from its commit, or None."""
+    lane = result.rollback
+    if result.rollback_seconds is None or lane is None or lane.commit is None:
+        return None
+    return f"moved {result.rollback_seconds} s after the rollback commit {lane.commit[:7]}"
