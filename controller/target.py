@@ -84,6 +84,35 @@ def resolve_target(
     return RegistryTarget(tracking, tracking, tracking_source)
 
 
+# What a registry URI may start with: an MLflow server, a local folder, or a database.
+SERVER_SCHEMES = ("http", "https")
+LOCAL_SCHEMES = ("file", "")
+DATABRICKS = ("databricks", "databricks-uc")
+
+
+def _scheme(uri: str) -> str:
+    """`https`, `postgresql` (from `postgresql+psycopg2`), or '' for a plain path."""
+    return uri.split(":", 1)[0].split("+", 1)[0].lower() if "://" in uri or ":" in uri else ""
+
+
+def require_supported_uri(target: RegistryTarget) -> None:
+    """One clear line for a registry this tool cannot talk to, before MLflow answers with
+    an HTTP 400 (`htp://…`) or reads `databricks-uc` as a file name."""
+    for uri in dict.fromkeys((target.registry_uri, target.tracking_uri)):
+        scheme = _scheme(uri)
+        if scheme in DATABRICKS or uri.lower() in DATABRICKS:
+            raise RegistryError(
+                f"{redact(uri)}: Databricks registries (workspace and Unity Catalog) are not "
+                "supported yet; see docs/reference.md (Registries that are not supported)"
+            )
+        if scheme not in (*SERVER_SCHEMES, *LOCAL_SCHEMES, *SQL_STORE_SCHEMES):
+            raise RegistryError(
+                f"{redact(uri)}: unknown registry URI scheme {scheme!r}; use an MLflow server "
+                "(http:// or https://), a local folder (file:) or a database (sqlite:///…, "
+                "postgresql://…)"
+            )
+
+
 def local_store_path(uri: str) -> Path | None:
     """The file or folder a local store URI lives in; None for servers and in-memory stores."""
     parts = urlsplit(uri)
@@ -118,5 +147,4 @@ def require_existing_store(target: RegistryTarget, *, may_create: bool) -> None:
 
 def is_sql_store(uri: str) -> bool:
     """`sqlite:///mlflow.db`, `postgresql+psycopg2://…`: a database MLflow opens itself."""
-    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
-    return ":" in uri and scheme in SQL_STORE_SCHEMES
+    return _scheme(uri) in SQL_STORE_SCHEMES

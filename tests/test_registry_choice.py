@@ -176,3 +176,26 @@ def test_promote_names_the_registry_that_confirmed_the_version(
     assert result.returncode == 0, result
     assert result.stderr.splitlines()[0] == f"Registry: {mlflow_server} (from --tracking-uri)"
     assert "champion: 2" in (tmp_path / "registry.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("uri", "says"),
+    [
+        ("htp://mlflow.internal:5000", "unknown registry URI scheme 'htp'"),
+        ("databricks-uc", "Databricks registries"),
+        ("databricks", "Databricks registries"),
+        ("databricks://profile", "Databricks registries"),
+        ("databricks-uc://profile", "Databricks registries"),
+    ],
+)
+@pytest.mark.parametrize("command", [["plan"], ["import", "choice"]])
+def test_a_registry_uri_the_tool_cannot_talk_to_is_one_line_naming_it(
+    tmp_path: Path, uri: str, says: str, command: list[str]
+) -> None:
+    write_manifest(tmp_path, "choice")
+    result = run_cli(*command, "--tracking-uri", uri, cwd=tmp_path)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and says in errors[0] and uri in errors[0], result.stderr
+    assert "Traceback" not in result.stderr and "HTTP 400" not in result.stderr
+    assert files_under(tmp_path) == {"registry.yaml"}

@@ -22,6 +22,7 @@ from controller.target import (
     RegistryTarget,
     is_sql_store,
     require_existing_store,
+    require_supported_uri,
 )
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ class Connection:
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
+            require_supported_uri(self.target)
             require_sql_store_support(self.target)
             require_existing_store(self.target, may_create=self.may_create)
             with self._errors(""):
