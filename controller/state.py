@@ -186,11 +186,11 @@ class LiveModel:
     aliases: dict[str, int] = field(default_factory=dict)
     # version number -> status, for the versions of this model the registry returned
     versions: dict[int, str] = field(default_factory=dict)
-    # version number -> what the search said of it (empty where versions came another way)
-    facts: dict[int, VersionFacts] = field(default_factory=dict)
     last_applied: LastApplied | None = None
     # The identity of the manifest that manages this model (the owner tag), if any.
     owner: str | None = None
+    # version number -> what the search said of it (empty where versions came another way)
+    facts: dict[int, VersionFacts] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -165,15 +165,14 @@ def test_evidence_costs_one_read_per_version_and_per_run_and_only_for_changes(
     # The versions search already returned each version's facts (tags, run, creator): no
     # `model-versions/get`. Where a `models:/` source is stored is the registry's to say, asked
     # of its registry client, without MlflowClient's extra model read (its prompt check); the
-    # MLmodel file itself is an artifact download, not a REST call. No version of this
-    # registry has a tag yet, so one `model-versions/get` asks whether its search leaves them
-    # out (an applied registry has audit tags, and never asks).
+    # MLmodel file itself is an artifact download, not a REST call. No version of this model
+    # has a tag, so the search cannot be told from one that leaves tags out: the versions
+    # shown in detail are read alone (a registry this tool applied to has audit tags).
     assert endpoints == sorted(
         # The declared models, the models this manifest owns, and their versions.
         ["registered-models/search"] * 2
         + ["model-versions/search"]
-        + ["model-versions/get"]
-        + ["model-versions/get-download-uri"] * 2
+        + ["model-versions/get", "model-versions/get-download-uri"] * 2
         + ["runs/get"] * 2
     )
 

@@ -41,15 +41,14 @@ RESOLVED_SCHEMES = ("models", "runs")
 class EvidenceReads(Connection):
     """Reads only what the plan's `EvidenceNeeds` ask for, in parallel and in batches."""
 
-    _search_omits_tags: bool | None = None  # learned once per registry, on first need
-
     def read_evidence(
         self, needs: EvidenceNeeds, live: LiveState | None = None
     ) -> dict[VersionKey, RawVersion]:
         """Facts about the versions `needs` names.
 
         A version the state read's search returned (`live`) is not read again, unless its
-        every fact counts and this registry's search leaves tags out (probed once). Per
+        every fact counts (`needs.exact`) and no searched version has any tag: some registries
+        leave tags out of search, and one with none anywhere cannot say which it is. Per
         version in `needs.signatures`: the `MLmodel` file alone (its download URI asked of the
         registry only for `models:/` and `runs:/` sources). Per run of a version in
         `needs.runs`: its metrics, in one search per experiment where the sources name it,
@@ -64,9 +63,8 @@ class EvidenceReads(Connection):
         ui = ui_base(without_credentials(self.target.registry_uri))
         with self._errors():
             self.client  # noqa: B018 -- create it once, before the threads share it
-            exact = sorted(needs.exact & set(searched))
-            if exact and self._omits_tags(live, exact[0]):
-                searched = {k: f for k, f in searched.items() if k not in needs.exact}
+        if not _tags_seen(live):  # maybe a registry whose search leaves them out: read alone
+            searched = {k: f for k, f in searched.items() if k not in needs.exact}
         unread = [key for key in keys if key not in searched]
         with self._errors(), ThreadPoolExecutor(max_workers=EVIDENCE_READ_THREADS) as pool:
             read = dict(
@@ -104,17 +102,6 @@ class EvidenceReads(Connection):
                 version = with_metrics(version, runs, histories, points, gated)
             found[key] = version
         return found
-
-    def _omits_tags(self, live: LiveState | None, probe: VersionKey) -> bool:
-        """Whether this registry's versions search leaves tags out: no searched version has
-        any, yet one read alone does. Asked once per registry, and only when no tag was seen."""
-        if self._search_omits_tags is None:
-            models = live.models.values() if live else ()
-            if any(f.tags for model in models for f in model.facts.values()):
-                return False  # tags came back: the search carries them
-            alone = self.client.get_model_version(probe[0], str(probe[1]))
-            self._search_omits_tags = bool(alone.tags)
-        return self._search_omits_tags
 
     def _read_version(self, model: str, version: int) -> VersionFacts:
         return version_facts(self.client.get_model_version(model, str(version)))
@@ -220,6 +207,13 @@ def experiment_of(source: str, run_id: str) -> str | None:
     """The experiment a version's source names for its run, if it names one."""
     match = EXPERIMENT_IN_SOURCE.search(source)
     return match[1] if match and match[2] == run_id else None
+
+
+def _tags_seen(live: LiveState | None) -> bool:
+    """Whether the search returned a tag on any version: then it carries them all. Any
+    registry this tool applied to has them (its audit tags)."""
+    models = live.models.values() if live else ()
+    return any(facts.tags for model in models for facts in model.facts.values())
 
 
 def _searched(live: LiveState | None, keys: Iterable[VersionKey]) -> dict[VersionKey, VersionFacts]:
