@@ -18,6 +18,7 @@ from controller.errors import ModelNotFound, RegistryError, UsageError
 from controller.gitops import manifest_checkout, manifest_revisions
 from controller.history import alias_changes, select
 from controller.manifest import LoadedManifest, load_manifest
+from controller.notify import Event, apply_event, error_event, notify, plan_event, receivers
 from controller.output import redact, without_credentials
 from controller.ownership import owner_identity
 from controller.plan import make_plan, targeting, within_target
@@ -53,17 +54,23 @@ from controller.values import ApplyReport, HistoryEntry, Plan, PlanSource, Probl
 
 __all__ = [
     "Delivery",
+    "Event",
     "FreezeOverride",
     "Halt",
     "TargetFlags",
     "ToApply",
     "apply",
+    "apply_event",
+    "error_event",
     "history",
     "import_",
+    "notify",
     "open_registry",
     "plan",
+    "plan_event",
     "plan_to_apply",
     "promote",
+    "receivers",
     "registry_ref",
     "rollback",
     "update",
