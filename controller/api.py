@@ -19,6 +19,7 @@ from controller.evidence import merged
 from controller.gitops import manifest_checkout, manifest_revisions
 from controller.history import alias_changes, select
 from controller.manifest import LoadedManifest, load_manifest
+from controller.notify import Event, apply_event, error_event, notify, plan_event, receivers
 from controller.output import redact, without_credentials
 from controller.ownership import owner_identity
 from controller.plan import make_plan, targeting, within_target
@@ -27,6 +28,7 @@ from controller.provenance import provenance
 from controller.records import (
     confirm_deletions,
     confirmed_audits,
+    hold_starts,
     rollbacks,
     unconfirmed_deletions,
 )
@@ -53,17 +55,23 @@ from controller.values import ApplyReport, HistoryEntry, Plan, PlanSource, Probl
 
 __all__ = [
     "Delivery",
+    "Event",
     "FreezeOverride",
     "Halt",
     "TargetFlags",
     "ToApply",
     "apply",
+    "apply_event",
+    "error_event",
     "history",
     "import_",
+    "notify",
     "open_registry",
     "plan",
+    "plan_event",
     "plan_to_apply",
     "promote",
+    "receivers",
     "registry_ref",
     "rollback",
     "update",
@@ -124,12 +132,13 @@ def plan(
     gated = evidence_needs(made.changes, loaded.manifest.gate_for)
     versions = registry.read_evidence(gated, live)
     audits = confirmed_audits(made, loaded.path, versions)
-    reviewed = review(made, loaded, live, versions, moment, audits, detailed=())
+    holds = hold_starts(made.changes, loaded.manifest.gate_for, loaded.path, versions)
+    reviewed = review(made, loaded, live, versions, moment, audits, holds, detailed=())
     if details and made.changes:
         detailed = to_detail(reviewed.changes)
         shown = evidence_needs(made.changes, loaded.manifest.gate_for, detailed).without(gated)
         versions = merged(versions, registry.read_evidence(shown, live), shown)
-        reviewed = review(made, loaded, live, versions, moment, audits, detailed=detailed)
+        reviewed = review(made, loaded, live, versions, moment, audits, holds, detailed=detailed)
     reviewed = within_target(reviewed)
     return reviewed.model_copy(update={"registry": ref, "source": source})
 
@@ -234,8 +243,10 @@ def apply(
         fresh = registry.read_evidence(
             evidence_needs(gated.changes, partial(planned_gate, plan)), live
         )
-        audits = confirmed_audits(plan, plan.source.manifest_path if plan.source else None, fresh)
-        failed = recheck(plan, live, fresh, moment, audits)
+        path = plan.source.manifest_path if plan.source else None
+        audits = confirmed_audits(plan, path, fresh)
+        holds = hold_starts(plan.changes, partial(planned_gate, plan), path, fresh)
+        failed = recheck(plan, live, fresh, moment, audits, holds)
         if failed:
             return refused(
                 plan, "gates fail on fresh data; nothing was applied: " + "; ".join(failed)
