@@ -85,26 +85,33 @@ class StateReads(Connection):
         owner (the tag, else the record's) is exactly `owner` are kept. A server that cannot
         search tags with LIKE keeps owners in their own tag (`owner_in_record` stays False).
         """
+
+        def by_record() -> dict[str, LiveModel] | None:
+            search = partial(
+                self._search_registered_models,
+                filter_string=f"tags.`{LAST_APPLIED_TAG}` LIKE {owner_pattern(owner)}",
+                max_results=MODELS_PAGE_SIZE,
+            )
+            try:
+                return _live_models(paginate(search))
+            except Exception as exc:
+                if "INVALID_PARAMETER_VALUE" not in str(getattr(exc, "error_code", "")):
+                    raise
+                return None
+
         with self._errors():
             tagged = partial(
                 self._search_registered_models,
                 filter_string=f"tags.`{OWNER_TAG}` = {quote(owner)}",
                 max_results=MODELS_PAGE_SIZE,
             )
-            found = _live_models(paginate(tagged))
-            recorded = partial(
-                self._search_registered_models,
-                filter_string=f"tags.`{LAST_APPLIED_TAG}` LIKE {owner_pattern(owner)}",
-                max_results=MODELS_PAGE_SIZE,
-            )
-            try:
-                more = _live_models(paginate(recorded))
-            except Exception as exc:
-                if "INVALID_PARAMETER_VALUE" not in str(getattr(exc, "error_code", "")):
-                    raise
-                more = {}
-            else:
-                self.owner_in_record = True
+            self.client  # noqa: B018 -- create it once, before the threads share it
+            with ThreadPoolExecutor(max_workers=2) as pool:  # the two searches at once
+                recorded = pool.submit(by_record)
+                found = _live_models(paginate(tagged))
+                more = recorded.result()
+            self.owner_in_record = more is not None
+            more = more or {}
             found |= {n: m for n, m in more.items() if m.owner == owner and n not in found}
             if found and not any(model.aliases for model in found.values()):
                 found = self._recover_missing_aliases(found)  # else removals would be missed
