@@ -35,23 +35,27 @@ def drift_key(change: Change) -> DriftKey:
 
 
 def without_heals(plan: Plan) -> Plan:
-    """The plan minus its heals, targeted at everything else, so that apply keeps the
-    last-applied record of each drifted alias (it looked away from them) instead of dropping it."""
-    drifted = {(c.model, c.alias) for c in heals(plan)}
-    if not drifted:
+    """The plan minus its heals: what commits ask for."""
+    return leaving_out(plan, {(c.model, c.alias) for c in heals(plan)})
+
+
+def leaving_out(plan: Plan, left: set[tuple[str, str]]) -> Plan:
+    """The plan without the changes of these (model, alias), targeted at everything else, so
+    that apply keeps their last-applied record (it looked away from them) instead of dropping it."""
+    if not left:
         return plan
     addresses: list[Address] = []
     for name, snapshot in plan.models.items():
         aliases = {*snapshot.declared, *snapshot.observed}
-        if not any((name, alias) in drifted for alias in aliases):
+        if not any((name, alias) in left for alias in aliases):
             addresses.append(Address(model=name))
             continue
-        kept = sorted(alias for alias in aliases if (name, alias) not in drifted)
+        kept = sorted(alias for alias in aliases if (name, alias) not in left)
         addresses += [Address(model=name, alias=alias) for alias in kept]
     covered = {a.model for a in addresses}
     return plan.model_copy(
         update={
-            "changes": [c for c in plan.changes if (c.model, c.alias) not in drifted],
+            "changes": [c for c in plan.changes if (c.model, c.alias) not in left],
             "target": Targeting(addresses=addresses, models=len(covered), total=len(plan.models)),
         }
     )
@@ -82,3 +86,30 @@ class HealBudget:
     def forget_all_but(self, current: list[DriftKey]) -> None:
         """A drift no longer seen was healed or undone: the next one is new."""
         self._healed &= set(current)
+
+
+def stale_records(plan: Plan) -> list[str]:
+    """Models whose live aliases match the manifest but whose last-applied record says
+    otherwise: another writer's apply won the record (apply refuses to overwrite one it did not
+    read), so an apply of no changes brings the record up to what is live and declared."""
+    stale = []
+    for name, snapshot in plan.models.items():
+        if snapshot.removed:
+            continue
+        last = snapshot.last_applied or {}
+        if any(
+            version is not None
+            and snapshot.observed.get(alias) == version
+            and last.get(alias) != version
+            for alias, version in snapshot.declared.items()
+        ):
+            stale.append(name)
+    return stale
+
+
+def conflicted(plan: Plan, errors: list[str]) -> set[str]:
+    """Models whose record apply left to another writer: our own write may have overwritten
+    theirs (two controllers at two commits), so their drift is ours to undo, not a person's."""
+    return {
+        name for name in plan.models if any(e.startswith(f"conflict on {name!r}:") for e in errors)
+    }

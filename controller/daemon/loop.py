@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from controller import api
-from controller.daemon.heals import HealBudget, drift_key, heals, without_heals
+from controller.daemon.heals import (
+    HealBudget,
+    conflicted,
+    drift_key,
+    heals,
+    leaving_out,
+    stale_records,
+    without_heals,
+)
 from controller.daemon.logs import Log
 from controller.daemon.metrics import ControllerMetrics
 from controller.daemon.status import (
@@ -97,6 +105,17 @@ def summary_of(report: ApplyReport) -> str:
     return f"{counts['applied']} applied, {counts['failed']} failed, {skipped} skipped"
 
 
+@dataclass(frozen=True)
+class Acted:
+    """What a reconcile did once it had a plan."""
+
+    result: ReconcileResult
+    summary: str
+    report: ApplyReport | None = None
+    healed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
 class Controller:
     """The loop and what it knows. `run` in the main thread; triggers from any thread."""
 
@@ -120,6 +139,7 @@ class Controller:
         self._head: str | None = None
         self._registries: dict[tuple[str, str], api.Registry] = {}
         self._notified: set[tuple[str, ...]] = set()
+        self._conflicted: dict[str, set[str]] = {}  # per manifest: models whose record we lost
         self._last_applied = self._read_state()
         self.status = ControllerStatus(
             repo=without_credentials(settings.repo),
@@ -233,7 +253,11 @@ class Controller:
                 registry = self._registry(loaded)
                 status = status.model_copy(update={"registry": api.registry_ref(registry).uri})
                 plan = api.plan(loaded, registry)
-                result, summary, report, healed, errors = self._act(plan, registry, status.path)
+                acted = self._act(plan, registry, status.path)
+                if acted is None:
+                    return True
+                result, summary, report = acted.result, acted.summary, acted.report
+                healed, errors = acted.healed, acted.errors
         except GitopsError as exc:
             result = "error"
             errors = [self._shown(line) for line in exc.lines()]
@@ -271,48 +295,49 @@ class Controller:
         self._announce(status.path, reconcile, plan)
         return result != "error"
 
-    def _act(
-        self, plan: Plan, registry: api.Registry, path: str
-    ) -> tuple[ReconcileResult, str, ApplyReport | None, int, list[str]]:
-        """Apply a commit's changes; heal drift if allowed; otherwise report it."""
+    def _act(self, plan: Plan, registry: api.Registry, path: str) -> Acted | None:
+        """Apply what commits ask for; heal drift when allowed; report the rest. None: stopping
+        before any write, so there is nothing to report."""
         if plan.errors:
             errors = [self._shown(f"{p.where + ': ' if p.where else ''}{p.message}")
                       for p in plan.errors]  # fmt: skip
-            return (
-                "refused",
-                f"the plan has {len(errors)} error(s); nothing was applied",
-                None,
-                0,
-                errors,
-            )
+            return Acted("refused", f"the plan has {len(errors)} error(s); nothing was applied",
+                         errors=errors)  # fmt: skip
+        if self.halt.is_set():
+            return None
         healing = heals(plan)
         keys = [drift_key(c) for c in healing]
         self.budget.forget_all_but(keys)
-        if self.halt.is_set():
-            return "error", f"not applied: {self.halt.reason}", None, 0, [self.halt.reason]
+        ours = self._conflicted.pop(path, set())
         commit_part = without_heals(plan)
-        if commit_part.has_changes:
+        if commit_part.has_changes or stale_records(commit_part):
             report = api.apply(commit_part, registry, halt=self.halt)
-            if healing:
-                self.check_now()  # the heal goes on its own, recorded as one
-            return result_of(report), summary_of(report), report, 0, report.errors
+            self._conflicted[path] = conflicted(plan, report.errors)
+            if healing or self._conflicted[path]:
+                self.check_now()  # a heal goes on its own, recorded as one
+            return Acted(result_of(report), summary_of(report), report, errors=report.errors)
         if not healing:
-            return "no_changes", "no changes", None, 0, []
+            return Acted("no_changes", "no changes")
+        # Drift from our own write that lost a race (two replicas at two commits) is ours to
+        # undo; a person's is undone only with --self-heal.
+        allowed = [c for c in healing if self.settings.self_heal or c.model in ours]
         drift = ", ".join(f"{c.address} is {c.from_version}, declared {c.to_version}"
                           for c in healing)  # fmt: skip
-        if not self.settings.self_heal:
-            return "no_changes", f"drift (not healed without --self-heal): {drift}", None, 0, []
-        now = time.time()
-        if not self.budget.allows(keys, now):
+        if not allowed:
+            return Acted("no_changes", f"drift (not healed without --self-heal): {drift}")
+        now, allowed_keys = time.time(), [drift_key(c) for c in allowed]
+        if not self.budget.allows(allowed_keys, now):
             reason = (
                 f"drift not healed: {drift}; the cap of {self.budget.per_hour} heals per hour "
                 "is reached, or this drift was healed once and came back"
             )
-            return "refused", reason, None, 0, [reason]
-        self.budget.spend(keys, now)
-        report = api.apply(plan, registry, halt=self.halt, reason="self-heal")
+            return Acted("refused", reason, errors=[reason])
+        self.budget.spend(allowed_keys, now)
+        left = {(c.model, c.alias) for c in healing if c not in allowed}
+        report = api.apply(leaving_out(plan, left), registry, halt=self.halt, reason="self-heal")
         landed = sum(1 for c in report.changes if c.status == "applied")
-        return result_of(report), f"healed: {summary_of(report)}", report, landed, report.errors
+        return Acted(result_of(report), f"healed: {summary_of(report)}", report, landed,
+                     report.errors)  # fmt: skip
 
     def _registry(self, loaded: api.LoadedManifest) -> api.Registry:
         """One registry (and client) per target, kept: the controller pays for it once."""
