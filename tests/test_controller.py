@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +193,11 @@ def _listening(url: str, process: subprocess.Popen[bytes], log: Path) -> bool:
         return get(f"{url}/healthz")[0] == 200
     except OSError:
         return False
+
+
+def in_sync_at(url: str, commit: str) -> bool:
+    found = status(url)
+    return bool(found["last_applied_commit"] == commit and found["in_sync"])
 
 
 def log_records(log: Path) -> list[dict[str, Any]]:
@@ -373,12 +379,7 @@ def test_two_controllers_on_one_manifest_converge_and_lose_no_record(
     ):
         second = origin.push(manifest({m: {"champion": 2, "challenger": 3} for m in models}))
         for url in (a, b):
-            wait_until(
-                lambda url=url: (
-                    status(url)["last_applied_commit"] == second and status(url)["in_sync"]
-                ),
-                "both controllers in sync at the second commit",
-            )
+            wait_until(partial(in_sync_at, url, second), "both in sync at the second commit")
     for model in models:
         assert (alias(server, model), alias(server, model, "challenger")) == (2, 3)
         record = json.loads(tags(server, model)["mlflow-gitops.last-applied"])

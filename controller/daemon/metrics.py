@@ -6,7 +6,14 @@ status after each one. Labels stay bounded: manifests and the aliases they decla
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 
 from controller.daemon.status import RESULTS, ManifestStatus, Reconcile
 
@@ -17,6 +24,9 @@ class ControllerMetrics:
     """The controller's series, in a registry of its own (no process or GC collectors)."""
 
     def __init__(self) -> None:
+        # Exactly the issue's series: no `_created` twin per counter (a process-wide switch,
+        # and this process is the controller).
+        disable_created_metrics()
         self.registry = CollectorRegistry(auto_describe=True)
         self.alias_in_sync = Gauge(
             "mlflow_gitops_alias_in_sync",
