@@ -25,6 +25,7 @@ from controller.gitops import (
 )
 from controller.history import alias_changes, select
 from controller.manifest import LoadedManifest, load_manifest
+from controller.notify import Event, apply_event, error_event, notify, plan_event, receivers
 from controller.output import redact, without_credentials
 from controller.ownership import owner_identity
 from controller.plan import make_plan, targeting, within_target
@@ -33,6 +34,7 @@ from controller.provenance import provenance
 from controller.records import (
     confirm_deletions,
     confirmed_audits,
+    hold_starts,
     rollbacks,
     unconfirmed_deletions,
 )
@@ -59,6 +61,7 @@ from controller.values import ApplyReport, HistoryEntry, Plan, PlanSource, Probl
 
 __all__ = [
     "Delivery",
+    "Event",
     "FreezeOverride",
     "Halt",
     "LoadedManifest",
@@ -66,16 +69,21 @@ __all__ = [
     "TargetFlags",
     "ToApply",
     "apply",
+    "apply_event",
     "check_out",
+    "error_event",
     "fetch_branch",
     "github_commit_url",
     "history",
     "import_",
     "is_ancestor",
+    "notify",
     "open_registry",
     "plan",
+    "plan_event",
     "plan_to_apply",
     "promote",
+    "receivers",
     "registry_ref",
     "rollback",
     "update",
@@ -132,7 +140,8 @@ def plan(
         wanted_versions(made), gated_metrics(made.changes, loaded.manifest.gate_for)
     )
     audits = confirmed_audits(made, loaded.path, versions)
-    reviewed = within_target(review(made, loaded, live, versions, at or now(), audits))
+    holds = hold_starts(made.changes, loaded.manifest.gate_for, loaded.path, versions)
+    reviewed = within_target(review(made, loaded, live, versions, at or now(), audits, holds))
     return reviewed.model_copy(update={"registry": ref, "source": source})
 
 
@@ -237,8 +246,10 @@ def apply(
         fresh = registry.read_evidence(
             wanted_versions(gated), gated_metrics(gated.changes, partial(planned_gate, plan))
         )
-        audits = confirmed_audits(plan, plan.source.manifest_path if plan.source else None, fresh)
-        failed = recheck(plan, live, fresh, moment, audits)
+        path = plan.source.manifest_path if plan.source else None
+        audits = confirmed_audits(plan, path, fresh)
+        holds = hold_starts(plan.changes, partial(planned_gate, plan), path, fresh)
+        failed = recheck(plan, live, fresh, moment, audits, holds)
         if failed:
             return refused(
                 plan, "gates fail on fresh data; nothing was applied: " + "; ".join(failed)

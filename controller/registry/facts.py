@@ -124,11 +124,15 @@ class EvidenceReads(Connection):
         ]
 
     def _logged_model_metrics(self, model_id: str) -> dict[str, list[Logged]]:
-        """Every value the logged model holds, by metric name."""
+        """Every value the logged model holds, by metric name; none where it is gone, or where
+        the server has no logged models at all (MLflow 2.x answers their endpoints with 404)."""
         try:
             found = self.client.get_logged_model(model_id)
         except Exception as exc:
-            if "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")):
+            if str(getattr(exc, "error_code", "")) in (
+                "RESOURCE_DOES_NOT_EXIST",
+                "ENDPOINT_NOT_FOUND",
+            ):
                 return {}
             raise
         by_name: dict[str, list[Logged]] = {}
