@@ -524,10 +524,7 @@ def serve(
     "--allow-rewind", is_flag=True,
     help="Apply a branch head that does not descend from the last applied commit.",
 )  # fmt: skip
-@click.option(
-    "--notify", "notify_urls", multiple=True, metavar="URL",
-    help="POST a JSON event (Slack-compatible) on applied, failed, drift, healed, refused.",
-)  # fmt: skip
+@notify_option("an event on applied, failed, refused, drift and healed (once per commit)")
 @click.option(
     "--log-format", type=click.Choice(LOG_FORMATS), default="json", show_default=True,
     help="One JSON object per line, or text for people.",
@@ -546,7 +543,7 @@ def controller(
     listen: str | None,
     state_dir: Path,
     allow_rewind: bool,
-    notify_urls: tuple[str, ...],
+    receivers: list[str],
     log_format: LogFormat,
     max_heals_per_hour: int,
     flags: api.TargetFlags,
@@ -563,7 +560,7 @@ def controller(
         max_heals_per_hour=max_heals_per_hour,
         flags=flags,
     )
-    return run_controller(settings, listen=listen, log_format=log_format)
+    return run_controller(settings, listen=listen, log_format=log_format, receivers=receivers)
 
 
 def main(argv: list[str] | None = None) -> int:

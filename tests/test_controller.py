@@ -12,11 +12,13 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from functools import partial
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +202,40 @@ def in_sync_at(url: str, commit: str) -> bool:
     return bool(found["last_applied_commit"] == commit and found["in_sync"])
 
 
+class Receiver:
+    """A notification receiver on loopback that keeps every JSON body it is sent."""
+
+    def __init__(self) -> None:
+        received: list[dict[str, Any]] = []
+        self.received = received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def kinds(self) -> list[str]:
+        return [event["kind"] for event in self.received]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+    yield found
+    found.server.shutdown()
+    found.server.server_close()
+
+
 def log_records(log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
 
@@ -240,7 +276,7 @@ def test_a_push_is_applied_by_the_poll_and_at_once_after_a_signed_push_hook(
 
 
 def test_a_hand_made_alias_change_is_healed_after_mlflow_webhook_with_self_heal(
-    hooked: tuple[str, int], tmp_path: Path
+    hooked: tuple[str, int], tmp_path: Path, receiver: Receiver
 ) -> None:
     from mlflow import MlflowClient
 
@@ -249,12 +285,17 @@ def test_a_hand_made_alias_change_is_healed_after_mlflow_webhook_with_self_heal(
     origin = Origin(tmp_path)
     sha = origin.push(manifest({model: {"champion": 2}}), "declare")
     log = tmp_path / "heal.log"
-    args = ("--interval", NO_POLL, "--self-heal")
+    args = ("--interval", NO_POLL, "--self-heal", "--notify", receiver.url)
     with controller(origin, server, log, *args, port=port) as (url, _):
         wait_until(lambda: reconciled_at(url, sha, "applied"), "the first apply")
         MlflowClient(server, server).set_registered_model_alias(model, "champion", "1")
         wait_until(lambda: status(url)["drift_heals"] == 1, "the webhook to trigger a heal")
         metrics = get(f"{url}/metrics")[1].decode()
+        wait_until(lambda: "healed" in receiver.kinds(), "the healed notification")
+    assert receiver.kinds() == ["applied", "healed"]
+    healed = receiver.received[1]
+    assert healed["commit"] == sha and healed["changes"][0]["from"] == 1
+    assert f"{model}@champion" in healed["text"]
     assert alias(server, model) == 2
     audit = json.loads(tags(server, model, 2)["mlflow-gitops.alias.champion"])
     assert (audit["reason"], audit["from"], audit["commit"]) == ("self-heal", 1, sha)
@@ -267,7 +308,7 @@ def test_a_hand_made_alias_change_is_healed_after_mlflow_webhook_with_self_heal(
 
 
 def test_drift_without_self_heal_is_reported_in_metrics_and_status_and_left_alone(
-    hooked: tuple[str, int], tmp_path: Path
+    hooked: tuple[str, int], tmp_path: Path, receiver: Receiver
 ) -> None:
     from mlflow import MlflowClient
 
@@ -276,12 +317,15 @@ def test_drift_without_self_heal_is_reported_in_metrics_and_status_and_left_alon
     origin = Origin(tmp_path)
     sha = origin.push(manifest({model: {"champion": 2}}), "declare")
     log = tmp_path / "report.log"
-    with controller(origin, server, log, "--interval", NO_POLL, port=port) as (url, _):
+    args = ("--interval", NO_POLL, "--notify", receiver.url)
+    with controller(origin, server, log, *args, port=port) as (url, _):
         wait_until(lambda: reconciled_at(url, sha, "applied"), "the first apply")
         MlflowClient(server, server).set_registered_model_alias(model, "champion", "3")
         wait_until(lambda: not status(url)["in_sync"], "the webhook to report the drift")
         metrics = get(f"{url}/metrics")[1].decode()
         reported = status(url)
+        assert push_hook(url) == 202  # another look: the same drift is not announced again
+        wait_until(lambda: "drift" in receiver.kinds(), "the drift notification")
     assert alias(server, model) == 3
     assert reported["aliases"] == [
         {"model": model, "alias": "champion", "declared": 2, "live": 3, "in_sync": False}
@@ -291,8 +335,8 @@ def test_drift_without_self_heal_is_reported_in_metrics_and_status_and_left_alon
         f'mlflow_gitops_alias_in_sync{{alias="champion",manifest="registry.yaml",model="{model}"}}'
     )
     assert f"{line} 0.0" in metrics
-    drift = [r for r in log_records(log) if r.get("event_kind") == "drift"]
-    assert len(drift) == 1, "notified once per drift"
+    assert receiver.kinds() == ["applied", "drift"], "notified once per commit and drift"
+    assert receiver.received[1]["changes"][0]["to"] == 2
 
 
 def test_an_invalid_manifest_leaves_the_registry_as_it_was_and_the_controller_running(

@@ -37,7 +37,7 @@ from controller.daemon.status import (
 )
 from controller.errors import GitopsError
 from controller.output import without_credentials
-from controller.values import ApplyReport, Plan
+from controller.values import ApplyReport, Event, Plan
 
 # Errors kept per manifest for the status page, newest first.
 KEPT_ERRORS = 5
@@ -45,8 +45,8 @@ KEPT_ERRORS = 5
 FIRST_BACKOFF_S = 1.0
 STATE_FILE = "controller-state.json"
 
-# (event, one line for people (Slack's `text`), details): applied, failed, drift, healed, refused.
-Notify = Callable[[str, str, dict[str, Any]], None]
+# Where events go (applied, failed, unknown, refused, drift, healed); never blocks the loop.
+Notify = Callable[[Event], None]
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ class Controller:
     ) -> None:
         self.settings = settings
         self.log = log
-        self.notify = notify or (lambda event, text, details: None)
+        self.notify: Notify = notify or (lambda event: None)
         self.metrics = metrics or ControllerMetrics()
         self.checkout = settings.state_dir / "checkout"
         self.halt = api.Halt()
@@ -235,6 +235,7 @@ class Controller:
         errors: list[str] = []
         plan: Plan | None = None
         report: ApplyReport | None = None
+        failure: GitopsError | None = None
         previous = self._last_applied.get(status.path)
         try:
             if (
@@ -259,6 +260,7 @@ class Controller:
                 result, summary, report = acted.result, acted.summary, acted.report
                 healed, errors = acted.healed, acted.errors
         except GitopsError as exc:
+            failure = exc
             result = "error"
             errors = [self._shown(line) for line in exc.lines()]
             summary = errors[0] if errors else str(exc)
@@ -292,7 +294,7 @@ class Controller:
         self.metrics.reconciled(status.path, reconcile, healed)
         self.metrics.show(status)
         self._log_reconcile(status.path, reconcile, plan, report)
-        self._announce(status.path, reconcile, plan)
+        self._announce(status.path, reconcile, plan, report, failure)
         return result != "error"
 
     def _act(self, plan: Plan, registry: api.Registry, path: str) -> Acted | None:
@@ -385,29 +387,45 @@ class Controller:
             duration_seconds=round(reconcile.duration_seconds, 3),
         )
 
-    def _announce(self, path: str, reconcile: Reconcile, plan: Plan | None) -> None:
+    def _announce(
+        self,
+        path: str,
+        reconcile: Reconcile,
+        plan: Plan | None,
+        report: ApplyReport | None,
+        error: GitopsError | None,
+    ) -> None:
         """Notify once per commit and event (and once per drift), never once per poll."""
         commit = reconcile.commit or ""
-        event = {"applied": "applied", "error": "failed", "refused": "refused"}.get(
-            reconcile.result
-        )
-        drifts = [drift_key(c) for c in heals(plan)] if plan else []
-        if event == "applied" and reconcile.summary.startswith("healed"):
-            event = "healed"
-        if event:
-            key = (path, commit, event) if event != "healed" else (path, event, str(drifts))
-            self._once(key, event, f"{path} at {commit[:12]}: {reconcile.summary}", path, commit)
-        if drifts and not reconcile.summary.startswith("healed"):
-            for drift in drifts:
-                model, alias, live, declared = drift
-                text = f"{path}: {model}@{alias} drifted to {live}, declared {declared}"
-                self._once((path, "drift", str(drift)), "drift", text, path, commit)
+        event: Event | None = None
+        if error is not None:
+            event = api.error_event(error, path)
+        elif plan is not None and report is not None:
+            event = api.apply_event(plan, report, path)
+            if event and event.kind == "applied" and reconcile.summary.startswith("healed"):
+                event = event.model_copy(update={"kind": "healed"})
+        elif reconcile.result == "refused":
+            event = api.apply_event(plan, ApplyReport(errors=reconcile.errors), path) if (
+                plan is not None and plan.errors
+            ) else Event(kind="refused", manifest=path, summary=reconcile.summary,
+                         errors=reconcile.errors)  # fmt: skip
+        if event is not None:
+            event = event.model_copy(update={"commit": event.commit or commit or None})
+            key: tuple[str, ...] = (path, commit, event.kind)
+            if event.kind == "healed":
+                key += tuple(str(drift_key(c)) for c in heals(plan)) if plan else ()
+            self._once(key, event)
+        if plan is not None and report is None:
+            for change in heals(plan):
+                drift = api.plan_event(plan.model_copy(update={"changes": [change]}), path)
+                if drift is not None:
+                    self._once((path, "drift", str(drift_key(change))), drift)
 
-    def _once(self, key: tuple[str, ...], event: str, text: str, path: str, commit: str) -> None:
+    def _once(self, key: tuple[str, ...], event: Event) -> None:
         if key in self._notified:
             return
         self._notified.add(key)
-        self.notify(event, text, {"manifest": path, "commit": commit, "repo": self.status.repo})
+        self.notify(event)
 
     def _read_state(self) -> dict[str, str]:
         """The last applied commit per manifest, kept across restarts for the rewind check."""

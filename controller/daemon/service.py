@@ -7,12 +7,14 @@ records it, and the process exits 0 (Kubernetes' grace period is 30 s; this take
 from __future__ import annotations
 
 import signal
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
 
+from controller import api
 from controller.daemon.http import Endpoints, serve_endpoints
 from controller.daemon.logs import Log, LogFormat
 from controller.daemon.loop import Controller, Notify, Settings
 from controller.errors import UsageError
+from controller.values import Event
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -24,13 +26,22 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def logged_notifications(log: Log) -> Notify:
-    """Until receivers are wired in: every notification is at least a log line."""
+def notifications(receivers: list[str], log: Log) -> tuple[Notify, ThreadPoolExecutor]:
+    """Each event is a log line, and is posted to the receivers from a thread of its own, so a
+    slow or failing receiver (retried with backoff) never holds up a reconcile."""
+    sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notify")
 
-    def notify(event: str, text: str, details: dict[str, Any]) -> None:
-        log("notification", event_kind=event, text=text, **details)
+    def post(event: Event) -> None:
+        for warning in api.notify(receivers, event):
+            log("notification failed", level="warning", warning=warning)
 
-    return notify
+    def notify(event: Event) -> None:
+        log("notification", kind=event.kind, manifest=event.manifest, commit=event.commit,
+            summary=event.summary)  # fmt: skip
+        if receivers:
+            sender.submit(post, event)
+
+    return notify, sender
 
 
 def run_controller(
@@ -38,13 +49,14 @@ def run_controller(
     *,
     listen: str | None,
     log_format: LogFormat,
-    notify: Notify | None = None,
+    receivers: list[str] | None = None,
 ) -> int:
     """Serve the endpoints (if asked) and run the loop until a signal; 0 on a clean stop."""
     log = Log(log_format)
     address = parse_listen(listen) if listen else None
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    controller = Controller(settings, log, notify or logged_notifications(log))
+    notify, sender = notifications(receivers or [], log)
+    controller = Controller(settings, log, notify)
     server = serve_endpoints(Endpoints(controller), *address) if address else None
     if address:
         log("listening", address=f"http://{address[0]}:{server.server_port if server else 0}")
@@ -61,3 +73,4 @@ def run_controller(
         if server is not None:
             server.shutdown()
             server.server_close()
+        sender.shutdown(wait=True, cancel_futures=False)
