@@ -6,48 +6,22 @@ or wake the loop; none of them writes to the registry or decides anything.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import threading
 from collections.abc import Callable
-from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from controller import webhooks
 from controller.daemon.loop import Controller
 from controller.daemon.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from controller.daemon.status import ControllerStatus
+from controller.render.status_page import CONTENT_SECURITY_POLICY, status_page_html
 
 MLFLOW_SECRET_ENV = "MLFLOW_GITOPS_WEBHOOK_SECRET"
 GIT_SECRET_ENV = "MLFLOW_GITOPS_GIT_HOOK_SECRET"
 # GitHub's push payloads stay far below this; anything larger is not a push event.
 MAX_GIT_HOOK_BODY_BYTES = 5 * 1024 * 1024
-
-
-def status_page(status: ControllerStatus) -> str:
-    """The page a person reads at `/`: the status page renderer when there is one."""
-    try:  # the deploy work's renderer; until it lands, a minimal escaped table
-        renderer = importlib.import_module("controller.render.status_page")
-    except ImportError:
-        return _placeholder_page(status)
-    return str(renderer.status_page_html(status))
-
-
-def _placeholder_page(status: ControllerStatus) -> str:
-    rows = "".join(
-        f"<tr><td>{escape(m.path)}</td><td>{escape(m.last_applied_commit or '-')}</td>"
-        f"<td>{'in sync' if m.in_sync else 'out of sync'}</td>"
-        f"<td>{escape(m.last_reconcile.summary if m.last_reconcile else '-')}</td></tr>"
-        for m in status.manifests
-    )
-    return (
-        "<!doctype html><html><head><meta charset=utf-8><title>mlflow-gitops controller</title>"
-        f"</head><body><h1>mlflow-gitops controller</h1><p>{escape(status.repo)} "
-        f"({escape(status.branch)})</p><table><tr><th>Manifest</th><th>Applied commit</th>"
-        f"<th>Sync</th><th>Last reconcile</th></tr>{rows}</table></body></html>"
-    )
 
 
 class Endpoints:
@@ -72,7 +46,7 @@ class Endpoints:
         if path == "/api/status":
             return 200, "application/json", controller.status.model_dump_json().encode()
         if path == "/":
-            return 200, "text/html; charset=utf-8", status_page(controller.status).encode()
+            return 200, "text/html; charset=utf-8", status_page_html(controller.status).encode()
         return 404, "text/plain", b"not found\n"
 
     def mlflow_hook(self, headers: dict[str, str], read: Callable[[int], bytes | None]) -> Answer:
@@ -151,6 +125,9 @@ def serve_endpoints(endpoints: Endpoints, host: str, port: int) -> ThreadingHTTP
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            if content_type.startswith("text/html"):
+                self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
             self.end_headers()
             self.wfile.write(body)
 
