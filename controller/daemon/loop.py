@@ -264,6 +264,10 @@ class Controller:
             result = "error"
             errors = [self._shown(line) for line in exc.lines()]
             summary = errors[0] if errors else str(exc)
+        except Exception as exc:  # a bug: report it and keep going, as a controller must
+            result = "error"
+            summary = f"internal error: {type(exc).__name__}: {exc}"
+            errors = [summary]
         reconcile = Reconcile(
             commit=commit,
             result=result,
