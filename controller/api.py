@@ -7,6 +7,7 @@ values.py or raises a GitopsError; none of them prints.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -17,7 +18,7 @@ from controller.clock import now
 from controller.errors import ModelNotFound, RegistryError, UsageError
 from controller.gitops import manifest_checkout, manifest_revisions
 from controller.history import alias_changes, select
-from controller.manifest import LoadedManifest, load_manifest
+from controller.manifest import CopyFrom, LoadedManifest, load_manifest
 from controller.output import redact, without_credentials
 from controller.ownership import owner_identity
 from controller.plan import make_plan, targeting, within_target
@@ -30,8 +31,10 @@ from controller.records import (
     unconfirmed_deletions,
 )
 from controller.registry import Registry, open_registry, registry_ref
+from controller.registry.sources import Sources
 from controller.review import (
     active_freeze,
+    copied_versions,
     gated_metrics,
     planned_gate,
     recheck,
@@ -46,9 +49,19 @@ from controller.saved_plan import (
     with_manifest_policy,
     write_plan,
 )
+from controller.state import RawVersion
 from controller.target import TargetFlags
 from controller.update import update
-from controller.values import ApplyReport, HistoryEntry, Plan, PlanSource, Problem
+from controller.values import (
+    ApplyReport,
+    CopyRef,
+    HistoryEntry,
+    Plan,
+    PlanProblem,
+    PlanSource,
+    Problem,
+    Targeting,
+)
 
 __all__ = [
     "Delivery",
@@ -76,18 +89,77 @@ def validate(path: str) -> LoadedManifest:
     return load_manifest(path)
 
 
+def open_sources(loaded: LoadedManifest, registry: Registry) -> Sources:
+    """The registries the manifest copies from, each opened with its own credentials."""
+    return Sources(registry, {n: s.tracking_uri for n, s in loaded.manifest.sources.items()})
+
+
+def _read_copies(
+    loaded: LoadedManifest, sources: Sources, target: Targeting | None
+) -> dict[tuple[str, str], CopyRef | str]:
+    """Each declared copy as its source holds it, with this registry's verified copy of it."""
+    return {
+        (name, alias): sources.resolve(
+            name, alias, value.source, value.model or name, value.version
+        )
+        for name, spec in loaded.manifest.models.items()
+        if not target or target.covers_model(name)
+        for alias, value in spec.aliases.items()
+        if isinstance(value, CopyFrom) and (not target or target.covers(name, alias))
+    }
+
+
+def _copy_warnings(loaded: LoadedManifest, sources: Sources) -> list[PlanProblem]:
+    """Versions whose tags claim a copy's lineage but whose files do not match it."""
+    found = []
+    for (name, alias), message in sorted(sources.warnings.items()):
+        line, col = loaded.value_location("models", name, "aliases", alias)
+        found.append(
+            PlanProblem(
+                model=name, alias=alias, message=message, file=loaded.path, line=line, col=col
+            )
+        )
+    return found
+
+
+def _evidence(
+    plan: Plan,
+    registry: Registry,
+    sources: Sources,
+    gated: Mapping[tuple[str, int], set[str]],
+) -> dict[tuple[str, int], RawVersion]:
+    """Facts about the versions the plan shows; a copy's proposed version is read from its
+    source and filed under its `facts_key`."""
+    versions = registry.read_evidence(wanted_versions(plan), gated)
+    for source, keys in copied_versions(plan).items():
+        refs = {
+            (c.copy_from.model, c.copy_from.version): c.copy_from
+            for c in plan.changes
+            if c.copy_from is not None and c.copy_from.source == source
+        }
+        read = sources.registry(source).read_evidence(
+            keys, {key: set(gated.get(refs[key].facts_key, ())) for key in keys}
+        )
+        versions |= {refs[key].facts_key: raw for key, raw in read.items()}
+    return versions
+
+
 def plan(
     loaded: LoadedManifest,
     registry: Registry,
     *,
     at: datetime | None = None,
     targets: list[str] | None = None,
+    sources: Sources | None = None,
 ) -> Plan:
     """Read the models this manifest owns (one search), then the other declared models and
     every declared model's versions in batches; then gather evidence and check the gates.
 
     `targets` (MODEL or MODEL@ALIAS) limit the plan, and the state read, to those models.
+    A declared copy reads its source version and this registry's copies of it (their files
+    too: a copy is trusted only once its files match).
     """
+    sources = sources or open_sources(loaded, registry)
     checkout = manifest_checkout(loaded.path)
     owner = owner_identity(
         loaded.manifest.name,
@@ -111,16 +183,23 @@ def plan(
         commit=checkout.commit,
         dirty=checkout.dirty,
     )
+    copies = _read_copies(loaded, sources, target)
     made = confirm_deletions(
-        make_plan(loaded, live, owned, owner, target), loaded, {**owned, **live.models}
+        make_plan(loaded, live, owned, owner, target, copies), loaded, {**owned, **live.models}
     )
     made = rollbacks(made, loaded.path)
-    versions = registry.read_evidence(
-        wanted_versions(made), gated_metrics(made.changes, loaded.manifest.gate_for)
+    versions = _evidence(
+        made, registry, sources, gated_metrics(made.changes, loaded.manifest.gate_for)
     )
     audits = confirmed_audits(made, loaded.path, versions)
     reviewed = within_target(review(made, loaded, live, versions, at or now(), audits))
-    return reviewed.model_copy(update={"registry": ref, "source": source})
+    return reviewed.model_copy(
+        update={
+            "registry": ref,
+            "source": source,
+            "warnings": [*reviewed.warnings, *_copy_warnings(loaded, sources)],
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -129,6 +208,7 @@ class ToApply:
 
     plan: Plan
     registry: Registry
+    sources: Sources
     warnings: list[Problem] = field(default_factory=list)
 
 
@@ -149,7 +229,9 @@ def plan_to_apply(
     if plan_path is None:
         loaded = load_manifest(manifest_path)
         registry = open_registry(flags, loaded.manifest.tracking_uri, loaded.path, for_apply=True)
-        return ToApply(plan(loaded, registry, targets=targets), registry, loaded.warnings)
+        sources = open_sources(loaded, registry)
+        made = plan(loaded, registry, targets=targets, sources=sources)
+        return ToApply(made, registry, sources, loaded.warnings)
     saved, source = read_plan(plan_path)
     planned_for = [str(a) for a in saved.target.addresses] if saved.target else []
     if targets and sorted(set(targets)) != sorted(planned_for):
@@ -168,7 +250,11 @@ def plan_to_apply(
     recorded = None if named else source.registry
     registry = open_registry(flags, recorded, f"the saved plan {plan_path}", for_apply=True)
     check_registry(source, without_credentials(registry.target.registry_uri), plan_path)
-    return ToApply(saved.model_copy(update={"registry": registry_ref(registry)}), registry)
+    return ToApply(
+        saved.model_copy(update={"registry": registry_ref(registry)}),
+        registry,
+        open_sources(planned, registry),
+    )
 
 
 @dataclass(frozen=True)
@@ -186,10 +272,12 @@ def apply(
     halt: Halt | None = None,
     at: datetime | None = None,
     override: FreezeOverride | None = None,
+    sources: Sources | None = None,
 ) -> ApplyReport:
     """Apply a plan: not in a freeze, a saved one only if nothing moved, gates checked afresh.
 
     Setting `halt` (from a signal handler, say) starts no new writes; the rest still runs.
+    A copy is made (or found) and verified through `sources` before its alias moves.
     """
     if plan.errors:
         return refused(plan, "the plan has errors; nothing was applied")
@@ -219,8 +307,11 @@ def apply(
                 + unconfirmed,
             )
         # Fresh facts for the gated changes only; the whole plan, for promotes_from's moves.
-        fresh = registry.read_evidence(
-            wanted_versions(gated), gated_metrics(gated.changes, partial(planned_gate, plan))
+        fresh = _evidence(
+            gated,
+            registry,
+            sources or Sources(registry, {}),
+            gated_metrics(gated.changes, partial(planned_gate, plan)),
         )
         audits = confirmed_audits(plan, plan.source.manifest_path if plan.source else None, fresh)
         failed = recheck(plan, live, fresh, moment, audits)
@@ -233,7 +324,7 @@ def apply(
         record = record.model_copy(
             update={"freeze_override": f"{override.reason} (during {frozen})"}
         )
-    return apply_plan(plan, registry, record, halt)
+    return apply_plan(plan, registry, record, halt, sources.ensure if sources else None)
 
 
 def import_(registry: Registry, names: list[str], all_models: bool) -> str:

@@ -193,7 +193,12 @@ def apply(
     halt = api.Halt()
     with _signals_halt(halt):
         report = api.apply(
-            the_plan, registry, saved=plan_path is not None, halt=halt, override=override
+            the_plan,
+            registry,
+            saved=plan_path is not None,
+            halt=halt,
+            override=override,
+            sources=to_apply.sources,
         )
     console.applied(the_plan, report)
     return report.exit_code

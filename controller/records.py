@@ -69,7 +69,7 @@ def rollbacks(plan: Plan, path: str | None) -> Plan:
     Without a readable history (no git, a shallow clone) no change is a rollback, so every
     gate check stands."""
     marked = any(c.rollback for c in plan.changes)
-    if path is None or not (marked or any(c.to_version is not None for c in plan.changes)):
+    if path is None or not (marked or any(c.sets for c in plan.changes)):
         return plan
     try:
         entries, _ = alias_changes(manifest_revisions(path))

@@ -30,15 +30,36 @@ VersionKey = tuple[str, int]
 
 
 def wanted_versions(plan: Plan) -> set[VersionKey]:
-    """The versions whose facts the plan shows: both sides of every create and update."""
+    """The versions of this registry whose facts the plan shows: both sides of every create
+    and update, except a copy's proposed side, which is read where it comes from
+    (`copied_versions`)."""
     wanted: set[VersionKey] = set()
     for change in plan.changes:
-        if change.to_version is None:
+        if not change.sets:
             continue
-        wanted.add((change.model, change.to_version))
+        if change.copy_from is None and change.to_version is not None:
+            wanted.add((change.model, change.to_version))
         if change.from_version is not None:
             wanted.add((change.model, change.from_version))
     return wanted
+
+
+def copied_versions(plan: Plan) -> dict[str | None, set[VersionKey]]:
+    """Source -> the versions copies come from (None: this registry): their facts are the
+    evidence, and what the gates judge."""
+    wanted: dict[str | None, set[VersionKey]] = {}
+    for change in plan.changes:
+        if change.copy_from is not None:
+            copy = change.copy_from
+            wanted.setdefault(copy.source, set()).add((copy.model, copy.version))
+    return wanted
+
+
+def proposed_key(change: Change) -> VersionKey | None:
+    """Where the facts of the version a change proposes sit: a copy's are its source's."""
+    if change.copy_from is not None:
+        return change.copy_from.facts_key
+    return None if change.to_version is None else (change.model, change.to_version)
 
 
 def gated_metrics(
@@ -49,12 +70,13 @@ def gated_metrics(
     read: dict[VersionKey, set[str]] = {}
     for change in changes:
         # A deletion reads no metrics, and its model may no longer be declared at all.
-        if change.to_version is None:
+        key = proposed_key(change) if change.sets else None
+        if key is None:
             continue
         gate = gate_of(change.model, change.alias)
         if gate is None:
             continue
-        read.setdefault((change.model, change.to_version), set()).update(metric_names(gate))
+        read.setdefault(key, set()).update(metric_names(gate))
         if change.from_version is not None:
             read.setdefault((change.model, change.from_version), set()).update(
                 gate.better_than_current
@@ -82,7 +104,7 @@ def review(
     specs = {
         c.address: gate
         for c in plan.changes
-        if c.to_version is not None and (gate := manifest.gate_for(c.model, c.alias))
+        if c.sets and (gate := manifest.gate_for(c.model, c.alias))
     }
     plan = plan.model_copy(
         update={
@@ -103,7 +125,7 @@ def review(
                 PlanProblem(
                     model=change.model,
                     alias=change.alias,
-                    message=f"{change.address} -> {change.to_version}: {failed.message}",
+                    message=f"{change.address} -> {change.target}: {failed.message}",
                     file=loaded.path,
                     line=line,
                     col=col,
@@ -130,8 +152,7 @@ def recheck(
     for change in plan.changes:
         reviewed = _review_change(plan, change, live, versions, now, [], audits or {})
         lines += [
-            f"{change.address} -> {change.to_version}: {r.message}"
-            for r in failures(reviewed.gates)
+            f"{change.address} -> {change.target}: {r.message}" for r in failures(reviewed.gates)
         ]
     return lines
 
@@ -163,7 +184,7 @@ def assess(
     """One change with its evidence and its gate's results. `moves` are the changes to the
     same model made together with it (promotes_from looks at them); `update` asks this of a
     bump it is about to propose, plan and apply of every change they make."""
-    if change.to_version is None:
+    if not change.sets:
         return change
     if change.rollback is not None and gate is not None:
         # A version that served this alias before: only the hard checks stand.
@@ -174,11 +195,12 @@ def assess(
         )
     named = [*metric_names(gate), *evidence_metrics]
 
-    def facts(version: int | None) -> VersionEvidence | None:
-        raw = versions.get((change.model, version)) if version is not None else None
+    def facts(key: VersionKey | None) -> VersionEvidence | None:
+        raw = versions.get(key) if key is not None else None
         return version_evidence(raw, named, now) if raw else None
 
-    proposed, current = facts(change.to_version), facts(change.from_version)
+    current_key = None if change.from_version is None else (change.model, change.from_version)
+    proposed, current = facts(proposed_key(change)), facts(current_key)
     evidence = ChangeEvidence(
         to_version=proposed,
         from_version=current,

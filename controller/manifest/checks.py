@@ -6,8 +6,9 @@ import re
 from typing import Any
 
 from controller.manifest.events import Builder
-from controller.manifest.model import KeyPath, LoadedManifest
+from controller.manifest.model import CopyFrom, KeyPath, LoadedManifest
 from controller.policy import check_alias_name
+from controller.uris import USERINFO
 from controller.values import Problem
 
 
@@ -143,4 +144,48 @@ def gate_problems(loaded: LoadedManifest) -> list[Problem]:
                     f"model {name!r} does not declare",
                 )
             )
+    return problems
+
+
+def copy_problems(loaded: LoadedManifest) -> list[Problem]:
+    """A copy names a declared source or another model (or both), and is not tracked; a
+    source's URI carries no credentials (they come from the environment)."""
+    problems = []
+    manifest = loaded.manifest
+    for name, source in manifest.sources.items():
+        if USERINFO.match(source.tracking_uri):
+            line, col = loaded.value_location("sources", name, "tracking_uri")
+            message = (
+                f"source {name!r}: tracking_uri must not carry credentials; set "
+                f"MLFLOW_GITOPS_SOURCE_{name.upper()}_TRACKING_TOKEN (or _TRACKING_USERNAME "
+                "and _TRACKING_PASSWORD) instead"
+            )
+            problems.append(Problem(loaded.path, line, col, message))
+    for model, spec in manifest.models.items():
+        for alias, value in spec.aliases.items():
+            if not isinstance(value, CopyFrom):
+                continue
+            where: KeyPath = ("models", model, "aliases", alias)
+            if value.source is not None and value.source not in manifest.sources:
+                line, col = loaded.value_location(*where, "source")
+                known = ", ".join(sorted(manifest.sources)) or "none are declared"
+                message = (
+                    f"{model}@{alias}: source {value.source!r} is not declared under "
+                    f"sources ({known})"
+                )
+                problems.append(Problem(loaded.path, line, col, message))
+            if value.source is None and value.model in (None, model):
+                line, col = loaded.value_location(*where)
+                message = (
+                    f"{model}@{alias}: a copy names another registry (source) or another "
+                    f"model; for this model's own version write {alias}: {value.version}"
+                )
+                problems.append(Problem(loaded.path, line, col, message))
+            if alias in spec.track:
+                line, col = loaded.location("models", model, "track", alias)
+                message = (
+                    f"track: {model}@{alias} is a copy; tracking proposes this model's own "
+                    "versions only"
+                )
+                problems.append(Problem(loaded.path, line, col, message))
     return problems

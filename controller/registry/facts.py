@@ -11,6 +11,7 @@ from pathlib import Path
 
 from controller.evidence import Logged, history_reads, parse_mlmodel, with_metrics
 from controller.output import without_credentials
+from controller.registry.artifacts import download_file
 from controller.registry.client import Connection
 from controller.state import RawVersion
 from controller.uris import ui_base
@@ -90,18 +91,13 @@ class EvidenceReads(Connection):
     def _signature(self, model: str, version: int) -> tuple[bool | None, Signature | None]:
         """Read the MLmodel file alone; an unreadable one is `None` (unknown), not an error."""
         try:
-            from mlflow.artifacts import download_artifacts
-
             uri = self._registry_client.get_model_version_download_uri(model, str(version))
             with tempfile.TemporaryDirectory() as folder:
                 # The tracking URI resolves `mlflow-artifacts:` URIs: this registry's, not
                 # whatever MLFLOW_TRACKING_URI says (--tracking-uri leaves that unset).
-                path = download_artifacts(
-                    artifact_uri=f"{uri}/MLmodel",
-                    dst_path=folder,
-                    tracking_uri=self.target.tracking_uri,
-                )
-                text = Path(path).read_text(encoding="utf-8")
+                text = download_file(
+                    f"{uri}/MLmodel", self.target.tracking_uri, self.host_creds, Path(folder)
+                ).read_text(encoding="utf-8")
             signature = parse_mlmodel(text)
         except Exception:  # missing file, unreachable store, no S3 client: unknown, not fatal
             return None, None
