@@ -38,6 +38,7 @@ SERVER_FIXTURES = {
     "make_model",
     "set_version_status",
     "auth_server",
+    "source_server",
 }
 
 
@@ -215,5 +216,16 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer
     try:
         with running_auth_server(tmp_path_factory.mktemp("mlflow_auth_server")) as server:
             yield server
+    except ServerStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def source_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A second, independent ``mlflow server`` (its own SQLite store and artifacts): the
+    registry copies come from, as a staging server is to production."""
+    try:
+        with running_server(tmp_path_factory.mktemp("mlflow_source_server")) as url:
+            yield url
     except ServerStartError as exc:
         pytest.fail(str(exc), pytrace=False)

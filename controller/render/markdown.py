@@ -331,7 +331,8 @@ def _errors(plan: Plan) -> list[str]:
 def _warnings(plan: Plan) -> list[str]:
     if not plan.warnings:
         return []
-    return ["#### Warnings (outside the target; not blocking)", "", *_problem_table(plan.warnings)]
+    why = "outside the target; not blocking" if plan.target else "not blocking"
+    return [f"#### Warnings ({why})", "", *_problem_table(plan.warnings)]
 
 
 def _problem_table(problems: list[PlanProblem]) -> list[str]:

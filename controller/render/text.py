@@ -90,7 +90,11 @@ def plan(plan: Plan) -> str:
         lines += [f"  {e.where + ': ' if e.where else ''}{e.message}" for e in plan.errors]
         lines.append("")
     if plan.warnings:
-        lines.append("Warnings (outside the target; they do not block it):")
+        lines.append(
+            "Warnings (outside the target; they do not block it):"
+            if plan.target
+            else "Warnings (they do not block the plan):"
+        )
         lines += [f"  {e.where + ': ' if e.where else ''}{e.message}" for e in plan.warnings]
         lines.append("")
     lines.append(_line(*plan_headline(plan)))
