@@ -86,7 +86,7 @@ def test_a_copy_across_servers_loads_on_the_target_and_predicts_what_the_source_
         "version": "1",
     }
     assert len(copy.tags["mlflow-gitops.copy.sha256"]) == 64
-    assert copy.source.startswith("mlflow-artifacts:")  # in the target's own artifact store
+    assert str(copy.source).startswith("mlflow-artifacts:")  # in the target's own artifact store
     expected = predictions(source_server, f"models:/{name}/1")
     assert (
         predictions(mlflow_server, f"models:/{name}@champion")
@@ -152,7 +152,7 @@ def test_a_tampered_copy_is_refused_and_only_its_alias_stays(
     name, path = copied
     target = MlflowClient(mlflow_server, mlflow_server)
     copy = target.get_model_version(name, "1")
-    stored = mlflow_server_root / "artifacts" / copy.source.removeprefix("mlflow-artifacts:/")
+    stored = mlflow_server_root / "artifacts" / str(copy.source).removeprefix("mlflow-artifacts:/")
     (stored / "python_model.pkl").write_bytes(b"not the model that was reviewed")
     log_label_version(mlflow_server, name, 9.0)  # a local version 2, for an unrelated alias
     manifest(
@@ -202,25 +202,16 @@ def test_an_unreachable_source_fails_the_plan_naming_it_and_no_secret(
 
 @pytest.mark.server
 def test_a_source_behind_basic_auth_gets_its_own_credentials_and_the_target_none(
-    auth_server: AuthServer, mlflow_server: str, tmp_path: Path
+    auth_server: AuthServer, mlflow_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The source's credentials come from MLFLOW_GITOPS_SOURCE_STAGING_*; the target (no auth)
     is reached without them, and MLflow's own variables are not set at all."""
     name = f"authcopy{uuid.uuid4().hex[:8]}"
-    admin = MlflowClient(auth_server.url, auth_server.url)
-    import os
-
-    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
-
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
-    os.environ.update(auth_server.admin_env())
-    try:
-        admin.create_registered_model(name)
-        with _use_tracking_uri(auth_server.url):
-            log_label_version(auth_server.url, name, 4.0)
-    finally:
-        for key, value in saved.items():
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    with monkeypatch.context() as admin:  # only to log the source version
+        for key, value in auth_server.admin_env().items():
+            admin.setenv(key, value)
+        MlflowClient(auth_server.url, auth_server.url).create_registered_model(name)
+        log_label_version(auth_server.url, name, 4.0)
     MlflowClient(mlflow_server, mlflow_server).create_registered_model(name)
     path = manifest(
         tmp_path / "registry.yaml",
