@@ -88,7 +88,7 @@ def diff_model(
         current = snapshot.observed.get(alias)
         copy = declared if isinstance(declared, CopyRef) else None
         wanted = declared.local if isinstance(declared, CopyRef) else declared
-        if current is not None and current == wanted:
+        if current == wanted and (copy is None or wanted is not None):
             unchanged += 1
         elif copy is not None or wanted is not None:
             changes.append(

@@ -20,6 +20,7 @@ from testing.repos import commit_file, make_repo, rename_file
 
 JSON_KEYS = {
     "commit", "date", "author", "model", "alias", "from", "to", "kind", "subject", "holds",
+    "from_copy", "to_copy",
 }  # fmt: skip
 
 

@@ -80,26 +80,30 @@ def _checked_relative(path: str) -> str:
 
 
 def _listing(host_creds: Callable[[], Any], path: str) -> list[dict[str, Any]]:
-    from mlflow.utils.request_utils import augmented_raise_for_status
     from mlflow.utils.rest_utils import http_request
 
     response = http_request(host_creds(), ARTIFACTS_ENDPOINT, "GET", params={"path": path})
-    augmented_raise_for_status(response)
+    _refuse_failure(response, path)
     files = response.json().get("files", [])
     return [{**entry, "path": _checked_relative(str(entry.get("path", "")))} for entry in files]
 
 
 def _fetch(host_creds: Callable[[], Any], path: str, local: Path) -> None:
-    from mlflow.utils.request_utils import augmented_raise_for_status
     from mlflow.utils.rest_utils import http_request
 
     local.parent.mkdir(parents=True, exist_ok=True)
     endpoint = f"{ARTIFACTS_ENDPOINT}/{quote(path)}"
     response = http_request(host_creds(), endpoint, "GET", stream=True)
-    augmented_raise_for_status(response)
+    _refuse_failure(response, path)
     with local.open("wb") as out:
         for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
             out.write(chunk)
+
+
+def _refuse_failure(response: Any, path: str) -> None:
+    """An HTTP error as one line naming the file; the body is the server's, so it is cut."""
+    if response.status_code >= 400:
+        raise CopyError(f"HTTP {response.status_code} reading the artifact {path!r}")
 
 
 def digest(folder: Path) -> str:

@@ -13,9 +13,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from controller.errors import CopyError
+from controller.evidence import mlmodel_identity
 from controller.registry.artifacts import digest, download
 from controller.registry.client import Connection
 from controller.registry.filters import filterable, paginate, quote
@@ -72,10 +71,10 @@ def _mlmodel(folder: Path) -> tuple[Any, Any]:
     path = folder / "MLmodel"
     if not path.is_file():
         raise CopyError("the version's files hold no MLmodel file")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise CopyError("the version's MLmodel file is not a mapping")
-    return data.get("flavors"), data.get("signature")
+    found = mlmodel_identity(path.read_text(encoding="utf-8", errors="replace"))
+    if found is None:
+        raise CopyError("the version's MLmodel file is not a YAML mapping")
+    return found
 
 
 class Copies(Connection):
