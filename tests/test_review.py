@@ -161,9 +161,13 @@ def test_evidence_costs_one_read_per_version_and_per_run_and_only_for_changes(
     rest_calls.clear()
     plan = plan_json(run, path)
     assert len(plan["changes"]) == 2
-    endpoints = sorted(endpoint.split("/mlflow/", 1)[1] for _, endpoint in rest_calls)
+    endpoints = sorted(
+        endpoint.split("/mlflow/", 1)[1] for _, endpoint in rest_calls if "/mlflow/" in endpoint
+    )
+    downloads = [e for _, e in rest_calls if "/mlflow-artifacts/" in e]
     # Per-version reads go to MLflow's registry client, without MlflowClient's extra model
-    # read (its prompt check); the MLmodel file itself is an artifact download, not a REST call.
+    # read (its prompt check); of the files, the MLmodel alone, once per version.
+    assert len(downloads) == 2 and all(e.endswith("/MLmodel") for e in downloads)
     assert endpoints == sorted(
         # The declared models, the models this manifest owns, and their versions.
         ["registered-models/search"] * 2
