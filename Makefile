@@ -10,7 +10,7 @@ DEMO_DB := sqlite:///mlflow.db
 # store's own limits, and two faults whose outcome the store decides (a failed write among
 # parallel ones, and two applies racing on one model). Promote, rollback, history, the output
 # channels and the other HTTP-level faults do not depend on the store: they run once, on SQLite.
-POSTGRES_TESTS := tests/test_server_fixture.py tests/test_reconcile.py \
+POSTGRES_TESTS := tests/test_server_fixture.py tests/test_reconcile.py tests/test_evidence_reads.py \
 	tests/test_targets_and_import.py tests/test_backend_limits.py \
 	"tests/test_faults.py::test_a_write_failing_with_a_transient_status_fails_only_its_own_change[503]" \
 	tests/test_faults.py::test_a_concurrent_apply_that_recorded_first_is_a_conflict_and_keeps_its_record
@@ -20,12 +20,20 @@ POSTGRES_TESTS := tests/test_server_fixture.py tests/test_reconcile.py \
 # module-scoped fixture together. More workers than cores: much of a test is waiting on a server.
 WORKERS ?= 4
 PARALLEL := -n $(WORKERS) --dist loadgroup
+# An MLflow 2.x server in its own environment (the client stays 3.x): tests/test_mlflow2_server.py
+# runs the server-backed core against it. Its server needs SQLAlchemy below 2.1.
+MLFLOW2 := .tools/mlflow2/bin/mlflow
 
 .PHONY: demo test test-postgres lint unit quick bench clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
 	.tools/bin/python -m pip install --quiet uv
+
+$(MLFLOW2): | $(UV)
+	$(UV) venv --quiet --allow-existing --python python3 .tools/mlflow2
+	$(UV) pip install --quiet --compile-bytecode --python .tools/mlflow2 'mlflow==2.22.*' 'sqlalchemy<2.1'
+	@touch $@
 
 $(BIN)/mlflow-gitops: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --compile-bytecode
@@ -39,7 +47,7 @@ lint: $(BIN)/mlflow-gitops
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint $(MLFLOW2)
 	$(BIN)/pytest $(PARALLEL)
 	$(MAKE) test-postgres
 
@@ -50,7 +58,7 @@ test-postgres: $(BIN)/mlflow-gitops  # the server-backed tests again, on a Postg
 unit: $(BIN)/mlflow-gitops  # no server, no store, no act, no package index: offline, fast
 	$(BIN)/pytest -m "not server and not e2e and not network"
 
-quick: $(BIN)/mlflow-gitops  # everything but the act workflow runs: the local loop
+quick: $(BIN)/mlflow-gitops $(MLFLOW2)  # everything but the act workflow runs: the local loop
 	$(BIN)/pytest $(PARALLEL) -m "not e2e"
 
 bench: $(BIN)/mlflow-gitops  # plan/apply at 100, 1,000, 5,000 models vs naive loops -> BENCHMARKS.md

@@ -7,7 +7,6 @@ values.py or raises a GitopsError; none of them prints.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -16,9 +15,11 @@ from controller.adopt import adoption_manifest
 from controller.apply import Halt, apply_plan, refuse_uncommitted_in_ci, refused
 from controller.clock import now
 from controller.errors import ModelNotFound, RegistryError, UsageError
+from controller.evidence import EvidenceNeeds, merged
 from controller.gitops import manifest_checkout, manifest_revisions
 from controller.history import alias_changes, select
 from controller.manifest import CopyFrom, LoadedManifest, load_manifest
+from controller.notify import Event, apply_event, error_event, notify, plan_event, receivers
 from controller.output import redact, without_credentials
 from controller.ownership import owner_identity
 from controller.plan import make_plan, targeting, within_target
@@ -27,6 +28,7 @@ from controller.provenance import provenance
 from controller.records import (
     confirm_deletions,
     confirmed_audits,
+    hold_starts,
     rollbacks,
     unconfirmed_deletions,
 )
@@ -34,12 +36,12 @@ from controller.registry import Registry, open_registry, registry_ref
 from controller.registry.sources import Sources
 from controller.review import (
     active_freeze,
-    copied_versions,
-    gated_metrics,
+    evidence_needs,
+    needs_by_registry,
     planned_gate,
     recheck,
     review,
-    wanted_versions,
+    to_detail,
 )
 from controller.saved_plan import (
     check_manifest,
@@ -49,7 +51,7 @@ from controller.saved_plan import (
     with_manifest_policy,
     write_plan,
 )
-from controller.state import RawVersion
+from controller.state import LiveState, RawVersion
 from controller.target import TargetFlags
 from controller.update import update
 from controller.values import (
@@ -65,17 +67,23 @@ from controller.values import (
 
 __all__ = [
     "Delivery",
+    "Event",
     "FreezeOverride",
     "Halt",
     "TargetFlags",
     "ToApply",
     "apply",
+    "apply_event",
+    "error_event",
     "history",
     "import_",
+    "notify",
     "open_registry",
     "plan",
+    "plan_event",
     "plan_to_apply",
     "promote",
+    "receivers",
     "registry_ref",
     "rollback",
     "update",
@@ -122,26 +130,19 @@ def _copy_warnings(loaded: LoadedManifest, sources: Sources) -> list[PlanProblem
     return found
 
 
-def _evidence(
-    plan: Plan,
-    registry: Registry,
-    sources: Sources,
-    gated: Mapping[tuple[str, int], set[str]],
+def _read_evidence(
+    registry: Registry, sources: Sources, needs: EvidenceNeeds, live: LiveState | None
 ) -> dict[tuple[str, int], RawVersion]:
-    """Facts about the versions the plan shows; a copy's proposed version is read from its
-    source and filed under its `facts_key`."""
-    versions = registry.read_evidence(wanted_versions(plan), gated)
-    for source, keys in copied_versions(plan).items():
-        refs = {
-            (c.copy_from.model, c.copy_from.version): c.copy_from
-            for c in plan.changes
-            if c.copy_from is not None and c.copy_from.source == source
-        }
-        read = sources.registry(source).read_evidence(
-            keys, {key: set(gated.get(refs[key].facts_key, ())) for key in keys}
-        )
-        versions |= {refs[key].facts_key: raw for key, raw in read.items()}
-    return versions
+    """`registry.read_evidence`, with a copy's source version read where it is (its source's
+    registry, its credentials) and filed under its `facts_key`."""
+    found: dict[tuple[str, int], RawVersion] = {}
+    for source, (own, plan_keys) in needs_by_registry(needs).items():
+        if source is None:
+            found |= registry.read_evidence(own, live)
+            continue
+        read = sources.registry(source).read_evidence(own)
+        found |= {plan_keys[key]: raw for key, raw in read.items()}
+    return found
 
 
 def plan(
@@ -150,11 +151,15 @@ def plan(
     *,
     at: datetime | None = None,
     targets: list[str] | None = None,
+    details: bool = True,
     sources: Sources | None = None,
 ) -> Plan:
     """Read the models this manifest owns (one search), then the other declared models and
     every declared model's versions in batches; then gather evidence and check the gates.
 
+    Evidence is read in two rounds: what the gates need, then (with `details`) the full
+    evidence of the first DETAILED_CHANGES changes, failing ones first. Apply plans without
+    details: it reads no evidence that no gate needs.
     `targets` (MODEL or MODEL@ALIAS) limit the plan, and the state read, to those models.
     A declared copy reads its source version and this registry's copies of it (their files
     too: a copy is trusted only once its files match).
@@ -188,11 +193,18 @@ def plan(
         make_plan(loaded, live, owned, owner, target, copies), loaded, {**owned, **live.models}
     )
     made = rollbacks(made, loaded.path)
-    versions = _evidence(
-        made, registry, sources, gated_metrics(made.changes, loaded.manifest.gate_for)
-    )
+    moment = at or now()
+    gated = evidence_needs(made.changes, loaded.manifest.gate_for)
+    versions = _read_evidence(registry, sources, gated, live)
     audits = confirmed_audits(made, loaded.path, versions)
-    reviewed = within_target(review(made, loaded, live, versions, at or now(), audits))
+    holds = hold_starts(made.changes, loaded.manifest.gate_for, loaded.path, versions)
+    reviewed = review(made, loaded, live, versions, moment, audits, holds, detailed=())
+    if details and made.changes:
+        detailed = to_detail(reviewed.changes)
+        shown = evidence_needs(made.changes, loaded.manifest.gate_for, detailed).without(gated)
+        versions = merged(versions, _read_evidence(registry, sources, shown, live), shown)
+        reviewed = review(made, loaded, live, versions, moment, audits, holds, detailed=detailed)
+    reviewed = within_target(reviewed)
     return reviewed.model_copy(
         update={
             "registry": ref,
@@ -230,8 +242,8 @@ def plan_to_apply(
         loaded = load_manifest(manifest_path)
         registry = open_registry(flags, loaded.manifest.tracking_uri, loaded.path, for_apply=True)
         sources = open_sources(loaded, registry)
-        made = plan(loaded, registry, targets=targets, sources=sources)
-        return ToApply(made, registry, sources, loaded.warnings)
+        computed = plan(loaded, registry, targets=targets, details=False, sources=sources)
+        return ToApply(computed, registry, sources, loaded.warnings)
     saved, source = read_plan(plan_path)
     planned_for = [str(a) for a in saved.target.addresses] if saved.target else []
     if targets and sorted(set(targets)) != sorted(planned_for):
@@ -307,14 +319,16 @@ def apply(
                 + unconfirmed,
             )
         # Fresh facts for the gated changes only; the whole plan, for promotes_from's moves.
-        fresh = _evidence(
-            gated,
+        fresh = _read_evidence(
             registry,
             sources or Sources(registry, {}),
-            gated_metrics(gated.changes, partial(planned_gate, plan)),
+            evidence_needs(gated.changes, partial(planned_gate, plan)),
+            live,
         )
-        audits = confirmed_audits(plan, plan.source.manifest_path if plan.source else None, fresh)
-        failed = recheck(plan, live, fresh, moment, audits)
+        path = plan.source.manifest_path if plan.source else None
+        audits = confirmed_audits(plan, path, fresh)
+        holds = hold_starts(plan.changes, partial(planned_gate, plan), path, fresh)
+        failed = recheck(plan, live, fresh, moment, audits, holds)
         if failed:
             return refused(
                 plan, "gates fail on fresh data; nothing was applied: " + "; ".join(failed)

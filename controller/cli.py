@@ -64,6 +64,33 @@ def format_option(*choices: str) -> Callable[[Callable[..., int]], Callable[...,
     )  # fmt: skip
 
 
+def notify_option(events: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """--notify URL (repeatable), or $MLFLOW_GITOPS_NOTIFY_URLS: the receivers, as secrets."""
+
+    def decorate(command: Callable[..., int]) -> Callable[..., int]:
+        @click.option(
+            "--notify", "notify_urls", multiple=True, metavar="URL",
+            help=f"POST {events} to URL as JSON with a Slack-compatible `text`; repeatable. "
+            "Default: $MLFLOW_GITOPS_NOTIFY_URLS (URLs separated by spaces or commas). A "
+            "receiver that fails is a warning that does not name it, never a failure.",
+        )  # fmt: skip
+        @functools.wraps(command)
+        def wrapper(*args: Any, notify_urls: tuple[str, ...], **kw: Any) -> int:
+            return command(*args, receivers=api.receivers(notify_urls), **kw)
+
+        return wrapper
+
+    return decorate
+
+
+def _announce(receivers: list[str], event: api.Event | None) -> None:
+    """Tell the receivers, if there are any and something happened; warn about those that
+    did not take it."""
+    if receivers and event:
+        for warning in api.notify(receivers, event):
+            err(warning)
+
+
 def _opened(registry: Registry) -> Registry:
     """Say so when nothing named a registry: the embedded default is rarely the one meant."""
     if registry.target.is_default:
@@ -113,6 +140,7 @@ def validate(manifest_path: str, output_format: str) -> int:
     help="Plan (and apply) only this model, or this alias of it; repeatable. Problems "
     "elsewhere are warnings, and the rest of the manifest is not checked.",
 )  # fmt: skip
+@notify_option("a drift event when the plan has changes or errors")
 @target_options
 def plan(
     manifest_path: str,
@@ -120,6 +148,7 @@ def plan(
     detailed_exitcode: bool,
     out_path: str | None,
     targets: tuple[str, ...],
+    receivers: list[str],
     flags: api.TargetFlags,
 ) -> int:
     """Show how the live registry differs from the manifest. Writes nothing."""
@@ -136,6 +165,7 @@ def plan(
         api.write_plan(the_plan, out_path)
     code = the_plan.exit_code(detailed_exitcode)
     console.plan(the_plan, code, out_path)
+    _announce(receivers, api.plan_event(the_plan, manifest_path))
     return code
 
 
@@ -149,7 +179,7 @@ def plan(
 @format_option("text", "json", "markdown")
 @click.option(
     "--auto-approve", is_flag=True,
-    help="Apply without asking. Without a terminal, apply never asks anyway.",
+    help="Apply without asking for `yes` on stdin (needed in CI). A saved plan never asks.",
 )  # fmt: skip
 @click.option(
     "--override-freeze", is_flag=True,
@@ -161,6 +191,7 @@ def plan(
     help="Plan (and apply) only this model, or this alias of it; repeatable. Problems "
     "elsewhere are warnings, and the rest of the manifest is not checked.",
 )  # fmt: skip
+@notify_option("the apply's result (applied, failed, unknown or refused) when it had work")
 @target_options
 def apply(
     manifest_path: str,
@@ -170,6 +201,7 @@ def apply(
     override_freeze: bool,
     reason: str | None,
     targets: tuple[str, ...],
+    receivers: list[str],
     flags: api.TargetFlags,
 ) -> int:
     """Make the live registry match the manifest, then verify it. Exit 0 only if all applied."""
@@ -178,29 +210,35 @@ def apply(
         raise UsageError("--override-freeze and a non-empty --reason go together")
     override = api.FreezeOverride(reason) if override_freeze else None
     given = click.get_current_context().get_parameter_source("manifest_path")
-    to_apply = api.plan_to_apply(
-        manifest_path,
-        plan_path,
-        flags,
-        manifest_given=given is not ParameterSource.DEFAULT,
-        targets=list(targets),
-    )
-    the_plan, registry = to_apply.plan, _opened(to_apply.registry)
-    console = console_for(output_format)
-    console.warn(to_apply.warnings)
-    if not console.before_apply(the_plan, auto_approve):
-        return 1  # declined at the prompt
-    halt = api.Halt()
-    with _signals_halt(halt):
-        report = api.apply(
-            the_plan,
-            registry,
-            saved=plan_path is not None,
-            halt=halt,
-            override=override,
-            sources=to_apply.sources,
+    try:
+        to_apply = api.plan_to_apply(
+            manifest_path,
+            plan_path,
+            flags,
+            manifest_given=given is not ParameterSource.DEFAULT,
+            targets=list(targets),
         )
+        the_plan, registry = to_apply.plan, _opened(to_apply.registry)
+        console = console_for(output_format)
+        console.warn(to_apply.warnings)
+        # A saved plan was approved when it was reviewed, as Terraform's `apply PLANFILE`.
+        if not console.before_apply(the_plan, auto_approve or plan_path is not None):
+            return 1  # cancelled: not `yes`, end of input, or CI without --auto-approve
+        halt = api.Halt()
+        with _signals_halt(halt):
+            report = api.apply(
+                the_plan,
+                registry,
+                saved=plan_path is not None,
+                halt=halt,
+                override=override,
+                sources=to_apply.sources,
+            )
+    except GitopsError as exc:  # main prints it; receivers hear that the apply did not happen
+        _announce(receivers, api.error_event(exc, plan_path or manifest_path))
+        raise
     console.applied(the_plan, report)
+    _announce(receivers, api.apply_event(the_plan, report, the_plan.manifest_path or manifest_path))
     return report.exit_code
 
 
@@ -446,6 +484,7 @@ def serve(
     """Serve MODEL@ALIAS like `mlflow models serve`, following the alias as it moves."""
     from controller import serving
 
+    serving.require_serving_libraries()
     registry = _opened(api.open_registry(flags, None))
     err(f"Registry: {api.registry_ref(registry).describe()}")
     target = registry.target

@@ -7,6 +7,7 @@ import base64
 import os
 import re
 import sys
+from urllib.parse import unquote, urlsplit
 
 from controller.render.sanitize import escape_text, without_workflow_commands
 from controller.uris import USERINFO, without_userinfo
@@ -30,8 +31,12 @@ SECRET_ENV_VARS = (
 _AUTH_HEADER = re.compile(r"\b(?P<kind>Basic|Bearer)(?P<gap>\s+)[A-Za-z0-9+/=._~-]+")
 
 
-# Credentials that arrived inside a URI (`user:password@host`): a server may echo them decoded.
-_URI_SECRETS: set[str] = set()
+# Credentials that arrived inside a URI (`user:password@host`): a server may echo them decoded;
+# and whole values that are secrets themselves (a notification receiver's URL).
+_REMEMBERED_SECRETS: set[str] = set()
+# Shorter than this, a part of a secret URL is not blanked on its own: `/` or `/hook` would
+# garble every output. The whole URL always is.
+_MIN_SECRET_PART_CHARS = 8
 
 
 def remember_uri_credentials(uri: str) -> None:
@@ -41,9 +46,29 @@ def remember_uri_credentials(uri: str) -> None:
         return
     userinfo = found["userinfo"]
     password = userinfo.partition(":")[2]
-    _URI_SECRETS.update({userinfo, base64.b64encode(userinfo.encode()).decode()})
+    _REMEMBERED_SECRETS.update({userinfo, base64.b64encode(userinfo.encode()).decode()})
     if password:
-        _URI_SECRETS.add(password)
+        _REMEMBERED_SECRETS.add(password)
+
+
+def remember_secret(value: str) -> None:
+    """Treat `value` as a secret wherever it shows up. A URL (a webhook's, whose path is the
+    credential) also hides without its `user:password@`, its path and query alone, and its
+    password decoded (it is sent decoded, as Basic auth)."""
+    value = value.strip()
+    if not value:
+        return
+    remember_uri_credentials(value)
+    found = USERINFO.match(value)
+    password = unquote(found["userinfo"].partition(":")[2]) if found else ""
+    bare = without_userinfo(value)
+    try:
+        netloc = urlsplit(bare).netloc
+    except ValueError:  # not a URL after all: the whole value is the secret
+        netloc = ""
+    path = bare.partition(netloc)[2] if netloc else ""
+    parts = {value, bare, password, path if len(path) >= _MIN_SECRET_PART_CHARS else ""}
+    _REMEMBERED_SECRETS.update(part for part in parts if part)
 
 
 # A copy source's own credentials (registry/sources.py): MLFLOW_GITOPS_SOURCE_<NAME>_TRACKING_*.
@@ -55,7 +80,7 @@ SOURCE_CREDENTIAL = re.compile(
 def _secret_values() -> list[str]:
     """Credential values from the environment, longest first (so none is left half-shown)."""
     values: set[str | None] = {os.environ.get(name) for name in SECRET_ENV_VARS}
-    values.update(_URI_SECRETS)
+    values.update(_REMEMBERED_SECRETS)
     pairs = [("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")]
     for name, value in os.environ.items():
         found = SOURCE_CREDENTIAL.fullmatch(name)

@@ -131,6 +131,9 @@ class ChangeEvidence(Record):
     to_version: VersionEvidence | None = Field(default=None, alias="to")
     from_version: VersionEvidence | None = Field(default=None, alias="from")
     signature_diff: SignatureDiff | None = None
+    # False: only what the versions search returned and what a gate reads (no MLmodel, no
+    # metrics beyond the gated ones); a plan details its first DETAILED_CHANGES changes.
+    detailed: bool = True
 
 
 class GateResult(Record):
@@ -520,3 +523,39 @@ class TrackedAlias(Record):
     @property
     def address(self) -> str:
         return f"{self.model}@{self.alias}"
+
+
+# A notification (controller/notify.py): what happened to a manifest's registry, once per
+# apply, drift found or drift healed. Renderers make its text; receivers also get the fields.
+EventKind = Literal["applied", "failed", "unknown", "refused", "drift", "healed"]
+EVENT_KINDS: tuple[EventKind, ...] = ("applied", "failed", "unknown", "refused", "drift", "healed")
+
+
+class EventChange(Record):
+    """One change an event is about: what moved (or would), and, once applied, how it went."""
+
+    model: str
+    alias: str
+    action: Action
+    from_version: int | None = Field(alias="from")
+    to_version: int | None = Field(alias="to")
+    reason: Reason
+    status: Status | None = None  # None: planned (drift), not applied
+    error: str | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.model}@{self.alias}"
+
+
+class Event(Record):
+    """What a notification receiver is told; `registry` carries no credentials."""
+
+    kind: EventKind
+    manifest: str
+    registry: str | None = None  # None: the command failed before it named one
+    commit: str | None = None  # the commit that declared what was applied, or UNCOMMITTED
+    summary: str
+    changes: list[EventChange] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+    link: str | None = None  # the workflow run, in GitHub Actions

@@ -61,16 +61,18 @@ def running_server(
     *,
     app_name: str | None = None,
     env: dict[str, str] | None = None,
+    mlflow: Path | None = None,
 ) -> Iterator[str]:
     """Run `mlflow server` with its store (SQLite under `root` by default); yield its base URL.
 
-    `app_name` selects a server plugin (e.g. "basic-auth"); `env` adds to its environment.
+    `app_name` selects a server plugin (e.g. "basic-auth"); `env` adds to its environment;
+    `mlflow` is the executable, this environment's by default (testing/mlflow2.py has a 2.x one).
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = server_log(root)
     cmd = [
-        str(Path(sys.executable).parent / "mlflow"),
+        str(mlflow or Path(sys.executable).parent / "mlflow"),
         "server",
         "--backend-store-uri",
         backend_store_uri or f"sqlite:///{root / 'mlflow.db'}",

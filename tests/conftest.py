@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from testing.auth import AuthServer, running_auth_server
+from testing.mlflow2 import BUILD_COMMAND, MLFLOW2_SERIES, mlflow2_executable
 from testing.postgres import PostgresUnavailable, running_postgres
 from testing.server import ServerStartError, recorded_rest_calls, running_server
 
@@ -39,6 +40,7 @@ SERVER_FIXTURES = {
     "set_version_status",
     "auth_server",
     "source_server",
+    "mlflow2_server",
 }
 
 
@@ -216,6 +218,26 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer
     try:
         with running_auth_server(tmp_path_factory.mktemp("mlflow_auth_server")) as server:
             yield server
+    except ServerStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def mlflow2_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An MLflow 2.x ``mlflow server`` (its own environment, SQLite store); yield its base URL.
+
+    Without that environment the tests skip with the reason, except under CI, where they fail:
+    CI must never pass by skipping the servers teams still run.
+    """
+    executable = mlflow2_executable()
+    if executable is None:
+        reason = f"no MLflow {MLFLOW2_SERIES} environment: build it with `{BUILD_COMMAND}`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (required under CI)", pytrace=False)
+        pytest.skip(reason)
+    try:
+        with running_server(tmp_path_factory.mktemp("mlflow2_server"), mlflow=executable) as url:
+            yield url
     except ServerStartError as exc:
         pytest.fail(str(exc), pytrace=False)
 

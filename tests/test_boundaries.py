@@ -31,8 +31,8 @@ LAYERS = {
     ],
     # Formatting: pure too, values in, text out.
     "render": ["render/"],
-    # The process's streams and the Actions environment's files, redacted.
-    "output": ["output.py", "console.py", "github_actions.py"],
+    # The process's streams, the Actions environment's files and notification receivers, redacted.
+    "output": ["output.py", "console.py", "github_actions.py", "notify.py"],
     # I/O: the registry, git, the environment, the clock, the model server.
     "shell": [
         "registry/", "gitops.py", "apply.py", "saved_plan.py", "records.py", "promotion.py",

@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
+from mlflow.prompt.constants import IS_PROMPT_TAG_KEY
 from mlflow.pyfunc import scoring_server
 from mlflow.utils import request_utils
+
+from controller.registry import mlflow_private
 
 
 def parameters(function: Any) -> list[str]:
@@ -34,6 +37,21 @@ def test_mlflow_client_still_hands_out_its_registry_client() -> None:
     }
     for method, names in expected.items():
         assert parameters(getattr(found, method))[: len(names)] == names, method
+
+
+def test_the_registry_store_searches_registered_models_as_we_call_it() -> None:
+    client = MlflowClient("http://127.0.0.1:9", "http://127.0.0.1:9")
+    store = mlflow_private.registry_store(client)
+    assert parameters(store.search_registered_models) == [
+        "filter_string",
+        "max_results",
+        "order_by",
+        "page_token",
+    ]
+
+
+def test_the_prompt_tag_is_mlflows() -> None:
+    assert mlflow_private.PROMPT_TAG == IS_PROMPT_TAG_KEY
 
 
 def test_mlflow_builds_its_retry_from_the_module_global_we_replace() -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from controller.registry import Registry
+from controller.registry.errors import rejects_name_lists, translate
 from controller.registry.filters import filterable, like_any, name_filters, paginate, quote
 from controller.state import LastApplied
 from controller.target import RegistryTarget
@@ -89,6 +90,42 @@ def test_paginate_reads_one_page_when_the_first_has_no_token() -> None:
 
     assert list(paginate(search)) == []
     assert calls == 1
+
+
+MLFLOW2_ANSWER = {
+    "error_code": "INVALID_PARAMETER_VALUE",
+    "message": "Only the 'run_id' attribute supports comparison with a list of quoted string "
+    "values.",
+}
+
+
+def test_mlflow_2s_answer_to_a_name_list_is_recognised() -> None:
+    from mlflow.exceptions import RestException
+
+    assert rejects_name_lists(RestException(MLFLOW2_ANSWER))
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Invalid clause(s) in filter string: 'name IN'",
+        "Only the dataset 'name' and 'digest' supports comparison with a list of quoted strings",
+        "Registered Model with name=bikes not found",
+    ],
+)
+def test_other_bad_requests_are_not_taken_for_a_server_without_name_lists(message: str) -> None:
+    from mlflow.exceptions import RestException
+
+    answer = RestException({"error_code": "INVALID_PARAMETER_VALUE", "message": message})
+    assert not rejects_name_lists(answer)
+
+
+def test_a_name_list_rejection_still_reads_as_one_line_where_it_is_not_caught() -> None:
+    from mlflow.exceptions import RestException
+
+    target = RegistryTarget("http://127.0.0.1:9", "http://127.0.0.1:9")
+    error = translate(RestException(MLFLOW2_ANSWER), target, "")
+    assert "\n" not in str(error) and "Only the 'run_id' attribute" in str(error)
 
 
 # Against the real server -------------------------------------------------------------------

@@ -110,6 +110,9 @@ class Connection:
         for uri in (target.tracking_uri, target.registry_uri):  # a server may echo them
             remember_uri_credentials(uri)
         self._client: MlflowClient | None = None
+        # Whether the server's searches accept `name IN (...)`: unknown until the first one.
+        # MLflow 2.x servers answer it with HTTP 400; reads.py then searches by single names.
+        self.takes_name_lists: bool | None = None
 
     def host_creds(self) -> Any:
         """What each REST request to this registry's server sends."""

@@ -33,6 +33,14 @@ _UNREACHABLE = (
 # A connection that broke mid-exchange: the server may or may not have acted on the request.
 _BROKEN = ("connection reset", "connection aborted", "remotedisconnected", "incompleteread")
 
+# What MLflow 2.x servers answer (HTTP 400) to `name IN (...)` in a search filter.
+_NAME_LISTS_REJECTED = "only the 'run_id' attribute supports comparison with a list"
+
+
+def rejects_name_lists(error: Exception) -> bool:
+    """Whether a search failed because this server takes one name per filter (MLflow 2.x)."""
+    return _NAME_LISTS_REJECTED in str(error).lower()
+
 
 def first_line(text: str) -> str:
     """The message's first line, redacted and cut short: never a whole echoed filter."""

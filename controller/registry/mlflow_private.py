@@ -25,6 +25,17 @@ def registry_client(client: MlflowClient) -> Any:
     return client._get_registry_client()
 
 
+def registry_store(client: MlflowClient) -> Any:
+    """The registry client's store, for searches of registered models: the 3.x client adds
+    `tag.`mlflow.prompt.is_prompt` != 'true'` to every such filter, which servers older than
+    MLflow's prompts reject. Prompts are then left out here, by `PROMPT_TAG`."""
+    return client._get_registry_client().store
+
+
+# The tag that marks a registered model as a prompt (`mlflow.prompt.constants.IS_PROMPT_TAG_KEY`).
+PROMPT_TAG = "mlflow.prompt.is_prompt"
+
+
 def cap_retry_after(max_seconds: float) -> None:
     """MLflow builds urllib3's Retry (the name `Retry` in `mlflow.utils.request_utils`) without
     `retry_after_max`; give it one. Where urllib3 has no such parameter, Retry-After is not

@@ -1,11 +1,12 @@
 """The registry's state as plain data: aliases, owner and last-applied tags, versions.
 
-Reads are batched: a few searches per 100 models, never one call per alias.
+Reads are batched: a few searches per 100 models, never one call per alias. MLflow 2.x servers
+take one name per search filter; there, the reads search model by model, in parallel.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
@@ -13,12 +14,25 @@ from typing import Any
 
 from controller.errors import ModelNotFound, RegistryPermissionDenied
 from controller.ownership import OWNER_TAG
+from controller.registry import mlflow_private
 from controller.registry.client import Connection
+from controller.registry.errors import rejects_name_lists
 from controller.registry.filters import filterable, like_any, name_filters, paginate, quote
-from controller.state import LastApplied, LiveModel, LiveState, LiveVersion, normalize_version
+from controller.state import (
+    LastApplied,
+    LiveModel,
+    LiveState,
+    LiveVersion,
+    VersionFacts,
+    normalize_version,
+)
 
 VERSIONS_PAGE_SIZE = 10_000
+MODELS_PAGE_SIZE = 1_000  # the most registered models an MLflow search returns at once
 FALLBACK_READ_THREADS = 8
+# On a server that takes one name per filter, up to this many models are searched one by one
+# (8 at a time); for more, paging through every model and version is fewer requests.
+SINGLE_NAME_SEARCHES_MAX = 100
 
 
 class StateReads(Connection):
@@ -45,12 +59,16 @@ class StateReads(Connection):
             found |= searched
             direct, denied = self._read_directly([n for n in wanted if n not in found])
             found |= direct
-            versions = self._search_versions(sorted(n for n in found if filterable(n)))
+            facts = self._search_versions(sorted(n for n in found if filterable(n)))
             for name in (n for n in found if not filterable(n)):
-                versions[name] = self._versions_of(name)
+                facts[name] = self._versions_of(name)
         return LiveState(
             models={
-                name: replace(model, versions=versions.get(name, {}))
+                name: replace(
+                    model,
+                    versions={v: f.status for v, f in facts.get(name, {}).items()},
+                    facts=facts.get(name, {}),
+                )
                 for name, model in found.items()
             },
             denied=frozenset(denied),
@@ -58,30 +76,65 @@ class StateReads(Connection):
 
     def read_owned(self, owner: str) -> dict[str, LiveModel]:
         """Every model whose owner tag names `owner`: one search, however many there are."""
-        found: dict[str, LiveModel] = {}
         with self._errors():
             search = partial(
-                self.client.search_registered_models,
+                self._search_registered_models,
                 filter_string=f"tags.`{OWNER_TAG}` = {quote(owner)}",
-                max_results=1000,
+                max_results=MODELS_PAGE_SIZE,
             )
-            for registered in paginate(search):
-                found[registered.name] = _live_model(registered)
+            found = _live_models(paginate(search))
             if found and not any(model.aliases for model in found.values()):
                 found = self._recover_missing_aliases(found)  # else removals would be missed
         return found
 
+    def _search_registered_models(self, **search: Any) -> Any:
+        """MLflow's registered-model search without the 3.x client's prompt filter, which
+        servers older than prompts reject (see `mlflow_private.registry_store`)."""
+        return mlflow_private.registry_store(self.client).search_registered_models(**search)
+
     def _search_models(self, names: list[str]) -> dict[str, LiveModel]:
-        found: dict[str, LiveModel] = {}
-        for chunk, filter_string in name_filters(names, self.names_per_search):
-            search = partial(
-                self.client.search_registered_models,
-                filter_string=filter_string,
-                max_results=len(chunk),
-            )
-            for registered in paginate(search):
-                found[registered.name] = _live_model(registered)
-        return found
+        return _live_models(
+            self._search_named(self._search_registered_models, names, MODELS_PAGE_SIZE)
+        )
+
+    def _search_named(
+        self, search: Callable[..., Any], names: list[str], page_size: int
+    ) -> list[Any]:
+        """What `search` finds for the named models, in the filters this server accepts.
+
+        `name IN (...)` over chunks of names, until a server rejects it (MLflow 2.x, once per
+        connection); then one `name = ...` search per model, in parallel, or for many models
+        every page of the search, keeping the named.
+        """
+        if not names:
+            return []
+        if self.takes_name_lists is not False:
+            try:
+                found = [
+                    item
+                    for _, filter_string in name_filters(names, self.names_per_search)
+                    for item in paginate(
+                        partial(search, filter_string=filter_string, max_results=page_size)
+                    )
+                ]
+            except Exception as exc:
+                if not rejects_name_lists(exc):
+                    raise
+                self.takes_name_lists = False
+            else:
+                self.takes_name_lists = True
+                return found
+        if len(names) > SINGLE_NAME_SEARCHES_MAX:
+            wanted = set(names)
+            every = paginate(partial(search, filter_string=None, max_results=page_size))
+            return [item for item in every if item.name in wanted]
+
+        def named(name: str) -> list[Any]:
+            exact = partial(search, filter_string=f"name = {quote(name)}", max_results=page_size)
+            return [item for item in paginate(exact) if item.name == name]
+
+        with ThreadPoolExecutor(max_workers=FALLBACK_READ_THREADS) as pool:
+            return [item for found in pool.map(named, names) for item in found]
 
     def _read_directly(self, names: list[str]) -> tuple[dict[str, LiveModel], list[str]]:
         """Models by name, one call each: found, and those the registry refused to show."""
@@ -112,21 +165,17 @@ class StateReads(Connection):
             models = pool.map(lambda n: _live_model(self.client.get_registered_model(n)), found)
             return {model.name: model for model in models}
 
-    def _search_versions(self, names: list[str]) -> dict[str, dict[int, str]]:
-        versions: dict[str, dict[int, str]] = {}
+    def _search_versions(self, names: list[str]) -> dict[str, dict[int, VersionFacts]]:
+        """What the search says of each version: its status, and the facts evidence starts
+        from (tags, run, creator, times, source), so no version is read again."""
+        versions: dict[str, dict[int, VersionFacts]] = {}
         for version in self._all_versions(names):
-            versions.setdefault(version.name, {})[int(version.version)] = str(version.status)
+            versions.setdefault(version.name, {})[int(version.version)] = version_facts(version)
         return versions
 
-    def _all_versions(self, names: list[str]) -> Iterator[Any]:
+    def _all_versions(self, names: list[str]) -> list[Any]:
         """Every version of the named models: one paginated search per chunk of names."""
-        for _, filter_string in name_filters(names, self.names_per_search):
-            search = partial(
-                self.client.search_model_versions,
-                filter_string=filter_string,
-                max_results=VERSIONS_PAGE_SIZE,
-            )
-            yield from paginate(search)
+        return self._search_named(self.client.search_model_versions, names, VERSIONS_PAGE_SIZE)
 
     def read_versions(self, names: Iterable[str]) -> dict[str, list[LiveVersion]]:
         """Status and tags of every version of the named models, for tracking policies."""
@@ -142,7 +191,7 @@ class StateReads(Connection):
                 )
         return versions
 
-    def _versions_of(self, name: str) -> dict[int, str]:
+    def _versions_of(self, name: str) -> dict[int, VersionFacts]:
         """Versions of a model no filter can name exactly: a LIKE search, then the exact name."""
         search = partial(
             self.client.search_model_versions,
@@ -150,7 +199,7 @@ class StateReads(Connection):
             max_results=VERSIONS_PAGE_SIZE,
         )
         return {
-            int(version.version): str(version.status)
+            int(version.version): version_facts(version)
             for version in paginate(search)
             if version.name == name
         }
@@ -158,12 +207,35 @@ class StateReads(Connection):
     def read_all_model_names(self) -> list[str]:
         """Every registered model's name, for `import --all`."""
         with self._errors(""):
-            return sorted(
-                registered.name
-                for registered in paginate(
-                    partial(self.client.search_registered_models, max_results=1000)
-                )
-            )
+            search = partial(self._search_registered_models, max_results=MODELS_PAGE_SIZE)
+            return sorted(_live_models(paginate(search)))
+
+
+def _live_models(found: Iterable[Any]) -> dict[str, LiveModel]:
+    """Registered models by name, prompts left out (MLflow keeps them as registered models)."""
+    return {
+        registered.name: _live_model(registered)
+        for registered in found
+        if (registered.tags or {}).get(mlflow_private.PROMPT_TAG) != "true"
+    }
+
+
+_NO_TAGS: dict[str, str] = {}
+
+
+def version_facts(version: Any) -> VersionFacts:
+    """A searched (or read) version as plain data; most have no tags, and share one empty map."""
+    tags = version.tags or {}
+    return VersionFacts(
+        status=str(version.status),
+        created_ms=version.creation_timestamp,
+        creator=version.user_id or None,
+        description=version.description or None,
+        tags={str(k): str(v) for k, v in tags.items()} if tags else _NO_TAGS,
+        run_id=version.run_id or None,
+        source=str(version.source or ""),
+        model_id=getattr(version, "model_id", None) or None,
+    )
 
 
 def _live_model(registered: Any) -> LiveModel:
