@@ -145,6 +145,18 @@ def _read_evidence(
     return found
 
 
+def _with_source_aliases(plan: Plan, sources: Sources) -> Plan:
+    """The plan with each gated copy's source aliases as the source shows them now."""
+    changes = []
+    for change in plan.changes:
+        copy = change.copy_from
+        if copy is not None and change.address in plan.gate_specs:
+            copy = copy.model_copy(update={"aliases": sources.aliases_now(copy)})
+            change = change.model_copy(update={"copy_from": copy})
+        changes.append(change)
+    return plan.model_copy(update={"changes": changes})
+
+
 def plan(
     loaded: LoadedManifest,
     registry: Registry,
@@ -307,6 +319,8 @@ def apply(
         plan = rollbacks(plan, plan.source.manifest_path if plan.source else None)
         live = registry.read_state([*plan.models, *plan.released])
         check_still_current(plan, live)
+        if sources is not None:  # what a copy's source version holds is read now too
+            plan = _with_source_aliases(plan, sources)
         gated = plan.model_copy(
             update={"changes": [c for c in plan.changes if c.address in plan.gate_specs]}
         )

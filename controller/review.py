@@ -287,6 +287,7 @@ def assess(
                 if name == change.model
             },
             now=now,
+            copy=change.copy_from,
         )
         results = check(gate, proposed, context)
     return change.model_copy(update={"evidence": evidence, "gates": results})

@@ -175,6 +175,8 @@ class CopyRef(Record):
     model: str
     version: int
     local: int | None = None
+    # The aliases the source version holds in its registry, as read with it (promotes_from).
+    aliases: list[str] = Field(default_factory=list)
 
     def named(self) -> str:
         """`staging bikes v7`: where the copy comes from, as every format shows it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from controller.manifest.events import Builder
@@ -121,9 +122,26 @@ def released_and_declared(loaded: LoadedManifest) -> list[Problem]:
     ]
 
 
+def _source_problem(
+    source: str, soaks: bool, declared: object, sources: Mapping[str, object]
+) -> str | None:
+    """Why `promotes_from: {source: ...}` cannot be checked for this alias, or None."""
+    if source not in sources:
+        return f"promotes_from.source {source!r} is not declared under sources"
+    if not (isinstance(declared, CopyFrom) and declared.source == source):
+        return (
+            f"promotes_from.source {source!r} checks a copy from {source}; this alias does "
+            "not declare one"
+        )
+    if soaks:
+        return "promotes_from.soak is counted in this registry, not in a source; drop it"
+    return None
+
+
 def gate_problems(loaded: LoadedManifest) -> list[Problem]:
-    """`promotes_from` must name an alias the model declares, or the gate can never pass; its
-    `source` needs `sources:`, which this version does not read yet."""
+    """`promotes_from` must name an alias the model declares, or the gate can never pass; with
+    a `source`, the alias must be a copy from that declared source (the alias is the source's
+    then), and a soak is not counted there."""
     problems = []
     manifest = loaded.manifest
     for name, spec in manifest.models.items():
@@ -136,16 +154,14 @@ def gate_problems(loaded: LoadedManifest) -> list[Problem]:
             if path not in loaded.value_marks and path not in loaded.key_marks:
                 path = ("gates", alias, "promotes_from")
             if wanted.source is not None:
-                line, col = loaded.value_location(*path, "source")
-                problems.append(
-                    Problem(
-                        loaded.path,
-                        line,
-                        col,
-                        f"gate for {name}@{alias}: promotes_from.source needs sources: "
-                        "(not supported yet)",
-                    )
+                message = _source_problem(
+                    wanted.source, wanted.soak is not None, spec.aliases[alias], manifest.sources
                 )
+                if message:
+                    line, col = loaded.value_location(*path, "source")
+                    problems.append(
+                        Problem(loaded.path, line, col, f"gate for {name}@{alias}: {message}")
+                    )
             elif wanted.alias not in spec.aliases:
                 written = (*path, "alias") if (*path, "alias") in loaded.value_marks else path
                 line, col = loaded.value_location(*written)

@@ -81,8 +81,13 @@ class Copies(Connection):
     """The reads and writes a copy needs, on one registry (the source's or the target's)."""
 
     def version_status(self, model: str, version: int) -> str:
+        return self.read_version(model, version)[0]
+
+    def read_version(self, model: str, version: int) -> tuple[str, list[str]]:
+        """The version's status, and the aliases it holds now."""
         with self._errors():
-            return str(self.client.get_model_version(model, str(version)).status)
+            found = self._registry_client.get_model_version(model, str(version))
+        return str(found.status), sorted(str(a) for a in (found.aliases or []))
 
     def files(self, model: str, version: int, into: Path) -> tuple[Path, Fingerprint]:
         """Download the version's files (with this registry's own credentials) and fingerprint

@@ -124,7 +124,7 @@ class Sources:
         )
         where = self.describe(source)
         try:
-            status = self.registry(source).version_status(source_model, version)
+            status, aliases = self.registry(source).read_version(source_model, version)
         except ModelNotFound:
             return f"copy: version {version} of model {source_model!r} does not exist in {where}"
         except RegistryError as exc:
@@ -138,7 +138,12 @@ class Sources:
         local, distrust = self._trusted_copy(model, ref, wanted)
         if distrust:
             self.warnings[(model, alias)] = f"not trusted as a copy: {distrust}"
-        return ref.model_copy(update={"local": local})
+        return ref.model_copy(update={"local": local, "aliases": aliases})
+
+    def aliases_now(self, ref: CopyRef) -> list[str]:
+        """The aliases the source version holds now, read again (a saved plan's are its
+        file's word)."""
+        return self.registry(ref.source).read_version(ref.model, ref.version)[1]
 
     def ensure(self, model: str, ref: CopyRef) -> int:
         """For apply: this model's verified copy of `ref`, made if there is none; a copy that
