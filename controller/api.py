@@ -27,6 +27,7 @@ from controller.provenance import provenance
 from controller.records import (
     confirm_deletions,
     confirmed_audits,
+    hold_starts,
     rollbacks,
     unconfirmed_deletions,
 )
@@ -126,7 +127,8 @@ def plan(
         wanted_versions(made), gated_metrics(made.changes, loaded.manifest.gate_for)
     )
     audits = confirmed_audits(made, loaded.path, versions)
-    reviewed = within_target(review(made, loaded, live, versions, at or now(), audits))
+    holds = hold_starts(made.changes, loaded.manifest.gate_for, loaded.path, versions)
+    reviewed = within_target(review(made, loaded, live, versions, at or now(), audits, holds))
     return reviewed.model_copy(update={"registry": ref, "source": source})
 
 
@@ -229,8 +231,10 @@ def apply(
         fresh = registry.read_evidence(
             wanted_versions(gated), gated_metrics(gated.changes, partial(planned_gate, plan))
         )
-        audits = confirmed_audits(plan, plan.source.manifest_path if plan.source else None, fresh)
-        failed = recheck(plan, live, fresh, moment, audits)
+        path = plan.source.manifest_path if plan.source else None
+        audits = confirmed_audits(plan, path, fresh)
+        holds = hold_starts(plan.changes, partial(planned_gate, plan), path, fresh)
+        failed = recheck(plan, live, fresh, moment, audits, holds)
         if failed:
             return refused(
                 plan, "gates fail on fresh data; nothing was applied: " + "; ".join(failed)

@@ -8,7 +8,7 @@ unrelated pull request.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from controller.evidence import diff_signatures, version_evidence
@@ -16,7 +16,7 @@ from controller.gates import Context, check, failures, metric_names
 from controller.manifest import LoadedManifest
 from controller.policy import Gate
 from controller.state import LiveState, RawVersion
-from controller.trust import Audits
+from controller.trust import Audits, HoldStart
 from controller.values import (
     Change,
     ChangeEvidence,
@@ -27,6 +27,7 @@ from controller.values import (
 )
 
 VersionKey = tuple[str, int]
+HoldStarts = Mapping[tuple[str, str, int], HoldStart]
 
 
 def wanted_versions(plan: Plan) -> set[VersionKey]:
@@ -74,10 +75,12 @@ def review(
     versions: dict[VersionKey, RawVersion],
     now: datetime,
     audits: Audits | None = None,
+    holds: HoldStarts | None = None,
 ) -> Plan:
     """The plan with evidence, gate results, gate failures as problems, and the policy.
 
-    `audits` says which audit tags git confirms (trust.audit_verdicts); none, by default."""
+    `audits` says which audit tags git confirms (trust.audit_verdicts), `holds` since when a
+    version has held an alias (records.hold_starts, for soaks); none, by default."""
     manifest = loaded.manifest
     specs = {
         c.address: gate
@@ -94,7 +97,7 @@ def review(
     changes, problems = [], []
     for change in plan.changes:
         reviewed = _review_change(
-            plan, change, live, versions, now, manifest.evidence.metrics, audits or {}
+            plan, change, live, versions, now, manifest.evidence.metrics, audits, holds
         )
         changes.append(reviewed)
         for failed in failures(reviewed.gates):
@@ -124,11 +127,12 @@ def recheck(
     versions: dict[VersionKey, RawVersion],
     now: datetime,
     audits: Audits | None = None,
+    holds: HoldStarts | None = None,
 ) -> list[str]:
     """Gate failures on fresh data, for apply: one line per failed check."""
     lines = []
     for change in plan.changes:
-        reviewed = _review_change(plan, change, live, versions, now, [], audits or {})
+        reviewed = _review_change(plan, change, live, versions, now, [], audits, holds)
         lines += [
             f"{change.address} -> {change.to_version}: {r.message}"
             for r in failures(reviewed.gates)
@@ -143,11 +147,12 @@ def _review_change(
     versions: dict[VersionKey, RawVersion],
     now: datetime,
     evidence_metrics: list[str],
-    audits: Audits,
+    audits: Audits | None,
+    holds: HoldStarts | None,
 ) -> Change:
     gate = plan.gate_specs.get(change.address)
     moves = tuple(c for c in plan.changes if c.model == change.model)
-    return assess(change, gate, live, versions, now, moves, evidence_metrics, audits)
+    return assess(change, gate, live, versions, now, moves, evidence_metrics, audits, holds)
 
 
 def assess(
@@ -159,6 +164,7 @@ def assess(
     moves: tuple[Change, ...],
     evidence_metrics: Sequence[str] = (),
     audits: Audits | None = None,
+    holds: HoldStarts | None = None,
 ) -> Change:
     """One change with its evidence and its gate's results. `moves` are the changes to the
     same model made together with it (promotes_from looks at them); `update` asks this of a
@@ -203,6 +209,12 @@ def assess(
                 for (name, alias, number), why in (audits or {}).items()
                 if name == change.model
             },
+            held_since={
+                (alias, number): start
+                for (name, alias, number), start in (holds or {}).items()
+                if name == change.model
+            },
+            now=now,
         )
         results = check(gate, proposed, context)
     return change.model_copy(update={"evidence": evidence, "gates": results})

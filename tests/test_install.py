@@ -152,6 +152,6 @@ def test_installed_tool_plans_and_applies_against_a_server_with_mlflow_skinny(
     assert plan.returncode == 2, plan.stderr
     assert f"+ {model}@champion: 2 (assign)" in plan.stdout
 
-    apply = run_tool(installed, "apply", cwd=tmp_path, env=env)
+    apply = run_tool(installed, "apply", "--auto-approve", cwd=tmp_path, env=env)
     assert apply.returncode == 0, apply.stderr
     assert server_client.get_registered_model(model).aliases == {"champion": "2"}

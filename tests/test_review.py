@@ -235,7 +235,7 @@ def test_each_gate_fails_with_a_located_plan_error(
     assert gates_of(plan)["metrics.r2"] == (True, "min 0.8", 0.85)
     assert gates_of(plan)["require_signature"] == (True, "present", "present")
     assert aliases(server_client, name) == {"champion": 1}
-    code, _, _ = run("apply", "-f", path)
+    code, _, _ = run("apply", "--auto-approve", "-f", path)
     assert code == 1 and aliases(server_client, name) == {"champion": 1}
 
 
@@ -288,7 +288,7 @@ def test_promotes_from_passes_when_the_plan_moves_a_challenger_the_tool_set(
     run: Run, commit, gated_model, server_client
 ) -> None:
     name = gated_model()
-    assert run("apply", "-f", commit(manifest(name, "{challenger: 3}")))[0] == 0
+    assert run("apply", "--auto-approve", "-f", commit(manifest(name, "{challenger: 3}")))[0] == 0
     assert AUDIT_TAG_PREFIX + "challenger" in server_client.get_model_version(name, "3").tags
     # One pull request: champion takes the challenger, challenger moves to the next version.
     path = commit(manifest(name, "{champion: 3, challenger: 4}", PROMOTES))
@@ -363,14 +363,14 @@ def test_apply_refuses_inside_a_freeze_window_and_proceeds_outside(
     assert code == 0  # plan is never frozen, but it tells the reviewer
     assert "\nApply is frozen now: weekend freeze (freeze from 2026-11-27 17:00" in out
     assert "frozen" not in run("plan", "-f", path, now=TUESDAY)[1]
-    code, out, _ = run("apply", "-f", path, now=SATURDAY)
+    code, out, _ = run("apply", "--auto-approve", "-f", path, now=SATURDAY)
     assert code == 1
     assert (
         "apply is frozen: weekend freeze (freeze from 2026-11-27 17:00 UTC until "
         "2026-11-30 09:00 UTC); nothing was applied"
     ) in out
     assert aliases(server_client, name) == {}
-    code, out, _ = run("apply", "-f", path, now=TUESDAY)
+    code, out, _ = run("apply", "--auto-approve", "-f", path, now=TUESDAY)
     assert code == 0, out
     assert aliases(server_client, name) == {"champion": 1}
 
@@ -380,10 +380,12 @@ def test_overriding_a_freeze_is_recorded_in_the_audit_tag(
 ) -> None:
     name = gated_model()
     path = write(manifest(name, "{champion: 1}", top=FREEZE))
-    code, out, err = run("apply", "-f", path, "--override-freeze", now=SATURDAY)
+    code, out, err = run("apply", "--auto-approve", "-f", path, "--override-freeze", now=SATURDAY)
     assert code == 1 and "--override-freeze and a non-empty --reason go together" in err
     override = ("--override-freeze", "--reason", "INC-42 hotfix")
-    code, out, _ = run("apply", "-f", path, *override, now=SATURDAY, env={"GITHUB_ACTOR": "ann"})
+    code, out, _ = run(
+        "apply", "--auto-approve", "-f", path, *override, now=SATURDAY, env={"GITHUB_ACTOR": "ann"}
+    )
     assert code == 0, out
     audit = json.loads(
         server_client.get_model_version(name, "1").tags[AUDIT_TAG_PREFIX + "champion"]

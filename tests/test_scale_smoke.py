@@ -106,7 +106,7 @@ def test_plan_reads_every_model_in_two_searches_per_hundred_and_writes_nothing(
 def test_apply_writes_each_change_once_and_reads_back_in_batches(seeded: SeededServer) -> None:
     moved = list(every_nth(seeded.names, 10))
     done, requests = seeded.run(
-        str(BIN / "mlflow-gitops"), "apply", "-f", seeded.manifest(moved),
+        str(BIN / "mlflow-gitops"), "apply", "--auto-approve", "-f", seeded.manifest(moved),
         "--tracking-uri", seeded.url, "--format", "json",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -136,7 +136,7 @@ def test_apply_writes_each_change_once_and_reads_back_in_batches(seeded: SeededS
 
     # Back to the seeded state, so the other tests do not depend on the order they run in.
     done, _ = seeded.run(
-        str(BIN / "mlflow-gitops"), "apply", "-f", seeded.manifest([]),
+        str(BIN / "mlflow-gitops"), "apply", "--auto-approve", "-f", seeded.manifest([]),
         "--tracking-uri", seeded.url,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
