@@ -29,7 +29,7 @@ from controller.manifest import LoadedManifest, load_manifest
 from controller.policy import TrackPolicy
 from controller.promotion import AliasRequest, Delivery, branch_stem, edit_alias
 from controller.registry import Registry, open_registry, registry_ref
-from controller.review import assess, gated_metrics
+from controller.review import assess, evidence_needs
 from controller.target import TargetFlags
 from controller.tracking import decide, hold_of
 from controller.values import Change, HistoryEntry, RegistryRef, TrackedAlias
@@ -175,11 +175,8 @@ def _through_gates(
         )
         for d in gated
     }
-    raws = registry.read_evidence(
-        {(d.model, v) for d in gated for v in (d.declared, d.candidate) if v is not None},
-        gated_metrics(moves.values(), loaded.manifest.gate_for),
-    )
     live = registry.read_state({d.model for d in gated})
+    raws = registry.read_evidence(evidence_needs(moves.values(), loaded.manifest.gate_for), live)
     verdicts: dict[str, TrackedAlias] = {}
     for d in gated:
         move = moves[d.address]
