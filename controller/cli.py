@@ -179,7 +179,7 @@ def plan(
 @format_option("text", "json", "markdown")
 @click.option(
     "--auto-approve", is_flag=True,
-    help="Apply without asking. Without a terminal, apply never asks anyway.",
+    help="Apply without asking for `yes` on stdin (needed in CI). A saved plan never asks.",
 )  # fmt: skip
 @click.option(
     "--override-freeze", is_flag=True,
@@ -221,8 +221,9 @@ def apply(
         the_plan, registry = to_apply.plan, _opened(to_apply.registry)
         console = console_for(output_format)
         console.warn(to_apply.warnings)
-        if not console.before_apply(the_plan, auto_approve):
-            return 1  # declined at the prompt
+        # A saved plan was approved when it was reviewed, as Terraform's `apply PLANFILE`.
+        if not console.before_apply(the_plan, auto_approve or plan_path is not None):
+            return 1  # cancelled: not `yes`, end of input, or CI without --auto-approve
         halt = api.Halt()
         with _signals_halt(halt):
             report = api.apply(
@@ -478,6 +479,7 @@ def serve(
     """Serve MODEL@ALIAS like `mlflow models serve`, following the alias as it moves."""
     from controller import serving
 
+    serving.require_serving_libraries()
     registry = _opened(api.open_registry(flags, None))
     err(f"Registry: {api.registry_ref(registry).describe()}")
     target = registry.target

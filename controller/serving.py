@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import importlib.util
 import json
 import logging
 import re
@@ -73,6 +74,21 @@ class LoadedVersion:
     folder: Path
 
 
+# What mlflow.pyfunc imports that the registry client (mlflow-skinny) does not bring: the
+# `serve` extra's packages.
+SERVING_LIBRARIES = ("numpy", "pandas")
+
+
+def require_serving_libraries() -> None:
+    """Fail in one line naming the extra, before any registry call, when it is not installed."""
+    missing = [name for name in SERVING_LIBRARIES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ServingError(
+            f"serving a model needs {' and '.join(missing)}, which the plain install leaves "
+            "out: install mlflow-gitops[serve] (uv tool install 'mlflow-gitops[serve]')"
+        )
+
+
 class AliasedModel:
     """A pyfunc model that follows `models:/NAME@ALIAS` as the alias moves.
 
@@ -89,6 +105,7 @@ class AliasedModel:
         tracking_uri: str | None = None,
         registry_uri: str | None = None,
     ) -> None:
+        require_serving_libraries()
         self.name, self.alias = parse_aliased_uri(model_uri)
         self.refresh_interval = refresh_interval
         # Resolved as every command resolves it; its client carries the Retry-After cap.

@@ -163,6 +163,21 @@ class LastApplied:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class VersionFacts:
+    """What the versions search already returns about a version: the evidence of a change
+    starts from it, without reading the version again. Registry data: untrusted."""
+
+    status: str
+    created_ms: int | None = None
+    creator: str | None = None
+    description: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    run_id: str | None = None
+    source: str = ""
+    model_id: str | None = None  # MLflow 3's logged model, where the registry says it
+
+
 @dataclass(frozen=True)
 class LiveModel:
     """One registered model as the registry reports it."""
@@ -174,6 +189,8 @@ class LiveModel:
     last_applied: LastApplied | None = None
     # The identity of the manifest that manages this model (the owner tag), if any.
     owner: str | None = None
+    # version number -> what the search said of it (empty where versions came another way)
+    facts: dict[int, VersionFacts] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from controller.policy import TrackPolicy
 from controller.promotion import AliasRequest, Delivery, branch_stem, edit_alias
 from controller.records import hold_starts
 from controller.registry import Registry, open_registry, registry_ref
-from controller.review import assess, gated_metrics
+from controller.review import assess, evidence_needs
 from controller.target import TargetFlags
 from controller.tracking import decide, hold_of
 from controller.values import Change, HistoryEntry, RegistryRef, TrackedAlias
@@ -176,11 +176,8 @@ def _through_gates(
         )
         for d in gated
     }
-    raws = registry.read_evidence(
-        {(d.model, v) for d in gated for v in (d.declared, d.candidate) if v is not None},
-        gated_metrics(moves.values(), loaded.manifest.gate_for),
-    )
     live = registry.read_state({d.model for d in gated})
+    raws = registry.read_evidence(evidence_needs(moves.values(), loaded.manifest.gate_for), live)
     # A soak is counted as plan counts it, so a bump is not proposed before its time.
     holds = hold_starts(moves.values(), loaded.manifest.gate_for, loaded.path, raws)
     verdicts: dict[str, TrackedAlias] = {}

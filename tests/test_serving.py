@@ -42,7 +42,7 @@ def apply_champion(manifest: Path, url: str, name: str, version: int | str) -> N
         f"version: 1\nmodels:\n  {name}:\n    aliases:\n      champion: {version}\n",
         encoding="utf-8",
     )
-    assert main(["apply", "-f", str(manifest), "--tracking-uri", url]) == 0
+    assert main(["apply", "--auto-approve", "-f", str(manifest), "--tracking-uri", url]) == 0
 
 
 def served_by(prediction: float) -> int:

@@ -134,6 +134,9 @@ MAY_WRITE = {
     ("drift", "drift"): {"issues"},
     ("promote", "promote"): {"contents", "pull-requests"},
     ("update", "update"): {"contents", "pull-requests"},
+    # A tag's release: its files on GitHub, and PyPI's trusted publishing (an OIDC token).
+    ("release", "github-release"): {"contents"},
+    ("release", "pypi"): {"id-token"},
 }
 
 
