@@ -16,7 +16,14 @@ from controller.apply import Halt, apply_plan, refuse_uncommitted_in_ci, refused
 from controller.clock import now
 from controller.errors import ModelNotFound, RegistryError, UsageError
 from controller.evidence import EvidenceNeeds, merged
-from controller.gitops import manifest_checkout, manifest_revisions
+from controller.gitops import (
+    check_out,
+    fetch_branch,
+    github_commit_url,
+    is_ancestor,
+    manifest_checkout,
+    manifest_revisions,
+)
 from controller.history import alias_changes, select
 from controller.manifest import CopyFrom, LoadedManifest, load_manifest
 from controller.notify import Event, apply_event, error_event, notify, plan_event, receivers
@@ -70,15 +77,23 @@ __all__ = [
     "Event",
     "FreezeOverride",
     "Halt",
+    "LoadedManifest",
+    "Registry",
+    "Sources",
     "TargetFlags",
     "ToApply",
     "apply",
     "apply_event",
+    "check_out",
     "error_event",
+    "fetch_branch",
+    "github_commit_url",
     "history",
     "import_",
+    "is_ancestor",
     "notify",
     "open_registry",
+    "open_sources",
     "plan",
     "plan_event",
     "plan_to_apply",
@@ -296,11 +311,13 @@ def apply(
     halt: Halt | None = None,
     at: datetime | None = None,
     override: FreezeOverride | None = None,
+    reason: str | None = None,
     sources: Sources | None = None,
 ) -> ApplyReport:
     """Apply a plan: not in a freeze, a saved one only if nothing moved, gates checked afresh.
 
     Setting `halt` (from a signal handler, say) starts no new writes; the rest still runs.
+    `reason` goes into the audit tags (the controller's "self-heal").
     A copy is made (or found) and verified through `sources` before its alias moves.
     """
     if plan.errors:
@@ -352,6 +369,8 @@ def apply(
         record = record.model_copy(
             update={"freeze_override": f"{override.reason} (during {frozen})"}
         )
+    if reason:
+        record = record.model_copy(update={"reason": reason})
     return apply_plan(plan, registry, record, halt, sources.ensure if sources else None)
 
 

@@ -427,6 +427,7 @@ class Provenance(Record):
     applied_at: str
     freeze_override: str | None = None
     manifest_sha256: str | None = None
+    reason: str | None = None  # "self-heal": the controller reverted drift to what this declares
 
 
 class AliasEdit(Record):
