@@ -148,6 +148,7 @@ def test_every_format_names_the_copy_and_its_source() -> None:
         "model": "bikes",
         "version": 7,
         "local": None,
+        "aliases": [],
     }
 
 

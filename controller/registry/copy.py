@@ -26,7 +26,7 @@ VERSION_TAG = COPY_TAG_PREFIX + "version"
 SHA256_TAG = COPY_TAG_PREFIX + "sha256"
 # Where a copy from another registry is logged (as an MLflow 3 logged model) before it is
 # registered: a model version's files must live in a resource the server knows.
-COPIES_EXPERIMENT = "mlflow-gitops copies"
+COPIES_EXPERIMENT = "mlflow-gitops-copies"
 READY_TIMEOUT_S = 300.0
 
 
