@@ -13,7 +13,7 @@ DEMO_VENV := .venv-demo
 # store's own limits, and two faults whose outcome the store decides (a failed write among
 # parallel ones, and two applies racing on one model). Promote, rollback, history, the output
 # channels and the other HTTP-level faults do not depend on the store: they run once, on SQLite.
-POSTGRES_TESTS := tests/test_server_fixture.py tests/test_reconcile.py \
+POSTGRES_TESTS := tests/test_server_fixture.py tests/test_reconcile.py tests/test_evidence_reads.py \
 	tests/test_targets_and_import.py tests/test_backend_limits.py \
 	"tests/test_faults.py::test_a_write_failing_with_a_transient_status_fails_only_its_own_change[503]" \
 	tests/test_faults.py::test_a_concurrent_apply_that_recorded_first_is_a_conflict_and_keeps_its_record
@@ -63,8 +63,8 @@ test-postgres: $(BIN)/mlflow-gitops  # the server-backed tests again, on a Postg
 	MLFLOW_GITOPS_TEST_BACKEND=postgres $(BIN)/pytest -n 2 --dist loadgroup -m "not e2e" \
 		$(POSTGRES_TESTS)
 
-unit: $(BIN)/mlflow-gitops  # no server, no store, no act, no package index: offline, fast
-	$(BIN)/pytest -m "not server and not e2e and not network"
+unit: $(BIN)/mlflow-gitops  # no server, no store, no act, no package index, no browser: offline, fast
+	$(BIN)/pytest -m "not server and not e2e and not network and not browser"
 
 quick: $(BIN)/mlflow-gitops $(MLFLOW2)  # everything but the act workflow runs: the local loop
 	$(BIN)/pytest $(PARALLEL) -m "not e2e"
