@@ -10,7 +10,7 @@ DEMO_DB := sqlite:///mlflow.db
 # store's own limits, and two faults whose outcome the store decides (a failed write among
 # parallel ones, and two applies racing on one model). Promote, rollback, history, the output
 # channels and the other HTTP-level faults do not depend on the store: they run once, on SQLite.
-POSTGRES_TESTS := tests/test_server_fixture.py tests/test_reconcile.py \
+POSTGRES_TESTS := tests/test_server_fixture.py tests/test_reconcile.py tests/test_evidence_reads.py \
 	tests/test_targets_and_import.py tests/test_backend_limits.py \
 	"tests/test_faults.py::test_a_write_failing_with_a_transient_status_fails_only_its_own_change[503]" \
 	tests/test_faults.py::test_a_concurrent_apply_that_recorded_first_is_a_conflict_and_keeps_its_record

@@ -126,8 +126,9 @@ def bench_size(count: int, naive_sample: int) -> dict:
             log = server_log(root)
 
             def tool_run(verb: str, manifest: Path, expected: int) -> Run:
+                approve = ["--auto-approve"] if verb == "apply" else []
                 run = run_process(
-                    [TOOL, verb, "-f", str(manifest), "--tracking-uri", url], url, log
+                    [TOOL, verb, *approve, "-f", str(manifest), "--tracking-uri", url], url, log
                 )
                 if tool_changes(run.stdout, verb) != expected:
                     raise RuntimeError(f"{verb} expected {expected} changes:\n{run.stdout[-2000:]}")

@@ -15,7 +15,15 @@ from controller.adopt import adoption_manifest
 from controller.apply import Halt, apply_plan, refuse_uncommitted_in_ci, refused
 from controller.clock import now
 from controller.errors import ModelNotFound, RegistryError, UsageError
-from controller.gitops import manifest_checkout, manifest_revisions
+from controller.evidence import merged
+from controller.gitops import (
+    check_out,
+    fetch_branch,
+    github_commit_url,
+    is_ancestor,
+    manifest_checkout,
+    manifest_revisions,
+)
 from controller.history import alias_changes, select
 from controller.manifest import LoadedManifest, load_manifest
 from controller.notify import Event, apply_event, error_event, notify, plan_event, receivers
@@ -27,17 +35,18 @@ from controller.provenance import provenance
 from controller.records import (
     confirm_deletions,
     confirmed_audits,
+    hold_starts,
     rollbacks,
     unconfirmed_deletions,
 )
 from controller.registry import Registry, open_registry, registry_ref
 from controller.review import (
     active_freeze,
-    gated_metrics,
+    evidence_needs,
     planned_gate,
     recheck,
     review,
-    wanted_versions,
+    to_detail,
 )
 from controller.saved_plan import (
     check_manifest,
@@ -56,13 +65,19 @@ __all__ = [
     "Event",
     "FreezeOverride",
     "Halt",
+    "LoadedManifest",
+    "Registry",
     "TargetFlags",
     "ToApply",
     "apply",
     "apply_event",
+    "check_out",
     "error_event",
+    "fetch_branch",
+    "github_commit_url",
     "history",
     "import_",
+    "is_ancestor",
     "notify",
     "open_registry",
     "plan",
@@ -89,10 +104,14 @@ def plan(
     *,
     at: datetime | None = None,
     targets: list[str] | None = None,
+    details: bool = True,
 ) -> Plan:
     """Read the models this manifest owns (one search), then the other declared models and
     every declared model's versions in batches; then gather evidence and check the gates.
 
+    Evidence is read in two rounds: what the gates need, then (with `details`) the full
+    evidence of the first DETAILED_CHANGES changes, failing ones first. Apply plans without
+    details: it reads no evidence that no gate needs.
     `targets` (MODEL or MODEL@ALIAS) limit the plan, and the state read, to those models.
     """
     checkout = manifest_checkout(loaded.path)
@@ -122,11 +141,18 @@ def plan(
         make_plan(loaded, live, owned, owner, target), loaded, {**owned, **live.models}
     )
     made = rollbacks(made, loaded.path)
-    versions = registry.read_evidence(
-        wanted_versions(made), gated_metrics(made.changes, loaded.manifest.gate_for)
-    )
+    moment = at or now()
+    gated = evidence_needs(made.changes, loaded.manifest.gate_for)
+    versions = registry.read_evidence(gated, live)
     audits = confirmed_audits(made, loaded.path, versions)
-    reviewed = within_target(review(made, loaded, live, versions, at or now(), audits))
+    holds = hold_starts(made.changes, loaded.manifest.gate_for, loaded.path, versions)
+    reviewed = review(made, loaded, live, versions, moment, audits, holds, detailed=())
+    if details and made.changes:
+        detailed = to_detail(reviewed.changes)
+        shown = evidence_needs(made.changes, loaded.manifest.gate_for, detailed).without(gated)
+        versions = merged(versions, registry.read_evidence(shown, live), shown)
+        reviewed = review(made, loaded, live, versions, moment, audits, holds, detailed=detailed)
+    reviewed = within_target(reviewed)
     return reviewed.model_copy(update={"registry": ref, "source": source})
 
 
@@ -156,7 +182,8 @@ def plan_to_apply(
     if plan_path is None:
         loaded = load_manifest(manifest_path)
         registry = open_registry(flags, loaded.manifest.tracking_uri, loaded.path, for_apply=True)
-        return ToApply(plan(loaded, registry, targets=targets), registry, loaded.warnings)
+        computed = plan(loaded, registry, targets=targets, details=False)
+        return ToApply(computed, registry, loaded.warnings)
     saved, source = read_plan(plan_path)
     planned_for = [str(a) for a in saved.target.addresses] if saved.target else []
     if targets and sorted(set(targets)) != sorted(planned_for):
@@ -193,10 +220,12 @@ def apply(
     halt: Halt | None = None,
     at: datetime | None = None,
     override: FreezeOverride | None = None,
+    reason: str | None = None,
 ) -> ApplyReport:
     """Apply a plan: not in a freeze, a saved one only if nothing moved, gates checked afresh.
 
     Setting `halt` (from a signal handler, say) starts no new writes; the rest still runs.
+    `reason` goes into the audit tags (the controller's "self-heal").
     """
     if plan.errors:
         return refused(plan, "the plan has errors; nothing was applied")
@@ -227,10 +256,12 @@ def apply(
             )
         # Fresh facts for the gated changes only; the whole plan, for promotes_from's moves.
         fresh = registry.read_evidence(
-            wanted_versions(gated), gated_metrics(gated.changes, partial(planned_gate, plan))
+            evidence_needs(gated.changes, partial(planned_gate, plan)), live
         )
-        audits = confirmed_audits(plan, plan.source.manifest_path if plan.source else None, fresh)
-        failed = recheck(plan, live, fresh, moment, audits)
+        path = plan.source.manifest_path if plan.source else None
+        audits = confirmed_audits(plan, path, fresh)
+        holds = hold_starts(plan.changes, partial(planned_gate, plan), path, fresh)
+        failed = recheck(plan, live, fresh, moment, audits, holds)
         if failed:
             return refused(
                 plan, "gates fail on fresh data; nothing was applied: " + "; ".join(failed)
@@ -240,6 +271,8 @@ def apply(
         record = record.model_copy(
             update={"freeze_override": f"{override.reason} (during {frozen})"}
         )
+    if reason:
+        record = record.model_copy(update={"reason": reason})
     return apply_plan(plan, registry, record, halt)
 
 

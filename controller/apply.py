@@ -263,6 +263,7 @@ def _audit(
         from_version=result.from_version,
         manifest_sha256=provenance.manifest_sha256,
         freeze_override=provenance.freeze_override,
+        reason=provenance.reason,
     )
     try:
         registry.tag_version(

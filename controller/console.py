@@ -54,7 +54,7 @@ class TextConsole:
         return text.plan(cleaned(plan))
 
     def before_apply(self, plan: Plan, auto_approve: bool) -> bool:
-        """Show the plan; on a terminal with something to do, only `yes` goes on."""
+        """Show the plan; with something to do and no --auto-approve, only `yes` goes on."""
         out(text.plan(cleaned(plan)))
         return not must_ask(plan, auto_approve) or approved()
 
@@ -147,18 +147,28 @@ def console_for(output_format: str) -> TextConsole:
 
 
 def must_ask(plan: Plan, auto_approve: bool) -> bool:
-    """Terraform's rule: ask on a terminal when there is something to do, never elsewhere."""
-    # A CI runner may hand steps a pseudo-terminal (act does): there, nobody is at it.
-    in_ci = os.environ.get("GITHUB_ACTIONS") == "true" or os.environ.get("CI") == "true"
-    on_terminal = sys.stdin.isatty() and sys.stdout.isatty() and not in_ci
-    return on_terminal and not auto_approve and plan.has_changes and not plan.errors
+    """Terraform's rule: ask whenever there is something to do, unless told not to."""
+    return not auto_approve and plan.has_changes and not plan.errors
+
+
+def in_ci() -> bool:
+    """A CI job: nobody is there to answer, even on the pseudo-terminal a runner may hand out."""
+    return os.environ.get("CI") == "true" or os.environ.get("GITHUB_ACTIONS") == "true"
 
 
 def approved() -> bool:
-    """Ask on the terminal, as Terraform does: only the word `yes` approves."""
+    """Read the answer from stdin, terminal or not, as Terraform does: only the word `yes`
+    approves; anything else, or the end of input, cancels. In CI, cancel without waiting."""
+    if in_ci():
+        err(
+            "Apply cancelled: CI is set and nobody can answer the approval question; "
+            "pass --auto-approve to apply without it."
+        )
+        return False
     sys.stderr.write(APPROVAL_QUESTION + "\n  Enter a value: ")  # stdout stays the result
     sys.stderr.flush()
-    if sys.stdin.readline().strip() == "yes":
+    answer = sys.stdin.readline() if sys.stdin else ""
+    if answer.strip() == "yes":
         return True
     err("\nApply cancelled.")
     return False

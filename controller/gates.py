@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from controller.policy import Gate, MetricBounds, TagPattern, tag_matches
+from controller.policy import Gate, MetricBounds, PromotesFrom, TagPattern, tag_matches
 from controller.schedule import parse_duration, show_duration
 from controller.state import audit_tag_key
+from controller.trust import HoldStart
 from controller.values import Change, GateResult, VersionEvidence
 
 
@@ -27,6 +28,9 @@ class Context:
     moves: tuple[Change, ...] = ()  # the plan's changes to the same model
     # (alias, version) -> why git does not confirm the audit tag there; None: it does.
     audits: Mapping[tuple[str, int], str | None] = field(default_factory=dict)
+    # (alias, version) -> since when it has held the alias, on records git confirms (a soak).
+    held_since: Mapping[tuple[str, int], HoldStart] = field(default_factory=dict)
+    now: datetime | None = None  # the plan's clock, which a soak is measured against
 
 
 def metric_names(gate: Gate | None) -> list[str]:
@@ -88,7 +92,15 @@ def _signature(version: VersionEvidence) -> GateResult:
     return _result("require_signature", bool(version.has_signature), "present", actual, message)
 
 
-def _promotes_from(source: str, version: VersionEvidence, context: Context) -> GateResult:
+def _promotes_from(wanted: PromotesFrom, version: VersionEvidence, context: Context) -> GateResult:
+    """It comes from `wanted.alias`, and has soaked there long enough when a soak is declared."""
+    held = _holds(wanted.alias, version, context)
+    if not held.passed or wanted.soak is None:
+        return held
+    return _soak(wanted.alias, wanted.soak, version, context)
+
+
+def _holds(source: str, version: VersionEvidence, context: Context) -> GateResult:
     """It holds `source` and keeps it, or this plan moves `source` off it and the tool set it
     there: an audit tag that git confirms (trust.py), since anyone with EDIT can write one."""
     holder = context.live_aliases.get(source)
@@ -127,6 +139,38 @@ def _promotes_from(source: str, version: VersionEvidence, context: Context) -> G
         f"{source} is {where}",
         f"version {version.version} does not hold {source} ({source} is {where})",
     )
+
+
+def _soak(source: str, soak: timedelta, version: VersionEvidence, context: Context) -> GateResult:
+    """Held `source` for at least `soak`, counted from when trust.hold_start says the hold
+    began (its reviewed commit and confirmed apply, the later): never from a registry tag alone.
+    """
+    short = soak < timedelta(hours=1)  # a rehearsal's soak: its seconds matter
+
+    def shown(delta: timedelta) -> str:
+        """Hours up to two days (`30h`, as soaks are written), then days and hours."""
+        hours, rest = divmod(delta, timedelta(hours=1))
+        if not hours or delta >= timedelta(days=2):
+            return show_duration(delta, seconds_under_an_hour=short)
+        minutes = rest // timedelta(minutes=1)
+        return f"{hours}h" + (f" {minutes}m" if minutes else "")
+
+    expected = f"held {source} for {shown(soak)}"
+    start = context.held_since.get((source, version.version))
+    if start is None or start.since is None or context.now is None:
+        why = start.why if start and start.why else "nothing records when it started"
+        message = f"version {version.version} holds {source}, but its soak is not counted: {why}"
+        return _result("promotes_from", False, expected, "soak not counted", message)
+    held = max(context.now - start.since, timedelta(0))
+    actual = f"held {source} for {shown(held)}"
+    if held >= soak:
+        return _result("promotes_from", True, expected, actual, f"{actual}, needs {shown(soak)}")
+    allowed = (start.since + soak).astimezone(UTC)
+    if not short and (allowed.second or allowed.microsecond):  # a minute shown is never early
+        allowed = allowed.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    when = allowed.strftime("%Y-%m-%d %H:%M:%S" if short else "%Y-%m-%d %H:%M")
+    message = f"{actual}, needs {shown(soak)} (allowed from {when} UTC)"
+    return _result("promotes_from", False, expected, actual, message)
 
 
 def _bounds(name: str, bounds: MetricBounds, version: VersionEvidence) -> GateResult:

@@ -26,6 +26,7 @@ SECRET_ENV_VARS = (
     "GITHUB_TOKEN",
     "GH_TOKEN",
     "MLFLOW_GITOPS_WEBHOOK_SECRET",
+    "MLFLOW_GITOPS_GIT_HOOK_SECRET",
 )
 # An Authorization header a server echoes back: Basic is just base64 of user:password.
 _AUTH_HEADER = re.compile(r"\b(?P<kind>Basic|Bearer)(?P<gap>\s+)[A-Za-z0-9+/=._~-]+")

@@ -8,7 +8,7 @@ is validated, and the parsed schedule is what freeze checks read.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,12 +18,13 @@ from pydantic import (
     Field,
     ValidationInfo,
     WithJsonSchema,
+    model_serializer,
     model_validator,
 )
 from pydantic.functional_serializers import PlainSerializer
 from pydantic.functional_validators import AfterValidator, BeforeValidator, PlainValidator
 
-from controller.schedule import Cron, last_start, parse_cron, parse_duration
+from controller.schedule import Cron, duration_text, last_start, parse_cron, parse_duration
 
 ALIAS_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 RESERVED_VERSION_ALIAS = re.compile(r"[vV][0-9]+")
@@ -51,17 +52,12 @@ def check_alias_name(name: str) -> str:
 
 # Validation runs in the functions above (they give the clearer messages); the schema states
 # the same rules for editors, with look-aheads that pydantic's own regex engine lacks.
-AliasName = Annotated[
-    str,
-    AfterValidator(check_alias_name),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": r"^(?![Ll][Aa][Tt][Ee][Ss][Tt]$)(?![vV][0-9]+$)[A-Za-z0-9_-]+$",
-            "maxLength": MAX_ALIAS_LENGTH,
-        }
-    ),
-]
+ALIAS_SCHEMA = {
+    "type": "string",
+    "pattern": r"^(?![Ll][Aa][Tt][Ee][Ss][Tt]$)(?![vV][0-9]+$)[A-Za-z0-9_-]+$",
+    "maxLength": MAX_ALIAS_LENGTH,
+}
+AliasName = Annotated[str, AfterValidator(check_alias_name), WithJsonSchema(ALIAS_SCHEMA)]
 
 
 class PlainScalar(str):
@@ -129,11 +125,8 @@ def read_cron(value: Any) -> Cron:
     return parse_cron(value)
 
 
-Duration = Annotated[
-    str,
-    AfterValidator(check_duration),
-    WithJsonSchema({"type": "string", "pattern": r"^(\d+d)?(\d+h)?(\d+m)?$", "minLength": 2}),
-]
+DURATION_SCHEMA = {"type": "string", "pattern": r"^(\d+d)?(\d+h)?(\d+m)?(\d+s)?$", "minLength": 2}
+Duration = Annotated[str, AfterValidator(check_duration), WithJsonSchema(DURATION_SCHEMA)]
 CronSchedule = Annotated[
     Cron,
     PlainValidator(read_cron),
@@ -172,6 +165,77 @@ class MetricBounds(Strict):
         return self
 
 
+def read_soak(value: Any) -> timedelta:
+    """A soak as written (`24h`, `90s`), or already parsed (a copied gate)."""
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"soak must be a duration such as 24h or 90s, got {shown(value)}")
+    return parse_duration(value)
+
+
+SoakTime = Annotated[
+    timedelta,
+    PlainValidator(read_soak),
+    PlainSerializer(duration_text, return_type=str),
+    WithJsonSchema(DURATION_SCHEMA),
+]
+
+
+class PromotesFrom(Strict):
+    """Where a version must come from: the alias it holds (or held through this tool), for at
+    least `soak` when given, counted from records an EDIT-only user cannot forge (trust.py).
+    The manifest's string form `promotes_from: challenger` is PromotesFrom(alias="challenger").
+    """
+
+    alias: AliasName = Field(description="the alias the version must hold, or have held")
+    soak: SoakTime | None = Field(
+        default=None,
+        description="how long it must have held the alias (24h, 90s), counted from its "
+        "reviewed commit and confirmed apply, whichever is later",
+    )
+    source: str | None = Field(
+        default=None, description="the registry (under sources:) where it must hold the alias"
+    )
+
+    @model_serializer
+    def _as_written(self) -> str | dict[str, str]:
+        """The short form when only the alias is set, so plans and JSON read as before."""
+        if self.soak is None and self.source is None:
+            return self.alias
+        written = {"alias": self.alias, "source": self.source}
+        if self.soak is not None:
+            written["soak"] = duration_text(self.soak)
+        return {key: value for key, value in written.items() if value is not None}
+
+
+def read_promotes_from(value: Any) -> Any:
+    """The string form is an alias name, checked here so a bad one is reported where it stands."""
+    if isinstance(value, str):
+        return PromotesFrom(alias=check_alias_name(value))
+    return value
+
+
+PROMOTES_FROM_SCHEMA = {
+    "anyOf": [
+        ALIAS_SCHEMA,
+        {
+            "type": "object",
+            "properties": {
+                "alias": ALIAS_SCHEMA,
+                "soak": DURATION_SCHEMA,
+                "source": {"type": "string"},
+            },
+            "required": ["alias"],
+            "additionalProperties": False,
+        },
+    ]
+}
+PromotesFromSpec = Annotated[
+    PromotesFrom, BeforeValidator(read_promotes_from), WithJsonSchema(PROMOTES_FROM_SCHEMA)
+]
+
+
 class Gate(Strict):
     """What a version must show before an alias may point at it (in plan and again in apply)."""
 
@@ -182,9 +246,10 @@ class Gate(Strict):
     require_signature: Flag | None = Field(
         default=None, description="the version's MLmodel must have a signature"
     )
-    promotes_from: AliasName | None = Field(
+    promotes_from: PromotesFromSpec | None = Field(
         default=None,
-        description="the version must hold this alias now, or have held it through this tool",
+        description="the version must hold this alias now, or have held it through this tool: "
+        "an alias name, or {alias, soak} to require it held that long",
     )
     metrics: dict[str, MetricBounds] = Field(
         default_factory=dict, description="bounds on the metrics of the version's run or model"

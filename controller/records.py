@@ -6,27 +6,35 @@ Git is asked only when a record must authorise something (a deletion on its word
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 
 from controller.errors import GitError
 from controller.gitops import manifest_revisions, recorded_commits
 from controller.history import alias_changes, rollback_lanes
 from controller.manifest import LoadedManifest
 from controller.plan import leave_unconfirmed
+from controller.policy import Gate
 from controller.state import LiveModel, RawVersion
 from controller.trust import (
     Audits,
     Claim,
     Doubt,
+    HoldStart,
     RecordedCommit,
+    audit_claim,
     audit_claims,
     audit_verdicts,
     commits_named,
+    doubt,
     doubts,
+    hold_start,
     record_deletions,
     refusal,
 )
-from controller.values import Plan
+from controller.values import Change, Plan
+
+# (model, alias, version) -> since when that version has held that alias (trust.hold_start).
+HoldStarts = Mapping[tuple[str, str, int], HoldStart]
 
 
 def _history(path: str | None, claims: list[Claim]) -> dict[str, RecordedCommit]:
@@ -76,3 +84,40 @@ def rollbacks(plan: Plan, path: str | None) -> Plan:
     except GitError:
         entries = []
     return rollback_lanes(plan, entries)
+
+
+def hold_starts(
+    changes: Iterable[Change],
+    gate_of: Callable[[str, str], Gate | None],
+    path: str | None,
+    versions: Mapping[tuple[str, int], RawVersion],
+) -> HoldStarts:
+    """For each change whose gate declares a soak: since when the proposed version has held
+    the alias it must come from, on the manifest's git history and a confirmed apply record.
+    Git is read only when some gate declares a soak."""
+    wanted: dict[tuple[str, str, int], Claim | None] = {}
+    records = {}
+    for change in changes:
+        gate = gate_of(change.model, change.alias) if change.to_version is not None else None
+        source = gate.promotes_from if gate else None
+        if source is None or source.soak is None or change.to_version is None:
+            continue
+        claim, record = audit_claim(versions.get((change.model, change.to_version)), source.alias)
+        key = (change.model, source.alias, change.to_version)
+        wanted[key], records[key] = claim, record
+    if not wanted:
+        return {}
+    try:
+        entries = alias_changes(manifest_revisions(path))[0] if path else []
+    except GitError as exc:  # a shallow clone, or no git: no soak can be counted
+        return {
+            key: HoldStart(None, f"the manifest's history is unreadable: {exc}") for key in wanted
+        }
+    claims = [claim for claim in wanted.values() if claim is not None]
+    history = _history(path, claims)
+    starts = {}
+    for key, claim in wanted.items():
+        own = claim or Claim(*key, commit=None, tag="")
+        why = doubt(claim, history, path or "the manifest") if claim else None
+        starts[key] = hold_start(own, entries, records[key], why)
+    return starts

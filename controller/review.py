@@ -8,15 +8,15 @@ unrelated pull request.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
-from controller.evidence import diff_signatures, version_evidence
+from controller.evidence import EvidenceNeeds, diff_signatures, version_evidence
 from controller.gates import Context, check, failures, metric_names
 from controller.manifest import LoadedManifest
 from controller.policy import Gate
 from controller.state import LiveState, RawVersion
-from controller.trust import Audits
+from controller.trust import Audits, HoldStart
 from controller.values import (
     Change,
     ChangeEvidence,
@@ -27,39 +27,62 @@ from controller.values import (
 )
 
 VersionKey = tuple[str, int]
+HoldStarts = Mapping[tuple[str, str, int], HoldStart]
+
+# Changes whose evidence is read and shown in full (failing ones first); a reviewer reads no
+# more, and every change still has its row, its facts and its gate results.
+DETAILED_CHANGES = 20
 
 
-def wanted_versions(plan: Plan) -> set[VersionKey]:
-    """The versions whose facts the plan shows: both sides of every create and update."""
-    wanted: set[VersionKey] = set()
-    for change in plan.changes:
-        if change.to_version is None:
-            continue
-        wanted.add((change.model, change.to_version))
-        if change.from_version is not None:
-            wanted.add((change.model, change.from_version))
-    return wanted
-
-
-def gated_metrics(
-    changes: Iterable[Change], gate_of: Callable[[str, str], Gate | None]
-) -> dict[VersionKey, set[str]]:
-    """The metrics each version's gates read (the proposed version's bounds and comparisons,
-    the replaced one's comparisons): only these are read from their runs' histories."""
-    read: dict[VersionKey, set[str]] = {}
+def evidence_needs(
+    changes: Iterable[Change],
+    gate_of: Callable[[str, str], Gate | None],
+    detailed: Iterable[str] = (),
+) -> EvidenceNeeds:
+    """What to read for these changes: what their gates read, plus everything for the changes
+    in `detailed` (addresses). Apply passes none: it reads no evidence that no gate needs."""
+    shown = set(detailed)
+    versions: set[VersionKey] = set()
+    runs: set[VersionKey] = set()
+    signatures: set[VersionKey] = set()
+    exact: set[VersionKey] = set()
+    histories: dict[VersionKey, set[str]] = {}
     for change in changes:
-        # A deletion reads no metrics, and its model may no longer be declared at all.
-        if change.to_version is None:
+        if change.to_version is None:  # a deletion shows nothing, and its model may be gone
             continue
+        to = (change.model, change.to_version)
+        sides = [to] + ([(change.model, change.from_version)] if change.from_version else [])
+        versions.update(sides)
+        if change.address in shown:
+            runs.update(sides)
+            signatures.update(sides)
+            exact.update(sides)
         gate = gate_of(change.model, change.alias)
         if gate is None:
             continue
-        read.setdefault((change.model, change.to_version), set()).update(metric_names(gate))
-        if change.from_version is not None:
-            read.setdefault((change.model, change.from_version), set()).update(
-                gate.better_than_current
-            )
-    return read
+        exact.update(sides)
+        if gate.require_signature:
+            signatures.add(to)
+        if metric_names(gate):
+            runs.add(to)
+            histories.setdefault(to, set()).update(metric_names(gate))
+        if gate.better_than_current and change.from_version is not None:
+            runs.add(sides[1])
+            histories.setdefault(sides[1], set()).update(gate.better_than_current)
+    return EvidenceNeeds(
+        versions=frozenset(versions),
+        runs=frozenset(runs),
+        signatures=frozenset(signatures),
+        histories={key: frozenset(names) for key, names in histories.items()},
+        exact=frozenset(exact),
+    )
+
+
+def to_detail(changes: Sequence[Change], limit: int = DETAILED_CHANGES) -> list[str]:
+    """The addresses of the changes shown in detail: failing ones first, then plan order."""
+    shown = [c for c in changes if c.to_version is not None]
+    failing_first = sorted(shown, key=lambda c: all(g.passed for g in c.gates))
+    return [c.address for c in failing_first[:limit]]
 
 
 def planned_gate(plan: Plan, model: str, alias: str) -> Gate | None:
@@ -74,10 +97,14 @@ def review(
     versions: dict[VersionKey, RawVersion],
     now: datetime,
     audits: Audits | None = None,
+    holds: HoldStarts | None = None,
+    detailed: Iterable[str] | None = None,
 ) -> Plan:
     """The plan with evidence, gate results, gate failures as problems, and the policy.
 
-    `audits` says which audit tags git confirms (trust.audit_verdicts); none, by default."""
+    `audits` says which audit tags git confirms (trust.audit_verdicts), `holds` since when a
+    version has held an alias (records.hold_starts, for soaks); none, by default. `detailed`
+    names the changes whose evidence was read in full; by default, all."""
     manifest = loaded.manifest
     specs = {
         c.address: gate
@@ -91,11 +118,16 @@ def review(
             "computed_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
     )
+    shown = None if detailed is None else set(detailed)
     changes, problems = [], []
     for change in plan.changes:
         reviewed = _review_change(
-            plan, change, live, versions, now, manifest.evidence.metrics, audits or {}
+            plan, change, live, versions, now, manifest.evidence.metrics, audits, holds
         )
+        if shown is not None and reviewed.evidence and change.address not in shown:
+            reviewed = reviewed.model_copy(
+                update={"evidence": reviewed.evidence.model_copy(update={"detailed": False})}
+            )
         changes.append(reviewed)
         for failed in failures(reviewed.gates):
             line, col = loaded.value_location("models", change.model, "aliases", change.alias)
@@ -124,11 +156,12 @@ def recheck(
     versions: dict[VersionKey, RawVersion],
     now: datetime,
     audits: Audits | None = None,
+    holds: HoldStarts | None = None,
 ) -> list[str]:
     """Gate failures on fresh data, for apply: one line per failed check."""
     lines = []
     for change in plan.changes:
-        reviewed = _review_change(plan, change, live, versions, now, [], audits or {})
+        reviewed = _review_change(plan, change, live, versions, now, [], audits, holds)
         lines += [
             f"{change.address} -> {change.to_version}: {r.message}"
             for r in failures(reviewed.gates)
@@ -143,11 +176,12 @@ def _review_change(
     versions: dict[VersionKey, RawVersion],
     now: datetime,
     evidence_metrics: list[str],
-    audits: Audits,
+    audits: Audits | None,
+    holds: HoldStarts | None,
 ) -> Change:
     gate = plan.gate_specs.get(change.address)
     moves = tuple(c for c in plan.changes if c.model == change.model)
-    return assess(change, gate, live, versions, now, moves, evidence_metrics, audits)
+    return assess(change, gate, live, versions, now, moves, evidence_metrics, audits, holds)
 
 
 def assess(
@@ -159,6 +193,7 @@ def assess(
     moves: tuple[Change, ...],
     evidence_metrics: Sequence[str] = (),
     audits: Audits | None = None,
+    holds: HoldStarts | None = None,
 ) -> Change:
     """One change with its evidence and its gate's results. `moves` are the changes to the
     same model made together with it (promotes_from looks at them); `update` asks this of a
@@ -203,6 +238,12 @@ def assess(
                 for (name, alias, number), why in (audits or {}).items()
                 if name == change.model
             },
+            held_since={
+                (alias, number): start
+                for (name, alias, number), start in (holds or {}).items()
+                if name == change.model
+            },
+            now=now,
         )
         results = check(gate, proposed, context)
     return change.model_copy(update={"evidence": evidence, "gates": results})

@@ -1,4 +1,4 @@
-"""Durations (`24h`) and strict 5-field cron expressions, for `min_age` gates and freeze windows.
+"""Durations (`24h`, `90s`) and strict 5-field cron expressions, for gates and freeze windows.
 
 Small on purpose: minute hour day-of-month month day-of-week, each `*`, a number, a range
 `a-b`, a list `a,b` or a step `*/n` / `a-b/n`. No names (`MON`), no `@daily`, no seconds, so
@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
+DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 # (name, lowest, highest) of each field, in order.
 CRON_FIELDS = (
     ("minute", 0, 59),
@@ -26,14 +26,17 @@ MAX_DURATION = timedelta(days=3660)
 
 
 def parse_duration(text: str) -> timedelta:
-    """`30m`, `24h`, `7d`, or a combination in that order (`1d12h`); anything else is an error."""
+    """`90s`, `30m`, `24h`, `7d`, or a combination in that order (`1d12h`, `1m30s`); anything
+    else is an error. Seconds are for short soaks in tests and rehearsals."""
     match = DURATION.match(text.strip()) if isinstance(text, str) else None
     if not match or not any(match.groups()):
-        raise ValueError(f"malformed duration {text!r}: use a number with d, h or m, e.g. 24h")
-    days, hours, minutes = (int(part or 0) for part in match.groups())
+        raise ValueError(
+            f"malformed duration {text!r}: use a number with d, h, m or s, e.g. 24h or 90s"
+        )
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
     too_long = f"duration {text!r} is longer than {MAX_DURATION.days}d (10 years), the limit"
     try:
-        length = timedelta(days=days, hours=hours, minutes=minutes)
+        length = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
     except OverflowError:
         raise ValueError(too_long) from None
     if length > MAX_DURATION:
@@ -41,13 +44,29 @@ def parse_duration(text: str) -> timedelta:
     return length
 
 
-def show_duration(delta: timedelta) -> str:
-    """A duration as people read it: `2d 3h`, `45m`, `0m`."""
-    minutes = int(delta.total_seconds() // 60)
-    days, rest = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    parts = [f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m")) if n]
+def show_duration(delta: timedelta, seconds_under_an_hour: bool = False) -> str:
+    """A duration as people read it: `2d 3h`, `45m`, `0m`. Seconds only when asked, and only
+    under an hour: a soak of `90s` reads `1m 30s`, a version's age never carries them."""
+    total = int(delta.total_seconds())
+    days, rest = divmod(total, 24 * 3600)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days or hours or not seconds_under_an_hour:
+        seconds = 0
+    units = ((days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s"))
+    parts = [f"{n}{unit}" for n, unit in units if n]
     return " ".join(parts) or "0m"
+
+
+def duration_text(delta: timedelta) -> str:
+    """A duration in the manifest's own syntax (`1d12h`, `90s` as `1m30s`), which
+    parse_duration reads back to the same value: how a parsed soak is written out again."""
+    total = int(delta.total_seconds())
+    days, rest = divmod(total, 24 * 3600)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    units = ((days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s"))
+    return "".join(f"{n}{unit}" for n, unit in units if n) or "0s"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from controller.errors import ManifestError
@@ -23,7 +24,7 @@ from controller.state import (
     RawVersion,
     audit_tag_key,
 )
-from controller.values import UNCOMMITTED, Change, Plan
+from controller.values import UNCOMMITTED, Change, HistoryEntry, Plan
 
 
 @dataclass(frozen=True)
@@ -189,3 +190,74 @@ def audit_verdicts(claims: Iterable[Claim], history: History, path: str) -> Audi
         for c in claims
         if c.version is not None
     }
+
+
+@dataclass(frozen=True)
+class HoldStart:
+    """Since when a version has held an alias, by records an EDIT-only user cannot forge; or
+    why that is not known (then a soak is not counted at all)."""
+
+    since: datetime | None
+    why: str | None = None
+
+
+def _moment(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def audit_claim(raw: RawVersion | None, alias: str) -> tuple[Claim | None, AuditRecord | None]:
+    """The audit tag on this version for this alias, as a claim for git to judge."""
+    value = raw.tags.get(audit_tag_key(alias)) if raw else None
+    record = AuditRecord.from_tag_value(value) if value is not None else None
+    if raw is None or record is None or record.alias != alias:
+        return None, None
+    return Claim(raw.model, alias, raw.version, record.commit, audit_tag_key(alias)), record
+
+
+def hold_start(
+    claim: Claim,
+    entries: list[HistoryEntry],
+    record: AuditRecord | None,
+    doubt_of_record: str | None,
+) -> HoldStart:
+    """When `claim.version` began to hold `claim.alias`: the later of the reviewed commit that
+    declared it (git history, newest first) and its apply, whose audit tag git must confirm.
+
+    A registry tag alone never starts a soak; an apply record older than the commit is an
+    earlier stretch's, restored or forged, and starts nothing either.
+    """
+    declared = next(
+        (
+            e
+            for e in entries
+            if e.model == claim.model and e.alias == claim.alias and e.to_version == claim.version
+        ),
+        None,
+    )
+    what = f"{claim.alias}: {claim.version}"
+    if declared is None:
+        return HoldStart(None, f"no commit in the manifest's history declares {what}")
+    committed = _moment(declared.commit.committed or declared.commit.date)
+    if committed is None:
+        return HoldStart(None, f"commit {declared.commit.sha[:12]} has no readable date")
+    key = audit_tag_key(claim.alias)
+    if record is None:
+        return HoldStart(None, f"no {key} tag records its apply")
+    if doubt_of_record is not None:
+        return HoldStart(None, f"its {key} tag {doubt_of_record}")
+    applied = _moment(record.applied_at)
+    if applied is None:
+        return HoldStart(None, f"its {key} tag has no readable applied_at")
+    if applied < committed:
+        return HoldStart(
+            None,
+            f"its {key} tag records an apply before commit {declared.commit.sha[:12]} "
+            f"declared {what}",
+        )
+    return HoldStart(max(applied, committed))

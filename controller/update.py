@@ -28,8 +28,9 @@ from controller.history import alias_changes
 from controller.manifest import LoadedManifest, load_manifest
 from controller.policy import TrackPolicy
 from controller.promotion import AliasRequest, Delivery, branch_stem, edit_alias
+from controller.records import hold_starts
 from controller.registry import Registry, open_registry, registry_ref
-from controller.review import assess, gated_metrics
+from controller.review import assess, evidence_needs
 from controller.target import TargetFlags
 from controller.tracking import decide, hold_of
 from controller.values import Change, HistoryEntry, RegistryRef, TrackedAlias
@@ -175,16 +176,15 @@ def _through_gates(
         )
         for d in gated
     }
-    raws = registry.read_evidence(
-        {(d.model, v) for d in gated for v in (d.declared, d.candidate) if v is not None},
-        gated_metrics(moves.values(), loaded.manifest.gate_for),
-    )
     live = registry.read_state({d.model for d in gated})
+    raws = registry.read_evidence(evidence_needs(moves.values(), loaded.manifest.gate_for), live)
+    # A soak is counted as plan counts it, so a bump is not proposed before its time.
+    holds = hold_starts(moves.values(), loaded.manifest.gate_for, loaded.path, raws)
     verdicts: dict[str, TrackedAlias] = {}
     for d in gated:
         move = moves[d.address]
         gate = loaded.manifest.gate_for(d.model, d.alias)
-        assessed = assess(move, gate, live, raws, at, (move,))
+        assessed = assess(move, gate, live, raws, at, (move,), holds=holds)
         failed = "; ".join(f.message for f in failures(assessed.gates))
         if assessed.evidence is None or assessed.evidence.to_version is None:
             reason = f"skipped: {d.candidate} could not be read to check its gate"

@@ -130,6 +130,9 @@ class ChangeEvidence(Record):
     to_version: VersionEvidence | None = Field(default=None, alias="to")
     from_version: VersionEvidence | None = Field(default=None, alias="from")
     signature_diff: SignatureDiff | None = None
+    # False: only what the versions search returned and what a gate reads (no MLmodel, no
+    # metrics beyond the gated ones); a plan details its first DETAILED_CHANGES changes.
+    detailed: bool = True
 
 
 class GateResult(Record):
@@ -374,6 +377,7 @@ class Provenance(Record):
     applied_at: str
     freeze_override: str | None = None
     manifest_sha256: str | None = None
+    reason: str | None = None  # "self-heal": the controller reverted drift to what this declares
 
 
 class AliasEdit(Record):

@@ -1,4 +1,5 @@
-"""On a terminal, apply shows the plan and asks first (as Terraform does); elsewhere never."""
+"""apply shows the plan and reads the answer from stdin, terminal or not, as Terraform does;
+only `yes` approves. --auto-approve and a saved plan skip the question; CI never waits."""
 
 from __future__ import annotations
 
@@ -103,25 +104,82 @@ def test_auto_approve_skips_the_question_on_a_terminal(
     assert server_client.get_registered_model(name).aliases == {"champion": "2"}
 
 
-def test_without_a_terminal_apply_never_prompts(
+@pytest.mark.parametrize(
+    "answer", ["no\n", "y\n", "YES please\n", ""], ids=["no", "y", "other", "eof"]
+)
+def test_without_a_terminal_anything_but_yes_cancels_and_writes_nothing(
+    manifest_dir: tuple[Path, str], mlflow_server: str, server_client: MlflowClient, answer: str
+) -> None:
+    """`echo no | mlflow-gitops apply` must not apply: stdin is the answer, even from a pipe."""
+    folder, name = manifest_dir
+    result = run_cli("apply", "--tracking-uri", mlflow_server, cwd=folder, stdin=answer)
+    assert result.returncode == 1, result
+    assert PROMPT in result.stderr
+    assert result.stderr.rstrip().endswith("Apply cancelled."), result.stderr
+    assert "applied" not in result.stdout
+    assert server_client.get_registered_model(name).aliases == {}
+
+
+def test_without_a_terminal_yes_on_stdin_applies(
     manifest_dir: tuple[Path, str], mlflow_server: str, server_client: MlflowClient
 ) -> None:
     folder, name = manifest_dir
-    result = run_cli("apply", "--tracking-uri", mlflow_server, cwd=folder, stdin="no\n")
+    result = run_cli("apply", "--tracking-uri", mlflow_server, cwd=folder, stdin="yes\n")
+    assert result.returncode == 0, result
+    assert PROMPT in result.stderr
+    assert f"+ {name}@champion: 2 (assign) ... applied" in result.stdout
+    assert server_client.get_registered_model(name).aliases == {"champion": "2"}
+
+
+@pytest.mark.parametrize("output_format", ["text", "json"])
+def test_auto_approve_never_reads_stdin(
+    manifest_dir: tuple[Path, str],
+    mlflow_server: str,
+    server_client: MlflowClient,
+    output_format: str,
+) -> None:
+    folder, name = manifest_dir
+    args = ["--auto-approve", "--format", output_format, "--tracking-uri", mlflow_server]
+    result = run_cli("apply", *args, cwd=folder, stdin="no\n")
     assert result.returncode == 0, result
     assert PROMPT not in result.stdout + result.stderr
     assert server_client.get_registered_model(name).aliases == {"champion": "2"}
 
 
+def test_a_saved_plan_is_applied_without_asking(
+    manifest_dir: tuple[Path, str], mlflow_server: str, server_client: MlflowClient
+) -> None:
+    """The plan file was what was reviewed and approved (Terraform's `apply PLANFILE`)."""
+    folder, name = manifest_dir
+    uri = ["--tracking-uri", mlflow_server]
+    assert run_cli("plan", "--out", "plan.json", *uri, cwd=folder).returncode == 0
+    result = run_cli("apply", "--plan", "plan.json", *uri, cwd=folder, stdin="")
+    assert result.returncode == 0, result
+    assert PROMPT not in result.stdout + result.stderr
+    assert server_client.get_registered_model(name).aliases == {"champion": "2"}
+
+
+def test_nothing_to_do_asks_nothing(
+    manifest_dir: tuple[Path, str], mlflow_server: str, server_client: MlflowClient
+) -> None:
+    folder, name = manifest_dir
+    uri = ["--tracking-uri", mlflow_server]
+    assert run_cli("apply", "--auto-approve", *uri, cwd=folder).returncode == 0
+    result = run_cli("apply", *uri, cwd=folder, stdin="")
+    assert result.returncode == 0, result
+    assert PROMPT not in result.stderr
+    assert "No changes." in result.stdout
+    assert server_client.get_registered_model(name).aliases == {"champion": "2"}
+
+
 @pytest.mark.parametrize("variable", ["CI", "GITHUB_ACTIONS"])
-def test_a_ci_runners_pseudo_terminal_never_prompts(
+def test_in_ci_without_auto_approve_apply_cancels_at_once(
     manifest_dir: tuple[Path, str],
     mlflow_server: str,
     server_client: MlflowClient,
     variable: str,
-    tmp_path: Path,
 ) -> None:
-    """act hands each step a pseudo-terminal; nobody is at it to answer."""
+    """act hands each step a pseudo-terminal; nobody is at it to answer, so never wait."""
     folder, name = manifest_dir
     from testing.repos import commit_file, make_repo
 
@@ -130,6 +188,12 @@ def test_a_ci_runners_pseudo_terminal_never_prompts(
     commit_file(repo, "registry.yaml", (folder / "registry.yaml").read_text(), "declare")
     args = ["apply", "--tracking-uri", mlflow_server]
     code, screen = run_on_a_terminal(args, folder, None, {variable: "true"})
-    assert code == 0, screen
+    assert code == 1, screen
     assert PROMPT not in screen
+    cancelled = [line for line in screen.splitlines() if "Apply cancelled" in line]
+    assert len(cancelled) == 1 and "--auto-approve" in cancelled[0], screen
+    assert server_client.get_registered_model(name).aliases == {}
+
+    code, screen = run_on_a_terminal([*args, "--auto-approve"], folder, None, {variable: "true"})
+    assert code == 0, screen
     assert server_client.get_registered_model(name).aliases == {"champion": "2"}

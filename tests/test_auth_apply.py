@@ -58,7 +58,14 @@ def test_a_read_user_can_plan_but_its_apply_fails_each_change_and_writes_nothing
     assert f"+ {model}@champion: 2 (assign)" in planned.stdout
 
     applied = run_cli(
-        "apply", "--tracking-uri", auth_server.url, "--format", "json", cwd=tmp_path, env=env
+        "apply",
+        "--auto-approve",
+        "--tracking-uri",
+        auth_server.url,
+        "--format",
+        "json",
+        cwd=tmp_path,
+        env=env,
     )
     assert applied.returncode == 1
     report = json.loads(applied.stdout)
@@ -81,7 +88,14 @@ def test_an_edit_user_sets_aliases_and_a_delete_needing_manage_fails_clearly(
     env = user_env(auth_server, model, "EDIT")
 
     applied = run_cli(
-        "apply", "--tracking-uri", auth_server.url, "--format", "json", cwd=tmp_path, env=env
+        "apply",
+        "--auto-approve",
+        "--tracking-uri",
+        auth_server.url,
+        "--format",
+        "json",
+        cwd=tmp_path,
+        env=env,
     )
 
     assert applied.returncode == 1
@@ -100,7 +114,12 @@ def test_an_edit_user_sets_aliases_and_a_delete_needing_manage_fails_clearly(
 
     # Someone with MANAGE (here the admin) finishes the job: it converges.
     rerun = run_cli(
-        "apply", "--tracking-uri", auth_server.url, cwd=tmp_path, env=auth_server.admin_env()
+        "apply",
+        "--auto-approve",
+        "--tracking-uri",
+        auth_server.url,
+        cwd=tmp_path,
+        env=auth_server.admin_env(),
     )
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert admin.get_registered_model(model).aliases == {"champion": "2"}

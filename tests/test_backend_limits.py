@@ -39,7 +39,9 @@ def test_twenty_aliases_of_255_characters_record_last_applied(
     text = f"version: 1\nmodels:\n  {name}:\n    aliases:\n{lines}"
     commit_file(repo, "registry.yaml", text, "declare")
 
-    assert main(["apply", "-f", str(manifest), "--tracking-uri", mlflow_server]) == 0, capsys
+    assert (
+        main(["apply", "--auto-approve", "-f", str(manifest), "--tracking-uri", mlflow_server]) == 0
+    ), capsys
 
     tags = server_client.get_registered_model(name).tags
     record = LastApplied.from_tags(tags)

@@ -71,7 +71,9 @@ def assert_converges(
     declared: dict[str, int],
 ) -> None:
     """A re-run without faults applies the rest, exits 0, and leaves exactly the manifest."""
-    rerun = run_cli("apply", "--tracking-uri", url, "--format", "json", cwd=folder)
+    rerun = run_cli(
+        "apply", "--auto-approve", "--tracking-uri", url, "--format", "json", cwd=folder
+    )
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert live_aliases(client, name) == declared
     record = LastApplied.from_tags(client.get_registered_model(name).tags)
@@ -142,7 +144,9 @@ def test_a_write_failing_with_a_transient_status_fails_only_its_own_change(
     write_manifest(tmp_path, name, declared)
     rule = proxy.add(STATUS, method="POST", path=ALIAS_WRITE, body='"a03"', status=status)
 
-    result = run_cli("apply", "--tracking-uri", proxy.url, "--format", "json", cwd=tmp_path)
+    result = run_cli(
+        "apply", "--auto-approve", "--tracking-uri", proxy.url, "--format", "json", cwd=tmp_path
+    )
 
     assert result.returncode == 1
     report = json.loads(result.stdout)
@@ -170,7 +174,9 @@ def test_a_write_that_landed_but_lost_its_reply_is_applied_and_audited(
     name = make_model(versions=2)
     server_client.set_registered_model_alias(name, "old", "1")
     write_manifest(tmp_path, name, {"old": 1, "champion": 2})
-    apply = run_cli("apply", "--tracking-uri", proxy.url, cwd=tmp_path)  # record "old" as ours
+    apply = run_cli(
+        "apply", "--auto-approve", "--tracking-uri", proxy.url, cwd=tmp_path
+    )  # record "old" as ours
     assert apply.returncode == 0, apply.stdout + apply.stderr
     declared = {"champion": 2}
     write_manifest(tmp_path, name, declared)  # now delete "old" and keep champion
@@ -178,7 +184,9 @@ def test_a_write_that_landed_but_lost_its_reply_is_applied_and_audited(
     proxy.add(fault, method="POST", path=ALIAS_WRITE, **options)
     proxy.add(fault, method="DELETE", path=ALIAS_WRITE, **options)
 
-    result = run_cli("apply", "--tracking-uri", proxy.url, "--format", "json", cwd=tmp_path)
+    result = run_cli(
+        "apply", "--auto-approve", "--tracking-uri", proxy.url, "--format", "json", cwd=tmp_path
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
@@ -202,7 +210,9 @@ def test_a_registry_that_refuses_mid_apply_leaves_every_attempted_write_unknown(
     write_manifest(tmp_path, name, declared)
     proxy.add(REFUSE, method="POST", path=ALIAS_WRITE, nth=5)
 
-    result = run_cli("apply", "--tracking-uri", proxy.url, "--format", "json", cwd=tmp_path)
+    result = run_cli(
+        "apply", "--auto-approve", "--tracking-uri", proxy.url, "--format", "json", cwd=tmp_path
+    )
 
     assert result.returncode == 1
     report = json.loads(result.stdout)
@@ -256,7 +266,7 @@ def apply_while_writes_are_held(
     gate = threading.Event()
     proxy.add(FORWARD, method="POST", path=ALIAS_WRITE, hold=gate)
     process = start_cli(
-        "apply", "--tracking-uri", proxy.url, "--format", "json",
+        "apply", "--auto-approve", "--tracking-uri", proxy.url, "--format", "json",
         cwd=folder,
         env={"MLFLOW_HTTP_REQUEST_TIMEOUT": "60"},  # held writes must not time out
     )  # fmt: skip
@@ -314,7 +324,9 @@ def test_a_concurrent_apply_that_recorded_first_is_a_conflict_and_keeps_its_reco
     others: list[subprocess.CompletedProcess[str]] = []
 
     def apply_theirs_straight_in(_: subprocess.Popen[str]) -> None:
-        others.append(run_cli("apply", "--tracking-uri", mlflow_server, cwd=theirs))
+        others.append(
+            run_cli("apply", "--auto-approve", "--tracking-uri", mlflow_server, cwd=theirs)
+        )
 
     process, stdout, stderr = apply_while_writes_are_held(proxy, ours, apply_theirs_straight_in)
     (other,) = others
@@ -339,6 +351,7 @@ def test_an_unwritable_job_summary_is_a_warning_not_a_failed_apply(
 
     result = run_cli(
         "apply",
+        "--auto-approve",
         "--tracking-uri",
         mlflow_server,
         cwd=tmp_path,
@@ -377,7 +390,16 @@ def test_no_secret_reaches_any_channel_even_when_the_server_echoes_credentials(
             for fmt in ("json", "markdown", "github")
         ),
         *(
-            run_cli("apply", "--tracking-uri", uri, "--format", fmt, cwd=tmp_path, env=env)
+            run_cli(
+                "apply",
+                "--auto-approve",
+                "--tracking-uri",
+                uri,
+                "--format",
+                fmt,
+                cwd=tmp_path,
+                env=env,
+            )
             for fmt in ("text", "json", "markdown")
         ),
     ]
@@ -424,7 +446,13 @@ def test_a_server_killed_mid_apply_leaves_attempted_writes_unknown_and_a_restart
         gate = threading.Event()
         proxied.add(FORWARD, method="POST", path=ALIAS_WRITE, nth=5, hold=gate)
         process = start_cli(
-            "apply", "--tracking-uri", proxied.url, "--format", "json", cwd=tmp_path
+            "apply",
+            "--auto-approve",
+            "--tracking-uri",
+            proxied.url,
+            "--format",
+            "json",
+            cwd=tmp_path,
         )
         try:
             wait_until(lambda: proxied.rules[0].matched >= 5, "the fifth alias write")

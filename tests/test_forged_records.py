@@ -65,7 +65,7 @@ def test_forged_ownership_cannot_get_another_teams_alias_deleted(
 ) -> None:
     bikes, fraud = make_model("bikes"), make_model("fraud")
     path = declare(repo, f"  {bikes}:\n    aliases:\n      champion: 1\n")
-    assert run("apply", "-f", path)[0] == 0
+    assert run("apply", "--auto-approve", "-f", path)[0] == 0
     server_client.set_registered_model_alias(fraud, "prod", "1")  # the other team's
     # EDIT on fraud is enough for this: the owner tag and a record in the tool's own format.
     server_client.set_registered_model_tag(fraud, OWNER_TAG, team(repo))
@@ -81,7 +81,7 @@ def test_forged_ownership_cannot_get_another_teams_alias_deleted(
     # The drift workflow posts a failed plan's Markdown as its issue: the problem is there.
     code, out = run("plan", "-f", path, "--format", "markdown")
     assert code == 1 and "names no commit of this manifest" in out.split("#### Errors")[1]
-    assert run("apply", "-f", path)[0] == 1
+    assert run("apply", "--auto-approve", "-f", path)[0] == 1
     assert aliases(server_client, fraud) == {"prod": "1"}
 
 
@@ -90,7 +90,7 @@ def test_a_forged_record_naming_a_real_commit_that_never_declared_the_alias_is_r
 ) -> None:
     bikes, fraud = make_model("bikes"), make_model("fraud")
     path = declare(repo, f"  {bikes}:\n    aliases:\n      champion: 1\n")
-    assert run("apply", "-f", path)[0] == 0
+    assert run("apply", "--auto-approve", "-f", path)[0] == 0
     head = last_applied(server_client, bikes)["commit"]
     assert head == repo.head.commit.hexsha
     server_client.set_registered_model_alias(fraud, "prod", "1")
@@ -108,7 +108,7 @@ def test_a_forged_record_naming_a_real_commit_that_never_declared_the_alias_is_r
         f"names commit {head[:12]}, whose manifest does not declare {fraud}@prod: 1"
         in (problem["message"])
     )
-    assert run("apply", "-f", path)[0] == 1
+    assert run("apply", "--auto-approve", "-f", path)[0] == 1
     assert aliases(server_client, fraud) == {"prod": "1"}
 
 
@@ -117,13 +117,13 @@ def test_an_alias_set_by_hand_and_added_to_last_applied_is_not_deleted(
 ) -> None:
     bikes = make_model("bikes")
     path = declare(repo, f"  {bikes}:\n    aliases:\n      champion: 1\n")
-    assert run("apply", "-f", path)[0] == 0
+    assert run("apply", "--auto-approve", "-f", path)[0] == 0
     server_client.set_registered_model_alias(bikes, "shadow", "2")
     record = last_applied(server_client, bikes)
     record["aliases"]["shadow"] = 2  # the same commit, one more alias
     server_client.set_registered_model_tag(bikes, LAST_APPLIED_TAG, json.dumps(record))
 
-    code, out = run("apply", "-f", path)
+    code, out = run("apply", "--auto-approve", "-f", path)
     assert code == 1, out
     assert f"- {bikes}@shadow" not in out
     assert f"registry.yaml:4:3: mlflow-gitops.last-applied on {bikes} names commit" in out
@@ -136,7 +136,7 @@ def test_aliases_and_models_that_reviewed_commits_removed_are_still_deleted(
     bikes, churn = make_model("bikes"), make_model("churn")
     both = f"  {bikes}:\n    aliases:\n      champion: 1\n      challenger: 2\n"
     path = declare(repo, both + f"  {churn}:\n    aliases:\n      prod: 1\n")
-    assert run("apply", "-f", path)[0] == 0
+    assert run("apply", "--auto-approve", "-f", path)[0] == 0
     declare(repo, f"  {bikes}:\n    aliases:\n      champion: 1\n", "drop churn and challenger")
     saved = str(tmp_path / "plan.json")
     code, out = run("plan", "-f", path, "--out", saved)
@@ -154,16 +154,16 @@ def test_a_record_released_by_a_later_commit_authorises_nothing(
     bikes, churn = make_model("bikes"), make_model("churn")
     keep = f"  {bikes}:\n    aliases:\n      champion: 1\n"
     path = declare(repo, keep + f"  {churn}:\n    aliases:\n      prod: 1\n")
-    assert run("apply", "-f", path)[0] == 0
+    assert run("apply", "--auto-approve", "-f", path)[0] == 0
     record = server_client.get_registered_model(churn).tags[LAST_APPLIED_TAG]
     declare(repo, keep + f"release:\n  - {churn}\n", "hand churn over")
-    assert run("apply", "-f", path)[0] == 0
+    assert run("apply", "--auto-approve", "-f", path)[0] == 0
     declare(repo, keep, "tidy up the release list")
     # The old, genuine record put back by hand, with the owner tag: the model was handed over.
     server_client.set_registered_model_tag(churn, OWNER_TAG, team(repo))
     server_client.set_registered_model_tag(churn, LAST_APPLIED_TAG, record)
 
-    code, out = run("apply", "-f", path)
+    code, out = run("apply", "--auto-approve", "-f", path)
     assert code == 1, out
     assert "released " + churn in out
     assert aliases(server_client, churn) == {"prod": "1"}
@@ -174,7 +174,7 @@ def test_a_saved_plan_edited_to_delete_on_a_forged_record_is_refused(
 ) -> None:
     bikes = make_model("bikes")
     path = declare(repo, f"  {bikes}:\n    aliases:\n      champion: 1\n")
-    assert run("apply", "-f", path)[0] == 0
+    assert run("apply", "--auto-approve", "-f", path)[0] == 0
     server_client.set_registered_model_alias(bikes, "shadow", "2")
     record = last_applied(server_client, bikes)
     record["aliases"]["shadow"] = 2
@@ -225,7 +225,7 @@ def test_promotes_from_refuses_a_hand_written_audit_tag(
     assert (result["passed"], result["actual"]) == (False, "challenger not confirmed")
     assert "names no commit of this manifest's history" in result["message"]
     assert "set by mlflow-gitops" not in result["message"]
-    assert run("apply", "-f", path)[0] == 1
+    assert run("apply", "--auto-approve", "-f", path)[0] == 1
     assert aliases(server_client, name) == {"challenger": "3"}
 
 
@@ -234,7 +234,7 @@ def test_promotes_from_passes_on_a_challenger_a_reviewed_commit_set(
 ) -> None:
     name = make_model("gated", versions=4)
     path = declare(repo, gated(name, "{challenger: 3}"))
-    assert run("apply", "-f", path)[0] == 0
+    assert run("apply", "--auto-approve", "-f", path)[0] == 0
     declare(repo, gated(name, "{champion: 3, challenger: 4}"), "promote the challenger")
     saved = str(tmp_path / "plan.json")
     code, out = run("plan", "-f", path, "--out", saved)

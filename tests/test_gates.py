@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from controller.gates import Context, check, failures
 from controller.policy import Gate
-from controller.review import gated_metrics
+from controller.review import evidence_needs
 from controller.state import audit_tag_key
+from controller.trust import HoldStart
 from controller.values import Change, VersionEvidence
 
 
@@ -208,7 +211,80 @@ def test_only_the_metrics_a_gate_compares_are_read_for_the_version_replaced() ->
     )
     changes = [_move("champion", 3, 4), _move("shadow", 1, 2)]
     gates = {"champion": gate}
-    assert gated_metrics(changes, lambda model, alias: gates.get(alias)) == {
-        ("bikes", 4): {"rmse", "r2", "mae"},
-        ("bikes", 3): {"mae"},
-    }
+    needs = evidence_needs(changes, lambda model, alias: gates.get(alias))
+    assert needs.histories == {("bikes", 4): {"rmse", "r2", "mae"}, ("bikes", 3): {"mae"}}
+    # The metrics of the shadow change's versions, which no gate reads, are not read at all.
+    assert needs.runs == {("bikes", 4), ("bikes", 3)}
+    assert needs.signatures == set()
+
+
+NOON = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+SOAK = {"promotes_from": {"alias": "challenger", "soak": "24h"}}
+
+
+def soaking(since: datetime | None, why: str | None = None) -> Context:
+    return Context(
+        live_aliases={"challenger": 7},
+        held_since={("challenger", 7): HoldStart(since, why)},
+        now=NOON,
+    )
+
+
+def test_a_soak_not_yet_met_says_how_long_and_when_it_will_be_allowed() -> None:
+    assert results(SOAK, version(7), soaking(NOON - timedelta(hours=5)))[0][1:] == (
+        False,
+        "held challenger for 24h",
+        "held challenger for 5h",
+        "held challenger for 5h, needs 24h (allowed from 2026-12-04 07:00 UTC)",
+    )
+
+
+def test_a_soak_met_passes_with_the_time_held() -> None:
+    assert results(SOAK, version(7), soaking(NOON - timedelta(hours=30)))[0][1:] == (
+        True,
+        "held challenger for 24h",
+        "held challenger for 30h",
+        "held challenger for 30h, needs 24h",
+    )
+
+
+def test_a_short_soak_counts_seconds_and_never_shows_an_early_minute() -> None:
+    gate = {"promotes_from": {"alias": "challenger", "soak": "90s"}}
+    since = NOON - timedelta(seconds=61)
+    assert results(gate, version(7), soaking(since))[0][4] == (
+        "held challenger for 1m 1s, needs 1m 30s (allowed from 2026-12-03 12:00:29 UTC)"
+    )
+    long_gate = {"promotes_from": {"alias": "challenger", "soak": "1d"}}
+    assert results(long_gate, version(7), soaking(since))[0][4].endswith(
+        "(allowed from 2026-12-04 11:59 UTC)"
+    )
+    odd = NOON + timedelta(seconds=30)  # allowed at 12:00:30 the next day: shown as 12:01
+    assert results(long_gate, version(7), soaking(odd))[0][4].endswith(
+        "(allowed from 2026-12-04 12:01 UTC)"
+    )
+
+
+def test_a_soak_without_a_start_git_confirms_is_not_counted() -> None:
+    why = "its mlflow-gitops.audit.challenger tag names no commit of this manifest's history"
+    assert results(SOAK, version(7), soaking(None, why))[0][1:] == (
+        False,
+        "held challenger for 24h",
+        "soak not counted",
+        f"version 7 holds challenger, but its soak is not counted: {why}",
+    )
+    unknown = Context(live_aliases={"challenger": 7}, now=NOON)
+    assert results(SOAK, version(7), unknown)[0][4].endswith("nothing records when it started")
+
+
+def test_a_soak_needs_the_alias_held_first() -> None:
+    elsewhere = soaking(NOON - timedelta(days=3))
+    elsewhere = Context(live_aliases={"challenger": 8}, held_since=elsewhere.held_since, now=NOON)
+    assert results(SOAK, version(7), elsewhere)[0][3] == "challenger is on version 8"
+
+
+def test_a_rollback_waives_the_soak_with_the_rest_of_promotes_from() -> None:
+    gate = Gate.model_validate(SOAK)
+    assert "promotes_from" in gate.soft_checks()
+    assert gate.without(gate.soft_checks()).promotes_from is None
+    enforced = Gate.model_validate({**SOAK, "on_rollback": "enforce"})
+    assert enforced.soft_checks() == []

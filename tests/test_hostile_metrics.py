@@ -96,7 +96,7 @@ def test_a_nan_metric_fails_its_bound_and_apply_leaves_the_alias_alone(
     assert code == 1
     assert "✗ metrics.rmse = nan" in out
     assert f"{name}@champion -> 1: metrics.rmse = nan: not a finite number" in out
-    code, out, _ = run("apply", "-f", path)
+    code, out, _ = run("apply", "--auto-approve", "-f", path)
     assert code == 1, out
     assert aliases(server_client, name) == {}
 
@@ -124,7 +124,7 @@ def test_a_metric_rewritten_after_registration_does_not_flip_its_gate(
     code, out, _ = run("plan", "-f", path)
     assert code == 1
     assert "rmse=131.2 (step 0, " in out and "; 1 logged after registration not counted)" in out
-    code, out, _ = run("apply", "-f", path)
+    code, out, _ = run("apply", "--auto-approve", "-f", path)
     assert code == 1, out
     assert aliases(server_client, name) == {}
 
@@ -156,6 +156,6 @@ def test_a_deleted_runs_metrics_fail_their_gates_and_the_evidence_says_so(
     assert plan["changes"][0]["evidence"]["to"]["run_deleted"] is True
     code, out, _ = run("plan", "-f", path)
     assert code == 1 and f"run {run_id[:8]} (run deleted)" in out
-    code, out, _ = run("apply", "-f", path)
+    code, out, _ = run("apply", "--auto-approve", "-f", path)
     assert code == 1, out
     assert aliases(server_client, name) == {}

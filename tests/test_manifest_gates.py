@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from controller.errors import ManifestError
 from controller.manifest import parse_manifest
-from controller.policy import Gate, MetricBounds, TagPattern
+from controller.policy import Gate, MetricBounds, PromotesFrom, TagPattern
 from testing.cli import run_cli
 
 GATED = """\
@@ -85,7 +86,8 @@ freeze:
         "registry.yaml:4:37: malformed regular expression '(': missing ), unterminated "
         "subpattern at position 0",
         "registry.yaml:4:49: gates.champion.require_tags.team: input should be a valid string",
-        "registry.yaml:5:14: malformed duration '24x': use a number with d, h or m, e.g. 24h",
+        "registry.yaml:5:14: malformed duration '24x': use a number with d, h, m or s, "
+        "e.g. 24h or 90s",
         "registry.yaml:6:5: unknown gate 'frobnicate' (known: require_tags, require_signature, "
         "promotes_from, metrics, better_than_current, min_age, on_rollback)",
         "registry.yaml:12:25: a metric gate needs min, max or both",
@@ -93,7 +95,8 @@ freeze:
         "should be 'lower' or 'higher'",
         "registry.yaml:15:12: malformed cron expression '0 17 * * FRI': day of week 'FRI' is "
         "not a number, range, list or step",
-        "registry.yaml:16:36: malformed duration '6 4h': use a number with d, h or m, e.g. 24h",
+        "registry.yaml:16:36: malformed duration '6 4h': use a number with d, h, m or s, "
+        "e.g. 24h or 90s",
         "registry.yaml:17:66: unknown time zone 'Europe/Berlinn': use an IANA name such as "
         "Europe/Berlin",
     ]
@@ -105,6 +108,55 @@ def test_promotes_from_must_name_an_alias_the_model_declares() -> None:
         "registry.yaml:6:20: gate for cars@champion: promotes_from 'challenger' names an alias "
         "model 'cars' does not declare"
     ]
+
+
+SOAKED = """\
+version: 1
+models:
+  bikes:
+    aliases: {champion: 4, challenger: 5}
+    gates:
+      champion:
+        promotes_from: {alias: challenger, soak: 1m30s}
+"""
+
+
+def test_promotes_from_takes_a_mapping_with_a_soak_in_seconds() -> None:
+    gate = parse_manifest(SOAKED, "registry.yaml").manifest.gate_for("bikes", "champion")
+    assert gate is not None
+    assert gate.promotes_from == PromotesFrom(alias="challenger", soak=timedelta(seconds=90))
+    assert gate.model_dump(mode="json")["promotes_from"] == {"alias": "challenger", "soak": "1m30s"}
+
+
+def test_the_string_form_of_promotes_from_is_the_mapping_with_only_an_alias() -> None:
+    text = SOAKED.replace("{alias: challenger, soak: 1m30s}", "challenger")
+    gate = parse_manifest(text, "registry.yaml").manifest.gate_for("bikes", "champion")
+    assert gate is not None
+    assert gate.promotes_from == PromotesFrom(alias="challenger")
+    assert gate.model_dump(mode="json")["promotes_from"] == "challenger"
+
+
+@pytest.mark.parametrize(
+    ("written", "problem"),
+    [
+        ("{alias: challenger, soak: 1.5h}", "7:50: malformed duration '1.5h'"),
+        ("{alias: challenger, soak: 24}", "7:50: malformed duration '24'"),
+        ("{soak: 24h}", "7:24: missing required key 'alias'"),
+        ("{alias: challenger, sok: 24h}", "7:44: unknown key 'sok'"),
+        ("{alias: latest}", "7:32: alias 'latest' is reserved by MLflow"),
+        ("latest", "7:24: alias 'latest' is reserved by MLflow"),
+        ("{alias: shadow, soak: 1h}", "7:32: gate for bikes@champion: promotes_from 'shadow'"),
+        (
+            "{alias: champion, source: staging}",
+            "7:50: gate for bikes@champion: promotes_from.source needs sources: "
+            "(not supported yet)",
+        ),
+    ],
+)
+def test_a_bad_promotes_from_is_reported_where_it_stands(written: str, problem: str) -> None:
+    text = SOAKED.replace("{alias: challenger, soak: 1m30s}", written)
+    [found] = problems(text)
+    assert found.startswith("registry.yaml:" + problem), found
 
 
 @pytest.mark.parametrize("policy", ["note", "error", "delete"])
@@ -131,6 +183,7 @@ def test_validate_command_reports_gate_problems_in_one_line_each(tmp_path: Path)
     result = run_cli("validate", "-f", str(path), cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr == (
-        f"{path}:15:18: malformed duration 'soon': use a number with d, h or m, e.g. 24h\n"
+        f"{path}:15:18: malformed duration 'soon': use a number with d, h, m or s, "
+        "e.g. 24h or 90s\n"
     )
     assert "Traceback" not in result.stdout + result.stderr

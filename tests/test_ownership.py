@@ -69,7 +69,7 @@ def test_a_removed_model_block_deletes_the_aliases_it_applied_even_from_another_
     first = clone(origin, tmp_path / "laptop")
     both = {bikes: {"champion": 2, "challenger": 3}, churn: {"prod": 2}}
     commit_and_push(first, manifest(both), "declare")
-    assert cli_in(first, "apply", server=mlflow_server).returncode == 0
+    assert cli_in(first, "apply", "--auto-approve", server=mlflow_server).returncode == 0
     server_client.set_registered_model_alias(churn, "hand-made", "1")  # never ours
     owner = server_client.get_registered_model(churn).tags[OWNER_TAG]
     assert "laptop" not in owner  # the checkout's folder is no part of the identity
@@ -90,7 +90,7 @@ def test_a_removed_model_block_deletes_the_aliases_it_applied_even_from_another_
         (bikes, "challenger", "removed"),
     }
 
-    assert cli_in(moved, "apply", server=mlflow_server).returncode == 0
+    assert cli_in(moved, "apply", "--auto-approve", server=mlflow_server).returncode == 0
     live = server_client.get_registered_model(churn)
     assert live.aliases == {"hand-made": "1"}
     assert OWNER_TAG not in live.tags and LAST_APPLIED_TAG not in live.tags
@@ -116,7 +116,7 @@ def test_release_stops_managing_a_model_without_touching_its_aliases(
     bikes, churn = models
     repo = clone(origin, tmp_path / "repo")
     commit_and_push(repo, manifest({bikes: {"champion": 1}, churn: {"prod": 2}}), "declare")
-    assert cli_in(repo, "apply", server=mlflow_server).returncode == 0
+    assert cli_in(repo, "apply", "--auto-approve", server=mlflow_server).returncode == 0
 
     commit_and_push(
         repo, manifest({bikes: {"champion": 1}}, f"release:\n  - {churn}\n"), "hand over"
@@ -142,11 +142,11 @@ def test_a_model_another_manifest_manages_is_a_plan_error_until_taken_over(
     team_a = make_repo(tmp_path / "team-a")
     team_b = make_repo(tmp_path / "team-b")
     commit_file(team_a, "registry.yaml", "name: team-a\n" + manifest({churn: {"prod": 1}}), "a")
-    assert cli_in(team_a, "apply", server=mlflow_server).returncode == 0
+    assert cli_in(team_a, "apply", "--auto-approve", server=mlflow_server).returncode == 0
     assert server_client.get_registered_model(churn).tags[OWNER_TAG] == "team-a"
 
     commit_file(team_b, "registry.yaml", "name: team-b\n" + manifest({churn: {"prod": 2}}), "b")
-    refused = cli_in(team_b, "apply", server=mlflow_server)
+    refused = cli_in(team_b, "apply", "--auto-approve", server=mlflow_server)
     assert refused.returncode == 1
     assert f"registry.yaml:4:3: registered model {churn!r} is managed by team-a" in refused.stdout
     assert server_client.get_registered_model(churn).aliases == {"prod": "1"}
@@ -155,7 +155,7 @@ def test_a_model_another_manifest_manages_is_a_plan_error_until_taken_over(
         f"  {churn}:\n", f"  {churn}:\n    take_over: true\n"
     )
     commit_file(team_b, "registry.yaml", "name: team-b\n" + taking, "take over")
-    assert cli_in(team_b, "apply", server=mlflow_server).returncode == 0
+    assert cli_in(team_b, "apply", "--auto-approve", server=mlflow_server).returncode == 0
     live = server_client.get_registered_model(churn)
     assert live.aliases == {"prod": "2"} and live.tags[OWNER_TAG] == "team-b"
     back = cli_in(team_a, "plan", server=mlflow_server)
@@ -170,7 +170,7 @@ def test_the_owner_identity_carries_no_credentials(
     repo.create_remote("origin", "https://x-access-token:ghs_s3cr3t@github.com/acme/models.git")
     commit_file(repo, "deploy/registry.yaml", manifest({bikes: {"champion": 1}}), "declare")
     result = run_cli(
-        "apply", "-f", "deploy/registry.yaml", "--tracking-uri", mlflow_server,
+        "apply", "--auto-approve", "-f", "deploy/registry.yaml", "--tracking-uri", mlflow_server,
         cwd=work_tree(repo),
     )  # fmt: skip
     assert result.returncode == 0, result
@@ -190,7 +190,7 @@ def test_finding_removed_models_costs_one_search_per_plan(
     repo = make_repo(tmp_path / "repo")
     path = work_tree(repo) / "registry.yaml"
     commit_file(repo, "registry.yaml", manifest({n: {"prod": 1} for n in names}), "all")
-    assert main(["apply", "-f", str(path), "--tracking-uri", mlflow_server]) == 0
+    assert main(["apply", "--auto-approve", "-f", str(path), "--tracking-uri", mlflow_server]) == 0
     commit_file(repo, "registry.yaml", manifest({names[0]: {"prod": 1}}), "keep one")
     rest_calls.clear()
     assert main(["plan", "-f", str(path), "--tracking-uri", mlflow_server]) == 0
@@ -214,7 +214,7 @@ def test_owned_models_are_not_searched_for_again_and_new_ones_are(
     repo = make_repo(tmp_path / "repo")
     path = work_tree(repo) / "registry.yaml"
     commit_file(repo, "registry.yaml", manifest({owned: {"prod": 1}}), "one")
-    assert main(["apply", "-f", str(path), "--tracking-uri", mlflow_server]) == 0
+    assert main(["apply", "--auto-approve", "-f", str(path), "--tracking-uri", mlflow_server]) == 0
     commit_file(repo, "registry.yaml", manifest({owned: {"prod": 2}, new: {"prod": 2}}), "two")
     capsys.readouterr()
     rest_calls.clear()

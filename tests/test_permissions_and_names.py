@@ -52,7 +52,9 @@ def test_a_model_hidden_by_permissions_is_reported_as_permission_denied(
         manifest({secure: {"prod": 1}, visible: {"prod": 1}, f"absent{suffix}": {"prod": 1}})
     )
     env = auth_server.credentials_env(user, password)
-    result = run_cli("apply", "--tracking-uri", auth_server.url, cwd=tmp_path, env=env)
+    result = run_cli(
+        "apply", "--auto-approve", "--tracking-uri", auth_server.url, cwd=tmp_path, env=env
+    )
     assert result.returncode == 1
     assert f"permission denied reading registered model {secure!r}" in result.stdout
     assert f"registered model {secure!r} does not exist" not in result.stdout
@@ -93,7 +95,7 @@ def test_a_model_name_no_filter_can_express_still_plans_and_applies(
     uri = ("--tracking-uri", mlflow_server)
     plan = run_cli("plan", "--detailed-exitcode", *uri, cwd=tmp_path)
     assert plan.returncode == 2, plan
-    assert run_cli("apply", *uri, cwd=tmp_path).returncode == 0
+    assert run_cli("apply", "--auto-approve", *uri, cwd=tmp_path).returncode == 0
     assert server_client.get_registered_model(odd).aliases == {"prod": "2"}
     assert server_client.get_registered_model(plain).aliases == {"prod": "1"}
     again = run_cli("plan", "--detailed-exitcode", *uri, cwd=tmp_path)

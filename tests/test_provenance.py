@@ -68,7 +68,12 @@ def test_plan_records_the_manifest_hash_commit_and_whether_it_differs(
 def test_apply_of_the_committed_manifest_records_its_commit(
     repo: git.Repo, model: str, mlflow_server: str, server_client: MlflowClient
 ) -> None:
-    assert run_cli("apply", "--tracking-uri", mlflow_server, cwd=folder(repo)).returncode == 0
+    assert (
+        run_cli(
+            "apply", "--auto-approve", "--tracking-uri", mlflow_server, cwd=folder(repo)
+        ).returncode
+        == 0
+    )
     assert audit(server_client, model, 3)["commit"] == repo.head.commit.hexsha
     assert last_applied(server_client, model)["commit"] == repo.head.commit.hexsha
 
@@ -94,7 +99,12 @@ def test_a_plain_apply_of_an_uncommitted_manifest_says_so(
     repo: git.Repo, model: str, mlflow_server: str, server_client: MlflowClient
 ) -> None:
     (folder(repo) / "registry.yaml").write_text(manifest(model, 2))
-    assert run_cli("apply", "--tracking-uri", mlflow_server, cwd=folder(repo)).returncode == 0
+    assert (
+        run_cli(
+            "apply", "--auto-approve", "--tracking-uri", mlflow_server, cwd=folder(repo)
+        ).returncode
+        == 0
+    )
     assert audit(server_client, model, 2)["commit"] == UNCOMMITTED
 
 
@@ -103,12 +113,16 @@ def test_github_actions_refuses_to_apply_an_uncommitted_manifest(
 ) -> None:
     (folder(repo) / "registry.yaml").write_text(manifest(model, 2))
     actions = {"GITHUB_ACTIONS": "true", "GITHUB_SHA": repo.head.commit.hexsha}
-    refused = run_cli("apply", "--tracking-uri", mlflow_server, cwd=folder(repo), env=actions)
+    refused = run_cli(
+        "apply", "--auto-approve", "--tracking-uri", mlflow_server, cwd=folder(repo), env=actions
+    )
     assert refused.returncode == 1
     assert "uncommitted" in refused.stderr
     assert server_client.get_registered_model(model).aliases == {}
 
     repo.git.checkout("registry.yaml")
-    applied = run_cli("apply", "--tracking-uri", mlflow_server, cwd=folder(repo), env=actions)
+    applied = run_cli(
+        "apply", "--auto-approve", "--tracking-uri", mlflow_server, cwd=folder(repo), env=actions
+    )
     assert applied.returncode == 0, applied
     assert audit(server_client, model, 3)["commit"] == repo.head.commit.hexsha

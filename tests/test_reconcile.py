@@ -67,13 +67,13 @@ def test_apply_creates_aliases_and_a_second_apply_writes_nothing(
     name = make_model("bikes")
     path = write_manifest(f"  {name}:\n    aliases:\n      champion: 2\n      challenger: 3\n")
 
-    code, out, _ = run("apply", "-f", path)
+    code, out, _ = run("apply", "--auto-approve", "-f", path)
     assert code == 0, out
     assert f"+ {name}@champion: 2 (assign) ... applied" in out
     assert aliases(server_client, name) == {"champion": 2, "challenger": 3}
 
     rest_calls.clear()
-    code, out, _ = run("apply", "-f", path)
+    code, out, _ = run("apply", "--auto-approve", "-f", path)
     assert code == 0
     assert "No changes. The registry matches" in out
     assert rest_calls and [call for call in rest_calls if call[0] != "GET"] == []
@@ -86,7 +86,7 @@ def test_plan_reports_each_reason_against_the_live_registry(
     path = commit_manifest(
         f"  {name}:\n    aliases:\n      champion: 2\n      challenger: 3\n      old: 1\n"
     )
-    assert run("apply", "-f", path)[0] == 0
+    assert run("apply", "--auto-approve", "-f", path)[0] == 0
     server_client.set_registered_model_alias(name, "challenger", "1")  # a click in the UI
     server_client.set_registered_model_alias(name, "stray", "4")
     path = commit_manifest(
@@ -113,10 +113,17 @@ def test_removing_an_alias_from_the_manifest_deletes_it(
 ) -> None:
     name = make_model("remove")
     assert (
-        run("apply", "-f", commit_manifest(f"  {name}:\n    aliases:\n      a: 1\n      b: 2\n"))[0]
+        run(
+            "apply",
+            "--auto-approve",
+            "-f",
+            commit_manifest(f"  {name}:\n    aliases:\n      a: 1\n      b: 2\n"),
+        )[0]
         == 0
     )
-    code, out, _ = run("apply", "-f", commit_manifest(f"  {name}:\n    aliases:\n      a: 1\n"))
+    code, out, _ = run(
+        "apply", "--auto-approve", "-f", commit_manifest(f"  {name}:\n    aliases:\n      a: 1\n")
+    )
     assert code == 0 and f"- {name}@b: 2 (removed)" in out
     assert aliases(server_client, name) == {"a": 1}
 
@@ -129,7 +136,7 @@ def test_plan_errors_block_apply_and_nothing_is_written(
         f"  {name}:\n    aliases:\n      champion: 2\n      challenger: 9\n"
         "  no-such-model-anywhere:\n    aliases:\n      champion: 1\n"
     )
-    code, out, _ = run("apply", "-f", path)
+    code, out, _ = run("apply", "--auto-approve", "-f", path)
     assert code == 1
     assert f"{path}:6:19: version 9 of model '{name}' does not exist" in out
     assert f"{path}:7:3: registered model 'no-such-model-anywhere' does not exist" in out
@@ -165,7 +172,7 @@ def test_detailed_exitcode_distinguishes_changes_from_none(
     path = write_manifest(f"  {name}:\n    aliases:\n      champion: 1\n")
     assert run("plan", "-f", path, "--detailed-exitcode")[0] == 2
     assert run("plan", "-f", path)[0] == 0
-    assert run("apply", "-f", path)[0] == 0
+    assert run("apply", "--auto-approve", "-f", path)[0] == 0
     assert run("plan", "-f", path, "--detailed-exitcode")[0] == 0
 
 
@@ -175,7 +182,14 @@ def test_apply_records_last_applied_and_audit_tags(
     name = make_model("audit")
     path = write_manifest(f"  {name}:\n    aliases:\n      champion: 2\n")
     assert (
-        run("apply", "-f", path, env={"GITHUB_SHA": "0123abc", "GITHUB_ACTOR": "octocat"})[0] == 0
+        run(
+            "apply",
+            "--auto-approve",
+            "-f",
+            path,
+            env={"GITHUB_SHA": "0123abc", "GITHUB_ACTOR": "octocat"},
+        )[0]
+        == 0
     )
     record = json.loads(server_client.get_registered_model(name).tags[LAST_APPLIED_TAG])
     assert record["aliases"] == {"champion": 2}
@@ -201,7 +215,7 @@ def test_provenance_comes_from_the_manifests_git_repository_outside_actions(
     sha = commit_file(
         repo, "registry.yaml", f"version: 1\nmodels:\n  {name}:\n    aliases:\n      a: 1\n", "add"
     )
-    assert run("apply", "-f", str(tmp_path / "repo" / "registry.yaml"))[0] == 0
+    assert run("apply", "--auto-approve", "-f", str(tmp_path / "repo" / "registry.yaml"))[0] == 0
     record = json.loads(server_client.get_registered_model(name).tags[LAST_APPLIED_TAG])
     assert (record["commit"], record["actor"]) == (sha, "Ann Example")
 
@@ -252,7 +266,7 @@ def test_partial_failure_reports_each_change_and_a_rerun_converges(
     ] == {"a": 1}
 
     path = write_manifest(f"  {name}:\n    aliases:\n      a: 1\n      b: 2\n")
-    code, out, _ = run("apply", "-f", path, "--format", "json")
+    code, out, _ = run("apply", "--auto-approve", "-f", path, "--format", "json")
     assert code == 0
     assert [(c["alias"], c["status"]) for c in json.loads(out)["changes"]] == [("b", "applied")]
     assert run("plan", "-f", path, "--detailed-exitcode")[0] == 0

@@ -99,7 +99,9 @@ def test_an_explicit_flag_settles_a_conflict(
 ) -> None:
     write_manifest(tmp_path, model, tracking_uri="http://127.0.0.1:9")
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'dev.db'}"}
-    result = run_cli("apply", "--tracking-uri", mlflow_server, cwd=tmp_path, env=env)
+    result = run_cli(
+        "apply", "--auto-approve", "--tracking-uri", mlflow_server, cwd=tmp_path, env=env
+    )
     assert result.returncode == 0, result
     assert server_client.get_registered_model(model).aliases == {"champion": "1"}
 
@@ -121,7 +123,7 @@ def test_same_registry_in_manifest_and_environment_is_no_conflict(
         ["plan", "--format", "json", "--tracking-uri", "sqlite:///missing/x.db"],
         ["import", "--all", "--tracking-uri", "sqlite:///missing/x.db"],
         ["import", "bikes", "-o", "out.yaml", "--tracking-uri", "sqlite:///missing/x.db"],
-        ["apply", "--tracking-uri", "sqlite:///missing/x.db"],
+        ["apply", "--auto-approve", "--tracking-uri", "sqlite:///missing/x.db"],
     ],
 )
 def test_a_sqlite_registry_that_does_not_exist_is_refused_and_never_created(
@@ -158,7 +160,7 @@ def test_history_and_validate_never_touch_a_registry(tmp_path: Path) -> None:
 @pytest.mark.server
 def test_apply_creates_the_embedded_database_only_as_the_default(tmp_path: Path) -> None:
     (tmp_path / "registry.yaml").write_text("version: 1\nmodels: {}\n")
-    result = run_cli("apply", cwd=tmp_path)
+    result = run_cli("apply", "--auto-approve", cwd=tmp_path)
     assert result.returncode == 0, result
     assert "embedded default sqlite:///mlflow.db" in result.stderr
     assert result.stdout.splitlines()[0] == "Registry: sqlite:///mlflow.db (embedded default)"

@@ -162,8 +162,12 @@ def test_evidence_costs_one_read_per_version_and_per_run_and_only_for_changes(
     plan = plan_json(run, path)
     assert len(plan["changes"]) == 2
     endpoints = sorted(endpoint.split("/mlflow/", 1)[1] for _, endpoint in rest_calls)
-    # Per-version reads go to MLflow's registry client, without MlflowClient's extra model
-    # read (its prompt check); the MLmodel file itself is an artifact download, not a REST call.
+    # The versions search already returned each version's facts (tags, run, creator): no
+    # `model-versions/get`. Where a `models:/` source is stored is the registry's to say, asked
+    # of its registry client, without MlflowClient's extra model read (its prompt check); the
+    # MLmodel file itself is an artifact download, not a REST call. No version of this model
+    # has a tag, so the search cannot be told from one that leaves tags out: the versions
+    # shown in detail are read alone (a registry this tool applied to has audit tags).
     assert endpoints == sorted(
         # The declared models, the models this manifest owns, and their versions.
         ["registered-models/search"] * 2
@@ -235,7 +239,7 @@ def test_each_gate_fails_with_a_located_plan_error(
     assert gates_of(plan)["metrics.r2"] == (True, "min 0.8", 0.85)
     assert gates_of(plan)["require_signature"] == (True, "present", "present")
     assert aliases(server_client, name) == {"champion": 1}
-    code, _, _ = run("apply", "-f", path)
+    code, _, _ = run("apply", "--auto-approve", "-f", path)
     assert code == 1 and aliases(server_client, name) == {"champion": 1}
 
 
@@ -288,7 +292,7 @@ def test_promotes_from_passes_when_the_plan_moves_a_challenger_the_tool_set(
     run: Run, commit, gated_model, server_client
 ) -> None:
     name = gated_model()
-    assert run("apply", "-f", commit(manifest(name, "{challenger: 3}")))[0] == 0
+    assert run("apply", "--auto-approve", "-f", commit(manifest(name, "{challenger: 3}")))[0] == 0
     assert AUDIT_TAG_PREFIX + "challenger" in server_client.get_model_version(name, "3").tags
     # One pull request: champion takes the challenger, challenger moves to the next version.
     path = commit(manifest(name, "{champion: 3, challenger: 4}", PROMOTES))
@@ -363,14 +367,14 @@ def test_apply_refuses_inside_a_freeze_window_and_proceeds_outside(
     assert code == 0  # plan is never frozen, but it tells the reviewer
     assert "\nApply is frozen now: weekend freeze (freeze from 2026-11-27 17:00" in out
     assert "frozen" not in run("plan", "-f", path, now=TUESDAY)[1]
-    code, out, _ = run("apply", "-f", path, now=SATURDAY)
+    code, out, _ = run("apply", "--auto-approve", "-f", path, now=SATURDAY)
     assert code == 1
     assert (
         "apply is frozen: weekend freeze (freeze from 2026-11-27 17:00 UTC until "
         "2026-11-30 09:00 UTC); nothing was applied"
     ) in out
     assert aliases(server_client, name) == {}
-    code, out, _ = run("apply", "-f", path, now=TUESDAY)
+    code, out, _ = run("apply", "--auto-approve", "-f", path, now=TUESDAY)
     assert code == 0, out
     assert aliases(server_client, name) == {"champion": 1}
 
@@ -380,10 +384,12 @@ def test_overriding_a_freeze_is_recorded_in_the_audit_tag(
 ) -> None:
     name = gated_model()
     path = write(manifest(name, "{champion: 1}", top=FREEZE))
-    code, out, err = run("apply", "-f", path, "--override-freeze", now=SATURDAY)
+    code, out, err = run("apply", "--auto-approve", "-f", path, "--override-freeze", now=SATURDAY)
     assert code == 1 and "--override-freeze and a non-empty --reason go together" in err
     override = ("--override-freeze", "--reason", "INC-42 hotfix")
-    code, out, _ = run("apply", "-f", path, *override, now=SATURDAY, env={"GITHUB_ACTOR": "ann"})
+    code, out, _ = run(
+        "apply", "--auto-approve", "-f", path, *override, now=SATURDAY, env={"GITHUB_ACTOR": "ann"}
+    )
     assert code == 0, out
     audit = json.loads(
         server_client.get_model_version(name, "1").tags[AUDIT_TAG_PREFIX + "champion"]

@@ -77,8 +77,8 @@ def served_until(repo: git.Repo) -> str:
 
 def bad_release(run: Run, repo: git.Repo, name: str) -> str:
     """champion 1, applied; then the bad 2, applied; then a rollback commit back to 1."""
-    assert run("apply", "-f", declare(repo, name, 1)).code == 0
-    assert run("apply", "-f", declare(repo, name, 2)).code == 0
+    assert run("apply", "--auto-approve", "-f", declare(repo, name, 1)).code == 0
+    assert run("apply", "--auto-approve", "-f", declare(repo, name, 2)).code == 0
     return declare(repo, name, 1, GATE, note="rollback to 1")
 
 
@@ -109,7 +109,7 @@ def test_a_rollback_passes_better_than_current_and_promotes_from_and_says_so(
     markdown = run("plan", "-f", path, "--format", "markdown").out
     assert escape(waiver) in markdown
 
-    code, out, err = run("apply", "-f", path, "--format", "json")
+    code, out, err = run("apply", "--auto-approve", "-f", path, "--format", "json")
     assert code == 0, out + err
     (result,) = json.loads(out)["changes"]
     assert result["status"] == "applied"
@@ -126,7 +126,7 @@ def test_the_text_report_says_how_long_the_rollback_took(
     run: Run, repo: git.Repo, model: str
 ) -> None:
     path = bad_release(run, repo, model)
-    code, out, err = run("apply", "-f", path)
+    code, out, err = run("apply", "--auto-approve", "-f", path)
     assert code == 0, out + err
     short = repo.head.commit.hexsha[:7]
     assert f"s after the rollback commit {short})" in out
@@ -151,15 +151,15 @@ def test_a_rollback_to_a_version_whose_required_tag_was_revoked_is_refused(
     code, out, _ = run("plan", "-f", path)
     assert code == 1
     assert "tag validation_status is 'revoked', expected = approved" in out
-    assert run("apply", "-f", path).code == 1
+    assert run("apply", "--auto-approve", "-f", path).code == 1
     assert server_client.get_registered_model(model).aliases == {"champion": "2", "challenger": "3"}
 
 
 def test_on_rollback_enforce_keeps_the_soft_checks(
     run: Run, repo: git.Repo, model: str, server_client: MlflowClient
 ) -> None:
-    assert run("apply", "-f", declare(repo, model, 1)).code == 0
-    assert run("apply", "-f", declare(repo, model, 2)).code == 0
+    assert run("apply", "--auto-approve", "-f", declare(repo, model, 1)).code == 0
+    assert run("apply", "--auto-approve", "-f", declare(repo, model, 2)).code == 0
     gate = GATE.replace("promotes_from: challenger", "on_rollback: enforce")
     path = declare(repo, model, 1, gate)
     code, out, _ = run("plan", "-f", path)
@@ -172,7 +172,7 @@ def test_on_rollback_enforce_keeps_the_soft_checks(
 def test_a_hand_written_audit_tag_does_not_make_a_change_a_rollback(
     run: Run, repo: git.Repo, model: str, server_client: MlflowClient
 ) -> None:
-    assert run("apply", "-f", declare(repo, model, 2)).code == 0
+    assert run("apply", "--auto-approve", "-f", declare(repo, model, 2)).code == 0
     # Anyone with EDIT can write a record in the tool's format, naming a real commit.
     forged = {"alias": "champion", "commit": repo.head.commit.hexsha, "from": None}
     server_client.set_model_version_tag(model, "1", audit_tag_key("champion"), json.dumps(forged))
@@ -181,5 +181,5 @@ def test_a_hand_written_audit_tag_does_not_make_a_change_a_rollback(
     assert change["rollback"] is None
     failed = {g["gate"] for g in change["gates"] if not g["passed"]}
     assert failed == {"better_than_current.auc", "promotes_from"}
-    assert run("apply", "-f", path).code == 1
+    assert run("apply", "--auto-approve", "-f", path).code == 1
     assert server_client.get_registered_model(model).aliases == {"champion": "2", "challenger": "3"}

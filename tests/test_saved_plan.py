@@ -127,7 +127,9 @@ def test_the_output_of_apply_is_not_a_plan(saved, mlflow_server: str, server_cli
     other = plan_file.parent / "other"
     other.mkdir()
     shutil.copy(plan_file.parent / "registry.yaml", other / "registry.yaml")
-    code, report = cli("apply", "--format", "json", "--tracking-uri", mlflow_server, cwd=other)
+    code, report = cli(
+        "apply", "--auto-approve", "--format", "json", "--tracking-uri", mlflow_server, cwd=other
+    )
     assert code == 0 and aliases(server_client, name) == {"champion": 3}
     server_client.set_registered_model_alias(name, "champion", "1")
     (other / "report.json").write_text(report)

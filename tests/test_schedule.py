@@ -9,7 +9,13 @@ from pydantic import ValidationError
 
 from controller.policy import FreezeWindow
 from controller.review import active_freeze
-from controller.schedule import last_start, parse_cron, parse_duration, show_duration
+from controller.schedule import (
+    duration_text,
+    last_start,
+    parse_cron,
+    parse_duration,
+    show_duration,
+)
 from controller.values import Plan
 
 FRIDAY_17 = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)
@@ -18,13 +24,17 @@ FRIDAY_17 = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("30m", timedelta(minutes=30)), ("24h", timedelta(hours=24)), ("7d", timedelta(days=7)),
-     ("1d12h", timedelta(days=1, hours=12))],
+     ("1d12h", timedelta(days=1, hours=12)), ("90s", timedelta(seconds=90)),
+     ("1m30s", timedelta(seconds=90)),
+     ("1d2h3m4s", timedelta(days=1, hours=2, minutes=3, seconds=4))],
 )  # fmt: skip
 def test_durations_parse(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "24", "h", "24x", "1h1d", "6 4h", "-1h", "1.5h"])
+@pytest.mark.parametrize(
+    "text", ["", "24", "h", "24x", "1h1d", "6 4h", "-1h", "1.5h", "30s1m", "s", "1.5s"]
+)
 def test_malformed_durations_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="malformed duration"):
         parse_duration(text)
@@ -33,6 +43,17 @@ def test_malformed_durations_are_refused(text: str) -> None:
 def test_durations_show_as_days_hours_minutes() -> None:
     assert show_duration(timedelta(hours=50, minutes=3)) == "2d 2h 3m"
     assert show_duration(timedelta(seconds=59)) == "0m"
+
+
+def test_seconds_show_only_when_asked_and_under_an_hour() -> None:
+    assert show_duration(timedelta(seconds=90), seconds_under_an_hour=True) == "1m 30s"
+    assert show_duration(timedelta(seconds=7), seconds_under_an_hour=True) == "7s"
+    assert show_duration(timedelta(hours=1, seconds=7), seconds_under_an_hour=True) == "1h"
+
+
+@pytest.mark.parametrize("text", ["90s", "1m30s", "1d12h", "7d", "1d2h3m4s"])
+def test_a_duration_written_out_reads_back_the_same(text: str) -> None:
+    assert parse_duration(duration_text(parse_duration(text))) == parse_duration(text)
 
 
 @pytest.mark.parametrize(

@@ -131,7 +131,10 @@ def test_health_reports_the_new_version_after_apply(
     with running_serve(tmp_path / "serve.log", *args) as (url, _):
         before = status_of(url)
         assert (before["version"], before["model_uri"]) == ("1", f"models:/{champion}/1")
-        assert main(["apply", "-f", str(manifest), "--tracking-uri", mlflow_server]) == 0
+        assert (
+            main(["apply", "--auto-approve", "-f", str(manifest), "--tracking-uri", mlflow_server])
+            == 0
+        )
         wait_until(lambda: status_of(url)["version"] == "2", "/health to show version 2")
         after = status_of(url)
         _, _, version_body = http(f"{url}/version")

@@ -69,7 +69,7 @@ def test_embedded_sqlite_registry_is_the_default(tmp_path: Path, clean_env, caps
     (tmp_path / "registry.yaml").write_text(
         "version: 1\nmodels:\n  bikes:\n    aliases:\n      champion: 1\n"
     )
-    assert main(["apply"]) == 0
+    assert main(["apply", "--auto-approve"]) == 0
     assert client.get_registered_model("bikes").aliases == {"champion": 1}  # ints from SQL
     assert main(["plan", "--detailed-exitcode"]) == 0
 

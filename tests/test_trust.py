@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from controller.gitops import recorded_commits
-from controller.state import AUDIT_TAG_PREFIX, LAST_APPLIED_TAG, LastApplied, LiveModel, RawVersion
-from controller.trust import Claim, RecordedCommit, audit_claims, doubt, record_deletions
-from controller.values import Change, ModelSnapshot, Plan
+from controller.state import (
+    AUDIT_TAG_PREFIX,
+    LAST_APPLIED_TAG,
+    AuditRecord,
+    LastApplied,
+    LiveModel,
+    RawVersion,
+)
+from controller.trust import (
+    Claim,
+    HoldStart,
+    RecordedCommit,
+    audit_claim,
+    audit_claims,
+    doubt,
+    hold_start,
+    record_deletions,
+)
+from controller.values import Change, CommitInfo, HistoryEntry, ModelSnapshot, Plan
 from testing.repos import commit_file, make_repo
 
 DECLARED = "version: 1\nmodels:\n  fraud:\n    aliases:\n      prod: 1\n"
@@ -109,3 +126,62 @@ def test_recorded_commits_reads_ancestry_the_manifest_and_later_releases(tmp_pat
     assert not facts[side].on_history and not facts["f" * 40].on_history
     assert facts[last].on_history and facts[last].later == ()
     assert recorded_commits(tmp_path / "nowhere" / "registry.yaml", [first]) == {}
+
+
+def _entry(
+    sha: str, to_version: int | None, committed: str, alias: str = "challenger"
+) -> HistoryEntry:
+    commit = CommitInfo(sha, committed, "ann", "promote", committed)
+    return HistoryEntry.model_validate(
+        {"commit": commit, "model": "bikes", "alias": alias, "from": None, "to": to_version,
+         "kind": "assign"}
+    )  # fmt: skip
+
+
+def _audit(applied_at: str, commit: str = "c" * 40) -> AuditRecord:
+    return AuditRecord("challenger", commit, "ci", applied_at, None)
+
+
+SOAK_CLAIM = Claim("bikes", "challenger", 7, "c" * 40, AUDIT_TAG_PREFIX + "challenger")
+# Newest first: challenger went to 7 in commit b at 10:00, after an older stretch on 7 in a.
+SOAK_HISTORY = [
+    _entry("b" * 40, 7, "2026-12-03T10:00:00+00:00"),
+    _entry("d" * 40, 6, "2026-12-02T10:00:00+00:00"),
+    _entry("a" * 40, 7, "2026-12-01T10:00:00+00:00"),
+]
+
+
+def test_a_hold_starts_at_its_confirmed_apply_after_the_commit_that_declared_it() -> None:
+    start = hold_start(SOAK_CLAIM, SOAK_HISTORY, _audit("2026-12-03T10:05:00Z"), None)
+    assert start == HoldStart(datetime(2026, 12, 3, 10, 5, tzinfo=UTC))
+
+
+def test_no_hold_start_without_a_confirmed_apply_of_the_current_stretch() -> None:
+    why = "names no commit of this manifest's history (none)"
+    cases = {
+        "no mlflow-gitops.alias.challenger tag records its apply": (None, None),
+        f"its mlflow-gitops.alias.challenger tag {why}": (_audit("2026-12-03T10:05:00Z"), why),
+        # The genuine record of the older stretch, put back by hand: it predates commit b.
+        f"its mlflow-gitops.alias.challenger tag records an apply before commit {'b' * 12} "
+        "declared challenger: 7": (_audit("2026-12-01T10:05:00Z"), None),
+        "its mlflow-gitops.alias.challenger tag has no readable applied_at": (_audit("None"), None),
+    }
+    for message, (record, doubted) in cases.items():
+        assert hold_start(SOAK_CLAIM, SOAK_HISTORY, record, doubted) == HoldStart(None, message)
+    assert hold_start(SOAK_CLAIM, SOAK_HISTORY[1:2], _audit("2026-12-03T10:05:00Z"), None) == (
+        HoldStart(None, "no commit in the manifest's history declares challenger: 7")
+    )
+
+
+def test_the_audit_claim_is_the_tag_of_that_alias_on_that_version() -> None:
+    tag = _audit("2026-12-03T10:05:00Z").to_tag_value()
+    raw = RawVersion(
+        model="bikes", version=7, status="READY", tags={AUDIT_TAG_PREFIX + "challenger": tag}
+    )
+    claim, record = audit_claim(raw, "challenger")
+    assert claim == SOAK_CLAIM and record is not None
+    assert audit_claim(raw, "champion") == (None, None)
+    mangled = RawVersion(
+        model="bikes", version=7, status="READY", tags={AUDIT_TAG_PREFIX + "challenger": "{"}
+    )
+    assert audit_claim(mangled, "challenger") == (None, None)

@@ -265,7 +265,9 @@ def test_hostile_rows_write_nothing_to_the_registry(
     server_client.set_registered_model_alias(name, "champion", "1")
     manifest = f"version: 1\nmodels:\n  {name}:\n    aliases:\n      {line}\n"
     (tmp_path / "registry.yaml").write_text(manifest, encoding="utf-8")
-    code, out, err, _ = cli("apply", "--tracking-uri", mlflow_server, cwd=tmp_path)
+    code, out, err, _ = cli(
+        "apply", "--auto-approve", "--tracking-uri", mlflow_server, cwd=tmp_path
+    )
     assert (code, out, err) == (1, "", f"registry.yaml:{expected}\n")
     model = server_client.get_registered_model(name)
     assert {a: int(v) for a, v in model.aliases.items()} == {"champion": 1}
@@ -280,7 +282,9 @@ def test_the_longest_accepted_alias_applies_and_is_audited(
     alias = "a" * MAX_ALIAS_LENGTH
     manifest = f"version: 1\nmodels:\n  {name}:\n    aliases:\n      {alias}: 2\n"
     (tmp_path / "registry.yaml").write_text(manifest, encoding="utf-8")
-    code, out, err, _ = cli("apply", "--tracking-uri", mlflow_server, cwd=tmp_path)
+    code, out, err, _ = cli(
+        "apply", "--auto-approve", "--tracking-uri", mlflow_server, cwd=tmp_path
+    )
     assert code == 0, out + err
     assert {a: int(v) for a, v in server_client.get_registered_model(name).aliases.items()} == {
         alias: 2

@@ -121,26 +121,40 @@ def released_and_declared(loaded: LoadedManifest) -> list[Problem]:
 
 
 def gate_problems(loaded: LoadedManifest) -> list[Problem]:
-    """`promotes_from` must name an alias the model declares, or the gate can never pass."""
+    """`promotes_from` must name an alias the model declares, or the gate can never pass; its
+    `source` needs `sources:`, which this version does not read yet."""
     problems = []
     manifest = loaded.manifest
     for name, spec in manifest.models.items():
         for alias in spec.aliases:
             gate = manifest.gate_for(name, alias)
-            source = gate.promotes_from if gate else None
-            if source is None or source in spec.aliases:
+            wanted = gate.promotes_from if gate else None
+            if wanted is None:
                 continue
             path: KeyPath = ("models", name, "gates", alias, "promotes_from")
-            if path not in loaded.value_marks:
+            if path not in loaded.value_marks and path not in loaded.key_marks:
                 path = ("gates", alias, "promotes_from")
-            line, col = loaded.value_location(*path)
-            problems.append(
-                Problem(
-                    loaded.path,
-                    line,
-                    col,
-                    f"gate for {name}@{alias}: promotes_from {source!r} names an alias "
-                    f"model {name!r} does not declare",
+            if wanted.source is not None:
+                line, col = loaded.value_location(*path, "source")
+                problems.append(
+                    Problem(
+                        loaded.path,
+                        line,
+                        col,
+                        f"gate for {name}@{alias}: promotes_from.source needs sources: "
+                        "(not supported yet)",
+                    )
                 )
-            )
+            elif wanted.alias not in spec.aliases:
+                written = (*path, "alias") if (*path, "alias") in loaded.value_marks else path
+                line, col = loaded.value_location(*written)
+                problems.append(
+                    Problem(
+                        loaded.path,
+                        line,
+                        col,
+                        f"gate for {name}@{alias}: promotes_from {wanted.alias!r} names an "
+                        f"alias model {name!r} does not declare",
+                    )
+                )
     return problems

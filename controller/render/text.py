@@ -49,12 +49,16 @@ def evidence_lines(change: Change) -> list[str]:
         if version is None:
             continue
         diff = found.signature_diff if side == "to" else None
-        lines.append(
-            f"{side:>4} v{version.version}: {words.created(version)}, {version.status}, "
-            f"{words.run(version)}, "
-            f"signature {words.signature(version, diff)}; {words.metrics(version)}; "
-            f"tags {words.tags(version)}"
-        )
+        head = f"{side:>4} v{version.version}: {words.created(version)}, {version.status}, "
+        if found.detailed:
+            head += (
+                f"{words.run(version)}, signature {words.signature(version, diff)}; "
+                f"{words.metrics(version)}; "
+            )
+        else:  # what the search returned, and any metric a gate read
+            gated = f"{words.metrics(version)}; " if version.metrics else ""
+            head += f"{words.run(version)}; {gated}"
+        lines.append(f"{head}tags {words.tags(version)}")
     lines += [words.gate_mark(result) for result in change.gates]
     return [f"      {line}" for line in lines]
 
