@@ -55,8 +55,8 @@ test-postgres: $(BIN)/mlflow-gitops  # the server-backed tests again, on a Postg
 	MLFLOW_GITOPS_TEST_BACKEND=postgres $(BIN)/pytest -n 2 --dist loadgroup -m "not e2e" \
 		$(POSTGRES_TESTS)
 
-unit: $(BIN)/mlflow-gitops  # no server, no store, no act, no package index: offline, fast
-	$(BIN)/pytest -m "not server and not e2e and not network"
+unit: $(BIN)/mlflow-gitops  # no server, no store, no act, no package index, no browser: offline, fast
+	$(BIN)/pytest -m "not server and not e2e and not network and not browser"
 
 quick: $(BIN)/mlflow-gitops $(MLFLOW2)  # everything but the act workflow runs: the local loop
 	$(BIN)/pytest $(PARALLEL) -m "not e2e"

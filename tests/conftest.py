@@ -3,7 +3,7 @@
 mlflow is imported lazily inside the fixtures, so pure unit tests that never
 request a server fixture do not pay for the import or the server start-up.
 Tests using a server fixture must be marked ``server`` (collection stops otherwise), so
-``make unit`` (``-m "not server and not e2e and not network"``) runs none of them.
+``make unit`` (``-m "not server and not e2e and not network and not browser"``) runs none of them.
 With ``MLFLOW_GITOPS_TEST_BACKEND=postgres`` the server's backend store is a throwaway
 PostgreSQL instead of SQLite.
 """
