@@ -27,13 +27,10 @@ def registry_client(client: MlflowClient) -> Any:
 
 def registry_store(client: MlflowClient) -> Any:
     """The registry client's store, for searches of registered models: the 3.x client adds
-    `tag.`mlflow.prompt.is_prompt` != 'true'` to every such filter, which servers older than
-    MLflow's prompts reject. Prompts are then left out here, by `PROMPT_TAG`."""
+    `tag.`mlflow.prompt.is_prompt` != 'true'` to every such filter, which a server older than
+    MLflow's prompts (2.9) answers with no models at all. Servers that have prompts leave them
+    out of a registered-model search by themselves (a test checks it)."""
     return client._get_registry_client().store
-
-
-# The tag that marks a registered model as a prompt (`mlflow.prompt.constants.IS_PROMPT_TAG_KEY`).
-PROMPT_TAG = "mlflow.prompt.is_prompt"
 
 
 def cap_retry_after(max_seconds: float) -> None:
