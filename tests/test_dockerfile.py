@@ -155,7 +155,7 @@ def test_the_build_steps_make_an_environment_that_runs_without_the_source(tmp_pa
         return done.stdout
 
     assert run("mlflow-gitops", "--version").strip()
-    assert "apply" in run("mlflow-gitops", "--help")
+    assert "--listen" in run("mlflow-gitops", *RUNTIME.exec_form("CMD"), "--help")
     installed = json.loads(
         run(
             "python",
