@@ -280,3 +280,11 @@ def test_a_soak_needs_the_alias_held_first() -> None:
     elsewhere = soaking(NOON - timedelta(days=3))
     elsewhere = Context(live_aliases={"challenger": 8}, held_since=elsewhere.held_since, now=NOON)
     assert results(SOAK, version(7), elsewhere)[0][3] == "challenger is on version 8"
+
+
+def test_a_rollback_waives_the_soak_with_the_rest_of_promotes_from() -> None:
+    gate = Gate.model_validate(SOAK)
+    assert "promotes_from" in gate.soft_checks()
+    assert gate.without(gate.soft_checks()).promotes_from is None
+    enforced = Gate.model_validate({**SOAK, "on_rollback": "enforce"})
+    assert enforced.soft_checks() == []

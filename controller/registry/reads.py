@@ -119,7 +119,7 @@ class StateReads(Connection):
 
     def _search_registered_models(self, **search: Any) -> Any:
         """MLflow's registered-model search without the 3.x client's prompt filter, which
-        servers older than prompts reject (see `mlflow_private.registry_store`)."""
+        finds nothing on servers older than prompts (see `mlflow_private.registry_store`)."""
         return mlflow_private.registry_store(self.client).search_registered_models(**search)
 
     def _search_models(self, names: list[str]) -> dict[str, LiveModel]:
@@ -242,12 +242,7 @@ class StateReads(Connection):
 
 
 def _live_models(found: Iterable[Any]) -> dict[str, LiveModel]:
-    """Registered models by name, prompts left out (MLflow keeps them as registered models)."""
-    return {
-        registered.name: _live_model(registered)
-        for registered in found
-        if (registered.tags or {}).get(mlflow_private.PROMPT_TAG) != "true"
-    }
+    return {registered.name: _live_model(registered) for registered in found}
 
 
 _NO_TAGS: dict[str, str] = {}
