@@ -27,7 +27,8 @@ SEARCH_VERSIONS = "/api/2.0/mlflow/model-versions/search"
 def endpoints(calls: list[tuple[str, str]]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for _, endpoint in calls:
-        name = endpoint.split("/mlflow/", 1)[1]
+        # REST endpoints by name; an artifact download (the MLmodel file) as one kind.
+        name = endpoint.split("/mlflow/", 1)[1] if "/mlflow/" in endpoint else "artifact"
         counts[name] = counts.get(name, 0) + 1
     return counts
 
