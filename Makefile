@@ -1,4 +1,4 @@
-# Two entry points: `make demo` (set up + run the bikes demo) and `make test` (lint, types,
+# Two entry points: `make demo` (set up .venv-demo + run the bikes demo) and `make test` (lint, types,
 # import boundaries and every test).
 # Both work on a fresh machine: uv comes from PyPI into .tools/ if it is not on PATH.
 
@@ -6,6 +6,9 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DB := sqlite:///mlflow.db
+# The demo's own environment: the tool, its runtime and the `embedded` extra (full MLflow, which
+# brings scikit-learn for the example's models), never the development tools of `make test`.
+DEMO_VENV := .venv-demo
 # The PostgreSQL pass: the modules that read and write the registry through plan and apply, the
 # store's own limits, and two faults whose outcome the store decides (a failed write among
 # parallel ones, and two applies racing on one model). Promote, rollback, history, the output
@@ -28,7 +31,7 @@ MLFLOW2 := .tools/mlflow2/bin/mlflow
 
 .tools/bin/uv:
 	python3 -m venv .tools
-	.tools/bin/python -m pip install --quiet uv
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv
 
 $(MLFLOW2): | $(UV)
 	$(UV) venv --quiet --allow-existing --python python3 .tools/mlflow2
@@ -39,8 +42,13 @@ $(BIN)/mlflow-gitops: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
-demo: $(BIN)/mlflow-gitops
-	$(BIN)/python examples/bikes/walkthrough.py --tracking-uri $(DEMO_DB)
+$(DEMO_VENV)/bin/mlflow-gitops: pyproject.toml uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(DEMO_VENV) $(UV) sync --quiet --frozen --no-dev --extra embedded \
+		--compile-bytecode
+	@touch $@
+
+demo: $(DEMO_VENV)/bin/mlflow-gitops
+	$(DEMO_VENV)/bin/python examples/bikes/walkthrough.py --tracking-uri $(DEMO_DB)
 
 lint: $(BIN)/mlflow-gitops
 	$(BIN)/ruff check .
@@ -65,4 +73,4 @@ bench: $(BIN)/mlflow-gitops  # plan/apply at 100, 1,000, 5,000 models vs naive l
 	nice $(BIN)/python -m benchmarks.bench_scale
 
 clean:
-	rm -rf mlflow.db mlruns mlartifacts .pytest_cache .ruff_cache
+	rm -rf mlflow.db mlruns mlartifacts .pytest_cache .ruff_cache $(DEMO_VENV)

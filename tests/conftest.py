@@ -39,6 +39,7 @@ SERVER_FIXTURES = {
     "make_model",
     "set_version_status",
     "auth_server",
+    "source_server",
     "mlflow2_server",
 }
 
@@ -244,6 +245,17 @@ def mlflow2_server(mlflow2_server_root: Path) -> Iterator[str]:
         pytest.skip(reason)
     try:
         with running_server(mlflow2_server_root, mlflow=executable) as url:
+            yield url
+    except ServerStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def source_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A second, independent ``mlflow server`` (its own SQLite store and artifacts): the
+    registry copies come from, as a staging server is to production."""
+    try:
+        with running_server(tmp_path_factory.mktemp("mlflow_source_server")) as url:
             yield url
     except ServerStartError as exc:
         pytest.fail(str(exc), pytrace=False)

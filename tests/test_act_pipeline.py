@@ -97,6 +97,28 @@ def test_two_manifests_plan_and_apply_each_with_its_own_comment_and_owner(
         assert f"Applied {path} at {merge} in [this run]" in comment["body"]
 
 
+def test_drift_keeps_one_issue_per_manifest(
+    adopter: Repo, make_model: Callable[..., str], server_client: MlflowClient
+) -> None:
+    staging, production = make_model("stg", 2), make_model("prd", 2)
+    for name in (staging, production):
+        server_client.set_registered_model_alias(name, "champion", "1")
+    caller = adopter.path / ".github" / "workflows" / "registry-drift.yml"
+    caller.write_text(quoted_caller("registry-drift.yml"))
+    stage(adopter, "staging.yaml", staging, 2)  # drifted: the registry still says 1
+    stage(adopter, "production.yaml", production, 1)  # in sync
+    adopter.git("add", "-A")
+    adopter.git("commit", "-q", "-m", "two manifests")
+
+    result = adopter.act("workflow_dispatch", "registry-drift.yml", {})
+
+    assert result.returncode == 0, log(result)
+    (issue,) = adopter.gh()["issues"]
+    assert issue["labels"] == ["registry-drift-staging.yaml"]
+    assert issue["title"] == "MLflow registry drift: the registry differs from staging.yaml"
+    assert staging in issue["body"] and production not in issue["body"]
+
+
 def test_a_scheduled_apply_waits_out_a_freeze_then_lands_and_then_has_nothing_to_do(
     adopter: Repo, make_model: Callable[..., str], server_client: MlflowClient
 ) -> None:

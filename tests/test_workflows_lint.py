@@ -266,7 +266,7 @@ def test_the_pipeline_callers_in_the_docs_pass_actionlint_and_zizmor(tmp_path: P
     text = (ROOT / "docs" / "pipelines.md").read_text(encoding="utf-8")
     folder = tmp_path / ".github" / "workflows"
     folder.mkdir(parents=True)
-    for name in ("registry-plan.yml", "registry-apply.yml"):
+    for name in ("registry-plan.yml", "registry-apply.yml", "registry-drift.yml"):
         block = text.split(f"# .github/workflows/{name}\n", 1)[1].split("```", 1)[0]
         pinned = block.replace("OWNER/", "acme/").replace("@SHA", f"@{PIN}")
         (folder / name).write_text(pinned)

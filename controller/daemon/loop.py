@@ -253,8 +253,9 @@ class Controller:
                 loaded = api.validate(str(self.checkout / status.path))
                 registry = self._registry(loaded)
                 status = status.model_copy(update={"registry": api.registry_ref(registry).uri})
-                plan = api.plan(loaded, registry)
-                acted = self._act(plan, registry, status.path)
+                sources = api.open_sources(loaded, registry)
+                plan = api.plan(loaded, registry, sources=sources)
+                acted = self._act(plan, registry, status.path, sources)
                 if acted is None:
                     return True
                 result, summary, report = acted.result, acted.summary, acted.report
@@ -297,7 +298,9 @@ class Controller:
         self._announce(status.path, reconcile, plan, report, failure)
         return result != "error"
 
-    def _act(self, plan: Plan, registry: api.Registry, path: str) -> Acted | None:
+    def _act(
+        self, plan: Plan, registry: api.Registry, path: str, sources: api.Sources
+    ) -> Acted | None:
         """Apply what commits ask for; heal drift when allowed; report the rest. None: stopping
         before any write, so there is nothing to report."""
         if plan.errors:
@@ -313,7 +316,7 @@ class Controller:
         ours = self._conflicted.pop(path, set())
         commit_part = without_heals(plan)
         if commit_part.has_changes or stale_records(commit_part):
-            report = api.apply(commit_part, registry, halt=self.halt)
+            report = api.apply(commit_part, registry, halt=self.halt, sources=sources)
             self._conflicted[path] = conflicted(plan, report.errors)
             if healing or self._conflicted[path]:
                 self.check_now()  # a heal goes on its own, recorded as one
@@ -336,7 +339,9 @@ class Controller:
             return Acted("refused", reason, errors=[reason])
         self.budget.spend(allowed_keys, now)
         left = {(c.model, c.alias) for c in healing if c not in allowed}
-        report = api.apply(leaving_out(plan, left), registry, halt=self.halt, reason="self-heal")
+        report = api.apply(
+            leaving_out(plan, left), registry, halt=self.halt, reason="self-heal", sources=sources
+        )
         landed = sum(1 for c in report.changes if c.status == "applied")
         return Acted(result_of(report), f"healed: {summary_of(report)}", report, landed,
                      report.errors)  # fmt: skip
