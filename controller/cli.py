@@ -230,7 +230,12 @@ def apply(
         halt = api.Halt()
         with _signals_halt(halt):
             report = api.apply(
-                the_plan, registry, saved=plan_path is not None, halt=halt, override=override
+                the_plan,
+                registry,
+                saved=plan_path is not None,
+                halt=halt,
+                override=override,
+                sources=to_apply.sources,
             )
     except GitopsError as exc:  # main prints it; receivers hear that the apply did not happen
         _announce(receivers, api.error_event(exc, plan_path or manifest_path))

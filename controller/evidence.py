@@ -115,6 +115,18 @@ def parse_mlmodel(text: str) -> Signature | None:
     )
 
 
+def mlmodel_identity(text: str) -> tuple[Any, Any] | None:
+    """An MLmodel file's flavors and signature as written (what a copy must keep), or None
+    when the text is no YAML mapping."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    return document.get("flavors"), document.get("signature")
+
+
 def diff_signatures(old: Signature | None, new: Signature | None) -> SignatureDiff:
     """Columns added, removed or retyped between two versions, as `inputs.temp: double`."""
     before = _by_name(old)

@@ -25,7 +25,7 @@ from controller.gitops import (
     switch_to,
 )
 from controller.history import alias_changes
-from controller.manifest import LoadedManifest, load_manifest
+from controller.manifest import CopyFrom, LoadedManifest, load_manifest
 from controller.policy import TrackPolicy
 from controller.promotion import AliasRequest, Delivery, branch_stem, edit_alias
 from controller.records import hold_starts
@@ -77,6 +77,10 @@ def bump_branch_prefix(model: str, alias: str) -> str:
     return f"{BRANCH_PREFIX}{branch_stem(model, alias)}-v"
 
 
+def _local(value: int | CopyFrom | None) -> int:
+    return value if isinstance(value, int) else 0
+
+
 def tracked_aliases(loaded: LoadedManifest, model: str | None, alias: str | None) -> list[Tracked]:
     """All tracked aliases, or those of MODEL (and ALIAS); naming an untracked one is an error."""
     models = loaded.manifest.models
@@ -84,7 +88,8 @@ def tracked_aliases(loaded: LoadedManifest, model: str | None, alias: str | None
         raise UpdateError(f"{loaded.path} declares no model {model!r}")
     found = [
         # `validate` refuses a tracked alias declared null, so there is a version here.
-        Tracked(name, tracked, spec.aliases[tracked] or 0, policy)
+        # `validate` refuses a tracked copy too.
+        Tracked(name, tracked, _local(spec.aliases[tracked]), policy)
         for name, spec in models.items()
         if model in (None, name)
         for tracked, policy in spec.track.items()

@@ -75,8 +75,15 @@ class Repo:
         self.git("commit", "-q", "-m", "registry.yaml")
 
     def act(
-        self, event: str, workflow: str, payload: dict[str, Any], *, registry_variable: bool = True
+        self,
+        event: str,
+        workflow: str,
+        payload: dict[str, Any],
+        *,
+        registry_variable: bool = True,
+        secrets: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
+        """Run `workflow` for `event`; `secrets` are the repository's, as the callers read them."""
         event_path = self.path.parent / f"{event}.json"
         event_path.write_text(json.dumps(payload), encoding="utf-8")
         # The runner sets GITHUB_*/RUNNER_* itself; never leak the outer CI job's values in.
@@ -106,6 +113,8 @@ class Repo:
         ]  # fmt: skip
         if registry_variable:
             command += ["--var", f"MLFLOW_TRACKING_URI={self.tracking_uri}"]
+        for name, value in (secrets or {}).items():
+            command += ["--secret", f"{name}={value}"]
         return subprocess.run(
             command, cwd=self.path, env=env, capture_output=True, text=True, timeout=ACT_TIMEOUT_S
         )

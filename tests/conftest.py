@@ -39,6 +39,7 @@ SERVER_FIXTURES = {
     "make_model",
     "set_version_status",
     "auth_server",
+    "source_server",
     "mlflow2_server",
 }
 
@@ -221,15 +222,17 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer
         pytest.fail(str(exc), pytrace=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def mlflow2_server_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The 2.x server's folder: its SQLite store (``mlflow.db``), artifacts and log."""
     return tmp_path_factory.mktemp("mlflow2_server")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def mlflow2_server(mlflow2_server_root: Path) -> Iterator[str]:
     """An MLflow 2.x ``mlflow server`` (its own environment, SQLite store); yield its base URL.
+
+    Module-scoped, so its tests share one worker and one server (see `worker_group`).
 
     Without that environment the tests skip with the reason, except under CI, where they fail:
     CI must never pass by skipping the servers teams still run.
@@ -242,6 +245,17 @@ def mlflow2_server(mlflow2_server_root: Path) -> Iterator[str]:
         pytest.skip(reason)
     try:
         with running_server(mlflow2_server_root, mlflow=executable) as url:
+            yield url
+    except ServerStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def source_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A second, independent ``mlflow server`` (its own SQLite store and artifacts): the
+    registry copies come from, as a staging server is to production."""
+    try:
+        with running_server(tmp_path_factory.mktemp("mlflow_source_server")) as url:
             yield url
     except ServerStartError as exc:
         pytest.fail(str(exc), pytrace=False)

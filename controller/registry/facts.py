@@ -21,6 +21,7 @@ from controller.evidence import (
     with_metrics,
 )
 from controller.output import without_credentials
+from controller.registry.artifacts import download_file
 from controller.registry.client import Connection
 from controller.registry.filters import quote
 from controller.registry.reads import version_facts
@@ -111,20 +112,19 @@ class EvidenceReads(Connection):
     ) -> tuple[bool | None, Signature | None]:
         """Read the MLmodel file alone; an unreadable one is `None` (unknown), not an error."""
         try:
-            from mlflow.artifacts import download_artifacts
-
             uri = source
             if not source or urlparse(source).scheme in RESOLVED_SCHEMES:
                 uri = self._registry_client.get_model_version_download_uri(model, str(version))
             with tempfile.TemporaryDirectory() as folder:
                 # The tracking URI resolves `mlflow-artifacts:` URIs: this registry's, not
-                # whatever MLFLOW_TRACKING_URI says (--tracking-uri leaves that unset).
-                path = download_artifacts(
-                    artifact_uri=f"{uri.rstrip('/')}/MLmodel",
-                    dst_path=folder,
-                    tracking_uri=self.target.tracking_uri,
-                )
-                text = Path(path).read_text(encoding="utf-8")
+                # whatever MLFLOW_TRACKING_URI says (--tracking-uri leaves that unset); the
+                # download sends this registry's credentials (a copy's source has its own).
+                text = download_file(
+                    f"{uri.rstrip('/')}/MLmodel",
+                    self.target.tracking_uri,
+                    self.host_creds,
+                    Path(folder),
+                ).read_text(encoding="utf-8")
             signature = parse_mlmodel(text)
         except Exception:  # missing file, unreachable store, no S3 client: unknown, not fatal
             return None, None

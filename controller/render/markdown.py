@@ -71,6 +71,13 @@ def version_cell(model: str, version: int | None, base: str | None) -> str:
     return f"[{version}]({base}/#/models/{quote(model, safe='')}/versions/{version})"
 
 
+def target_cell(change: Change, base: str | None) -> str:
+    """What the alias is to hold: a version, or the copy and where it comes from."""
+    if change.copy_from is not None:
+        return escape(change.target)
+    return version_cell(change.model, change.to_version, base)
+
+
 def _row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
@@ -117,7 +124,7 @@ def _change_tables(changes: Sequence[Change], base: str | None) -> list[str]:
             [
                 escape(c.alias),
                 version_cell(model, c.from_version, base),
-                version_cell(model, c.to_version, base),
+                target_cell(c, base),
                 escape(words.reason(c)),
                 *([_gates_cell(c)] if gated else []),
                 *([_status_cell(c)] if isinstance(c, ChangeResult) else []),
@@ -199,7 +206,7 @@ def _evidence_table(change: Change, base: str | None) -> list[str]:
     title = (
         f"**{escape(change.address)}**: "
         f"{version_cell(change.model, change.from_version, base)} → "
-        f"{version_cell(change.model, change.to_version, base)} ({change.reason})"
+        f"{target_cell(change, base)} ({change.reason})"
     )
 
     def both(fact: Callable[[VersionEvidence], str]) -> list[str]:
@@ -361,7 +368,8 @@ def _errors(plan: Plan) -> list[str]:
 def _warnings(plan: Plan) -> list[str]:
     if not plan.warnings:
         return []
-    return ["#### Warnings (outside the target; not blocking)", "", *_problem_table(plan.warnings)]
+    why = "outside the target; not blocking" if plan.target else "not blocking"
+    return [f"#### Warnings ({why})", "", *_problem_table(plan.warnings)]
 
 
 def _problem_table(problems: list[PlanProblem]) -> list[str]:

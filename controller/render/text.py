@@ -26,11 +26,11 @@ def _line(lead: str, detail: str) -> str:
 def change_line(change: Change) -> str:
     symbol = SYMBOLS[change.action]
     if change.action == "create":
-        values = f"{change.to_version}"
+        values = change.target
     elif change.action == "delete":
         values = f"{change.from_version}"
     else:
-        values = f"{change.from_version} -> {change.to_version}"
+        values = f"{change.from_version} -> {change.target}"
     return f"{symbol} {change.address}: {values} ({words.reason(change)})"
 
 
@@ -94,7 +94,11 @@ def plan(plan: Plan) -> str:
         lines += [f"  {e.where + ': ' if e.where else ''}{e.message}" for e in plan.errors]
         lines.append("")
     if plan.warnings:
-        lines.append("Warnings (outside the target; they do not block it):")
+        lines.append(
+            "Warnings (outside the target; they do not block it):"
+            if plan.target
+            else "Warnings (they do not block the plan):"
+        )
         lines += [f"  {e.where + ': ' if e.where else ''}{e.message}" for e in plan.warnings]
         lines.append("")
     lines.append(_line(*plan_headline(plan)))
@@ -123,6 +127,10 @@ def problems(problems: list[Problem], path: str, models: int | None) -> str:
     return "\n".join(lines)
 
 
+def _side(version: int | None, copy: str | None) -> str:
+    return f"{copy} (copy)" if copy else show_version(version)
+
+
 def history(entries: list[HistoryEntry]) -> str:
     """Aligned columns: date, commit, author, address, from -> to, kind, subject."""
     rows = [
@@ -131,7 +139,7 @@ def history(entries: list[HistoryEntry]) -> str:
             e.commit.sha[:7],
             e.commit.author,
             f"{e.model}@{e.alias}",
-            f"{show_version(e.from_version)} -> {show_version(e.to_version)}",
+            f"{_side(e.from_version, e.from_copy)} -> {_side(e.to_version, e.to_copy)}",
             f"{e.kind} (held)" if e.holds else e.kind,
             e.commit.subject,
         ]
