@@ -1,4 +1,5 @@
-"""scripts/release_notes.py: a tag's notes are its CHANGELOG section, and nothing else."""
+"""scripts/release_notes.py: a tag's notes are its CHANGELOG section, and nothing else; and
+`--version` is the version being released."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from scripts.release_notes import NoNotes, release_notes
+from testing.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 CHANGELOG = """# Changelog
@@ -74,3 +76,9 @@ def test_the_script_prints_the_notes_or_one_line_and_exit_1(tmp_path: Path) -> N
     assert missing.returncode == 1
     assert missing.stderr.count("\n") == 1
     assert missing.stdout == ""
+
+
+def test_version_is_the_installed_packages_metadata(tmp_path: Path) -> None:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    result = run_cli("--version", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, f"mlflow-gitops, version {version}\n")
