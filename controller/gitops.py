@@ -202,7 +202,10 @@ def head_commit_and_user(path: str | Path) -> tuple[str | None, str | None]:
     try:
         with _repo(path) as repo:
             commit = repo.head.commit.hexsha if repo.head.is_valid() else None
-            user = repo.config_reader().get_value("user", "name", default=None)
+            # get_value's default does not cover a missing section: a container, a fresh CI
+            # machine or the controller's clone may have no user configured anywhere.
+            config = repo.config_reader()
+            user = config.get_value("user", "name") if config.has_option("user", "name") else None
     except GitError:  # not a repository: apply still works, with no commit to record
         return None, None
     return commit, (str(user) if user else None)
