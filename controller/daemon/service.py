@@ -74,7 +74,11 @@ def run_controller(
     lock = lock_state_dir(settings.state_dir)
     notify, sender = notifications(receivers or [], log)
     controller = Controller(settings, log, notify)
-    server = serve_endpoints(Endpoints(controller), *address) if address else None
+    try:
+        server = serve_endpoints(Endpoints(controller), *address) if address else None
+    except OSError as exc:
+        lock.close()
+        raise UsageError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
     if address:
         log("listening", address=f"http://{address[0]}:{server.server_port if server else 0}")
 
