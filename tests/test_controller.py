@@ -330,7 +330,14 @@ def test_drift_without_self_heal_is_reported_in_metrics_and_status_and_left_alon
         wait_until(lambda: "drift" in receiver.kinds(), "the drift notification")
     assert alias(server, model) == 3
     assert reported["aliases"] == [
-        {"model": model, "alias": "champion", "declared": 2, "live": 3, "in_sync": False}
+        {
+            "model": model,
+            "alias": "champion",
+            "declared": 2,
+            "live": 3,
+            "copied_from": None,
+            "in_sync": False,
+        }
     ]
     assert reported["drift_heals"] == 0
     line = (

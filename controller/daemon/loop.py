@@ -38,7 +38,7 @@ from controller.daemon.status import (
 )
 from controller.errors import GitopsError, ManifestError
 from controller.output import without_credentials
-from controller.values import ApplyReport, Event, Plan
+from controller.values import ApplyReport, CopyRef, Event, Plan
 
 # Errors kept per manifest for the status page, newest first.
 KEPT_ERRORS = 5
@@ -72,6 +72,14 @@ def backoff(failures: int, interval: float) -> float:
     return min(interval, FIRST_BACKOFF_S * 2 ** (failures - 1))
 
 
+def _local(declared: int | CopyRef | None, landed: int | None) -> int | None:
+    """A declared copy as this registry's version: the copy apply just set, or the verified
+    one the plan found (None: not made yet)."""
+    if isinstance(declared, CopyRef):
+        return landed if landed is not None else declared.local
+    return declared
+
+
 def alias_statuses(plan: Plan, report: ApplyReport | None = None) -> list[AliasStatus]:
     """Each declared alias, declared against live; live as the apply's read-back left it."""
     landed = {
@@ -82,8 +90,9 @@ def alias_statuses(plan: Plan, report: ApplyReport | None = None) -> list[AliasS
         AliasStatus(
             model=name,
             alias=alias,
-            declared=declared,
+            declared=_local(declared, landed.get((name, alias))),
             live=landed.get((name, alias), snapshot.observed.get(alias)),
+            copied_from=declared.named() if isinstance(declared, CopyRef) else None,
         )
         for name, snapshot in sorted(plan.models.items())
         if not snapshot.removed
