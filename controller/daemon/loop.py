@@ -45,6 +45,8 @@ KEPT_ERRORS = 5
 # The first retry after a failure; each next one doubles, up to the interval.
 FIRST_BACKOFF_S = 1.0
 STATE_FILE = "controller-state.json"
+# Events already sent (per commit and kind, per drift), so none is sent twice; bounded.
+MAX_REMEMBERED_EVENTS = 10_000
 
 # Where events go (applied, failed, unknown, refused, drift, healed); never blocks the loop.
 Notify = Callable[[Event], None]
@@ -153,7 +155,7 @@ class Controller:
         self._head: str | None = None
         self._fetched_at = float("-inf")  # the poll fetches once per interval, whatever woke it
         self._registries: dict[tuple[str, str], api.Registry] = {}
-        self._notified: set[tuple[str, ...]] = set()
+        self._notified: dict[tuple[str, ...], None] = {}  # in insertion order
         self._conflicted: dict[str, set[str]] = {}  # per manifest: models whose record we lost
         self._last_applied = self._read_state()
         self.status = ControllerStatus(
@@ -456,7 +458,9 @@ class Controller:
     def _once(self, key: tuple[str, ...], event: Event) -> None:
         if key in self._notified:
             return
-        self._notified.add(key)
+        self._notified[key] = None
+        while len(self._notified) > MAX_REMEMBERED_EVENTS:  # the oldest go first
+            del self._notified[next(iter(self._notified))]
         self.notify(event)
 
     def _read_state(self) -> dict[str, str]:
