@@ -100,6 +100,7 @@ __all__ = [
     "promote",
     "promote_copy",
     "receivers",
+    "register_alias_webhook",
     "registry_ref",
     "rollback",
     "update",
@@ -392,6 +393,15 @@ def import_(registry: Registry, names: list[str], all_models: bool) -> str:
     if missing:
         raise ModelNotFound("no such registered model: " + ", ".join(missing))
     return adoption_manifest(live)
+
+
+# The name the controller's MLflow webhook is registered under (one per registry).
+ALIAS_WEBHOOK_NAME = "mlflow-gitops-controller"
+
+
+def register_alias_webhook(registry: Registry, url: str, secret: str) -> str:
+    """Point the registry's alias webhook at `url` (the controller's /hooks/mlflow)."""
+    return registry.ensure_alias_webhook(ALIAS_WEBHOOK_NAME, url, secret)
 
 
 def history(
