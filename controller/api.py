@@ -7,20 +7,26 @@ values.py or raises a GitopsError; none of them prints.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
-from controller.adopt import adoption_manifest
+from controller.adopt import adoption_manifest, adoption_name
 from controller.apply import Halt, apply_plan, refuse_uncommitted_in_ci, refused
 from controller.clock import now
 from controller.errors import ModelNotFound, RegistryError, UsageError
-from controller.gitops import manifest_checkout, manifest_revisions
+from controller.gitops import (
+    branch_and_default,
+    manifest_checkout,
+    manifest_revisions,
+    remote_and_path,
+)
 from controller.history import alias_changes, select
 from controller.manifest import LoadedManifest, load_manifest
 from controller.notify import Event, apply_event, error_event, notify, plan_event, receivers
 from controller.output import redact, without_credentials
-from controller.ownership import owner_identity
+from controller.ownership import former_identities, owner_identity
 from controller.plan import make_plan, targeting, within_target
 from controller.promotion import Delivery, promote, rollback
 from controller.provenance import provenance
@@ -64,6 +70,7 @@ __all__ = [
     "error_event",
     "history",
     "import_",
+    "import_name",
     "notify",
     "open_registry",
     "plan",
@@ -97,13 +104,8 @@ def plan(
     `targets` (MODEL or MODEL@ALIAS) limit the plan, and the state read, to those models.
     """
     checkout = manifest_checkout(loaded.path)
-    owner = owner_identity(
-        loaded.manifest.name,
-        checkout.remote_url,
-        checkout.root,
-        checkout.path_in_repo,
-        loaded.path,
-    )
+    where = (checkout.remote_url, checkout.root, checkout.path_in_repo, loaded.path)
+    owner = owner_identity(loaded.manifest.name, *where)
     owned = registry.read_owned(owner)
     target = None
     if targets:
@@ -120,7 +122,11 @@ def plan(
         dirty=checkout.dirty,
     )
     made = confirm_deletions(
-        make_plan(loaded, live, owned, owner, target), loaded, {**owned, **live.models}
+        make_plan(
+            loaded, live, owned, owner, target, former_identities(loaded.manifest.name, *where)
+        ),
+        loaded,
+        {**owned, **live.models},
     )
     made = rollbacks(made, loaded.path)
     versions = registry.read_evidence(
@@ -138,7 +144,7 @@ class ToApply:
 
     plan: Plan
     registry: Registry
-    warnings: list[Problem] = field(default_factory=list)
+    warnings: Sequence[Problem | str] = ()
 
 
 def plan_to_apply(
@@ -158,7 +164,8 @@ def plan_to_apply(
     if plan_path is None:
         loaded = load_manifest(manifest_path)
         registry = open_registry(flags, loaded.manifest.tracking_uri, loaded.path, for_apply=True)
-        return ToApply(plan(loaded, registry, targets=targets), registry, loaded.warnings)
+        warnings: list[Problem | str] = [*loaded.warnings, *off_default_branch(loaded.path)]
+        return ToApply(plan(loaded, registry, targets=targets), registry, warnings)
     saved, source = read_plan(plan_path)
     planned_for = [str(a) for a in saved.target.addresses] if saved.target else []
     if targets and sorted(set(targets)) != sorted(planned_for):
@@ -177,7 +184,20 @@ def plan_to_apply(
     recorded = None if named else source.registry
     registry = open_registry(flags, recorded, f"the saved plan {plan_path}", for_apply=True)
     check_registry(source, without_credentials(registry.target.registry_uri), plan_path)
-    return ToApply(saved.model_copy(update={"registry": registry_ref(registry)}), registry)
+    saved = saved.model_copy(update={"registry": registry_ref(registry)})
+    return ToApply(saved, registry, off_default_branch(planned.path))
+
+
+def off_default_branch(manifest_path: str) -> list[str]:
+    """A warning when apply runs from a branch other than the remote's default one: what is
+    applied there may never be merged."""
+    branch, default = branch_and_default(manifest_path)
+    if branch is None or default is None or branch == default:
+        return []
+    return [
+        f"warning: applying from branch {branch!r}, not {default!r}, the default branch of "
+        "origin: what it declares may not be what is merged"
+    ]
 
 
 @dataclass(frozen=True)
@@ -247,7 +267,12 @@ def apply(
     return apply_plan(plan, registry, record, halt)
 
 
-def import_(registry: Registry, names: list[str], all_models: bool) -> str:
+def import_name(manifest_path: str, name: str | None) -> str:
+    """The `name:` import writes into the manifest at `manifest_path` (see adoption_name)."""
+    return adoption_name(name, *remote_and_path(manifest_path))
+
+
+def import_(registry: Registry, names: list[str], all_models: bool, name: str) -> str:
     """A manifest declaring the live aliases, so an existing registry can adopt the tool."""
     wanted = registry.read_all_model_names() if all_models else names
     if not wanted:
@@ -259,7 +284,7 @@ def import_(registry: Registry, names: list[str], all_models: bool) -> str:
     missing = sorted(set(wanted) - set(live.models))
     if missing:
         raise ModelNotFound("no such registered model: " + ", ".join(missing))
-    return adoption_manifest(live)
+    return adoption_manifest(live, name)
 
 
 def history(

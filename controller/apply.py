@@ -193,6 +193,7 @@ def apply_plan(
         )
     results = [_timed(_decided_by_read_back(r, after), provenance) for r in written]
 
+    recorded: set[str] = set()
     for name, snapshot in plan.models.items():
         aliases = _next_last_applied(name, snapshot, results, after, plan)
         own = [r for r in results if r.model == name]
@@ -208,6 +209,8 @@ def apply_plan(
             _record(registry, plan, name, snapshot, aliases, provenance)
         except RegistryError as exc:
             errors.append(f"could not record last-applied for {name!r}: {exc}")
+        else:
+            recorded.add(name)
     released = []
     for name in plan.released:
         try:
@@ -216,6 +219,7 @@ def apply_plan(
             errors.append(f"could not release {name!r}: {exc}")
         else:
             released.append(name)
+    landed = {*recorded, *released}
 
     audited = [(r, r.to_version) for r in results if r.status == "applied" and r.to_version]
     with ThreadPoolExecutor(max_workers=registry.max_parallel_writes) as pool:
@@ -226,6 +230,7 @@ def apply_plan(
         changes=results,
         errors=errors,
         released=released,
+        ownership=[change for change in plan.ownership if change.model in landed],
         target=plan.target,
     )
 
