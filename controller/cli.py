@@ -280,8 +280,8 @@ def import_(
         raise UsageError("name at least one MODEL, or pass --all")
     if output_path and Path(output_path).exists() and not force:
         raise UsageError(f"{output_path} already exists; pass --force to overwrite it")
-    identity = api.import_name(output_path or "registry.yaml", name)
     registry = _opened(api.open_registry(flags, None))
+    identity = api.import_name(output_path or "registry.yaml", name)
     err(f"Registry: {api.registry_ref(registry).describe()}")
     manifest = api.import_(registry, list(models), all_models, identity)
     if output_path:

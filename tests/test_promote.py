@@ -344,3 +344,23 @@ def test_promote_latest_names_the_registry_it_read(
     captured = capsys.readouterr()
     assert captured.err.splitlines()[0] == f"Registry: {mlflow_server} (from --tracking-uri)"
     assert captured.out == f"{manifest(repo)}: {name}@champion 3 -> 5\n"
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        (("bikse", "champion"), "registry.yaml declares no model 'bikse'; did you mean 'bikes'?"),
+        (
+            ("bikes", "champoin"),
+            "declares no alias 'champoin' for model 'bikes'; did you mean 'champion'?",
+        ),
+    ],
+)
+def test_a_mistyped_name_in_rollback_gets_a_suggestion(
+    repo: git.Repo, capsys: pytest.CaptureFixture[str], typed: tuple[str, str], says: str
+) -> None:
+    before = manifest(repo).read_bytes()
+    assert main(["rollback", *typed, "--to", "2", "-f", str(manifest(repo))]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.rstrip().endswith(says), err
+    assert manifest(repo).read_bytes() == before
