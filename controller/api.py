@@ -70,7 +70,6 @@ __all__ = [
     "error_event",
     "history",
     "import_",
-    "import_name",
     "notify",
     "open_registry",
     "plan",
@@ -267,13 +266,11 @@ def apply(
     return apply_plan(plan, registry, record, halt)
 
 
-def import_name(manifest_path: str, name: str | None) -> str:
-    """The `name:` import writes into the manifest at `manifest_path` (see adoption_name)."""
-    return adoption_name(name, *remote_and_path(manifest_path))
-
-
-def import_(registry: Registry, names: list[str], all_models: bool, name: str) -> str:
-    """A manifest declaring the live aliases, so an existing registry can adopt the tool."""
+def import_(
+    registry: Registry, names: list[str], all_models: bool, manifest_path: str, name: str | None
+) -> str:
+    """A manifest declaring the live aliases, so an existing registry can adopt the tool, with
+    the `name:` given, or derived from the git remote and `manifest_path` (where it goes)."""
     wanted = registry.read_all_model_names() if all_models else names
     if not wanted:
         raise RegistryError(
@@ -284,7 +281,7 @@ def import_(registry: Registry, names: list[str], all_models: bool, name: str) -
     missing = sorted(set(wanted) - set(live.models))
     if missing:
         raise ModelNotFound("no such registered model: " + ", ".join(missing))
-    return adoption_manifest(live, name)
+    return adoption_manifest(live, adoption_name(name, *remote_and_path(manifest_path)))
 
 
 def history(

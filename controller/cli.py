@@ -281,9 +281,8 @@ def import_(
     if output_path and Path(output_path).exists() and not force:
         raise UsageError(f"{output_path} already exists; pass --force to overwrite it")
     registry = _opened(api.open_registry(flags, None))
-    identity = api.import_name(output_path or "registry.yaml", name)
     err(f"Registry: {api.registry_ref(registry).describe()}")
-    manifest = api.import_(registry, list(models), all_models, identity)
+    manifest = api.import_(registry, list(models), all_models, output_path or "registry.yaml", name)
     if output_path:
         Path(output_path).write_text(manifest, encoding="utf-8")
         err(f"wrote {output_path}")
