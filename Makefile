@@ -1,4 +1,4 @@
-# Two entry points: `make demo` (set up + run the bikes demo) and `make test` (lint, types,
+# Two entry points: `make demo` (set up .venv-demo + run the bikes demo) and `make test` (lint, types,
 # import boundaries and every test).
 # Both work on a fresh machine: uv comes from PyPI into .tools/ if it is not on PATH.
 
@@ -6,11 +6,14 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DB := sqlite:///mlflow.db
+# The demo's own environment: the tool, its runtime and the `embedded` extra (full MLflow, which
+# brings scikit-learn for the example's models), never the development tools of `make test`.
+DEMO_VENV := .venv-demo
 # The PostgreSQL pass: the modules that read and write the registry through plan and apply, the
 # store's own limits, and two faults whose outcome the store decides (a failed write among
 # parallel ones, and two applies racing on one model). Promote, rollback, history, the output
 # channels and the other HTTP-level faults do not depend on the store: they run once, on SQLite.
-POSTGRES_TESTS := tests/test_server_fixture.py tests/test_reconcile.py \
+POSTGRES_TESTS := tests/test_server_fixture.py tests/test_reconcile.py tests/test_evidence_reads.py \
 	tests/test_targets_and_import.py tests/test_backend_limits.py \
 	"tests/test_faults.py::test_a_write_failing_with_a_transient_status_fails_only_its_own_change[503]" \
 	tests/test_faults.py::test_a_concurrent_apply_that_recorded_first_is_a_conflict_and_keeps_its_record
@@ -28,7 +31,7 @@ MLFLOW2 := .tools/mlflow2/bin/mlflow
 
 .tools/bin/uv:
 	python3 -m venv .tools
-	.tools/bin/python -m pip install --quiet uv
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv
 
 $(MLFLOW2): | $(UV)
 	$(UV) venv --quiet --allow-existing --python python3 .tools/mlflow2
@@ -39,8 +42,13 @@ $(BIN)/mlflow-gitops: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
-demo: $(BIN)/mlflow-gitops
-	$(BIN)/python examples/bikes/walkthrough.py --tracking-uri $(DEMO_DB)
+$(DEMO_VENV)/bin/mlflow-gitops: pyproject.toml uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(DEMO_VENV) $(UV) sync --quiet --frozen --no-dev --extra embedded \
+		--compile-bytecode
+	@touch $@
+
+demo: $(DEMO_VENV)/bin/mlflow-gitops
+	$(DEMO_VENV)/bin/python examples/bikes/walkthrough.py --tracking-uri $(DEMO_DB)
 
 lint: $(BIN)/mlflow-gitops
 	$(BIN)/ruff check .
@@ -55,8 +63,8 @@ test-postgres: $(BIN)/mlflow-gitops  # the server-backed tests again, on a Postg
 	MLFLOW_GITOPS_TEST_BACKEND=postgres $(BIN)/pytest -n 2 --dist loadgroup -m "not e2e" \
 		$(POSTGRES_TESTS)
 
-unit: $(BIN)/mlflow-gitops  # no server, no store, no act, no package index: offline, fast
-	$(BIN)/pytest -m "not server and not e2e and not network"
+unit: $(BIN)/mlflow-gitops  # no server, no store, no act, no package index, no browser: offline, fast
+	$(BIN)/pytest -m "not server and not e2e and not network and not browser"
 
 quick: $(BIN)/mlflow-gitops $(MLFLOW2)  # everything but the act workflow runs: the local loop
 	$(BIN)/pytest $(PARALLEL) -m "not e2e"
@@ -65,4 +73,4 @@ bench: $(BIN)/mlflow-gitops  # plan/apply at 100, 1,000, 5,000 models vs naive l
 	nice $(BIN)/python -m benchmarks.bench_scale
 
 clean:
-	rm -rf mlflow.db mlruns mlartifacts .pytest_cache .ruff_cache
+	rm -rf mlflow.db mlruns mlartifacts .pytest_cache .ruff_cache $(DEMO_VENV)

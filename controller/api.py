@@ -16,14 +16,19 @@ from controller.adopt import adoption_manifest, adoption_name
 from controller.apply import Halt, apply_plan, refuse_uncommitted_in_ci, refused
 from controller.clock import now
 from controller.errors import ModelNotFound, RegistryError, UsageError
+from controller.evidence import EvidenceNeeds, merged
 from controller.gitops import (
     branch_and_default,
+    check_out,
+    fetch_branch,
+    github_commit_url,
+    is_ancestor,
     manifest_checkout,
     manifest_revisions,
     remote_and_path,
 )
 from controller.history import alias_changes, select
-from controller.manifest import LoadedManifest, load_manifest
+from controller.manifest import CopyFrom, LoadedManifest, load_manifest
 from controller.notify import Event, apply_event, error_event, notify, plan_event, receivers
 from controller.output import redact, without_credentials
 from controller.ownership import former_identities, owner_identity
@@ -38,13 +43,15 @@ from controller.records import (
     unconfirmed_deletions,
 )
 from controller.registry import Registry, open_registry, registry_ref
+from controller.registry.sources import Sources
 from controller.review import (
     active_freeze,
-    gated_metrics,
+    evidence_needs,
+    needs_by_registry,
     planned_gate,
     recheck,
     review,
-    wanted_versions,
+    to_detail,
 )
 from controller.saved_plan import (
     check_manifest,
@@ -54,24 +61,42 @@ from controller.saved_plan import (
     with_manifest_policy,
     write_plan,
 )
+from controller.state import LiveState, RawVersion
 from controller.target import TargetFlags
 from controller.update import update
-from controller.values import ApplyReport, HistoryEntry, Plan, PlanSource, Problem
+from controller.values import (
+    ApplyReport,
+    CopyRef,
+    HistoryEntry,
+    Plan,
+    PlanProblem,
+    PlanSource,
+    Problem,
+    Targeting,
+)
 
 __all__ = [
     "Delivery",
     "Event",
     "FreezeOverride",
     "Halt",
+    "LoadedManifest",
+    "Registry",
+    "Sources",
     "TargetFlags",
     "ToApply",
     "apply",
     "apply_event",
+    "check_out",
     "error_event",
+    "fetch_branch",
+    "github_commit_url",
     "history",
     "import_",
+    "is_ancestor",
     "notify",
     "open_registry",
+    "open_sources",
     "plan",
     "plan_event",
     "plan_to_apply",
@@ -90,18 +115,86 @@ def validate(path: str) -> LoadedManifest:
     return load_manifest(path)
 
 
+def open_sources(loaded: LoadedManifest, registry: Registry) -> Sources:
+    """The registries the manifest copies from, each opened with its own credentials."""
+    return Sources(registry, {n: s.tracking_uri for n, s in loaded.manifest.sources.items()})
+
+
+def _read_copies(
+    loaded: LoadedManifest, sources: Sources, target: Targeting | None
+) -> dict[tuple[str, str], CopyRef | str]:
+    """Each declared copy as its source holds it, with this registry's verified copy of it."""
+    return {
+        (name, alias): sources.resolve(
+            name, alias, value.source, value.model or name, value.version
+        )
+        for name, spec in loaded.manifest.models.items()
+        if not target or target.covers_model(name)
+        for alias, value in spec.aliases.items()
+        if isinstance(value, CopyFrom) and (not target or target.covers(name, alias))
+    }
+
+
+def _copy_warnings(loaded: LoadedManifest, sources: Sources) -> list[PlanProblem]:
+    """Versions whose tags claim a copy's lineage but whose files do not match it."""
+    found = []
+    for (name, alias), message in sorted(sources.warnings.items()):
+        line, col = loaded.value_location("models", name, "aliases", alias)
+        found.append(
+            PlanProblem(
+                model=name, alias=alias, message=message, file=loaded.path, line=line, col=col
+            )
+        )
+    return found
+
+
+def _read_evidence(
+    registry: Registry, sources: Sources, needs: EvidenceNeeds, live: LiveState | None
+) -> dict[tuple[str, int], RawVersion]:
+    """`registry.read_evidence`, with a copy's source version read where it is (its source's
+    registry, its credentials) and filed under its `facts_key`."""
+    found: dict[tuple[str, int], RawVersion] = {}
+    for source, (own, plan_keys) in needs_by_registry(needs).items():
+        if source is None:
+            found |= registry.read_evidence(own, live)
+            continue
+        read = sources.registry(source).read_evidence(own)
+        found |= {plan_keys[key]: raw for key, raw in read.items()}
+    return found
+
+
+def _with_source_aliases(plan: Plan, sources: Sources) -> Plan:
+    """The plan with each gated copy's source aliases as the source shows them now."""
+    changes = []
+    for change in plan.changes:
+        copy = change.copy_from
+        if copy is not None and change.address in plan.gate_specs:
+            copy = copy.model_copy(update={"aliases": sources.aliases_now(copy)})
+            change = change.model_copy(update={"copy_from": copy})
+        changes.append(change)
+    return plan.model_copy(update={"changes": changes})
+
+
 def plan(
     loaded: LoadedManifest,
     registry: Registry,
     *,
     at: datetime | None = None,
     targets: list[str] | None = None,
+    details: bool = True,
+    sources: Sources | None = None,
 ) -> Plan:
     """Read the models this manifest owns (one search), then the other declared models and
     every declared model's versions in batches; then gather evidence and check the gates.
 
+    Evidence is read in two rounds: what the gates need, then (with `details`) the full
+    evidence of the first DETAILED_CHANGES changes, failing ones first. Apply plans without
+    details: it reads no evidence that no gate needs.
     `targets` (MODEL or MODEL@ALIAS) limit the plan, and the state read, to those models.
+    A declared copy reads its source version and this registry's copies of it (their files
+    too: a copy is trusted only once its files match).
     """
+    sources = sources or open_sources(loaded, registry)
     checkout = manifest_checkout(loaded.path)
     where = (checkout.remote_url, checkout.root, checkout.path_in_repo, loaded.path)
     owner = owner_identity(loaded.manifest.name, *where)
@@ -120,21 +213,40 @@ def plan(
         commit=checkout.commit,
         dirty=checkout.dirty,
     )
+    copies = _read_copies(loaded, sources, target)
     made = confirm_deletions(
         make_plan(
-            loaded, live, owned, owner, target, former_identities(loaded.manifest.name, *where)
+            loaded,
+            live,
+            owned,
+            owner,
+            target,
+            copies,
+            former_owners=former_identities(loaded.manifest.name, *where),
         ),
         loaded,
         {**owned, **live.models},
     )
     made = rollbacks(made, loaded.path)
-    versions = registry.read_evidence(
-        wanted_versions(made), gated_metrics(made.changes, loaded.manifest.gate_for)
-    )
+    moment = at or now()
+    gated = evidence_needs(made.changes, loaded.manifest.gate_for)
+    versions = _read_evidence(registry, sources, gated, live)
     audits = confirmed_audits(made, loaded.path, versions)
     holds = hold_starts(made.changes, loaded.manifest.gate_for, loaded.path, versions)
-    reviewed = within_target(review(made, loaded, live, versions, at or now(), audits, holds))
-    return reviewed.model_copy(update={"registry": ref, "source": source})
+    reviewed = review(made, loaded, live, versions, moment, audits, holds, detailed=())
+    if details and made.changes:
+        detailed = to_detail(reviewed.changes)
+        shown = evidence_needs(made.changes, loaded.manifest.gate_for, detailed).without(gated)
+        versions = merged(versions, _read_evidence(registry, sources, shown, live), shown)
+        reviewed = review(made, loaded, live, versions, moment, audits, holds, detailed=detailed)
+    reviewed = within_target(reviewed)
+    return reviewed.model_copy(
+        update={
+            "registry": ref,
+            "source": source,
+            "warnings": [*reviewed.warnings, *_copy_warnings(loaded, sources)],
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -143,6 +255,7 @@ class ToApply:
 
     plan: Plan
     registry: Registry
+    sources: Sources
     warnings: Sequence[Problem | str] = ()
 
 
@@ -163,8 +276,10 @@ def plan_to_apply(
     if plan_path is None:
         loaded = load_manifest(manifest_path)
         registry = open_registry(flags, loaded.manifest.tracking_uri, loaded.path, for_apply=True)
+        sources = open_sources(loaded, registry)
+        computed = plan(loaded, registry, targets=targets, details=False, sources=sources)
         warnings: list[Problem | str] = [*loaded.warnings, *off_default_branch(loaded.path)]
-        return ToApply(plan(loaded, registry, targets=targets), registry, warnings)
+        return ToApply(computed, registry, sources, warnings)
     saved, source = read_plan(plan_path)
     planned_for = [str(a) for a in saved.target.addresses] if saved.target else []
     if targets and sorted(set(targets)) != sorted(planned_for):
@@ -183,8 +298,12 @@ def plan_to_apply(
     recorded = None if named else source.registry
     registry = open_registry(flags, recorded, f"the saved plan {plan_path}", for_apply=True)
     check_registry(source, without_credentials(registry.target.registry_uri), plan_path)
-    saved = saved.model_copy(update={"registry": registry_ref(registry)})
-    return ToApply(saved, registry, off_default_branch(planned.path))
+    return ToApply(
+        saved.model_copy(update={"registry": registry_ref(registry)}),
+        registry,
+        open_sources(planned, registry),
+        off_default_branch(planned.path),
+    )
 
 
 def off_default_branch(manifest_path: str) -> list[str]:
@@ -214,10 +333,14 @@ def apply(
     halt: Halt | None = None,
     at: datetime | None = None,
     override: FreezeOverride | None = None,
+    reason: str | None = None,
+    sources: Sources | None = None,
 ) -> ApplyReport:
     """Apply a plan: not in a freeze, a saved one only if nothing moved, gates checked afresh.
 
     Setting `halt` (from a signal handler, say) starts no new writes; the rest still runs.
+    `reason` goes into the audit tags (the controller's "self-heal").
+    A copy is made (or found) and verified through `sources` before its alias moves.
     """
     if plan.errors:
         return refused(plan, "the plan has errors; nothing was applied")
@@ -235,6 +358,8 @@ def apply(
         plan = rollbacks(plan, plan.source.manifest_path if plan.source else None)
         live = registry.read_state([*plan.models, *plan.released])
         check_still_current(plan, live)
+        if sources is not None:  # what a copy's source version holds is read now too
+            plan = _with_source_aliases(plan, sources)
         gated = plan.model_copy(
             update={"changes": [c for c in plan.changes if c.address in plan.gate_specs]}
         )
@@ -247,8 +372,11 @@ def apply(
                 + unconfirmed,
             )
         # Fresh facts for the gated changes only; the whole plan, for promotes_from's moves.
-        fresh = registry.read_evidence(
-            wanted_versions(gated), gated_metrics(gated.changes, partial(planned_gate, plan))
+        fresh = _read_evidence(
+            registry,
+            sources or Sources(registry, {}),
+            evidence_needs(gated.changes, partial(planned_gate, plan)),
+            live,
         )
         path = plan.source.manifest_path if plan.source else None
         audits = confirmed_audits(plan, path, fresh)
@@ -263,7 +391,9 @@ def apply(
         record = record.model_copy(
             update={"freeze_override": f"{override.reason} (during {frozen})"}
         )
-    return apply_plan(plan, registry, record, halt)
+    if reason:
+        record = record.model_copy(update={"reason": reason})
+    return apply_plan(plan, registry, record, halt, sources.ensure if sources else None)
 
 
 def import_(

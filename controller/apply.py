@@ -11,12 +11,12 @@ paths are unit-tested with a small in-memory registry and proven end to end on a
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Protocol
 
-from controller.errors import ApplyRefused, RegistryError, RegistryUnreachable
+from controller.errors import ApplyRefused, CopyError, RegistryError, RegistryUnreachable
 from controller.github_actions import in_github_actions
 from controller.plan import outside
 from controller.state import AuditRecord, LastApplied, LiveModel, LiveState, audit_tag_key
@@ -25,6 +25,7 @@ from controller.values import (
     ApplyReport,
     Change,
     ChangeResult,
+    CopyRef,
     ModelSnapshot,
     Plan,
     Provenance,
@@ -52,6 +53,14 @@ class RegistryWriter(Protocol):
     def forget(self, model: str) -> None: ...
 
 
+# Makes or finds a model's verified copy of a version held elsewhere (registry/sources.py).
+Copier = Callable[[str, CopyRef], int]
+
+
+def _no_copier(model: str, copy: CopyRef) -> int:
+    raise CopyError(f"{model}: no source registry is open to copy {copy.named()} from")
+
+
 UNREACHABLE = "registry unreachable"
 
 
@@ -74,13 +83,19 @@ class Halt:
         return self._event.is_set()
 
 
-def _write(registry: RegistryWriter, change: Change, halt: Halt) -> ChangeResult:
+def _write(registry: RegistryWriter, change: Change, halt: Halt, copier: Copier) -> ChangeResult:
     if halt.is_set():
         return ChangeResult.of(change, "skipped", f"not attempted: {halt.reason}")
     try:
-        if change.to_version is None:
+        if not change.sets:
             registry.delete_alias(change.model, change.alias)
-        else:
+        elif change.copy_from is not None:
+            # Found or made, and verified, before the alias moves; the copy is what it points at.
+            change = change.model_copy(
+                update={"to_version": copier(change.model, change.copy_from)}
+            )
+            registry.set_alias(change.model, change.alias, change.to_version or 0)
+        elif change.to_version is not None:
             registry.set_alias(change.model, change.alias, change.to_version)
     except RegistryUnreachable as exc:
         halt.set(UNREACHABLE)
@@ -97,6 +112,8 @@ def _decided_by_read_back(result: ChangeResult, after: LiveState) -> ChangeResul
         return result
     model = after.models.get(result.model)
     actual = model.aliases.get(result.alias) if model else None
+    if result.copy_from is not None and result.to_version is None:
+        return result  # the copy failed before any alias write: nothing to read back
     if actual == result.to_version:
         if result.status == "applied":
             return result
@@ -135,11 +152,13 @@ def _next_last_applied(
     failed |= {alias for _, alias in outside({name: snapshot}, plan.target)}
     model = after.models.get(name)
     live = model.aliases if model else {}
-    recorded = {
-        alias: version
-        for alias, version in snapshot.declared.items()
-        if version is not None and live.get(alias) == version and alias not in failed
-    }
+    made = {r.alias: r.to_version for r in results if r.model == name}
+    recorded = {}
+    for alias, declared in snapshot.declared.items():
+        version = declared.local if isinstance(declared, CopyRef) else declared
+        version = made.get(alias, version)
+        if version is not None and live.get(alias) == version and alias not in failed:
+            recorded[alias] = version
     for alias in failed:
         recorded.pop(alias, None)
         if alias in previous:
@@ -165,13 +184,19 @@ def _recorded_meanwhile(name: str, snapshot: ModelSnapshot, after: LiveState) ->
 
 
 def apply_plan(
-    plan: Plan, registry: RegistryWriter, provenance: Provenance, halt: Halt | None = None
+    plan: Plan,
+    registry: RegistryWriter,
+    provenance: Provenance,
+    halt: Halt | None = None,
+    copier: Copier | None = None,
 ) -> ApplyReport:
     """Apply a valid plan's changes in parallel; one read-back decides every status; record
-    last-applied and audit tags only for what the read-back confirmed."""
+    last-applied and audit tags only for what the read-back confirmed. A copy is found or
+    made, and verified, by `copier` before its alias moves; one that fails fails alone."""
     halt = halt or Halt()
+    copy = copier or _no_copier
     with ThreadPoolExecutor(max_workers=registry.max_parallel_writes) as pool:
-        written = list(pool.map(lambda c: _write(registry, c, halt), plan.changes))
+        written = list(pool.map(lambda c: _write(registry, c, halt, copy), plan.changes))
 
     errors: list[str] = []
     if halt.is_set() and halt.reason != UNREACHABLE:
@@ -268,6 +293,7 @@ def _audit(
         from_version=result.from_version,
         manifest_sha256=provenance.manifest_sha256,
         freeze_override=provenance.freeze_override,
+        reason=provenance.reason,
     )
     try:
         registry.tag_version(

@@ -21,6 +21,9 @@ from click.core import ParameterSource
 
 from controller import api
 from controller.console import console_for
+from controller.daemon.logs import LOG_FORMATS, LogFormat
+from controller.daemon.loop import Settings
+from controller.daemon.service import run_controller
 from controller.errors import GitopsError, ManifestError, UsageError
 from controller.manifest import json_schema
 from controller.output import err, out
@@ -227,7 +230,12 @@ def apply(
         halt = api.Halt()
         with _signals_halt(halt):
             report = api.apply(
-                the_plan, registry, saved=plan_path is not None, halt=halt, override=override
+                the_plan,
+                registry,
+                saved=plan_path is not None,
+                halt=halt,
+                override=override,
+                sources=to_apply.sources,
             )
     except GitopsError as exc:  # main prints it; receivers hear that the apply did not happen
         _announce(receivers, api.error_event(exc, plan_path or manifest_path))
@@ -485,6 +493,7 @@ def serve(
     """Serve MODEL@ALIAS like `mlflow models serve`, following the alias as it moves."""
     from controller import serving
 
+    serving.require_serving_libraries()
     registry = _opened(api.open_registry(flags, None))
     err(f"Registry: {api.registry_ref(registry).describe()}")
     target = registry.target
@@ -497,6 +506,73 @@ def serve(
         registry_uri=target.registry_uri,
         webhook_secret=webhook_secret,
     )
+
+
+@cli.command()
+@click.option(
+    "--repo", required=True, metavar="URL",
+    help="The git repository holding the manifests (https with a token, ssh, file://).",
+)  # fmt: skip
+@click.option("--branch", default="main", show_default=True, metavar="NAME")
+@click.option(
+    "--path", "paths", multiple=True, default=["registry.yaml"], show_default=True,
+    metavar="FILE", help="A manifest inside the repository; repeatable.",
+)  # fmt: skip
+@click.option(
+    "--interval", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+    metavar="SECONDS", help="How often to fetch and reconcile (hooks trigger sooner).",
+)  # fmt: skip
+@click.option("--self-heal", is_flag=True, help="Revert aliases changed by hand (drift).")
+@click.option(
+    "--listen", metavar="HOST:PORT",
+    help="Serve /healthz, /readyz, /metrics, /api/status, the status page and the hooks.",
+)  # fmt: skip
+@click.option(
+    "--state-dir", type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".mlflow-gitops-controller"), show_default=True,
+    help="Where the clone and the last applied commits are kept.",
+)  # fmt: skip
+@click.option(
+    "--allow-rewind", is_flag=True,
+    help="Apply a branch head that does not descend from the last applied commit.",
+)  # fmt: skip
+@notify_option("an event on applied, failed, refused, drift and healed (once per commit)")
+@click.option(
+    "--log-format", type=click.Choice(LOG_FORMATS), default="json", show_default=True,
+    help="One JSON object per line, or text for people.",
+)  # fmt: skip
+@click.option(
+    "--max-heals-per-hour", type=click.IntRange(min=0), default=30, show_default=True,
+    metavar="N", help="Stop healing after N heals in an hour (two writers fighting).",
+)  # fmt: skip
+@target_options
+def controller(
+    repo: str,
+    branch: str,
+    paths: tuple[str, ...],
+    interval: float,
+    self_heal: bool,
+    listen: str | None,
+    state_dir: Path,
+    allow_rewind: bool,
+    receivers: list[str],
+    log_format: LogFormat,
+    max_heals_per_hour: int,
+    flags: api.TargetFlags,
+) -> int:
+    """Keep the registry in sync with the manifests on a branch, continuously (Argo CD-style)."""
+    settings = Settings(
+        repo=repo,
+        branch=branch,
+        paths=paths,
+        interval=interval,
+        self_heal=self_heal,
+        state_dir=state_dir,
+        allow_rewind=allow_rewind,
+        max_heals_per_hour=max_heals_per_hour,
+        flags=flags,
+    )
+    return run_controller(settings, listen=listen, log_format=log_format, receivers=receivers)
 
 
 def main(argv: list[str] | None = None) -> int:

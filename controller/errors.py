@@ -34,6 +34,10 @@ class RegistryUnreachable(RegistryError):
     """No answer from the registry: further writes would fail the same way."""
 
 
+class CopyError(RegistryError):
+    """A copy could not be made, or did not verify against its source: its alias stays."""
+
+
 class RegistryPermissionDenied(RegistryError):
     """The registry refused these credentials."""
 

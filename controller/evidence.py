@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +32,62 @@ VersionKey = tuple[str, int]
 
 # Without a manifest naming the metrics, a run's first metrics (by name) up to this many.
 MAX_METRICS = 12
+
+
+@dataclass(frozen=True)
+class EvidenceNeeds:
+    """What the evidence of a plan must read, and no more.
+
+    Every version a change names gets the facts the versions search already returned (free);
+    a run's metrics only where a gate bounds or compares them or the change is shown in
+    detail; the MLmodel only for `require_signature` and shown details; a metric's history
+    only for the metrics a gate reads (`histories`). `exact` are the versions whose every fact
+    counts (gated or shown): read one by one if the registry's search leaves their tags out.
+    """
+
+    versions: frozenset[VersionKey] = frozenset()
+    runs: frozenset[VersionKey] = frozenset()
+    signatures: frozenset[VersionKey] = frozenset()
+    histories: Mapping[VersionKey, frozenset[str]] = field(default_factory=dict)
+    exact: frozenset[VersionKey] = frozenset()
+
+    def without(self, done: EvidenceNeeds) -> EvidenceNeeds:
+        """What is left to read once `done` was read (no history is read twice)."""
+        return EvidenceNeeds(
+            versions=self.versions,
+            runs=self.runs - done.runs,
+            signatures=self.signatures - done.signatures,
+            exact=self.exact - done.exact,
+        )
+
+
+def merged(
+    first: Mapping[VersionKey, RawVersion],
+    more: Mapping[VersionKey, RawVersion],
+    needs: EvidenceNeeds,
+) -> dict[VersionKey, RawVersion]:
+    """Evidence read in two rounds as one: the second round adds what `needs` asked of it (a
+    run's metrics, an MLmodel) to what the first round read."""
+    combined = dict(first)
+    for key, found in more.items():
+        base = combined.get(key)
+        if base is None:
+            combined[key] = found
+            continue
+        update: dict[str, object] = {}
+        if key in needs.runs:
+            update |= {
+                "metrics": found.metrics,
+                "metric_points": found.metric_points,
+                "run_deleted": found.run_deleted,
+                "run_url": found.run_url,
+            }
+        if key in needs.signatures:
+            update |= {"has_signature": found.has_signature, "signature": found.signature}
+        if key in needs.exact:
+            update |= {"tags": found.tags, "description": found.description}
+        combined[key] = base.model_copy(update=update)
+    return combined
 
 
 def _columns(spec: Any) -> list[Column]:
@@ -56,6 +113,18 @@ def parse_mlmodel(text: str) -> Signature | None:
     return Signature(
         inputs=_columns(signature.get("inputs")), outputs=_columns(signature.get("outputs"))
     )
+
+
+def mlmodel_identity(text: str) -> tuple[Any, Any] | None:
+    """An MLmodel file's flavors and signature as written (what a copy must keep), or None
+    when the text is no YAML mapping."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    return document.get("flavors"), document.get("signature")
 
 
 def diff_signatures(old: Signature | None, new: Signature | None) -> SignatureDiff:

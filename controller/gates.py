@@ -16,7 +16,7 @@ from controller.policy import Gate, MetricBounds, PromotesFrom, TagPattern, tag_
 from controller.schedule import parse_duration, show_duration
 from controller.state import audit_tag_key
 from controller.trust import HoldStart
-from controller.values import Change, GateResult, VersionEvidence
+from controller.values import Change, CopyRef, GateResult, VersionEvidence
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Context:
     # (alias, version) -> since when it has held the alias, on records git confirms (a soak).
     held_since: Mapping[tuple[str, int], HoldStart] = field(default_factory=dict)
     now: datetime | None = None  # the plan's clock, which a soak is measured against
+    copy: CopyRef | None = None  # the change is a copy of this version held elsewhere
 
 
 def metric_names(gate: Gate | None) -> list[str]:
@@ -93,11 +94,28 @@ def _signature(version: VersionEvidence) -> GateResult:
 
 
 def _promotes_from(wanted: PromotesFrom, version: VersionEvidence, context: Context) -> GateResult:
-    """It comes from `wanted.alias`, and has soaked there long enough when a soak is declared."""
+    """It comes from `wanted.alias`, and has soaked there long enough when a soak is declared;
+    with a `source`, it is a copy whose version holds the alias in that registry now."""
+    if wanted.source is not None:
+        return _holds_in_source(wanted.source, wanted.alias, context.copy)
     held = _holds(wanted.alias, version, context)
     if not held.passed or wanted.soak is None:
         return held
     return _soak(wanted.alias, wanted.soak, version, context)
+
+
+def _holds_in_source(source: str, alias: str, copy: CopyRef | None) -> GateResult:
+    """The copied version holds `alias` in the source registry, as it was read for this plan."""
+    expected = f"holds {alias} in {source}"
+    if copy is None or copy.source != source:
+        where = "not a copy" if copy is None else f"a copy from {copy.source or 'this registry'}"
+        message = f"promotes_from names source {source!r}, but this alias is {where}"
+        return _result("promotes_from", False, expected, where, message)
+    if alias in copy.aliases:
+        return _result("promotes_from", True, expected, expected, f"{copy.named()} {expected}")
+    held = ", ".join(copy.aliases) or "no alias"
+    message = f"{copy.named()} does not hold {alias} in {source} (it holds {held})"
+    return _result("promotes_from", False, expected, f"holds {held}", message)
 
 
 def _holds(source: str, version: VersionEvidence, context: Context) -> GateResult:

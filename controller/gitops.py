@@ -231,7 +231,10 @@ def head_commit_and_user(path: str | Path) -> tuple[str | None, str | None]:
     try:
         with _repo(path) as repo:
             commit = repo.head.commit.hexsha if repo.head.is_valid() else None
-            user = repo.config_reader().get_value("user", "name", default=None)
+            # get_value's default does not cover a missing section: a container, a fresh CI
+            # machine or the controller's clone may have no user configured anywhere.
+            config = repo.config_reader()
+            user = config.get_value("user", "name") if config.has_option("user", "name") else None
     except GitError:  # not a repository: apply still works, with no commit to record
         return None, None
     return commit, (str(user) if user else None)
@@ -309,9 +312,69 @@ def push(path: str | Path, remote: str, branch: str) -> str | None:
         return github_compare_url(repo.remote(remote).url, branch)
 
 
+def github_commit_url(remote_url: str, sha: str) -> str | None:
+    """https://github.com/OWNER/REPO/commit/SHA for a GitHub remote, else None."""
+    match = GITHUB_REMOTE.match(remote_url)
+    if match is None:
+        return None
+    return f"https://github.com/{match['owner']}/{match['repo']}/commit/{sha}"
+
+
 def github_compare_url(remote_url: str, branch: str) -> str | None:
     """https://github.com/OWNER/REPO/compare/BRANCH?expand=1 for a GitHub remote, else None."""
     match = GITHUB_REMOTE.match(remote_url)
     if match is None:
         return None
     return f"https://github.com/{match['owner']}/{match['repo']}/compare/{branch}?expand=1"
+
+
+# The controller's checkout: a clone of the remote in its state dir, moved to each branch head.
+
+
+def fetch_branch(url: str, branch: str, folder: str | Path) -> str:
+    """Clone `url` into `folder` the first time, fetch `branch` after; return its head's sha.
+
+    Full history, since rollbacks and trusted records read it; nothing is checked out here.
+    """
+    import git
+
+    folder = Path(folder)
+    refspec = f"+refs/heads/{branch}:refs/remotes/origin/{branch}"
+    try:
+        if not (folder / ".git").exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            repo = git.Repo.init(folder)
+            repo.create_remote("origin", url)
+        else:
+            repo = git.Repo(folder)
+        with repo:
+            # A daemon has no one to type a password: fail instead of waiting for one.
+            repo.git.update_environment(GIT_TERMINAL_PROMPT="0")
+            repo.git.fetch("--quiet", "--no-tags", "origin", refspec)
+            return str(repo.git.rev_parse(f"refs/remotes/origin/{branch}^{{commit}}"))
+    except git.GitCommandError as exc:
+        raise GitError(f"fetch of {branch!r} failed: {_reason(exc)}") from None
+
+
+def check_out(folder: str | Path, sha: str) -> None:
+    """Make the work tree exactly the commit's (detached), whatever was there before."""
+    import git
+
+    try:
+        with git.Repo(folder) as repo:
+            repo.git.checkout("--quiet", "--force", "--detach", sha)
+            repo.git.clean("-q", "-f", "-d", "-x")
+    except git.GitCommandError as exc:
+        raise GitError(f"checkout of {sha[:12]} failed: {_reason(exc)}") from None
+
+
+def is_ancestor(folder: str | Path, older: str, newer: str) -> bool:
+    """Does `newer` descend from `older` (or equal it)? False also when `older` is unknown."""
+    import git
+
+    with git.Repo(folder) as repo:
+        try:
+            repo.git.merge_base("--is-ancestor", older, newer)
+        except git.GitCommandError:
+            return False
+        return True

@@ -6,7 +6,7 @@ import re
 
 from controller.commit_message import parse_subject
 from controller.errors import ManifestError
-from controller.manifest import LoadedManifest, parse_manifest
+from controller.manifest import CopyFrom, LoadedManifest, parse_manifest
 from controller.values import (
     Change,
     CommitInfo,
@@ -17,8 +17,8 @@ from controller.values import (
     RollbackLane,
 )
 
-# model -> alias -> version (None: declared absent)
-Declared = dict[str, dict[str, int | None]]
+# model -> alias -> version or copy (None: declared absent)
+Declared = dict[str, dict[str, int | CopyFrom | None]]
 
 
 def alias_changes(revisions: list[Revision]) -> tuple[list[HistoryEntry], list[str]]:
@@ -198,22 +198,26 @@ def _diff(commit: CommitInfo, before: Declared, after: Declared) -> list[History
                         commit=commit,
                         model=model,
                         alias=alias,
-                        from_version=was,
-                        to_version=now,
+                        from_version=was if isinstance(was, int) else None,
+                        to_version=now if isinstance(now, int) else None,
+                        from_copy=was.named(model) if isinstance(was, CopyFrom) else None,
+                        to_copy=now.named(model) if isinstance(now, CopyFrom) else None,
                         kind=kind,
                     )
                 )
     return entries
 
 
-def _kind(subject: str, was: int | None, now: int | None) -> HistoryKind:
-    """Like plan's reasons: going to a lower version is a rollback, as is a `rollback` commit."""
+def _kind(subject: str, was: int | CopyFrom | None, now: int | CopyFrom | None) -> HistoryKind:
+    """Like plan's reasons: going to a lower version is a rollback, as is a `rollback` commit;
+    a copy's versions are another model's, so only the commit says it rolls back."""
     if now is None:
         return "removed"
     if was is None:
         return "assign"
     edit = parse_subject(subject)
-    return "rollback" if now < was or (edit and edit.kind == "rollback") else "promote"
+    lower = isinstance(now, int) and isinstance(was, int) and now < was
+    return "rollback" if lower or (edit and edit.kind == "rollback") else "promote"
 
 
 def select(

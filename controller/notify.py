@@ -119,6 +119,8 @@ def _deliver(url: str, body: bytes) -> str | None:
             why = f"HTTP {exc.code}"
             if exc.code < 500 and exc.code != 429:  # the receiver said no: asking again won't help
                 return why
+        except (ValueError, http.client.InvalidURL) as exc:  # a URL urllib cannot use
+            return f"not a usable URL ({type(exc).__name__})"
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             why = _network_reason(exc)
     return f"{why} (after {ATTEMPTS} attempts)"

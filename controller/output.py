@@ -26,6 +26,7 @@ SECRET_ENV_VARS = (
     "GITHUB_TOKEN",
     "GH_TOKEN",
     "MLFLOW_GITOPS_WEBHOOK_SECRET",
+    "MLFLOW_GITOPS_GIT_HOOK_SECRET",
 )
 # An Authorization header a server echoes back: Basic is just base64 of user:password.
 _AUTH_HEADER = re.compile(r"\b(?P<kind>Basic|Bearer)(?P<gap>\s+)[A-Za-z0-9+/=._~-]+")
@@ -71,16 +72,27 @@ def remember_secret(value: str) -> None:
     _REMEMBERED_SECRETS.update(part for part in parts if part)
 
 
+# A copy source's own credentials (registry/sources.py): MLFLOW_GITOPS_SOURCE_<NAME>_TRACKING_*.
+SOURCE_CREDENTIAL = re.compile(
+    r"MLFLOW_GITOPS_SOURCE_(?P<name>[A-Z0-9_]+)_TRACKING_(?P<what>TOKEN|PASSWORD)"
+)
+
+
 def _secret_values() -> list[str]:
     """Credential values from the environment, longest first (so none is left half-shown)."""
     values: set[str | None] = {os.environ.get(name) for name in SECRET_ENV_VARS}
     values.update(_REMEMBERED_SECRETS)
-    user, password = (
-        os.environ.get("MLFLOW_TRACKING_USERNAME"),
-        os.environ.get("MLFLOW_TRACKING_PASSWORD"),
-    )
-    if user and password:
-        values.add(base64.b64encode(f"{user}:{password}".encode()).decode())
+    pairs = [("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")]
+    for name, value in os.environ.items():
+        found = SOURCE_CREDENTIAL.fullmatch(name)
+        if found:
+            values.add(value)
+            if found["what"] == "PASSWORD":
+                pairs.append((name.removesuffix("PASSWORD") + "USERNAME", name))
+    for user_variable, password_variable in pairs:
+        user, password = os.environ.get(user_variable), os.environ.get(password_variable)
+        if user and password:
+            values.add(base64.b64encode(f"{user}:{password}".encode()).decode())
     return sorted((v for v in values if v), key=len, reverse=True)
 
 

@@ -16,6 +16,7 @@ from controller.trust import Doubt, refusal
 from controller.values import (
     Address,
     Change,
+    CopyRef,
     ModelSnapshot,
     OwnershipChange,
     Plan,
@@ -40,13 +41,14 @@ def _problem(
     )
 
 
-def _reason_for_set(declared: int, live: int | None, last: int | None) -> Reason:
+def _reason_for_set(declared: int | None, live: int | None, last: int | None) -> Reason:
+    """`declared` None: a copy not made yet, which is newer than anything here."""
     # Drift means someone moved the alias since we last applied it (e.g. in the MLflow UI).
     if last is not None and live != last:
         return "drift"
     if live is None:
         return "assign"
-    return "promote" if declared > live else "rollback"
+    return "promote" if declared is None or declared > live else "rollback"
 
 
 def version_problem(model: LiveModel, version: int) -> str | None:
@@ -86,17 +88,20 @@ def diff_model(
         if alias in skip:
             continue
         current = snapshot.observed.get(alias)
-        if current == declared:
+        copy = declared if isinstance(declared, CopyRef) else None
+        wanted = declared.local if isinstance(declared, CopyRef) else declared
+        if current == wanted and (copy is None or wanted is not None):
             unchanged += 1
-        elif declared is not None:
+        elif copy is not None or wanted is not None:
             changes.append(
                 Change(
                     model=name,
                     alias=alias,
                     action="create" if current is None else "update",
                     from_version=current,
-                    to_version=declared,
-                    reason=_reason_for_set(declared, current, last.get(alias)),
+                    to_version=wanted,
+                    reason=_reason_for_set(wanted, current, last.get(alias)),
+                    copy_from=copy,
                 )
             )
         elif current is not None:
@@ -290,12 +295,17 @@ def within_target(plan: Plan) -> Plan:
     return plan.model_copy(update={"errors": errors, "warnings": [*plan.warnings, *elsewhere]})
 
 
+# (model, alias) -> the copy as the registry layer found it, or why it cannot be planned.
+Copies = Mapping[tuple[str, str], CopyRef | str]
+
+
 def make_plan(
     loaded: LoadedManifest,
     live: LiveState,
     owned: Mapping[str, LiveModel] | None = None,
     owner: str | None = None,
     target: Targeting | None = None,
+    copies: Copies | None = None,
     former_owners: Collection[str] = (),
 ) -> Plan:
     """The plan for every model the manifest declares, and for those it managed until now.
@@ -304,8 +314,9 @@ def make_plan(
     longer declared is removed, or released when the manifest lists it under `release`.
     Changes come from the snapshots alone (`replay`), as `apply --plan` recomputes them.
     A `target` limits the plan to the models and aliases it names; `live` need hold no others.
-    `former_owners` are identities this manifest had before (see ownership.former_identities):
-    a model one of them manages gets the one-line fix in its error.
+    `copies` are the declared copies as read (api.plan reads them): a copy with none is a
+    problem. `former_owners` are identities this manifest had before (see
+    ownership.former_identities): a model one of them manages gets the one-line fix in its error.
     """
     errors: list[PlanProblem] = []
     snapshots: dict[str, ModelSnapshot] = {}
@@ -320,13 +331,23 @@ def make_plan(
         if claimed:
             errors.append(claimed)
             continue
+        wants: dict[str, int | CopyRef | None] = {}
         for alias, declared in spec.aliases.items():
-            problem = None if declared is None else version_problem(model, declared)
+            value: int | CopyRef | str | None
+            if isinstance(declared, int) or declared is None:
+                value = declared
+                problem = None if declared is None else version_problem(model, declared)
+            else:
+                value = (copies or {}).get(
+                    (name, alias), f"copy of {declared.named(name)} not read"
+                )
+                problem = value if isinstance(value, str) else None
             if problem:
                 where = loaded.value_location("models", name, "aliases", alias)
                 errors.append(_problem(loaded, where, name, problem, alias))
+            wants[alias] = None if isinstance(value, str) else value
         snapshots[name] = ModelSnapshot(
-            declared=dict(spec.aliases),
+            declared=wants,
             observed=dict(model.aliases),
             last_applied=dict(model.last_applied.aliases) if model.last_applied else None,
             prune=loaded.manifest.unmanaged_policy(name) == "delete",

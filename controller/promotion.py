@@ -22,6 +22,7 @@ from controller.errors import EditError, GitError, PromotionError, RegistryUnrea
 from controller.gitops import check_can_commit, commit_on_new_branch, manifest_revisions, push
 from controller.history import alias_changes, select
 from controller.manifest import (
+    CopyFrom,
     LoadedManifest,
     ModelSpec,
     check_model_name,
@@ -141,7 +142,13 @@ def rollback(
             f"{did_you_mean(alias, spec.aliases)}"
         )
     if to is None:
-        to = _earlier_version(path, model, alias, spec.aliases[alias], steps)
+        current = spec.aliases[alias]
+        if isinstance(current, CopyFrom):
+            raise PromotionError(
+                f"{model}@{alias} is a copy ({current.named(model)}); name the version "
+                "to roll back to with --to"
+            )
+        to = _earlier_version(path, model, alias, current, steps)
     registry = _registry(loaded, flags, offline)
     request = AliasRequest("rollback", model, alias, to, registry, delivery=delivery)
     return edit_alias(loaded, request)
@@ -166,8 +173,9 @@ def edit_alias(loaded: LoadedManifest, request: AliasRequest) -> AliasEdit:
     """Refuse early (git, then registry), then edit, verify, write, and commit and push."""
     path, model, alias, version = loaded.path, request.model, request.alias, request.version
     spec = loaded.manifest.models.get(model)
-    current = spec.aliases.get(alias) if spec else None
-    if current == version:
+    declared = spec.aliases.get(alias) if spec else None
+    current = declared if isinstance(declared, int) else None  # a copy's is another model's
+    if declared == version:
         raise PromotionError(f"{model}@{alias} is already {version} in {path}")
     delivery = request.delivery
     if delivery.commit:

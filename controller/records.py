@@ -77,7 +77,7 @@ def rollbacks(plan: Plan, path: str | None) -> Plan:
     Without a readable history (no git, a shallow clone) no change is a rollback, so every
     gate check stands."""
     marked = any(c.rollback for c in plan.changes)
-    if path is None or not (marked or any(c.to_version is not None for c in plan.changes)):
+    if path is None or not (marked or any(c.sets for c in plan.changes)):
         return plan
     try:
         entries, _ = alias_changes(manifest_revisions(path))
@@ -98,7 +98,9 @@ def hold_starts(
     wanted: dict[tuple[str, str, int], Claim | None] = {}
     records = {}
     for change in changes:
-        gate = gate_of(change.model, change.alias) if change.to_version is not None else None
+        # A copy's version holds its aliases in the registry it comes from: no soak here.
+        local = change.to_version is not None and change.copy_from is None
+        gate = gate_of(change.model, change.alias) if local else None
         source = gate.promotes_from if gate else None
         if source is None or source.soak is None or change.to_version is None:
             continue

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,11 @@ import pydantic_core
 from pydantic import ValidationError
 
 from controller.errors import PlanFileError, StalePlanError, UsageError
-from controller.manifest import LoadedManifest
-from controller.output import redact
+from controller.manifest import CopyFrom, LoadedManifest
+from controller.output import redact, without_credentials
 from controller.plan import moved_aliases, ownership_changes, replay, skipped, targeting
 from controller.state import LiveModel, LiveState
-from controller.values import PLAN_FORMAT_VERSION, Change, Plan, PlanSource, Targeting
+from controller.values import PLAN_FORMAT_VERSION, Change, CopyRef, Plan, PlanSource, Targeting
 
 # A plan of 5,000 models is about 2 MiB; anything far larger is not one of ours.
 MAX_PLAN_BYTES = 32 * 1024 * 1024
@@ -80,7 +81,7 @@ def with_manifest_policy(plan: Plan, loaded: LoadedManifest, path: str) -> Plan:
         else:
             wanted = (
                 spec is not None
-                and snapshot.declared == dict(spec.aliases)
+                and _declares_same(snapshot.declared, spec.aliases, name, loaded)
                 and snapshot.prune == (manifest.unmanaged_policy(name) == "delete")
             )
         if not wanted:
@@ -99,9 +100,39 @@ def with_manifest_policy(plan: Plan, loaded: LoadedManifest, path: str) -> Plan:
     gates = {
         change.address: gate
         for change in plan.changes
-        if change.to_version is not None and (gate := manifest.gate_for(change.model, change.alias))
+        if change.sets and (gate := manifest.gate_for(change.model, change.alias))
     }
     return plan.model_copy(update={"gate_specs": gates, "freeze": manifest.freeze})
+
+
+def _declares_same(
+    snapshot: Mapping[str, int | CopyRef | None],
+    aliases: Mapping[str, int | CopyFrom | None],
+    model: str,
+    loaded: LoadedManifest,
+) -> bool:
+    """The snapshot declares what the manifest does; a copy from the registry the manifest
+    names for its source (whatever copy the plan found: apply looks again)."""
+    if snapshot.keys() != aliases.keys():
+        return False
+    sources = loaded.manifest.sources
+    for alias, declared in aliases.items():
+        saved = snapshot[alias]
+        if not isinstance(declared, CopyFrom):
+            if saved != declared or isinstance(saved, CopyRef):
+                return False
+            continue
+        if not isinstance(saved, CopyRef):
+            return False
+        registry = (
+            without_credentials(sources[declared.source].tracking_uri)
+            if declared.source in sources
+            else None
+        )
+        wanted = (declared.source, registry, declared.model or model, declared.version)
+        if (saved.source, saved.registry, saved.model, saved.version) != wanted:
+            return False
+    return True
 
 
 def _check_target(plan: Plan, target: Targeting, loaded: LoadedManifest, path: str) -> None:
@@ -261,7 +292,7 @@ def _change_difference(listed: list[Change], replayed: list[Change]) -> str:
 
 
 def _shown(change: Change) -> str:
-    return f"{change.action} {change.from_version} -> {change.to_version} ({change.reason})"
+    return f"{change.action} {change.from_version} -> {change.target} ({change.reason})"
 
 
 def check_still_current(plan: Plan, live: LiveState) -> None:

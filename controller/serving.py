@@ -9,9 +9,7 @@ mlflow is imported lazily: it takes seconds, and other commands never need it he
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
+import importlib.util
 import json
 import logging
 import re
@@ -19,8 +17,6 @@ import shutil
 import signal
 import tempfile
 import threading
-import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +27,13 @@ from controller.output import err, redact
 from controller.registry import mlflow_private, open_registry
 from controller.registry.errors import translated
 from controller.target import TargetFlags
+from controller.webhooks import (
+    MAX_WEBHOOK_BODY_BYTES,
+    RecentDeliveries,
+    concerns,
+    signature_is_valid,
+    signed_headers,
+)
 
 if TYPE_CHECKING:
     from mlflow.pyfunc import PyFuncModel
@@ -41,19 +44,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("mlflow_gitops.serving")
 
 _ALIASED_URI = re.compile(r"^(?:models:/)?(?P<name>[^@/]+)@(?P<alias>[A-Za-z0-9_-]+)$")
-# MLflow's webhook headers (mlflow/webhooks/constants.py) and its Standard-Webhooks-style scheme.
-SIGNATURE_HEADER = "X-MLflow-Signature"
-TIMESTAMP_HEADER = "X-MLflow-Timestamp"
-DELIVERY_ID_HEADER = "X-MLflow-Delivery-Id"
-SIGNATURE_VERSION = "v1"
-# A signed call older (or newer) than this is a replay, not a delivery.
-WEBHOOK_TOLERANCE_S = 300
-# An alias event is a few hundred bytes; a larger body is refused before it is read whole.
-MAX_WEBHOOK_BODY_BYTES = 1024 * 1024
-# Delivery ids remembered within the tolerance window, so a captured call is accepted once.
-MAX_REMEMBERED_DELIVERIES = 10_000
-MAX_DELIVERY_ID_CHARS = 256
-ALIAS_EVENTS = {("model_version_alias", "created"), ("model_version_alias", "deleted")}
 
 
 def parse_aliased_uri(uri: str) -> tuple[str, str]:
@@ -73,6 +63,21 @@ class LoadedVersion:
     folder: Path
 
 
+# What mlflow.pyfunc imports that the registry client (mlflow-skinny) does not bring: the
+# `serve` extra's packages.
+SERVING_LIBRARIES = ("numpy", "pandas")
+
+
+def require_serving_libraries() -> None:
+    """Fail in one line naming the extra, before any registry call, when it is not installed."""
+    missing = [name for name in SERVING_LIBRARIES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ServingError(
+            f"serving a model needs {' and '.join(missing)}, which the plain install leaves "
+            "out: install mlflow-gitops[serve] (uv tool install 'mlflow-gitops[serve]')"
+        )
+
+
 class AliasedModel:
     """A pyfunc model that follows `models:/NAME@ALIAS` as the alias moves.
 
@@ -89,6 +94,7 @@ class AliasedModel:
         tracking_uri: str | None = None,
         registry_uri: str | None = None,
     ) -> None:
+        require_serving_libraries()
         self.name, self.alias = parse_aliased_uri(model_uri)
         self.refresh_interval = refresh_interval
         # Resolved as every command resolves it; its client carries the Retry-After cap.
@@ -229,77 +235,6 @@ def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "message", None) or exc).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
     return redact(line)
-
-
-@dataclass(frozen=True)
-class SignedHeaders:
-    """MLflow's three webhook headers, well-formed and on time; the body is not read yet."""
-
-    delivery_id: str
-    timestamp: str
-    signature: str
-
-
-def signed_headers(headers: Mapping[str, str], now: float | None = None) -> SignedHeaders | None:
-    """The signature headers if present, well-formed and within the tolerance window: checked
-    before the body is read, so an unsigned caller cannot make us read anything."""
-    lowered = {key.lower(): value for key, value in headers.items()}
-    signature = lowered.get(SIGNATURE_HEADER.lower(), "")
-    delivery_id = lowered.get(DELIVERY_ID_HEADER.lower(), "")
-    timestamp = lowered.get(TIMESTAMP_HEADER.lower(), "")
-    version, _, given = signature.partition(",")
-    if version != SIGNATURE_VERSION or not given or not timestamp.isdigit():
-        return None
-    if not 0 < len(delivery_id) <= MAX_DELIVERY_ID_CHARS:
-        return None
-    if abs((time.time() if now is None else now) - int(timestamp)) > WEBHOOK_TOLERANCE_S:
-        return None
-    return SignedHeaders(delivery_id, timestamp, given)
-
-
-def signature_is_valid(
-    secret: str, headers: Mapping[str, str], body: bytes, now: float | None = None
-) -> bool:
-    """MLflow's webhook signature: base64 HMAC-SHA256 of `delivery_id.timestamp.body`, as
-    `v1,<sig>`, with a timestamp close to now so a captured call cannot be replayed later."""
-    signed_by = signed_headers(headers, now)
-    if signed_by is None:
-        return False
-    delivery_id, timestamp, given = signed_by.delivery_id, signed_by.timestamp, signed_by.signature
-    signed = delivery_id.encode() + b"." + timestamp.encode() + b"." + body
-    expected = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
-    return hmac.compare_digest(base64.b64encode(expected).decode(), given)
-
-
-class RecentDeliveries:
-    """Delivery ids accepted within the replay window: the same signed call counts once.
-
-    An id is forgotten once its timestamp leaves the window (the signature check refuses it
-    then anyway); past MAX_REMEMBERED_DELIVERIES, the oldest go first, so memory stays bounded.
-    """
-
-    def __init__(self, limit: int = MAX_REMEMBERED_DELIVERIES) -> None:
-        self.limit = limit
-        self._expiry: dict[str, float] = {}  # in insertion order
-
-    def first_time(self, delivery_id: str, timestamp: int, now: float | None = None) -> bool:
-        moment = time.time() if now is None else now
-        self._expiry = {d: t for d, t in self._expiry.items() if t >= moment}
-        if delivery_id in self._expiry:
-            return False
-        while len(self._expiry) >= self.limit:
-            del self._expiry[next(iter(self._expiry))]
-        self._expiry[delivery_id] = timestamp + WEBHOOK_TOLERANCE_S
-        return True
-
-
-def concerns(payload: Any, name: str, alias: str) -> bool:
-    """Does this webhook payload say our alias was set or deleted?"""
-    if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
-        return False
-    event = (payload.get("entity"), payload.get("action"))
-    data = payload["data"]
-    return event in ALIAS_EVENTS and data.get("name") == name and data.get("alias") == alias
 
 
 def _error(status: int, message: str, code: str = "BAD_REQUEST") -> JSONResponse:

@@ -45,6 +45,9 @@ class AuditRecord:
     freeze_override: str | None = None  # why it was applied inside a freeze window
     rollback: str | None = None  # a rollback: to what it returned, and the checks waived
     rollback_seconds: int | None = None  # from the rollback commit to the alias moving
+    reason: str | None = (
+        None  # why no commit moved it: "self-heal" when the controller reverted drift
+    )
 
     def to_tag_value(self) -> str:
         record: dict[str, Any] = {
@@ -60,6 +63,8 @@ class AuditRecord:
         if self.rollback:
             record["rollback"] = self.rollback
             record["rollback_seconds"] = self.rollback_seconds
+        if self.reason:
+            record["reason"] = self.reason
         return _tag_json(record)
 
     @classmethod
@@ -77,6 +82,7 @@ class AuditRecord:
                 actor=actor if isinstance(actor, str) else None,
                 applied_at=str(data.get("applied_at")),
                 from_version=from_version if isinstance(from_version, int) else None,
+                reason=data["reason"] if isinstance(data.get("reason"), str) else None,
             )
         except (ValueError, TypeError, KeyError, AttributeError):
             return None
@@ -163,6 +169,21 @@ class LastApplied:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class VersionFacts:
+    """What the versions search already returns about a version: the evidence of a change
+    starts from it, without reading the version again. Registry data: untrusted."""
+
+    status: str
+    created_ms: int | None = None
+    creator: str | None = None
+    description: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    run_id: str | None = None
+    source: str = ""
+    model_id: str | None = None  # MLflow 3's logged model, where the registry says it
+
+
 @dataclass(frozen=True)
 class LiveModel:
     """One registered model as the registry reports it."""
@@ -174,6 +195,8 @@ class LiveModel:
     last_applied: LastApplied | None = None
     # The identity of the manifest that manages this model (the owner tag), if any.
     owner: str | None = None
+    # version number -> what the search said of it (empty where versions came another way)
+    facts: dict[int, VersionFacts] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

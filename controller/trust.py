@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from controller.errors import ManifestError
-from controller.manifest import parse_manifest
+from controller.manifest import CopyFrom, parse_manifest
 from controller.state import (
     AUDIT_TAG_PREFIX,
     LAST_APPLIED_TAG,
@@ -71,7 +71,11 @@ def _read(text: str, path: str) -> _Read | None:
     except ManifestError:
         return None
     return _Read(
-        aliases={name: dict(spec.aliases) for name, spec in manifest.models.items()},
+        # A copy's local version is found, not declared: git confirms no record of one.
+        aliases={
+            name: {a: v for a, v in spec.aliases.items() if not isinstance(v, CopyFrom)}
+            for name, spec in manifest.models.items()
+        },
         release=frozenset(manifest.release),
     )
 

@@ -25,11 +25,12 @@ from controller.gitops import (
     switch_to,
 )
 from controller.history import alias_changes
-from controller.manifest import LoadedManifest, load_manifest
+from controller.manifest import CopyFrom, LoadedManifest, load_manifest
 from controller.policy import TrackPolicy
 from controller.promotion import AliasRequest, Delivery, branch_stem, edit_alias
+from controller.records import hold_starts
 from controller.registry import Registry, open_registry, registry_ref
-from controller.review import assess, gated_metrics
+from controller.review import assess, evidence_needs
 from controller.suggest import did_you_mean
 from controller.target import TargetFlags
 from controller.tracking import decide, hold_of
@@ -77,6 +78,10 @@ def bump_branch_prefix(model: str, alias: str) -> str:
     return f"{BRANCH_PREFIX}{branch_stem(model, alias)}-v"
 
 
+def _local(value: int | CopyFrom | None) -> int:
+    return value if isinstance(value, int) else 0
+
+
 def tracked_aliases(loaded: LoadedManifest, model: str | None, alias: str | None) -> list[Tracked]:
     """All tracked aliases, or those of MODEL (and ALIAS); naming an untracked one is an error."""
     models = loaded.manifest.models
@@ -84,7 +89,8 @@ def tracked_aliases(loaded: LoadedManifest, model: str | None, alias: str | None
         raise UpdateError(f"{loaded.path} declares no model {model!r}{did_you_mean(model, models)}")
     found = [
         # `validate` refuses a tracked alias declared null, so there is a version here.
-        Tracked(name, tracked, spec.aliases[tracked] or 0, policy)
+        # `validate` refuses a tracked copy too.
+        Tracked(name, tracked, _local(spec.aliases[tracked]), policy)
         for name, spec in models.items()
         if model in (None, name)
         for tracked, policy in spec.track.items()
@@ -176,16 +182,15 @@ def _through_gates(
         )
         for d in gated
     }
-    raws = registry.read_evidence(
-        {(d.model, v) for d in gated for v in (d.declared, d.candidate) if v is not None},
-        gated_metrics(moves.values(), loaded.manifest.gate_for),
-    )
     live = registry.read_state({d.model for d in gated})
+    raws = registry.read_evidence(evidence_needs(moves.values(), loaded.manifest.gate_for), live)
+    # A soak is counted as plan counts it, so a bump is not proposed before its time.
+    holds = hold_starts(moves.values(), loaded.manifest.gate_for, loaded.path, raws)
     verdicts: dict[str, TrackedAlias] = {}
     for d in gated:
         move = moves[d.address]
         gate = loaded.manifest.gate_for(d.model, d.alias)
-        assessed = assess(move, gate, live, raws, at, (move,))
+        assessed = assess(move, gate, live, raws, at, (move,), holds=holds)
         failed = "; ".join(f.message for f in failures(assessed.gates))
         if assessed.evidence is None or assessed.evidence.to_version is None:
             reason = f"skipped: {d.candidate} could not be read to check its gate"

@@ -34,8 +34,9 @@ RegistrySource = Literal[
 # What audit tags and last-applied record instead of a commit that did not declare the change.
 UNCOMMITTED = "local, uncommitted"
 
-# 2: plans record their source (registry, manifest bytes, commit); 1 did not. 4: ownership.
-PLAN_FORMAT_VERSION = 4
+# 2: plans record their source (registry, manifest bytes, commit); 1 did not. 3: the target.
+# 4: every change has a `copy` key, and a declared alias may be a copy. 5: ownership changes.
+PLAN_FORMAT_VERSION = 5
 # How a model changes hands: this manifest adopts it first, takes it over from another, or
 # lets it go (`release:`).
 OwnershipKind = Literal["adopt", "take_over", "release"]
@@ -133,6 +134,9 @@ class ChangeEvidence(Record):
     to_version: VersionEvidence | None = Field(default=None, alias="to")
     from_version: VersionEvidence | None = Field(default=None, alias="from")
     signature_diff: SignatureDiff | None = None
+    # False: only what the versions search returned and what a gate reads (no MLmodel, no
+    # metrics beyond the gated ones); a plan details its first DETAILED_CHANGES changes.
+    detailed: bool = True
 
 
 class GateResult(Record):
@@ -164,13 +168,50 @@ class RollbackLane(Record):
         )
 
 
+class CopyRef(Record):
+    """A declared copy of a version held elsewhere: another registry (`source`, by its name in
+    the manifest), another model, or both; `local` is this model's verified copy, if there is
+    one already (apply looks for it again, and verifies it again, before trusting it)."""
+
+    source: str | None = None  # None: this registry
+    registry: str | None = None  # the source's URI without credentials; None: this registry
+    model: str
+    version: int
+    local: int | None = None
+    # The aliases the source version holds in its registry, as read with it (promotes_from).
+    aliases: list[str] = Field(default_factory=list)
+
+    def named(self) -> str:
+        """`staging bikes v7`: where the copy comes from, as every format shows it."""
+        where = f"{self.source} " if self.source else ""
+        return f"{where}{self.model} v{self.version}"
+
+    @property
+    def facts_key(self) -> tuple[str, int]:
+        """Where the source version's facts sit among a plan's (model, version) facts: a
+        source's model names are prefixed so they never meet this registry's."""
+        if self.source is None:
+            return (self.model, self.version)
+        return (f"{COPY_FACTS_PREFIX}{self.source}/{self.model}", self.version)
+
+    def same_declaration(self, other: CopyRef) -> bool:
+        """Declares the same copy, whatever was found of it."""
+        return (self.source, self.model, self.version) == (other.source, other.model, other.version)
+
+
+# No model name holds a NUL: the facts of a source's versions cannot collide with local ones.
+COPY_FACTS_PREFIX = "\x00source:"
+
+
 class Change(Record):
     model: str
     alias: str
     action: Action
     from_version: int | None = Field(alias="from")
+    # A copy's `to` is the verified copy found at plan time, or None until apply makes it.
     to_version: int | None = Field(alias="to")
     reason: Reason
+    copy_from: CopyRef | None = Field(default=None, alias="copy")
     evidence: ChangeEvidence | None = None
     gates: list[GateResult] = Field(default_factory=list)
     rollback: RollbackLane | None = None
@@ -178,6 +219,18 @@ class Change(Record):
     @property
     def address(self) -> str:
         return f"{self.model}@{self.alias}"
+
+    @property
+    def sets(self) -> bool:
+        """Points the alias at a version (a create or an update), rather than deleting it."""
+        return self.action != "delete"
+
+    @property
+    def target(self) -> str:
+        """What the alias is to hold, as people read it: `7`, or `staging bikes v7 (copy)`."""
+        if self.copy_from is not None:
+            return f"{self.copy_from.named()} (copy)"
+        return show_version(self.to_version)
 
 
 class OwnershipChange(Record):
@@ -239,7 +292,7 @@ class Summary(Record):
 class ModelSnapshot(Record):
     """What the plan saw and wants for one model; apply uses it to refuse a stale plan."""
 
-    declared: dict[str, int | None]
+    declared: dict[str, int | CopyRef | None]
     observed: dict[str, int]
     last_applied: dict[str, int] | None = None
     prune: bool = False
@@ -397,6 +450,7 @@ class Provenance(Record):
     applied_at: str
     freeze_override: str | None = None
     manifest_sha256: str | None = None
+    reason: str | None = None  # "self-heal": the controller reverted drift to what this declares
 
 
 class AliasEdit(Record):
@@ -464,6 +518,9 @@ class HistoryEntry(Record):
     alias: str
     from_version: int | None = Field(alias="from")
     to_version: int | None = Field(alias="to")
+    # A copy declared on either side, as plans name it: `staging bikes v7`.
+    from_copy: str | None = None
+    to_copy: str | None = None
     kind: HistoryKind
     # A backwards move not followed by a forward one: `update` proposes only newer versions.
     holds: bool = False

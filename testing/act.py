@@ -6,7 +6,9 @@ resolves acme/mlflow-gitops@PIN to a copy of this project (`--local-repository`)
 resolves it to this repository at that commit, and runs each job in host mode (`-P
 ubuntu-latest=-self-hosted`). The reusable workflows use this project's action with `$/.`,
 "this repository at this workflow's commit"; act does not know that syntax yet, so in the
-copy it reads `acme/mlflow-gitops@PIN`, which act resolves to the same copy.
+copy it reads `acme/mlflow-gitops@PIN`, which act resolves to the same copy (and apply.yml's
+call of apply-manifest.yml, `$/.github/workflows/…`, reads
+`acme/mlflow-gitops/.github/workflows/…@PIN`).
 
 Only what cannot exist here is stubbed: `actions/setup-python` (the host's Python is used),
 `actions/cache` (always a miss: the action installs the tool from its own checkout, exactly
@@ -38,7 +40,7 @@ ACT = Path(sys.executable).parent / "act"
 TOOL_FILES = ["controller", "pyproject.toml", "uv.lock", "README.md", "LICENSE", "action.yml"]
 TOOL = "acme/mlflow-gitops"
 PIN = "0123456789abcdef0123456789abcdef01234567"
-REUSABLE = ("plan", "apply", "drift", "promote", "update")
+REUSABLE = ("plan", "apply", "apply-manifest", "drift", "promote", "update")
 ACT_TIMEOUT_S = 600
 
 
@@ -73,8 +75,15 @@ class Repo:
         self.git("commit", "-q", "-m", "registry.yaml")
 
     def act(
-        self, event: str, workflow: str, payload: dict[str, Any], *, registry_variable: bool = True
+        self,
+        event: str,
+        workflow: str,
+        payload: dict[str, Any],
+        *,
+        registry_variable: bool = True,
+        secrets: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
+        """Run `workflow` for `event`; `secrets` are the repository's, as the callers read them."""
         event_path = self.path.parent / f"{event}.json"
         event_path.write_text(json.dumps(payload), encoding="utf-8")
         # The runner sets GITHUB_*/RUNNER_* itself; never leak the outer CI job's values in.
@@ -104,6 +113,8 @@ class Repo:
         ]  # fmt: skip
         if registry_variable:
             command += ["--var", f"MLFLOW_TRACKING_URI={self.tracking_uri}"]
+        for name, value in (secrets or {}).items():
+            command += ["--secret", f"{name}={value}"]
         return subprocess.run(
             command, cwd=self.path, env=env, capture_output=True, text=True, timeout=ACT_TIMEOUT_S
         )
@@ -178,8 +189,11 @@ def act_tool(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (path / ".github" / "workflows").mkdir(parents=True)
     for kind in REUSABLE:
         text = (ROOT / ".github" / "workflows" / f"{kind}.yml").read_text(encoding="utf-8")
-        assert "uses: $/.\n" in text
+        assert "uses: $/." in text
         text = text.replace("uses: $/.\n", f"uses: {TOOL}@{PIN}\n")
+        # A reusable workflow calling another of this repository's, the same way.
+        nested = r"uses: \$/(\.github/workflows/[\w.-]+\.yml)"
+        text = re.sub(nested, rf"uses: {TOOL}/\1@{PIN}", text)
         (path / ".github" / "workflows" / f"{kind}.yml").write_text(text, encoding="utf-8")
     return path
 

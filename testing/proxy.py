@@ -16,7 +16,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -49,6 +49,8 @@ class Rule:
     delay: float = 0.0
     hold: threading.Event | None = None  # wait for this before acting, as a gate
     echo: bool = False  # a status reply quotes the request's credentials, as some servers do
+    # A forwarded reply's body rewritten, as a registry that answers differently would.
+    rewrite: Callable[[bytes], bytes] | None = None
     matched: int = 0
     fired: int = 0
 
@@ -236,6 +238,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault == STATUS and rule is not None:
             self._reply(*_injected(rule, self._credentials()))
         else:
+            if rule is not None and rule.rewrite is not None:
+                reply = rule.rewrite(reply)
             self._reply(status, headers, reply)
 
     do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle

@@ -3,7 +3,7 @@
 mlflow is imported lazily inside the fixtures, so pure unit tests that never
 request a server fixture do not pay for the import or the server start-up.
 Tests using a server fixture must be marked ``server`` (collection stops otherwise), so
-``make unit`` (``-m "not server and not e2e and not network"``) runs none of them.
+``make unit`` (``-m "not server and not e2e and not network and not browser"``) runs none of them.
 With ``MLFLOW_GITOPS_TEST_BACKEND=postgres`` the server's backend store is a throwaway
 PostgreSQL instead of SQLite.
 """
@@ -39,6 +39,7 @@ SERVER_FIXTURES = {
     "make_model",
     "set_version_status",
     "auth_server",
+    "source_server",
     "mlflow2_server",
 }
 
@@ -222,7 +223,13 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer
 
 
 @pytest.fixture(scope="session")
-def mlflow2_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def mlflow2_server_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 2.x server's folder: its SQLite store (``mlflow.db``), artifacts and log."""
+    return tmp_path_factory.mktemp("mlflow2_server")
+
+
+@pytest.fixture(scope="session")
+def mlflow2_server(mlflow2_server_root: Path) -> Iterator[str]:
     """An MLflow 2.x ``mlflow server`` (its own environment, SQLite store); yield its base URL.
 
     Without that environment the tests skip with the reason, except under CI, where they fail:
@@ -235,7 +242,18 @@ def mlflow2_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail(f"{reason} (required under CI)", pytrace=False)
         pytest.skip(reason)
     try:
-        with running_server(tmp_path_factory.mktemp("mlflow2_server"), mlflow=executable) as url:
+        with running_server(mlflow2_server_root, mlflow=executable) as url:
+            yield url
+    except ServerStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def source_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A second, independent ``mlflow server`` (its own SQLite store and artifacts): the
+    registry copies come from, as a staging server is to production."""
+    try:
+        with running_server(tmp_path_factory.mktemp("mlflow_source_server")) as url:
             yield url
     except ServerStartError as exc:
         pytest.fail(str(exc), pytrace=False)

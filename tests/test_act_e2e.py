@@ -104,7 +104,9 @@ def test_apply_on_merge_makes_the_registry_match_and_reports_to_the_merged_pull_
     assert server_client.get_registered_model(model).aliases == {"champion": "3", "challenger": "2"}
     (comment,) = adopter.gh()["comments"]
     assert comment["issue"] == 7
-    assert comment["body"].startswith("<!-- mlflow-gitops:apply -->\n### MLflow registry apply")
+    assert comment["body"].startswith(
+        "<!-- mlflow-gitops:apply manifest=registry.yaml -->\n### MLflow registry apply"
+    )
     assert "**Apply: 2 applied, 0 failed, 0 skipped; 1 model changed hands.**" in comment["body"]
     assert f"Applied registry.yaml at {merge} in [this run]" in comment["body"]
 

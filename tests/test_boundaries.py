@@ -28,7 +28,7 @@ LAYERS = {
         "review.py", "gates.py", "evidence.py", "trust.py", "tracking.py", "ownership.py",
         "commit_message.py", "history.py", "edit.py", "errors.py", "uris.py", "manifest/",
         "suggest.py",
-        "daemon/__init__.py", "daemon/status.py",
+        "daemon/__init__.py", "daemon/status.py", "daemon/heals.py", "webhooks.py",
     ],
     # Formatting: pure too, values in, text out.
     "render": ["render/"],
@@ -41,13 +41,20 @@ LAYERS = {
     ],
     # The library surface and the command line over it.
     "surface": ["api.py", "cli.py", "__main__.py"],
+    # The controller: a loop over the library surface, its endpoints, metrics and logs.
+    "daemon": [
+        "daemon/loop.py", "daemon/http.py", "daemon/metrics.py", "daemon/logs.py",
+        "daemon/service.py",
+    ],
 }  # fmt: skip
 MAY_IMPORT = {
     "core": {"core"},
     "render": {"core", "render"},
     "output": {"core", "render", "output"},
     "shell": {"core", "output", "shell"},
-    "surface": {"core", "render", "output", "shell", "surface"},
+    "surface": {"core", "render", "output", "shell", "surface", "daemon"},
+    # Through controller.api only (checked below): never the registry or git directly.
+    "daemon": {"core", "render", "output", "surface", "daemon"},
 }
 # Third-party packages, by layer; the standard library is free everywhere.
 THIRD_PARTY = {
@@ -56,6 +63,7 @@ THIRD_PARTY = {
     "output": set(),
     "shell": {"pydantic", "pydantic_core", "mlflow", "git", "starlette", "uvicorn"},
     "surface": {"click"},
+    "daemon": {"pydantic", "prometheus_client"},
 }
 # ...and some only in the one place that owns them.
 ONLY_IN = {
@@ -64,6 +72,7 @@ ONLY_IN = {
     "uvicorn": ("serving.py",),
     "git": ("gitops.py",),
     "click": ("cli.py",),
+    "prometheus_client": ("daemon/metrics.py",),
     "yaml": ("manifest/", "edit.py", "evidence.py"),
 }
 
@@ -135,6 +144,13 @@ def test_modules_import_only_the_outside_packages_theirs_may(path: Path) -> None
     assert outside <= THIRD_PARTY[layer], f"{layer} module {ids(path)} imports {outside}"
     for package in outside & ONLY_IN.keys():
         assert ids(path).startswith(ONLY_IN[package]), f"only {ONLY_IN[package]} import {package}"
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES.values() if layer_of(p) == "daemon"], ids=ids)
+def test_the_controller_reaches_the_library_only_through_its_api(path: Path) -> None:
+    surface = {name for name in imported_modules(path) if name in MODULES}
+    surface = {name for name in surface if layer_of(MODULES[name]) == "surface"}
+    assert surface <= {"controller.api"}, f"{ids(path)} imports {surface}"
 
 
 def test_the_library_changes_no_process_settings_on_import() -> None:

@@ -17,10 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import click
 import kubernetes_validate
 import pytest
 import yaml
 
+from controller.cli import cli
 from testing.dockerfile import env_pairs, read_stages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,6 +101,23 @@ def test_the_container_runs_the_controller_listening_on_its_declared_port() -> N
     (declared,) = CONTAINER["ports"]
     assert declared == {"name": "http", "containerPort": int(port), "protocol": "TCP"}
     assert RUNTIME.all("EXPOSE") == [port]
+
+
+def test_the_container_arguments_are_ones_the_controller_command_accepts() -> None:
+    command = cli.commands[CONTAINER["args"][0]]
+    with click.Context(command) as context:
+        params = command.parse_args(context, list(CONTAINER["args"][1:]))
+    assert not params, f"left over: {params}"
+    assert context.params["listen"] == flag("--listen")
+    assert str(context.params["state_dir"]) == flag("--state-dir")
+
+
+def test_the_image_default_command_is_one_the_controller_command_accepts() -> None:
+    args = RUNTIME.exec_form("CMD")
+    command = cli.commands[args[0]]
+    with click.Context(command) as context:
+        command.parse_args(context, [*args[1:], "--repo", "file:///srv/registry.git"])
+    assert context.params["listen"] == flag("--listen")
 
 
 def test_probes_ask_the_controller_endpoints_on_the_listening_port() -> None:

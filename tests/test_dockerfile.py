@@ -13,13 +13,21 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import urllib.request
 import venv
+from functools import partial
 from pathlib import Path
 
+import git
 import pytest
+import yaml
 
 from testing.dockerfile import env_pairs, read_stages
+from testing.repos import commit_file, make_repo
+from testing.server import free_port
+from testing.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = re.compile(r"python:3\.11\.\d+-slim-bookworm")
@@ -104,10 +112,12 @@ def test_the_build_context_sends_what_the_build_copies_and_not_the_rest() -> Non
         assert dockerignored(left_out), left_out
 
 
-@pytest.mark.network
-def test_the_build_steps_make_an_environment_that_runs_without_the_source(tmp_path: Path) -> None:
-    """The build stage, step by step: `/` is tmp_path, the base image's Python a fresh venv."""
-    base = tmp_path / "base-python"
+@pytest.fixture(scope="module")
+def image_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The build stage, step by step, with `/` a temporary folder and the base image's Python a
+    fresh venv; then, as the final stage copies only the environment, the source is removed."""
+    root = tmp_path_factory.mktemp("image")
+    base = root / "usr" / "local"
     venv.create(base, with_pip=True)
     env = {
         key: value
@@ -115,12 +125,12 @@ def test_the_build_steps_make_an_environment_that_runs_without_the_source(tmp_pa
         if not key.startswith(("UV_", "PIP_", "VIRTUAL_ENV", "PYTHON"))
     }
     env["PATH"] = f"{base / 'bin'}{os.pathsep}{env['PATH']}"
-    workdir = tmp_path
+    workdir = root
     for instruction, argument in BUILD.steps:
         if instruction == "ENV":
             env.update(env_pairs(argument))
         elif instruction == "WORKDIR":
-            workdir = tmp_path / argument.lstrip("/")
+            workdir = root / argument.lstrip("/")
             workdir.mkdir(parents=True, exist_ok=True)
         elif instruction == "COPY":
             *sources, destination = argument.split()
@@ -139,23 +149,34 @@ def test_the_build_steps_make_an_environment_that_runs_without_the_source(tmp_pa
             subprocess.run(
                 ["sh", "-c", argument], cwd=workdir, env=env, check=True, timeout=900
             )  # timeout: a hang guard, not a timing assertion
+    shutil.rmtree(root / "app" / "controller")
+    return root
 
-    # The final stage copies only the environment: the source must not be needed.
-    shutil.rmtree(tmp_path / "app" / "controller")
-    bin_dir = tmp_path / "app" / ".venv" / "bin"
-    outside = tmp_path / "elsewhere"
-    outside.mkdir()
-    run_env = {"PATH": f"{bin_dir}{os.pathsep}/usr/bin:/bin", "HOME": str(outside)}
+
+def runtime_environment(root: Path) -> dict[str, str]:
+    """The final stage's ENV, its paths under `root`; the system's git, as the image installs."""
+    env = env_pairs(" ".join(RUNTIME.all("ENV")))
+    env["PATH"] = f"{root / 'app' / '.venv' / 'bin'}{os.pathsep}/usr/bin:/bin"
+    env["HOME"] = str(root / env["HOME"].lstrip("/"))
+    Path(env["HOME"]).mkdir(parents=True, exist_ok=True)
+    return env
+
+
+@pytest.mark.network
+def test_the_build_steps_make_an_environment_that_runs_without_the_source(
+    image_root: Path,
+) -> None:
+    env = runtime_environment(image_root)
 
     def run(*args: str) -> str:
         done = subprocess.run(
-            args, cwd=outside, env=run_env, capture_output=True, text=True, timeout=300
+            args, cwd=env["HOME"], env=env, capture_output=True, text=True, timeout=300
         )
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
     assert run("mlflow-gitops", "--version").strip()
-    assert "apply" in run("mlflow-gitops", "--help")
+    assert "--listen" in run("mlflow-gitops", *RUNTIME.exec_form("CMD"), "--help")
     installed = json.loads(
         run(
             "python",
@@ -166,5 +187,74 @@ def test_the_build_steps_make_an_environment_that_runs_without_the_source(tmp_pa
     )
     assert "mlflow-skinny" in installed and "mlflow-gitops" in installed
     assert not set(DEV_PACKAGES) & set(installed), "development packages in the image"
-    site = next((tmp_path / "app" / ".venv" / "lib").glob("python3.*/site-packages"))
+    site = next((image_root / "app" / ".venv" / "lib").glob("python3.*/site-packages"))
     assert list((site / "controller" / "__pycache__").glob("cli.*.pyc")), "bytecode compiled"
+
+
+def answers_ok(url: str) -> bool:
+    """What a kubelet's HTTP probe counts as success (any 2xx or 3xx; we expect 200)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return int(response.status) == 200
+    except OSError:  # refused, not yet listening, or an HTTP error status
+        return False
+
+
+@pytest.mark.network
+@pytest.mark.server
+def test_the_deployment_command_run_from_the_image_environment_applies_and_answers_probes(
+    image_root: Path, mlflow_server: str, make_model, server_client, tmp_path: Path
+) -> None:
+    """deploy/deployment.yaml's container as the image would run it (only the built
+    environment, HOME and the state dir on their volume), against a real server and a bare
+    repository: the probes answer on the declared paths, the manifest is applied, SIGTERM
+    exits 0. Only the addresses change: the repository, the server and a free loopback port."""
+    deployment = yaml.safe_load((ROOT / "deploy" / "deployment.yaml").read_text("utf-8"))
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    model = make_model("image", versions=2)
+    origin = tmp_path / "origin.git"
+    git.Repo.init(origin, bare=True, initial_branch="main")
+    work = make_repo(tmp_path / "work")
+    declared = f"version: 1\nmodels:\n  {model}:\n    aliases:\n      champion: 2\n"
+    commit_file(work, "registry.yaml", declared, "declare")
+    work.git.push(str(origin), "HEAD:refs/heads/main")
+
+    port = free_port()
+    args = list(container["args"])
+    replaced = {
+        "--repo": f"file://{origin}",
+        "--listen": f"127.0.0.1:{port}",
+        "--state-dir": str(image_root / container["args"][args.index("--state-dir") + 1][1:]),
+    }
+    for flag, value in replaced.items():
+        args[args.index(flag) + 1] = value
+    env = runtime_environment(image_root)
+    env |= {v["name"]: v["value"] for v in container["env"] if "value" in v}
+    env["MLFLOW_TRACKING_URI"] = mlflow_server
+    probes = {
+        kind: f"http://127.0.0.1:{port}{container[kind]['httpGet']['path']}"
+        for kind in ("livenessProbe", "readinessProbe")
+    }
+    log = tmp_path / "controller.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [*RUNTIME.exec_form("ENTRYPOINT"), *args],
+            cwd=image_root / RUNTIME.all("WORKDIR")[-1].lstrip("/"),
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        for kind, url in probes.items():
+            try:
+                wait_until(partial(answers_ok, url), kind)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; the controller's log:\n{log.read_text()}") from None
+        aliases = server_client.get_registered_model(model).aliases
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert aliases == {"champion": "2"}

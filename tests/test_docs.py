@@ -10,6 +10,7 @@ import click
 import pytest
 
 from controller.cli import cli
+from controller.manifest import parse_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -84,3 +85,10 @@ def test_the_quoted_caller_is_the_example_the_end_to_end_tests_run() -> None:
     example = (ROOT / "examples" / "workflows" / "registry-plan.yml").read_text(encoding="utf-8")
     # The example opens with two comment lines the page leaves out.
     assert quoted == example.split("\n", 2)[2]
+
+
+def test_the_pipeline_manifests_are_valid() -> None:
+    text = (ROOT / "docs" / "pipelines.md").read_text(encoding="utf-8")
+    for name in ("staging.yaml", "production.yaml"):
+        block = text.split(f"# {name}\n", 1)[1].split("```", 1)[0]
+        assert parse_manifest(block, name).manifest.models["bikes"].aliases

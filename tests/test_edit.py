@@ -6,7 +6,7 @@ import pytest
 
 from controller.edit import set_alias
 from controller.errors import EditError
-from controller.manifest import parse_manifest
+from controller.manifest import CopyFrom, parse_manifest
 
 COMMENTED = """\
 # yaml-language-server: $schema=./registry.schema.json
@@ -27,7 +27,7 @@ models:
 """
 
 
-def declared(text: str) -> dict[str, dict[str, int | None]]:
+def declared(text: str) -> dict[str, dict[str, int | CopyFrom | None]]:
     models = parse_manifest(text, "registry.yaml").manifest.models
     return {name: dict(spec.aliases) for name, spec in models.items()}
 

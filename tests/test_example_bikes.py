@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +30,8 @@ def test_the_bikes_walkthrough_promotes_and_rolls_back_while_serve_answers(
             "600",
         ],
         cwd=tmp_path,
+        # The scratch repository the demo keeps lands in this test's folder.
+        env={**os.environ, "TMPDIR": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=900,
@@ -37,7 +41,23 @@ def test_the_bikes_walkthrough_promotes_and_rolls_back_while_serve_answers(
     assert "registry.yaml: bikes@champion 2 -> 3" in out
     assert "registry.yaml: bikes@champion 3 -> 2" in out
     assert " 0 failed; versions in order: 2 -> 3 -> 2" in out
-    assert "Traceback" not in result.stderr
+    # stderr is for problems: no MLflow INFO lines, no registration chatter, no package lists.
+    assert result.stderr == ""
+
+    kept = re.search(r"The demo's scratch repository is kept: (\S+)", out)
+    assert kept, out
+    repo = Path(kept[1])
+    assert repo.parent == tmp_path
+    log = subprocess.run(
+        ["git", "-C", str(repo), "log", "--format=%s"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert log == [
+        "rollback bikes@champion: 3 -> 2",
+        "promote bikes@champion: 2 -> 3",
+        "Adopt the bikes manifest",
+    ]
+    next_steps = out.split("Three things to try next:\n")[1].splitlines()
+    assert [line[:5] for line in next_steps] == ["  1. ", "  2. ", "  3. "]
 
     aliases = server_client.get_registered_model("bikes").aliases
     assert {a: str(v) for a, v in aliases.items()} == {"champion": "2", "challenger": "3"}

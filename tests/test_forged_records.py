@@ -188,7 +188,7 @@ def test_a_saved_plan_edited_to_delete_on_a_forged_record_is_refused(
     data["changes"] = [
         {
             "model": bikes, "alias": "shadow", "action": "delete", "from": 2, "to": None,
-            "reason": "removed", "evidence": None, "gates": [], "rollback": None,
+            "reason": "removed", "copy": None, "evidence": None, "gates": [], "rollback": None,
         }
     ]  # fmt: skip
     data["summary"]["delete"] = 1

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from controller.gates import Context, check, failures
 from controller.policy import Gate
-from controller.review import gated_metrics
+from controller.review import evidence_needs
 from controller.state import audit_tag_key
 from controller.trust import HoldStart
 from controller.values import Change, VersionEvidence
@@ -211,10 +211,11 @@ def test_only_the_metrics_a_gate_compares_are_read_for_the_version_replaced() ->
     )
     changes = [_move("champion", 3, 4), _move("shadow", 1, 2)]
     gates = {"champion": gate}
-    assert gated_metrics(changes, lambda model, alias: gates.get(alias)) == {
-        ("bikes", 4): {"rmse", "r2", "mae"},
-        ("bikes", 3): {"mae"},
-    }
+    needs = evidence_needs(changes, lambda model, alias: gates.get(alias))
+    assert needs.histories == {("bikes", 4): {"rmse", "r2", "mae"}, ("bikes", 3): {"mae"}}
+    # The metrics of the shadow change's versions, which no gate reads, are not read at all.
+    assert needs.runs == {("bikes", 4), ("bikes", 3)}
+    assert needs.signatures == set()
 
 
 NOON = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
@@ -279,3 +280,11 @@ def test_a_soak_needs_the_alias_held_first() -> None:
     elsewhere = soaking(NOON - timedelta(days=3))
     elsewhere = Context(live_aliases={"challenger": 8}, held_since=elsewhere.held_since, now=NOON)
     assert results(SOAK, version(7), elsewhere)[0][3] == "challenger is on version 8"
+
+
+def test_a_rollback_waives_the_soak_with_the_rest_of_promotes_from() -> None:
+    gate = Gate.model_validate(SOAK)
+    assert "promotes_from" in gate.soft_checks()
+    assert gate.without(gate.soft_checks()).promotes_from is None
+    enforced = Gate.model_validate({**SOAK, "on_rollback": "enforce"})
+    assert enforced.soft_checks() == []

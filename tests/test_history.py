@@ -13,13 +13,14 @@ from controller import history as history_module
 from controller.cli import main
 from controller.errors import ManifestError
 from controller.history import _RevisionReader, alias_changes, rollback_lane
-from controller.manifest import parse_manifest
+from controller.manifest import CopyFrom, parse_manifest
 from controller.render.text import history as history_text
 from controller.values import CommitInfo, Revision
 from testing.repos import commit_file, make_repo, rename_file
 
 JSON_KEYS = {
     "commit", "date", "author", "model", "alias", "from", "to", "kind", "subject", "holds",
+    "from_copy", "to_copy",
 }  # fmt: skip
 
 
@@ -190,7 +191,7 @@ def test_history_outside_a_git_repository_is_one_clear_error(
     assert capsys.readouterr().err == f"error: {tmp_path} is not in a git repository\n"
 
 
-def full_parse(text: str) -> dict[str, dict[str, int | None]]:
+def full_parse(text: str) -> dict[str, dict[str, int | CopyFrom | None]]:
     models = parse_manifest(text, "registry.yaml").manifest.models
     return {name: dict(spec.aliases) for name, spec in models.items()}
 

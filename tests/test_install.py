@@ -1,4 +1,5 @@
-"""The install line a user runs: `uv tool install` from the checkout, into a clean tool folder.
+"""The install line a user runs: `uv tool install --compile-bytecode` from the checkout, into a
+clean tool folder.
 
 Installed this way the tool gets its runtime dependencies only (mlflow-skinny, not mlflow), so
 this also proves that the registry client in mlflow-skinny is enough to plan against a server.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,11 +25,13 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 UV = Path(sys.executable).parent / "uv"
 MAX_ENVIRONMENT_MB = 200
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`uv tool install <checkout>` into a fresh UV_TOOL_DIR; the folder of the tools."""
+    """`uv tool install --compile-bytecode <checkout>` (the README's line) into a fresh
+    UV_TOOL_DIR; the folder of the tools."""
     root = tmp_path_factory.mktemp("uv-tool")
     env = {
         **clean_environment(),
@@ -36,7 +40,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "UV_PYTHON_DOWNLOADS": "never",
     }
     result = subprocess.run(
-        [str(UV), "tool", "install", "--python", sys.executable, str(ROOT)],
+        [str(UV), "tool", "install", "--compile-bytecode", "--python", sys.executable, str(ROOT)],
         cwd=root,
         env=env,
         capture_output=True,
@@ -76,7 +80,27 @@ def tool_python(installed: Path) -> Path:
 def test_installed_tool_reports_its_version(installed: Path, tmp_path: Path) -> None:
     result = run_tool(installed, "--version", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "mlflow-gitops, version 0.1.0\n"
+    assert result.stdout == f"mlflow-gitops, version {VERSION}\n"
+
+
+def test_installed_tool_starts_from_compiled_bytecode(installed: Path) -> None:
+    """Without it every start compiles the tool and MLflow's client again (seconds)."""
+    packages = installed / "tools" / "mlflow-gitops" / "lib"
+    assert list(packages.glob("python3.*/site-packages/controller/__pycache__/cli.*.pyc"))
+    assert list(packages.glob("python3.*/site-packages/mlflow/__pycache__/__init__.*.pyc"))
+
+
+def test_serve_without_the_serve_extra_is_one_line_naming_the_extra(
+    installed: Path, tmp_path: Path
+) -> None:
+    result = run_tool(
+        installed, "serve", "bikes@champion", "--tracking-uri", "http://127.0.0.1:9", cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: serving a model needs numpy and pandas, which the plain install leaves out: "
+        "install mlflow-gitops[serve] (uv tool install 'mlflow-gitops[serve]')\n"
+    )
 
 
 def test_installed_tool_validates_a_manifest(installed: Path, tmp_path: Path) -> None:

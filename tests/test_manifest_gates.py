@@ -161,8 +161,8 @@ def test_the_string_form_of_promotes_from_is_the_mapping_with_only_an_alias() ->
         ("{alias: shadow, soak: 1h}", "7:32: gate for bikes@champion: promotes_from 'shadow'"),
         (
             "{alias: champion, source: staging}",
-            "7:50: gate for bikes@champion: promotes_from.source needs sources: "
-            "(not supported yet)",
+            "7:50: gate for bikes@champion: promotes_from.source 'staging' is not declared "
+            "under sources",
         ),
     ],
 )

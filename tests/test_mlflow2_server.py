@@ -198,3 +198,42 @@ def test_a_3x_server_takes_name_lists(mlflow_server: str, make_model: Callable[.
     registry = Registry(RegistryTarget(mlflow_server, mlflow_server))
     registry.read_state([make_model("lists", versions=1)])
     assert registry.takes_name_lists is True
+
+
+def test_a_version_of_a_logged_model_has_no_metrics_on_a_2x_server(
+    tmp_path: Path,
+    mlflow2_server: str,
+    mlflow2_server_root: Path,
+    client2: MlflowClient,
+    make_model2: Callable[..., str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """2.x servers have no logged models (their endpoints answer 404): the evidence of a
+    version whose source is one shows no metrics, and the plan does not fail.
+
+    A 2.x server refuses to register such a source, so the row is rewritten in its store, as a
+    registry written by a newer client and served by a 2.x server holds it."""
+    import sqlalchemy
+
+    name = make_model2("logged", versions=2)
+    client2.set_registered_model_alias(name, "champion", "1")
+    engine = sqlalchemy.create_engine(f"sqlite:///{mlflow2_server_root / 'mlflow.db'}")
+    with engine.begin() as db:
+        db.execute(
+            sqlalchemy.text(
+                "UPDATE model_versions SET source = 'models:/m-0123456789abcdef', run_id = NULL"
+                " WHERE name = :name AND version = 2"
+            ),
+            {"name": name},
+        )
+    repo = make_repo(tmp_path / "adopter")
+    text = f"version: 1\nmodels:\n  {name}:\n    aliases:\n      champion: 2\n"
+    commit_file(repo, "registry.yaml", text, "promote")
+    manifest = work_tree(repo) / "registry.yaml"
+
+    assert run("plan", "-f", str(manifest), "--tracking-uri", mlflow2_server) == 0
+    planned = capsys.readouterr().out
+    assert f"~ {name}@champion: 1 -> 2 (promote)" in planned
+    to_v2 = next(line.strip() for line in planned.splitlines() if line.strip().startswith("to v2"))
+    assert to_v2.endswith("READY, no run, signature unreadable; no metrics; tags none"), planned
+    assert aliases(client2, name) == {"champion": "1"}

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
-from mlflow.prompt.constants import IS_PROMPT_TAG_KEY
 from mlflow.pyfunc import scoring_server
 from mlflow.utils import request_utils
 
@@ -48,10 +47,6 @@ def test_the_registry_store_searches_registered_models_as_we_call_it() -> None:
         "order_by",
         "page_token",
     ]
-
-
-def test_the_prompt_tag_is_mlflows() -> None:
-    assert mlflow_private.PROMPT_TAG == IS_PROMPT_TAG_KEY
 
 
 def test_mlflow_builds_its_retry_from_the_module_global_we_replace() -> None:

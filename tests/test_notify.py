@@ -125,6 +125,13 @@ def test_a_url_that_is_not_http_is_never_opened() -> None:
     ]
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/x", "http://[::1/x", "http://h\x00st/x"])
+def test_a_url_urllib_cannot_use_is_a_warning_never_an_exception(url: str) -> None:
+    [warning] = notify.notify([url], EVENT)
+    assert warning.startswith("warning: notification receiver 1 of 1 failed: ")
+    assert url not in warning
+
+
 def test_no_receivers_means_no_work() -> None:
     assert notify.notify([], EVENT) == []
 

@@ -164,6 +164,7 @@ def test_plan_json_has_the_contracted_shape() -> None:
             "from": 3,
             "to": 4,
             "reason": "promote",
+            "copy": None,  # a copy's source, model and version, and the verified copy found
             "evidence": None,  # filled in by review.review, with the registry's facts
             "gates": [],
             "rollback": None,  # a rollback lane, read from git history (records.rollbacks)

@@ -126,3 +126,29 @@ def test_github_actions_refuses_to_apply_an_uncommitted_manifest(
     )
     assert applied.returncode == 0, applied
     assert audit(server_client, model, 3)["commit"] == repo.head.commit.hexsha
+
+
+def test_apply_in_a_repository_with_no_git_user_configured_anywhere_records_no_actor(
+    tmp_path: Path, model: str, mlflow_server: str, server_client: MlflowClient
+) -> None:
+    """A container, a fresh CI machine or the controller's clone: no user.name in the
+    repository, in HOME or in XDG_CONFIG_HOME. Apply still applies, with no actor."""
+    where = tmp_path / "no-user-repo"
+    repo = git.Repo.init(where, initial_branch="main")
+    (where / "registry.yaml").write_text(manifest(model, 2))
+    repo.index.add(["registry.yaml"])
+    someone = git.Actor("Ann Example", "ann@example.com")
+    repo.index.commit("declare champion 2", author=someone, committer=someone)
+    home = tmp_path / "empty-home"
+    home.mkdir()
+    env = {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+
+    applied = run_cli(
+        "apply", "--auto-approve", "--tracking-uri", mlflow_server, cwd=where, env=env
+    )
+
+    assert applied.returncode == 0, applied.stderr
+    assert server_client.get_registered_model(model).aliases == {"champion": "2"}
+    record = audit(server_client, model, 2)
+    assert record["commit"] == repo.head.commit.hexsha
+    assert record["actor"] is None

@@ -174,3 +174,18 @@ def test_tracking_uri_flag_reads_signatures_as_the_environment_variable_does(
         [change] = json.loads(result.stdout)["changes"]
         assert change["evidence"]["to"]["has_signature"] is True, result.stdout
         assert [gate["passed"] for gate in change["gates"]] == [True]
+
+
+@pytest.mark.server
+def test_prompts_are_left_out_of_the_models_a_registry_holds(
+    mlflow_server: str, server_client: MlflowClient, make_model: Callable[..., str]
+) -> None:
+    """MLflow keeps prompts as registered models. The searches skip the 3.x client's filter
+    that leaves them out (2.9 servers misread it): the server must leave them out itself."""
+    model = make_model("kept", versions=1)
+    prompt = f"prompt{uuid.uuid4().hex[:8]}"
+    server_client.register_prompt(name=prompt, template="Hello {{name}}")
+    assert server_client.search_prompts(f"name = '{prompt}'")  # it is there, as a prompt
+
+    names = Registry(RegistryTarget(mlflow_server, mlflow_server)).read_all_model_names()
+    assert model in names and prompt not in names

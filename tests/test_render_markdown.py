@@ -258,3 +258,21 @@ def test_outside_a_workflow_run_the_left_out_evidence_is_in_the_text_output() ->
     changes = [with_evidence(f"a{i}", passed=True) for i in range(30)]
     text = markdown.plan(at(plan_of(*changes), UI), limit=6_000)
     assert text.endswith("left out to fit GitHub's comment limit: see the text output.")
+
+
+def test_a_500_change_comment_has_every_row_and_the_detailed_evidence_within_the_limit() -> None:
+    def moved(i: int) -> Change:
+        found = with_evidence("champion", passed=i % 50 != 3)
+        brief = found.evidence.model_copy(update={"detailed": i < 20}) if found.evidence else None
+        return found.model_copy(update={"model": f"bench-{i:05d}", "evidence": brief})
+
+    text = markdown.plan(at(plan_of(*[moved(i) for i in range(500)]), UI))
+    assert len(text) < markdown.MAX_CHARS and "Truncated" not in text
+    # One table of every change: model, alias, from -> to, reason, gate result.
+    assert "| model | alias | from → to | reason | gates |" in text
+    assert all(f"| bench-{i:05d} | champion | 2 → 3 | promote |" in text for i in range(500))
+    assert "| bench-00003 | champion |" in text and "❌ 1 of 1 failed |" in text
+    evidence = text.split("#### Evidence")[1]
+    assert evidence.index("**bench-00003@champion**") < evidence.index("**bench-00000@champion**")
+    assert evidence.count("@champion**") == 20
+    assert "…and 480 more changes: evidence in detail is read for the first changes only" in text

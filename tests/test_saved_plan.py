@@ -105,8 +105,8 @@ def test_the_plan_records_the_manifests_commit(
     ("content", "expected"),
     [
         ("{}", "not a saved plan (no format_version)"),
-        ('{"format_version": 99}', "unsupported format_version 99 (this mlflow-gitops reads 4)"),
-        ('{"format_version": 4}', "not a saved plan (missing field 'manifest_path')"),
+        ('{"format_version": 99}', "unsupported format_version 99 (this mlflow-gitops reads 5)"),
+        ('{"format_version": 5}', "not a saved plan (missing field 'manifest_path')"),
         ("[1, 2]", "not a saved plan (not a JSON object)"),
         ("[" * 5000, "not a saved plan (invalid JSON: recursion limit exceeded"),
     ],
@@ -160,6 +160,7 @@ def test_a_change_on_a_model_outside_the_snapshot_is_refused(
     server_client.set_registered_model_alias(victim, "prod", "2")
     extra = {"model": victim, "alias": "prod", "action": "delete", "from": 2, "to": None}
     extra |= {
+        "copy": None,
         "evidence": None,
         "gates": [],
         "rollback": None,

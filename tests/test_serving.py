@@ -13,10 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from controller import serving
+from controller import serving, webhooks
 from controller.cli import main
 from controller.errors import ServingError
-from controller.serving import AliasedModel, signature_is_valid
+from controller.serving import AliasedModel
+from controller.webhooks import signature_is_valid
 from testing.models import log_broken_version, log_label_version
 from testing.waiting import wait_until
 
@@ -204,7 +205,7 @@ def test_mlflow_signed_webhooks_verify_and_tampered_ones_do_not() -> None:
 
 def test_a_replayed_webhook_outside_the_tolerance_is_rejected() -> None:
     body = b"{}"
-    old = int(time.time()) - serving.WEBHOOK_TOLERANCE_S - 5
+    old = int(time.time()) - webhooks.WEBHOOK_TOLERANCE_S - 5
     assert not signature_is_valid("s3cret", mlflow_signed("s3cret", body, old), body)
 
 
@@ -213,21 +214,21 @@ def test_only_events_for_the_served_alias_trigger_a_refresh() -> None:
         data = {"name": name, "alias": alias}
         return {"entity": "model_version_alias", "action": action, "data": data}
 
-    assert serving.concerns(event("created"), "bikes", "champion")
-    assert serving.concerns(event("deleted"), "bikes", "champion")
-    assert not serving.concerns(event("created", alias="challenger"), "bikes", "champion")
-    assert not serving.concerns(event("created", name="cars"), "bikes", "champion")
+    assert webhooks.concerns(event("created"), "bikes", "champion")
+    assert webhooks.concerns(event("deleted"), "bikes", "champion")
+    assert not webhooks.concerns(event("created", alias="challenger"), "bikes", "champion")
+    assert not webhooks.concerns(event("created", name="cars"), "bikes", "champion")
     other_entity = {**event("created"), "entity": "model_version"}
-    assert not serving.concerns(other_entity, "bikes", "champion")
-    assert not serving.concerns(["not", "a", "dict"], "bikes", "champion")
+    assert not webhooks.concerns(other_entity, "bikes", "champion")
+    assert not webhooks.concerns(["not", "a", "dict"], "bikes", "champion")
 
 
 def test_a_delivery_id_counts_once_within_the_window_and_memory_stays_bounded() -> None:
-    recent = serving.RecentDeliveries(limit=3)
+    recent = webhooks.RecentDeliveries(limit=3)
     now = 1_000_000.0
     assert recent.first_time("d-1", int(now), now)
     assert not recent.first_time("d-1", int(now), now + 1)  # the same call, replayed
-    later = now + serving.WEBHOOK_TOLERANCE_S + 1  # d-1's timestamp is refused by then anyway
+    later = now + webhooks.WEBHOOK_TOLERANCE_S + 1  # d-1's timestamp is refused by then anyway
     assert recent.first_time("d-1", int(later), later)
     for delivery in ("d-2", "d-3"):
         assert recent.first_time(delivery, int(later), later)
@@ -240,12 +241,12 @@ def test_a_delivery_id_counts_once_within_the_window_and_memory_stays_bounded() 
 def test_signature_headers_are_judged_before_any_body_is_read() -> None:
     now = int(time.time())
     headers = mlflow_signed("s3cret", b"{}", now)
-    assert serving.signed_headers(headers) is not None
+    assert webhooks.signed_headers(headers) is not None
     for broken in (
         {**headers, "X-MLflow-Signature": "v2,abc"},
         {**headers, "X-MLflow-Timestamp": "soon"},
-        {**headers, "X-MLflow-Timestamp": str(now - serving.WEBHOOK_TOLERANCE_S - 5)},
-        {**headers, "X-MLflow-Delivery-Id": "x" * (serving.MAX_DELIVERY_ID_CHARS + 1)},
+        {**headers, "X-MLflow-Timestamp": str(now - webhooks.WEBHOOK_TOLERANCE_S - 5)},
+        {**headers, "X-MLflow-Delivery-Id": "x" * (webhooks.MAX_DELIVERY_ID_CHARS + 1)},
         {k: v for k, v in headers.items() if k != "X-MLflow-Delivery-Id"},
     ):
-        assert serving.signed_headers(broken) is None
+        assert webhooks.signed_headers(broken) is None

@@ -175,3 +175,23 @@ def test_a_forged_audit_tag_never_starts_a_soak(
     ) in out
     assert run("apply", "-f", path, "--auto-approve")[0] == 1
     assert aliases(server_client, name) == {"challenger": "3"}
+
+
+def test_a_rollback_waives_the_soak(
+    run: Run, repo: git.Repo, make_model, server_client: MlflowClient
+) -> None:
+    """Back to a version that served as champion: the soak, like all of promotes_from, is
+    waived (on_rollback: waive, the default)."""
+    name = make_model("soak", versions=3)
+    for champion in (1, 2, 1):  # released 1, then 2, then rolled back to 1
+        path = declare(repo, name, f"{{champion: {champion}, challenger: 3}}", "24h", "release")
+    server_client.set_registered_model_alias(name, "champion", "2")  # 2 is live
+    server_client.set_registered_model_alias(name, "challenger", "3")
+
+    code, out = run("plan", "-f", path, "--format", "json")
+    assert code == 0, out
+    (change,) = json.loads(out)["changes"]
+    assert change["rollback"]["waived"] == ["promotes_from"]
+    assert change["gates"] == []
+    assert run("apply", "-f", path, "--auto-approve")[0] == 0
+    assert aliases(server_client, name) == {"champion": "1", "challenger": "3"}

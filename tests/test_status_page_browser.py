@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import threading
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from selenium import webdriver
@@ -22,6 +24,8 @@ from controller.daemon.status import AliasStatus, ControllerStatus, ManifestStat
 from controller.render.status_page import CONTENT_SECURITY_POLICY, status_page_html
 from testing.browser import BrowserUnavailable, find_chromium, headless_chromium
 from testing.waiting import wait_until
+from tests.test_controller import Origin, in_sync_at, manifest, reconciled_at
+from tests.test_controller import controller as running_controller
 
 pytestmark = pytest.mark.browser
 
@@ -227,3 +231,34 @@ def test_the_page_reloads_itself_and_shows_the_new_status(browser) -> None:
         wait_until(lambda: len(server.requested) >= 2, "the page's meta refresh", timeout_s=60)
         wait_until(lambda: alias_rows(browser)[0][1] == "true", "the reloaded page", timeout_s=30)
         assert "bikes champion 3 3 in sync" in browser.find_element(By.TAG_NAME, "body").text
+
+
+@pytest.mark.server
+def test_the_real_controller_page_shows_what_it_applied_and_the_drift_it_found(
+    browser, mlflow_server: str, make_model, server_client, tmp_path: Path
+) -> None:
+    """`mlflow-gitops controller` as a process against a real server and a bare repository:
+    its `/` shows the applied commit and, after a hand-made change, the drift, under its CSP."""
+    model = make_model("page", versions=2)
+    origin = Origin(tmp_path)
+    sha = origin.push(manifest({model: {"champion": 2}}), "declare")
+    with running_controller(origin, mlflow_server, tmp_path / "page.log", "--interval", "0.5") as (
+        url,
+        _,
+    ):
+        wait_until(lambda: reconciled_at(url, sha, "applied"), "the first apply")
+        server_client.set_registered_model_alias(model, "champion", "1")
+        wait_until(lambda: not in_sync_at(url, sha), "the drift to be seen")
+        with urllib.request.urlopen(f"{url}/", timeout=10) as response:
+            policy = response.headers["Content-Security-Policy"]
+        browser.get(f"{url}/")
+
+        assert policy == CONTENT_SECURITY_POLICY
+        assert browser.title == "mlflow-gitops controller"
+        assert alias_rows(browser) == [(f"{model} champion 2 1 out of sync", "false")]
+        fields = browser.find_element(By.CSS_SELECTOR, "section.manifest dl").text
+        assert f"Last applied commit\n{sha[:12]}" in fields
+        assert "applied at" in fields or "no_changes at" in fields
+        assert not browser.find_elements(By.CSS_SELECTOR, "a.commit")  # file://: no link
+        assert browser.execute_script("return document.scripts.length") == 0
+    assert server_client.get_registered_model(model).aliases["champion"] == "1"  # only reported

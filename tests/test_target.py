@@ -127,7 +127,7 @@ def test_a_saved_targeted_plan_applies_only_its_target(
     code, output = cli("plan", "--target", address, "--out", "plan.json", *flags, cwd=tmp_path)
     assert code == 0, output
     saved = json.loads((tmp_path / "plan.json").read_text())
-    assert saved["format_version"] == 4
+    assert saved["format_version"] == 5
     assert saved["target"]["addresses"] == [{"model": bikes, "alias": "champion"}]
     assert list(saved["models"]) == [bikes]
 

@@ -9,6 +9,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,10 +17,12 @@ import git
 import pytest
 
 from controller.cli import main
+from controller.state import AUDIT_TAG_PREFIX
 from testing.cli import run_cli
 from testing.repos import commit_file, make_repo, work_tree
 
 pytestmark = pytest.mark.server
+AUDIT_CHALLENGER = AUDIT_TAG_PREFIX + "challenger"
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -400,3 +403,28 @@ def test_a_rolled_back_alias_is_held_until_a_newer_version_or_a_forward_move(
     track.declare(model, champion=1, challenger=4)  # a person promotes 4 again: no hold
     assert history(track, model)[0] == (3, 4, False)
     assert decisions(track.update())["challenger"] == (4, version, "bump")
+
+
+def test_a_tracked_champion_is_not_bumped_before_its_soak_and_is_after(
+    track: Tracking, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = track.model(2, approved=(2,))
+    text = manifest_text(model, champion=1, challenger=2).replace(
+        "    track:\n",
+        "    gates:\n      champion:\n        promotes_from: {alias: challenger, soak: 24h}\n"
+        "    track:\n",
+    )
+    commit_file(track.repo, "registry.yaml", text, "challenger 2")
+    track.client.set_registered_model_alias(model, "champion", "1")  # serving before adoption
+    assert track.run("apply", "--auto-approve") == 0
+    record = json.loads(track.client.get_model_version(model, "2").tags[AUDIT_CHALLENGER])
+    applied = datetime.fromisoformat(record["applied_at"].replace("Z", "+00:00"))
+
+    monkeypatch.setenv("MLFLOW_GITOPS_NOW", f"{applied + timedelta(hours=5):%Y-%m-%dT%H:%M:%SZ}")
+    (champion,) = [x for x in track.update() if x["alias"] == "champion"]
+    assert (champion["decision"], champion["candidate"]) == ("gated", 2)
+    assert "held challenger for 5h, needs 24h" in str(champion["reason"])
+
+    monkeypatch.setenv("MLFLOW_GITOPS_NOW", f"{applied + timedelta(hours=25):%Y-%m-%dT%H:%M:%SZ}")
+    assert decisions(track.update())["champion"] == (1, 2, "bump")
+    assert "champion: 2" in track.manifest.read_text()

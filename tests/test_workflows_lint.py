@@ -44,6 +44,11 @@ def reusable(kind: str) -> Path:
     return ROOT / ".github" / "workflows" / f"{kind}.yml"
 
 
+def worker(kind: str) -> Path:
+    """The workflow whose jobs do the work: apply.yml runs apply-manifest.yml per manifest."""
+    return reusable("apply-manifest" if kind == "apply" else kind)
+
+
 @pytest.fixture(scope="module")
 def adopted(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """The example callers as an adopter commits them: OWNER and SHA filled in."""
@@ -123,12 +128,15 @@ def test_scripts_take_inputs_through_env_never_through_expressions(path: Path) -
 # the promotion's branch and pull request. The callers grant the same to the jobs they call.
 MAY_WRITE = {
     ("plan", "plan"): {"pull-requests"},
-    ("apply", "comment"): {"pull-requests"},
+    ("apply-manifest", "comment"): {"pull-requests"},
     # The caller's job grants it to the called workflow, whose apply job takes none (below).
     ("apply", "apply"): {"pull-requests"},
     ("drift", "drift"): {"issues"},
     ("promote", "promote"): {"contents", "pull-requests"},
     ("update", "update"): {"contents", "pull-requests"},
+    # A tag's release: its files on GitHub, and PyPI's trusted publishing (an OIDC token).
+    ("release", "github-release"): {"contents"},
+    ("release", "pypi"): {"id-token"},
 }
 
 
@@ -151,9 +159,9 @@ def test_workflows_are_least_privilege(path: Path) -> None:
 
 @pytest.mark.parametrize("kind", REUSABLE)
 def test_reusable_workflows_are_called_and_run_their_own_version_of_the_action(kind: str) -> None:
-    doc = load(reusable(kind))
+    doc = load(worker(kind))
     assert set(doc["on"]) == {"workflow_call"}
-    uses = [s["uses"] for s in steps(reusable(kind)) if "uses" in s]
+    uses = [s["uses"] for s in steps(worker(kind)) if "uses" in s]
     # `./` would be the caller's workspace; `$/` is this repository at this workflow's commit.
     assert "$/." in uses
     assert not [u for u in uses if u.startswith("./")]
@@ -194,11 +202,33 @@ def test_own_callers_call_exactly_as_the_examples_do(caller: Path) -> None:
 
 
 def test_apply_runs_one_at_a_time_per_environment_and_holds_no_github_write_token() -> None:
-    job = load(reusable("apply"))["jobs"]["apply"]
+    job = load(worker("apply"))["jobs"]["apply"]
     assert job["concurrency"]["cancel-in-progress"] is False
-    assert "inputs.environment" in job["concurrency"]["group"]
+    group = "mlflow-gitops-apply-${{ inputs.environment }}-${{ inputs.manifest }}"
+    assert job["concurrency"]["group"] == group
     assert job["environment"] == "${{ inputs.environment }}"
     assert granted(job) == set()
+
+
+def test_apply_takes_a_list_of_manifests_as_a_matrix_of_one_manifest_each() -> None:
+    (job,) = load(reusable("apply"))["jobs"].values()
+    assert job["uses"] == "$/.github/workflows/apply-manifest.yml"
+    assert job["strategy"]["fail-fast"] is False
+    assert "fromJSON(inputs.manifests ||" in job["strategy"]["matrix"]["include"]
+    assert job["with"]["manifest"] == "${{ matrix.path }}"
+    assert job["with"]["environment"] == "${{ matrix.environment || inputs.environment }}"
+
+
+def test_a_scheduled_apply_applies_only_a_plan_with_changes_outside_a_freeze() -> None:
+    named = {step.get("name"): step for step in steps(worker("apply"))}
+    assert named["Plan (a scheduled run applies only what is due)"]["if"] == (
+        "${{ github.event_name == 'schedule' }}"
+    )
+    assert ".frozen" in named["Decide whether a scheduled run applies"]["run"]
+    assert named["Apply"]["if"] == "${{ steps.due.outputs.due == 'true' }}"
+    example = load(ROOT / "examples" / "workflows" / "registry-apply.yml")
+    assert example["on"]["schedule"] == [{"cron": "17 * * * *"}]
+    assert "workflow_dispatch" in example["on"]
 
 
 def test_promote_checks_out_full_history_and_pushes_without_a_stored_token() -> None:
@@ -226,6 +256,23 @@ def test_update_pushes_through_a_per_step_credential_helper_and_writes_no_git_co
 
 @pytest.mark.parametrize("kind", ["apply", "promote", "update"])
 def test_workflows_that_write_run_only_on_the_default_branch(kind: str) -> None:
-    (first, *_) = steps(reusable(kind))
+    (first, *_) = steps(worker(kind))
     assert "inputs.default-branch || github.event.repository.default_branch" in str(first["env"])
     assert '"$GITHUB_REF_NAME"' in first["run"]
+
+
+def test_the_pipeline_callers_in_the_docs_pass_actionlint_and_zizmor(tmp_path: Path) -> None:
+    """docs/pipelines.md's callers (two manifests), as an adopter commits them."""
+    text = (ROOT / "docs" / "pipelines.md").read_text(encoding="utf-8")
+    folder = tmp_path / ".github" / "workflows"
+    folder.mkdir(parents=True)
+    for name in ("registry-plan.yml", "registry-apply.yml", "registry-drift.yml"):
+        block = text.split(f"# .github/workflows/{name}\n", 1)[1].split("```", 1)[0]
+        pinned = block.replace("OWNER/", "acme/").replace("@SHA", f"@{PIN}")
+        (folder / name).write_text(pinned)
+    callers = sorted(folder.glob("*.yml"))
+    linted = run(BIN / "actionlint", "-color=false", *callers, cwd=tmp_path)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    for persona in ("regular", "pedantic"):
+        audited = run(BIN / "zizmor", "--offline", "--no-progress", "--persona", persona, *callers)
+        assert audited.returncode == 0, audited.stdout + audited.stderr

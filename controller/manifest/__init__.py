@@ -16,6 +16,7 @@ import yaml
 from controller.errors import ManifestError
 from controller.manifest.checks import (
     case_collisions,
+    copy_problems,
     gate_problems,
     prune_spelling,
     released_and_declared,
@@ -35,6 +36,7 @@ from controller.manifest.events import (
     too_large,
 )
 from controller.manifest.model import (
+    CopyFrom,
     KeyPath,
     LoadedManifest,
     Manifest,
@@ -50,6 +52,7 @@ __all__ = [
     "FAST_LOADER",
     "MAX_DEPTH",
     "MAX_NODES",
+    "CopyFrom",
     "KeyPath",
     "LoadedManifest",
     "Manifest",
@@ -98,6 +101,7 @@ def parse_manifest(text: str, file: str) -> LoadedManifest:
     checked = [
         *released_and_declared(loaded),
         *gate_problems(loaded),
+        *copy_problems(loaded),
         *case_collisions(loaded),
         *prune_spelling(loaded),
     ]

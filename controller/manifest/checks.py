@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from controller.manifest.events import Builder
-from controller.manifest.model import KeyPath, LoadedManifest
+from controller.manifest.model import CopyFrom, KeyPath, LoadedManifest
 from controller.policy import check_alias_name
+from controller.uris import USERINFO
 from controller.values import Problem
 
 
@@ -120,9 +122,26 @@ def released_and_declared(loaded: LoadedManifest) -> list[Problem]:
     ]
 
 
+def _source_problem(
+    source: str, soaks: bool, declared: object, sources: Mapping[str, object]
+) -> str | None:
+    """Why `promotes_from: {source: ...}` cannot be checked for this alias, or None."""
+    if source not in sources:
+        return f"promotes_from.source {source!r} is not declared under sources"
+    if not (isinstance(declared, CopyFrom) and declared.source == source):
+        return (
+            f"promotes_from.source {source!r} checks a copy from {source}; this alias does "
+            "not declare one"
+        )
+    if soaks:
+        return "promotes_from.soak is counted in this registry, not in a source; drop it"
+    return None
+
+
 def gate_problems(loaded: LoadedManifest) -> list[Problem]:
-    """`promotes_from` must name an alias the model declares, or the gate can never pass; its
-    `source` needs `sources:`, which this version does not read yet."""
+    """`promotes_from` must name an alias the model declares, or the gate can never pass; with
+    a `source`, the alias must be a copy from that declared source (the alias is the source's
+    then), and a soak is not counted there."""
     problems = []
     manifest = loaded.manifest
     for name, spec in manifest.models.items():
@@ -135,16 +154,14 @@ def gate_problems(loaded: LoadedManifest) -> list[Problem]:
             if path not in loaded.value_marks and path not in loaded.key_marks:
                 path = ("gates", alias, "promotes_from")
             if wanted.source is not None:
-                line, col = loaded.value_location(*path, "source")
-                problems.append(
-                    Problem(
-                        loaded.path,
-                        line,
-                        col,
-                        f"gate for {name}@{alias}: promotes_from.source needs sources: "
-                        "(not supported yet)",
-                    )
+                message = _source_problem(
+                    wanted.source, wanted.soak is not None, spec.aliases[alias], manifest.sources
                 )
+                if message:
+                    line, col = loaded.value_location(*path, "source")
+                    problems.append(
+                        Problem(loaded.path, line, col, f"gate for {name}@{alias}: {message}")
+                    )
             elif wanted.alias not in spec.aliases:
                 written = (*path, "alias") if (*path, "alias") in loaded.value_marks else path
                 line, col = loaded.value_location(*written)
@@ -157,4 +174,48 @@ def gate_problems(loaded: LoadedManifest) -> list[Problem]:
                         f"alias model {name!r} does not declare",
                     )
                 )
+    return problems
+
+
+def copy_problems(loaded: LoadedManifest) -> list[Problem]:
+    """A copy names a declared source or another model (or both), and is not tracked; a
+    source's URI carries no credentials (they come from the environment)."""
+    problems = []
+    manifest = loaded.manifest
+    for name, source in manifest.sources.items():
+        if USERINFO.match(source.tracking_uri):
+            line, col = loaded.value_location("sources", name, "tracking_uri")
+            message = (
+                f"source {name!r}: tracking_uri must not carry credentials; set "
+                f"MLFLOW_GITOPS_SOURCE_{name.upper()}_TRACKING_TOKEN (or _TRACKING_USERNAME "
+                "and _TRACKING_PASSWORD) instead"
+            )
+            problems.append(Problem(loaded.path, line, col, message))
+    for model, spec in manifest.models.items():
+        for alias, value in spec.aliases.items():
+            if not isinstance(value, CopyFrom):
+                continue
+            where: KeyPath = ("models", model, "aliases", alias)
+            if value.source is not None and value.source not in manifest.sources:
+                line, col = loaded.value_location(*where, "source")
+                known = ", ".join(sorted(manifest.sources)) or "none are declared"
+                message = (
+                    f"{model}@{alias}: source {value.source!r} is not declared under "
+                    f"sources ({known})"
+                )
+                problems.append(Problem(loaded.path, line, col, message))
+            if value.source is None and value.model in (None, model):
+                line, col = loaded.value_location(*where)
+                message = (
+                    f"{model}@{alias}: a copy names another registry (source) or another "
+                    f"model; for this model's own version write {alias}: {value.version}"
+                )
+                problems.append(Problem(loaded.path, line, col, message))
+            if alias in spec.track:
+                line, col = loaded.location("models", model, "track", alias)
+                message = (
+                    f"track: {model}@{alias} is a copy; tracking proposes this model's own "
+                    "versions only"
+                )
+                problems.append(Problem(loaded.path, line, col, message))
     return problems

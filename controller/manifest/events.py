@@ -270,6 +270,9 @@ def _shown(text: str, plain: bool) -> str:
 def _typed_reader(path: KeyPath) -> Reader | None:
     if len(path) == 4 and path[0] == "models" and path[2] == "aliases":
         return _alias_version
+    # A copied version, `champion: {source: staging, version: 7}`: the same number rules.
+    if len(path) == 5 and path[0] == "models" and path[2] == "aliases" and path[4] == "version":
+        return _alias_version
     if len(path) == 7 and path[0] == "models" and path[2:6] == ("track", path[3], "latest", "tags"):
         return _tag_value
     # Gates' required tags, global and per model: strings too, as MLflow's tag values are.

@@ -69,6 +69,83 @@ ModelName = Annotated[
 ]
 Version = Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(version_value)]
 
+# A source's name becomes part of its credential variables (MLFLOW_GITOPS_SOURCE_<NAME>_...),
+# so it is what an environment variable name can hold, in one case only.
+SOURCE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+
+
+def check_source_name(name: str) -> str:
+    if not re.fullmatch(SOURCE_NAME_PATTERN, name):
+        raise ValueError(
+            f"source name {name!r}: use lowercase letters, digits and '_', starting with a "
+            "letter (it names the MLFLOW_GITOPS_SOURCE_<NAME>_* credential variables)"
+        )
+    return name
+
+
+SourceName = Annotated[
+    str,
+    AfterValidator(check_source_name),
+    WithJsonSchema({"type": "string", "pattern": SOURCE_NAME_PATTERN}),
+]
+
+
+class SourceSpec(Strict):
+    """Another registry versions are copied from; its credentials come from the environment."""
+
+    tracking_uri: str = Field(
+        min_length=1,
+        description="the source's MLflow tracking URI, without credentials (they come from "
+        "MLFLOW_GITOPS_SOURCE_<NAME>_TRACKING_TOKEN, or _TRACKING_USERNAME and "
+        "_TRACKING_PASSWORD)",
+    )
+
+
+def copied_version(value: Any) -> Any:
+    """A copy names its version as strictly as an alias does: a positive integer."""
+    if value is None:
+        raise ValueError("a copy needs a version: a positive integer")
+    return version_value(value)
+
+
+class CopyFrom(Strict):
+    """An alias value naming a version elsewhere: copied into this model once, then pointed at.
+
+    `source` defaults to this registry and `model` to the same model; checks.py requires that
+    at least one of them differs."""
+
+    source: SourceName | None = None
+    model: ModelName | None = None
+    version: Annotated[int, BeforeValidator(copied_version)]
+
+    def named(self, model: str) -> str:
+        """`staging bikes v7`: where the copy comes from, as plans show it."""
+        where = f"{self.source} " if self.source else ""
+        return f"{where}{self.model or model} v{self.version}"
+
+
+def alias_value(value: Any) -> Any:
+    """A mapping is a copy (validated as CopyFrom); anything else is a local version."""
+    return value if isinstance(value, dict | CopyFrom) else version_value(value)
+
+
+COPY_SCHEMA = {
+    "type": "object",
+    "description": "a version copied from another registry (source) or model",
+    "properties": {
+        "source": {"type": "string", "pattern": SOURCE_NAME_PATTERN},
+        "model": {"type": "string", "minLength": 1},
+        "version": {"type": "integer", "minimum": 1},
+    },
+    "required": ["version"],
+    "additionalProperties": False,
+}
+AliasValue = Annotated[
+    int | CopyFrom | None,
+    BeforeValidator(alias_value),
+    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}, COPY_SCHEMA]}),
+]
+
 
 UnmanagedPolicy = Literal["note", "error", "delete"]
 
@@ -170,9 +247,10 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_alias_names_in_schema)
 
-    aliases: dict[AliasName, Version] = Field(
+    aliases: dict[AliasName, AliasValue] = Field(
         default_factory=dict,
-        description="alias -> version; null means the alias must not exist",
+        description="alias -> version, or {source, model, version} to copy; null means the "
+        "alias must not exist",
     )
     prune: Flag = Field(
         default=False,
@@ -215,6 +293,10 @@ class Manifest(BaseModel):
         description="who manages the models below; default: the git remote and this file's path",
     )
     tracking_uri: str | None = Field(default=None, description="MLflow tracking URI")
+    sources: dict[SourceName, SourceSpec] = Field(
+        default_factory=dict,
+        description="other registries that alias values copy versions from, by name",
+    )
     models: dict[ModelName, ModelSpec] = Field(default_factory=dict)
     release: list[ModelName] = Field(
         default_factory=list,

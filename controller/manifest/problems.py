@@ -50,20 +50,26 @@ def _printable(name: str) -> str:
     return name if name.isprintable() and name.strip() == name and name else repr(name)
 
 
-UNION_MEMBERS = ("str", "TagPattern")
+# Each union's scalar member -> its mapping member: a tag requirement (string or {pattern}),
+# an alias value (version or {source, model, version}).
+UNION_MEMBERS = {"str": "TagPattern", "int": "CopyFrom"}
 
 
 def _without_union_noise(errors: list[Any]) -> list[Any]:
-    """A tag requirement is a string or {pattern: ...}: report only the branch that was meant."""
+    """A value that is a scalar or a mapping: report only the branch that was meant."""
     kept = []
     for error in errors:
         loc = error["loc"]
-        member = next((part for part in loc if part in UNION_MEMBERS), None)
+        member = next(
+            (part for part in loc if part in {*UNION_MEMBERS, *UNION_MEMBERS.values()}), None
+        )
         if member is None:
             kept.append(error)
             continue
-        meant = "TagPattern" if isinstance(error["input"], dict) else "str"
-        if member == meant or (member == "TagPattern" and error["type"] != "model_type"):
+        mapping = UNION_MEMBERS.get(member, member)
+        scalar = next(k for k, v in UNION_MEMBERS.items() if v == mapping)
+        meant = mapping if isinstance(error["input"], dict) else scalar
+        if member == meant or (member == mapping and error["type"] != "model_type"):
             kept.append({**error, "loc": tuple(part for part in loc if part != member)})
     return kept
 

@@ -3,7 +3,8 @@ into plain data, and changes into writes.
 
 client.py makes the one MlflowClient (process settings, the Retry-After cap); mlflow_private.py
 holds every private MLflow call; errors.py translates failures; filters.py builds search
-filters; reads.py, facts.py and writes.py are the state reads, evidence reads and writes.
+filters; reads.py, facts.py and writes.py are the state reads, evidence reads and writes;
+copy.py and artifacts.py copy versions in, and sources.py opens the registries they come from.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from controller.registry.client import (
     NOISY_LOGGERS,
     configure_process,
 )
+from controller.registry.copy import Copies
 from controller.registry.facts import EvidenceReads
 from controller.registry.reads import StateReads
 from controller.registry.writes import Writes
@@ -30,7 +32,7 @@ __all__ = [
 ]
 
 
-class Registry(StateReads, EvidenceReads, Writes):
+class Registry(StateReads, EvidenceReads, Writes, Copies):
     """A connection to one MLflow registry, exposing only what the controller needs."""
 
 

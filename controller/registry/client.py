@@ -11,6 +11,7 @@ import importlib.util
 import logging
 import os
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from controller.errors import RegistryError
@@ -80,6 +81,15 @@ def require_sql_store_support(target: RegistryTarget) -> None:
             )
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """A registry's own credentials (a copy's source), used instead of MLflow's variables."""
+
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+
 class Connection:
     """A lazily made client for one registry, and the translation of its failures."""
 
@@ -89,17 +99,33 @@ class Connection:
         names_per_search: int = NAMES_PER_SEARCH,
         *,
         may_create: bool = False,
+        credentials: Credentials | None = None,
     ) -> None:
         self.target = target
         self.names_per_search = names_per_search
         # Only apply against the embedded default may create a local store; reads never do.
         self.may_create = may_create
+        # None: MLflow's own credential variables, as for the registry a command works on.
+        self.credentials = credentials
         for uri in (target.tracking_uri, target.registry_uri):  # a server may echo them
             remember_uri_credentials(uri)
         self._client: MlflowClient | None = None
         # Whether the server's searches accept `name IN (...)`: unknown until the first one.
         # MLflow 2.x servers answer it with HTTP 400; reads.py then searches by single names.
         self.takes_name_lists: bool | None = None
+
+    def host_creds(self) -> Any:
+        """What each REST request to this registry's server sends."""
+        from mlflow.utils.credentials import get_default_host_creds
+        from mlflow.utils.rest_utils import MlflowHostCreds
+
+        uri = self.target.tracking_uri
+        if self.credentials is None:
+            return get_default_host_creds(uri)
+        own = self.credentials
+        return MlflowHostCreds(
+            host=uri, token=own.token, username=own.username, password=own.password
+        )
 
     @property
     def client(self) -> MlflowClient:
@@ -112,10 +138,13 @@ class Connection:
                     mlflow_private.cap_retry_after(RETRY_AFTER_MAX_S)
                 from mlflow import MlflowClient
 
-                self._client = MlflowClient(
+                client = MlflowClient(
                     tracking_uri=self.target.tracking_uri,
                     registry_uri=self.target.registry_uri,
                 )
+                if self.credentials is not None:
+                    mlflow_private.pin_credentials(client, self.host_creds)
+                self._client = client
         return self._client
 
     @property

@@ -1,5 +1,6 @@
-"""Facts about versions for the gates and the evidence: the version, its run's metrics, and
-its MLmodel file's signature, read in parallel."""
+"""Facts about versions for the gates and the evidence: what the versions search returned, the
+runs' metrics and the MLmodel signatures a gate or a detailed change needs, read in parallel.
+"""
 
 from __future__ import annotations
 
@@ -8,106 +9,171 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlparse
 
-from controller.evidence import Logged, history_reads, parse_mlmodel, with_metrics
+from controller.evidence import (
+    EvidenceNeeds,
+    Logged,
+    RunFacts,
+    VersionKey,
+    history_reads,
+    parse_mlmodel,
+    with_metrics,
+)
 from controller.output import without_credentials
+from controller.registry.artifacts import download_file
 from controller.registry.client import Connection
-from controller.state import RawVersion
+from controller.registry.filters import quote
+from controller.registry.reads import version_facts
+from controller.state import LiveState, RawVersion, VersionFacts
 from controller.uris import ui_base
 from controller.values import Signature
 
 EVIDENCE_READ_THREADS = 8
 LOGGED_MODEL_SOURCE = re.compile(r"^models:/m-[0-9a-f]+$")
+# A run's artifacts live under `<experiment id>/<run id>/artifacts` in MLflow's stores: a
+# version logged from a run names its experiment in its source.
+EXPERIMENT_IN_SOURCE = re.compile(r"/(\d+)/([0-9a-f]{32})/artifacts(/|$)")
+RUNS_PER_SEARCH = 100
+# Sources the registry resolves to a storage location of its own; any other is where it is.
+RESOLVED_SCHEMES = ("models", "runs")
 
 
 class EvidenceReads(Connection):
-    """One read per version and per run, in parallel."""
+    """Reads only what the plan's `EvidenceNeeds` ask for, in parallel and in batches."""
 
     def read_evidence(
-        self,
-        wanted: Iterable[tuple[str, int]],
-        gated: Mapping[tuple[str, int], Iterable[str]],
-    ) -> dict[tuple[str, int], RawVersion]:
-        """Facts about the named versions: one read per version, one per run, in parallel.
+        self, needs: EvidenceNeeds, live: LiveState | None = None
+    ) -> dict[VersionKey, RawVersion]:
+        """Facts about the versions `needs` names.
 
-        Per distinct version: `model-versions/get`, `model-versions/get-download-uri` (MLflow's
-        client adds a `registered-models/get` to it) and a download of the `MLmodel` file alone,
-        never the model. Per distinct run: `runs/get`, plus `metrics/get-history` for each
-        metric a gate reads of a version of that run (`gated`), to judge it as it stood at the
-        registration; a version without a run reads its MLflow 3 logged model
-        (`logged-models/get`) for metrics instead.
+        A version the state read's search returned (`live`) is not read again, unless its
+        every fact counts (`needs.exact`) and no searched version has any tag: some registries
+        leave tags out of search, and one with none anywhere cannot say which it is. Per
+        version in `needs.signatures`: the `MLmodel` file alone (its download URI asked of the
+        registry only for `models:/` and `runs:/` sources). Per run of a version in
+        `needs.runs`: its metrics, in one search per experiment where the sources name it,
+        else `runs/get`; plus `metrics/get-history` for each metric a gate reads
+        (`needs.histories`), to judge it as it stood at the registration. A version without a
+        run reads its MLflow 3 logged model (`logged-models/get`) for metrics instead.
         """
-        keys = sorted(set(wanted))
+        keys = sorted(needs.versions)
         if not keys:
             return {}
+        searched = _searched(live, keys)
         ui = ui_base(without_credentials(self.target.registry_uri))
         with self._errors():
             self.client  # noqa: B018 -- create it once, before the threads share it
+        if not _tags_seen(live):  # maybe a registry whose search leaves them out: read alone
+            searched = {k: f for k, f in searched.items() if k not in needs.exact}
+        unread = [key for key in keys if key not in searched]
         with self._errors(), ThreadPoolExecutor(max_workers=EVIDENCE_READ_THREADS) as pool:
-            versions = dict(
-                zip(keys, pool.map(lambda k: self._read_version(*k), keys), strict=True)
+            read = dict(
+                zip(unread, pool.map(lambda k: self._read_version(*k), unread), strict=True)
             )
-            runs = sorted({v.run_id for v in versions.values() if v.run_id})
-            facts = dict(zip(runs, pool.map(self._run_metrics, runs), strict=True))
-            asked = history_reads(versions, facts, gated)
+            known = searched | read
+            facts = {key: _raw(key, known[key]) for key in keys}
+            sources = {key: known[key].source for key in keys}
+            signed = sorted(needs.signatures & set(facts))
+            signatures = dict(
+                zip(
+                    signed,
+                    pool.map(lambda k: self._signature(k[0], k[1], sources[k]), signed),
+                    strict=True,
+                )
+            )
+            with_runs = {k: facts[k] for k in needs.runs if k in facts}
+            runs = self._runs(with_runs, sources, pool)
+            asked = history_reads(with_runs, runs, needs.histories)
             histories = dict(
                 zip(asked, pool.map(lambda a: self._metric_history(*a), asked), strict=True)
             )
-            logged = sorted({v.model_id for v in versions.values() if v.model_id and not v.run_id})
+            logged = sorted({v.model_id for v in with_runs.values() if v.model_id and not v.run_id})
             points = dict(zip(logged, pool.map(self._logged_model_metrics, logged), strict=True))
-        return {
-            key: with_metrics(
-                version.model_copy(update={"run_url": _run_url(ui, version.run_id)}),
-                facts,
-                histories,
-                points,
-                gated.get(key, ()),
-            )
-            for key, version in versions.items()
-        }
+        found = {}
+        for key, version in facts.items():
+            if key in signatures:
+                has_signature, signature = signatures[key]
+                version = version.model_copy(
+                    update={"has_signature": has_signature, "signature": signature}
+                )
+            version = version.model_copy(update={"run_url": _run_url(ui, version.run_id)})
+            if key in with_runs:
+                gated = needs.histories.get(key, frozenset())
+                version = with_metrics(version, runs, histories, points, gated)
+            found[key] = version
+        return found
 
-    def _read_version(self, model: str, version: int) -> RawVersion:
-        found = self.client.get_model_version(model, str(version))
-        source = str(found.source or "")
-        model_id = found.model_id or (
-            source.removeprefix("models:/") if LOGGED_MODEL_SOURCE.match(source) else None
-        )
-        has_signature, signature = self._signature(model, version)
-        return RawVersion(
-            model=model,
-            version=version,
-            created_ms=found.creation_timestamp,
-            creator=found.user_id or None,
-            description=found.description or None,
-            status=str(found.status),
-            tags=dict(found.tags or {}),
-            run_id=found.run_id or None,
-            model_id=model_id,
-            has_signature=has_signature,
-            signature=signature,
-        )
+    def _read_version(self, model: str, version: int) -> VersionFacts:
+        return version_facts(self.client.get_model_version(model, str(version)))
 
-    def _signature(self, model: str, version: int) -> tuple[bool | None, Signature | None]:
+    def _signature(
+        self, model: str, version: int, source: str
+    ) -> tuple[bool | None, Signature | None]:
         """Read the MLmodel file alone; an unreadable one is `None` (unknown), not an error."""
         try:
-            from mlflow.artifacts import download_artifacts
-
-            uri = self._registry_client.get_model_version_download_uri(model, str(version))
+            uri = source
+            if not source or urlparse(source).scheme in RESOLVED_SCHEMES:
+                uri = self._registry_client.get_model_version_download_uri(model, str(version))
             with tempfile.TemporaryDirectory() as folder:
                 # The tracking URI resolves `mlflow-artifacts:` URIs: this registry's, not
-                # whatever MLFLOW_TRACKING_URI says (--tracking-uri leaves that unset).
-                path = download_artifacts(
-                    artifact_uri=f"{uri}/MLmodel",
-                    dst_path=folder,
-                    tracking_uri=self.target.tracking_uri,
-                )
-                text = Path(path).read_text(encoding="utf-8")
+                # whatever MLFLOW_TRACKING_URI says (--tracking-uri leaves that unset); the
+                # download sends this registry's credentials (a copy's source has its own).
+                text = download_file(
+                    f"{uri.rstrip('/')}/MLmodel",
+                    self.target.tracking_uri,
+                    self.host_creds,
+                    Path(folder),
+                ).read_text(encoding="utf-8")
             signature = parse_mlmodel(text)
         except Exception:  # missing file, unreachable store, no S3 client: unknown, not fatal
             return None, None
         return signature is not None, signature
 
-    def _run_metrics(self, run_id: str) -> tuple[dict[str, float], bool]:
+    def _runs(
+        self,
+        versions: Mapping[VersionKey, RawVersion],
+        sources: Mapping[VersionKey, str],
+        pool: ThreadPoolExecutor,
+    ) -> dict[str, RunFacts]:
+        """Each run's latest metrics and whether it is deleted: a search per experiment (and
+        per 100 runs) where the version's source names the experiment, `runs/get` otherwise
+        and for any run a search did not return."""
+        experiments: dict[str, set[str]] = {}
+        for key, version in versions.items():
+            if version.run_id:
+                experiment = experiment_of(sources.get(key, ""), version.run_id)
+                if experiment is not None:
+                    experiments.setdefault(experiment, set()).add(version.run_id)
+        batches = [
+            (experiment, sorted(ids)[start : start + RUNS_PER_SEARCH])
+            for experiment, ids in sorted(experiments.items())
+            for start in range(0, len(ids), RUNS_PER_SEARCH)
+        ]
+        found: dict[str, RunFacts] = {}
+        for batch in pool.map(lambda b: self._search_runs(*b), batches):
+            found |= batch
+        rest = sorted({v.run_id for v in versions.values() if v.run_id} - set(found))
+        found |= dict(zip(rest, pool.map(self._run_metrics, rest), strict=True))
+        return found
+
+    def _search_runs(self, experiment: str, run_ids: list[str]) -> dict[str, RunFacts]:
+        from mlflow.entities import ViewType
+
+        listed = ",".join(quote(run_id) for run_id in run_ids)
+        runs = self.client.search_runs(
+            experiment_ids=[experiment],
+            filter_string=f"attributes.run_id IN ({listed})",
+            run_view_type=ViewType.ALL,
+            max_results=len(run_ids),
+        )
+        return {
+            run.info.run_id: (dict(run.data.metrics), run.info.lifecycle_stage == "deleted")
+            for run in runs
+            if run.info.run_id in run_ids
+        }
+
+    def _run_metrics(self, run_id: str) -> RunFacts:
         """The run's latest metrics, and whether the run is deleted (or purged)."""
         try:
             found = self.client.get_run(run_id)
@@ -139,6 +205,47 @@ class EvidenceReads(Connection):
         for m in found.metrics or []:
             by_name.setdefault(m.key, []).append((float(m.value), int(m.step), int(m.timestamp)))
         return by_name
+
+
+def experiment_of(source: str, run_id: str) -> str | None:
+    """The experiment a version's source names for its run, if it names one."""
+    match = EXPERIMENT_IN_SOURCE.search(source)
+    return match[1] if match and match[2] == run_id else None
+
+
+def _tags_seen(live: LiveState | None) -> bool:
+    """Whether the search returned a tag on any version: then it carries them all. Any
+    registry this tool applied to has them (its audit tags)."""
+    models = live.models.values() if live else ()
+    return any(facts.tags for model in models for facts in model.facts.values())
+
+
+def _searched(live: LiveState | None, keys: Iterable[VersionKey]) -> dict[VersionKey, VersionFacts]:
+    if live is None:
+        return {}
+    found = {}
+    for model, version in keys:
+        facts = live.models[model].facts.get(version) if model in live.models else None
+        if facts is not None:
+            found[(model, version)] = facts
+    return found
+
+
+def _raw(key: VersionKey, facts: VersionFacts) -> RawVersion:
+    model, version = key
+    source = facts.source
+    logged = source.removeprefix("models:/") if LOGGED_MODEL_SOURCE.match(source) else None
+    return RawVersion(
+        model=model,
+        version=version,
+        created_ms=facts.created_ms,
+        creator=facts.creator,
+        description=facts.description,
+        status=facts.status,
+        tags=dict(facts.tags),
+        run_id=facts.run_id,
+        model_id=facts.model_id or logged,
+    )
 
 
 def _run_url(ui: str | None, run_id: str | None) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,13 +27,10 @@ def registry_client(client: MlflowClient) -> Any:
 
 def registry_store(client: MlflowClient) -> Any:
     """The registry client's store, for searches of registered models: the 3.x client adds
-    `tag.`mlflow.prompt.is_prompt` != 'true'` to every such filter, which servers older than
-    MLflow's prompts reject. Prompts are then left out here, by `PROMPT_TAG`."""
+    `tag.`mlflow.prompt.is_prompt` != 'true'` to every such filter, which a server older than
+    MLflow's prompts (2.9) answers with no models at all. Servers that have prompts leave them
+    out of a registered-model search by themselves (a test checks it)."""
     return client._get_registry_client().store
-
-
-# The tag that marks a registered model as a prompt (`mlflow.prompt.constants.IS_PROMPT_TAG_KEY`).
-PROMPT_TAG = "mlflow.prompt.is_prompt"
 
 
 def cap_retry_after(max_seconds: float) -> None:
@@ -64,3 +62,24 @@ def invocations(data: bytes, content_type: str, model: PyFuncModel) -> Any:
     from mlflow.pyfunc import scoring_server
 
     return scoring_server.invocations(data, content_type, model, model.metadata.get_input_schema())
+
+
+def pin_credentials(client: MlflowClient, host_creds: Callable[[], Any]) -> None:
+    """Make `client` send `host_creds` instead of MLflow's process-wide credential variables.
+
+    MLflow builds a REST store per URI with `get_default_host_creds`, which reads
+    MLFLOW_TRACKING_TOKEN and friends from the environment on every request; a source registry
+    has credentials of its own, and swapping the environment would race the other threads.
+    So the client's tracking and registry stores (the `store` properties of
+    `MlflowClient._tracking_client` and of its registry client) are replaced by REST stores
+    built with `host_creds`.
+    """
+    from mlflow.store.model_registry.rest_store import RestStore as RegistryRestStore
+    from mlflow.store.tracking.rest_store import RestStore as TrackingRestStore
+
+    for owner, store in (
+        (client._tracking_client, TrackingRestStore(host_creds)),
+        (client._get_registry_client(), RegistryRestStore(host_creds)),
+    ):
+        pinned = type(f"Pinned{type(owner).__name__}", (type(owner),), {"store": store})
+        owner.__class__ = pinned

@@ -18,7 +18,14 @@ from controller.registry import mlflow_private
 from controller.registry.client import Connection
 from controller.registry.errors import rejects_name_lists
 from controller.registry.filters import filterable, like_any, name_filters, paginate, quote
-from controller.state import LastApplied, LiveModel, LiveState, LiveVersion, normalize_version
+from controller.state import (
+    LastApplied,
+    LiveModel,
+    LiveState,
+    LiveVersion,
+    VersionFacts,
+    normalize_version,
+)
 
 VERSIONS_PAGE_SIZE = 10_000
 MODELS_PAGE_SIZE = 1_000  # the most registered models an MLflow search returns at once
@@ -52,12 +59,16 @@ class StateReads(Connection):
             found |= searched
             direct, denied = self._read_directly([n for n in wanted if n not in found])
             found |= direct
-            versions = self._search_versions(sorted(n for n in found if filterable(n)))
+            facts = self._search_versions(sorted(n for n in found if filterable(n)))
             for name in (n for n in found if not filterable(n)):
-                versions[name] = self._versions_of(name)
+                facts[name] = self._versions_of(name)
         return LiveState(
             models={
-                name: replace(model, versions=versions.get(name, {}))
+                name: replace(
+                    model,
+                    versions={v: f.status for v, f in facts.get(name, {}).items()},
+                    facts=facts.get(name, {}),
+                )
                 for name, model in found.items()
             },
             denied=frozenset(denied),
@@ -78,7 +89,7 @@ class StateReads(Connection):
 
     def _search_registered_models(self, **search: Any) -> Any:
         """MLflow's registered-model search without the 3.x client's prompt filter, which
-        servers older than prompts reject (see `mlflow_private.registry_store`)."""
+        finds nothing on servers older than prompts (see `mlflow_private.registry_store`)."""
         return mlflow_private.registry_store(self.client).search_registered_models(**search)
 
     def _search_models(self, names: list[str]) -> dict[str, LiveModel]:
@@ -154,10 +165,12 @@ class StateReads(Connection):
             models = pool.map(lambda n: _live_model(self.client.get_registered_model(n)), found)
             return {model.name: model for model in models}
 
-    def _search_versions(self, names: list[str]) -> dict[str, dict[int, str]]:
-        versions: dict[str, dict[int, str]] = {}
+    def _search_versions(self, names: list[str]) -> dict[str, dict[int, VersionFacts]]:
+        """What the search says of each version: its status, and the facts evidence starts
+        from (tags, run, creator, times, source), so no version is read again."""
+        versions: dict[str, dict[int, VersionFacts]] = {}
         for version in self._all_versions(names):
-            versions.setdefault(version.name, {})[int(version.version)] = str(version.status)
+            versions.setdefault(version.name, {})[int(version.version)] = version_facts(version)
         return versions
 
     def _all_versions(self, names: list[str]) -> list[Any]:
@@ -178,7 +191,7 @@ class StateReads(Connection):
                 )
         return versions
 
-    def _versions_of(self, name: str) -> dict[int, str]:
+    def _versions_of(self, name: str) -> dict[int, VersionFacts]:
         """Versions of a model no filter can name exactly: a LIKE search, then the exact name."""
         search = partial(
             self.client.search_model_versions,
@@ -186,7 +199,7 @@ class StateReads(Connection):
             max_results=VERSIONS_PAGE_SIZE,
         )
         return {
-            int(version.version): str(version.status)
+            int(version.version): version_facts(version)
             for version in paginate(search)
             if version.name == name
         }
@@ -199,12 +212,25 @@ class StateReads(Connection):
 
 
 def _live_models(found: Iterable[Any]) -> dict[str, LiveModel]:
-    """Registered models by name, prompts left out (MLflow keeps them as registered models)."""
-    return {
-        registered.name: _live_model(registered)
-        for registered in found
-        if (registered.tags or {}).get(mlflow_private.PROMPT_TAG) != "true"
-    }
+    return {registered.name: _live_model(registered) for registered in found}
+
+
+_NO_TAGS: dict[str, str] = {}
+
+
+def version_facts(version: Any) -> VersionFacts:
+    """A searched (or read) version as plain data; most have no tags, and share one empty map."""
+    tags = version.tags or {}
+    return VersionFacts(
+        status=str(version.status),
+        created_ms=version.creation_timestamp,
+        creator=version.user_id or None,
+        description=version.description or None,
+        tags={str(k): str(v) for k, v in tags.items()} if tags else _NO_TAGS,
+        run_id=version.run_id or None,
+        source=str(version.source or ""),
+        model_id=getattr(version, "model_id", None) or None,
+    )
 
 
 def _live_model(registered: Any) -> LiveModel:

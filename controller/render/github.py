@@ -71,10 +71,9 @@ def plan_annotations(plan: Plan) -> str:
         )
         for e in plan.errors
     ]
+    title = "outside the target" if plan.target else "registry plan warning"
     lines += [
-        annotation(
-            "warning", e.message, file=e.file, line=e.line, col=e.col, title="outside the target"
-        )
+        annotation("warning", e.message, file=e.file, line=e.line, col=e.col, title=title)
         for e in plan.warnings
     ]
     lines += [

@@ -43,6 +43,8 @@ def _flat(entry: HistoryEntry) -> dict[str, str | int | bool | None]:
         "alias": entry.alias,
         "from": entry.from_version,
         "to": entry.to_version,
+        "from_copy": entry.from_copy,
+        "to_copy": entry.to_copy,
         "kind": entry.kind,
         "holds": entry.holds,
         "subject": entry.commit.subject,

@@ -33,6 +33,8 @@ MAX_CHARS = 65_000
 SUMMARY_MAX_CHARS = 250_000
 # Tables with more rows than this fold into <details>, so a big plan stays skimmable.
 FOLD_ROWS = 20
+# The share of the limit kept for evidence when choosing how to lay out the rows.
+_EVIDENCE_SHARE = 20
 NONE = "—"
 STATUS_ICONS = {"applied": "✅", "failed": "❌", "skipped": "⏭️", "unknown": "❓"}
 
@@ -68,6 +70,13 @@ def version_cell(model: str, version: int | None, base: str | None) -> str:
     if base is None:
         return str(version)
     return f"[{version}]({base}/#/models/{quote(model, safe='')}/versions/{version})"
+
+
+def target_cell(change: Change, base: str | None) -> str:
+    """What the alias is to hold: a version, or the copy and where it comes from."""
+    if change.copy_from is not None:
+        return escape(change.target)
+    return version_cell(change.model, change.to_version, base)
 
 
 def _row(cells: Sequence[str]) -> str:
@@ -116,7 +125,7 @@ def _change_tables(changes: Sequence[Change], base: str | None) -> list[str]:
             [
                 escape(c.alias),
                 version_cell(model, c.from_version, base),
-                version_cell(model, c.to_version, base),
+                target_cell(c, base),
                 escape(words.reason(c)),
                 *([_gates_cell(c)] if gated else []),
                 *([_status_cell(c)] if isinstance(c, ChangeResult) else []),
@@ -127,6 +136,24 @@ def _change_tables(changes: Sequence[Change], base: str | None) -> list[str]:
         lines += [f"#### {escape(model)}", "", *_table(header, cells)]
     summary = f"{count(len(changes), 'change')} in {count(len(by_model), 'model')}"
     return _fold(summary, lines, len(changes))
+
+
+def _summary_table(changes: Sequence[Change], base: str | None) -> list[str]:
+    """Every change as one row of one table: model, alias, from -> to, reason, gate result."""
+    rows = [
+        [
+            escape(c.model),
+            escape(c.alias),
+            f"{version_cell(c.model, c.from_version, base)} → "
+            f"{version_cell(c.model, c.to_version, base)}",
+            escape(words.reason(c)),
+            _gates_cell(c),
+        ]
+        for c in changes
+    ]
+    body = _table(["model", "alias", "from → to", "reason", "gates"], rows)
+    models = len({c.model for c in changes})
+    return _fold(f"{count(len(changes), 'change')} in {count(models, 'model')}", body, len(rows))
 
 
 def _bold(headline: tuple[str, str], icon: str = "") -> str:
@@ -180,7 +207,7 @@ def _evidence_table(change: Change, base: str | None) -> list[str]:
     title = (
         f"**{escape(change.address)}**: "
         f"{version_cell(change.model, change.from_version, base)} → "
-        f"{version_cell(change.model, change.to_version, base)} ({change.reason})"
+        f"{target_cell(change, base)} ({change.reason})"
     )
 
     def both(fact: Callable[[VersionEvidence], str]) -> list[str]:
@@ -259,9 +286,17 @@ def plan(plan: Plan, limit: int = MAX_CHARS, full_plan_url: str | None = None) -
         lines += ["#### Ownership", "", *(_ownership_line(c) for c in plan.ownership), ""]
     lines += _deletion_warnings(plan.changes)
     tail = _unmanaged(plan, base) + _errors(plan) + _warnings(plan)
-    tables = _change_tables(plan.changes, base)
-    if _length(lines) + _length(tables) + _length(tail) > limit:  # a row for every change first
-        tables = _change_tables(plan.changes, None)
+    # A row for every change comes first: a table per model, else one table of every change
+    # (a heading and a header per model cost more than the row), with links while they fit.
+    room_for_tables = limit - _length(lines) - _length(tail) - limit // _EVIDENCE_SHARE
+    for tables in (
+        _change_tables(plan.changes, base),
+        _change_tables(plan.changes, None),
+        _summary_table(plan.changes, base),
+        _summary_table(plan.changes, None),
+    ):
+        if _length(tables) <= room_for_tables:
+            break
     lines += tables
     where = f"[the job summary]({full_plan_url})" if full_plan_url else "the text output"
     room = limit - _length(lines) - _length(tail) - len(_MORE_EVIDENCE) - len(where) - 100
@@ -270,6 +305,9 @@ def plan(plan: Plan, limit: int = MAX_CHARS, full_plan_url: str | None = None) -
         lines += ["#### Evidence", "", *shown]
     if left_out:
         lines += [_MORE_EVIDENCE.format(count(left_out, "more change"), where), ""]
+    brief = sum(1 for c in plan.changes if c.evidence and not c.evidence.detailed)
+    if brief:
+        lines += [_NOT_DETAILED.format(count(brief, "more change")), ""]
     return truncate("\n".join(lines + tail).rstrip("\n"), limit)
 
 
@@ -283,6 +321,10 @@ def _ownership_line(change: OwnershipChange) -> str:
 
 
 _MORE_EVIDENCE = "…and the evidence of {}, left out to fit GitHub's comment limit: see {}."
+_NOT_DETAILED = (
+    "…and {}: evidence in detail is read for the first changes only (failing ones first); "
+    "every change's gates are checked, and its facts are in the text output and the JSON plan."
+)
 
 
 def _length(lines: Sequence[str]) -> int:
@@ -299,6 +341,8 @@ def _evidence_within(
     for change in failing_first:
         if change.evidence is None or change.evidence.to_version is None:
             continue  # nothing to show: neither shown nor left out
+        if not change.evidence.detailed:
+            continue  # counted apart: its evidence was never read in full
         block = [] if left_out else _evidence_table(change, base)
         if left_out or _length(shown) + _length(block) > room:
             left_out += 1
@@ -333,7 +377,8 @@ def _errors(plan: Plan) -> list[str]:
 def _warnings(plan: Plan) -> list[str]:
     if not plan.warnings:
         return []
-    return ["#### Warnings (outside the target; not blocking)", "", *_problem_table(plan.warnings)]
+    why = "outside the target; not blocking" if plan.target else "not blocking"
+    return [f"#### Warnings ({why})", "", *_problem_table(plan.warnings)]
 
 
 def _problem_table(problems: list[PlanProblem]) -> list[str]:

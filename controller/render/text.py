@@ -26,11 +26,11 @@ def _line(lead: str, detail: str) -> str:
 def change_line(change: Change) -> str:
     symbol = SYMBOLS[change.action]
     if change.action == "create":
-        values = f"{change.to_version}"
+        values = change.target
     elif change.action == "delete":
         values = f"{change.from_version}"
     else:
-        values = f"{change.from_version} -> {change.to_version}"
+        values = f"{change.from_version} -> {change.target}"
     return f"{symbol} {change.address}: {values} ({words.reason(change)})"
 
 
@@ -49,12 +49,16 @@ def evidence_lines(change: Change) -> list[str]:
         if version is None:
             continue
         diff = found.signature_diff if side == "to" else None
-        lines.append(
-            f"{side:>4} v{version.version}: {words.created(version)}, {version.status}, "
-            f"{words.run(version)}, "
-            f"signature {words.signature(version, diff)}; {words.metrics(version)}; "
-            f"tags {words.tags(version)}"
-        )
+        head = f"{side:>4} v{version.version}: {words.created(version)}, {version.status}, "
+        if found.detailed:
+            head += (
+                f"{words.run(version)}, signature {words.signature(version, diff)}; "
+                f"{words.metrics(version)}; "
+            )
+        else:  # what the search returned, and any metric a gate read
+            gated = f"{words.metrics(version)}; " if version.metrics else ""
+            head += f"{words.run(version)}; {gated}"
+        lines.append(f"{head}tags {words.tags(version)}")
     lines += [words.gate_mark(result) for result in change.gates]
     return [f"      {line}" for line in lines]
 
@@ -90,7 +94,11 @@ def plan(plan: Plan) -> str:
         lines += [f"  {e.where + ': ' if e.where else ''}{e.message}" for e in plan.errors]
         lines.append("")
     if plan.warnings:
-        lines.append("Warnings (outside the target; they do not block it):")
+        lines.append(
+            "Warnings (outside the target; they do not block it):"
+            if plan.target
+            else "Warnings (they do not block the plan):"
+        )
         lines += [f"  {e.where + ': ' if e.where else ''}{e.message}" for e in plan.warnings]
         lines.append("")
     lines.append(_line(*plan_headline(plan)))
@@ -119,6 +127,10 @@ def problems(problems: list[Problem], path: str, models: int | None) -> str:
     return "\n".join(lines)
 
 
+def _side(version: int | None, copy: str | None) -> str:
+    return f"{copy} (copy)" if copy else show_version(version)
+
+
 def history(entries: list[HistoryEntry]) -> str:
     """Aligned columns: date, commit, author, address, from -> to, kind, subject."""
     rows = [
@@ -127,7 +139,7 @@ def history(entries: list[HistoryEntry]) -> str:
             e.commit.sha[:7],
             e.commit.author,
             f"{e.model}@{e.alias}",
-            f"{show_version(e.from_version)} -> {show_version(e.to_version)}",
+            f"{_side(e.from_version, e.from_copy)} -> {_side(e.to_version, e.to_copy)}",
             f"{e.kind} (held)" if e.holds else e.kind,
             e.commit.subject,
         ]

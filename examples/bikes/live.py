@@ -2,7 +2,8 @@
 
 The manifest lives in a scratch git repository, so the demo never edits this checkout's
 registry.yaml: promote and rollback commit there, apply reads it, and a client thread keeps
-scoring against `serve`, recording which version answered each request.
+scoring against `serve`, recording which version answered each request. The repository is
+kept afterwards, with its commits, for the reader to try things in.
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ def served_version(url: str) -> str:
     return get_json(f"{url}/version")[1]["version"]
 
 
-def live(tracking_uri: str, manifest: Path, promote_to: str, refresh: float = 1.0) -> None:
+def live(tracking_uri: str, manifest: Path, promote_to: str, refresh: float = 1.0) -> Path:
+    """Promote and roll back while serving; the scratch repository is kept for a look after."""
     repo = scratch_repo(manifest)
     # Commands run here, not in the scratch repository: a relative sqlite:/// URI stays valid.
     target = ("-f", str(repo / "registry.yaml"), "--tracking-uri", tracking_uri)
@@ -130,7 +132,6 @@ def live(tracking_uri: str, manifest: Path, promote_to: str, refresh: float = 1.
             scorer.join()
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
-        shutil.rmtree(repo, ignore_errors=True)
     failed = [a for a in scorer.answers if a[0] != 200]
     order = [
         v for i, (_, v) in enumerate(scorer.answers) if i == 0 or v != scorer.answers[i - 1][1]
@@ -141,6 +142,7 @@ def live(tracking_uri: str, manifest: Path, promote_to: str, refresh: float = 1.
     )
     if failed or order != [before, promote_to, before]:
         sys.exit("serving did not follow the alias cleanly")
+    return repo
 
 
 def _answers(url: str) -> bool:

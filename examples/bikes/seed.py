@@ -10,6 +10,8 @@ Idempotent: if `bikes` already has every version, nothing is trained.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import tempfile
 import warnings
@@ -61,9 +63,12 @@ def pipeline(estimator: RegressorMixin) -> Pipeline:
 
 
 def quiet_mlflow() -> None:
-    """Hide advisory messages that are noise for this demo."""
+    """Hide advisory messages that are noise for this demo: its stderr is for problems."""
     warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
     warnings.filterwarnings("ignore", category=FutureWarning)
+    # MLflow's INFO lines (creating the database tables, the experiment): the demo says what
+    # it does on stdout.
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
     for noisy in ("mlflow.utils.environment", "mlflow.utils.uv_utils", "mlflow.pyfunc"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
@@ -86,7 +91,9 @@ def log_version(description: str, fitted: Pipeline, X_train, metrics: dict[str, 
             # Explicit requirements skip MLflow's slow import-capturing inference.
             pip_requirements=["mlflow", "scikit-learn", "joblib", "pandas"],
         )
-    version = mlflow.register_model(info.model_uri, MODEL_NAME).version
+    # register_model announces each registration on stderr; the demo prints its own line.
+    with contextlib.redirect_stderr(io.StringIO()):
+        version = mlflow.register_model(info.model_uri, MODEL_NAME).version
     MlflowClient().update_model_version(MODEL_NAME, version, description=description)
     return str(version)
 

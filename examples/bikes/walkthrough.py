@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 from args import example_parser
+from live import TOOL, run
 from live import live as promote_and_roll_back_live
-from live import run
 from seed import seed
 from use import approved_versions, use
 
@@ -46,7 +46,31 @@ def main() -> None:
     candidates = [v for v in approved_versions(client) if v != champion]
     if not candidates:
         sys.exit("no approved version other than the champion to promote")
-    promote_and_roll_back_live(args.tracking_uri, args.manifest, candidates[0])
+    repo = promote_and_roll_back_live(args.tracking_uri, args.manifest, candidates[0])
+    print(try_next(repo, args.tracking_uri))
+
+
+def try_next(repo: Path, tracking_uri: str) -> str:
+    """Where the scratch repository is, and three things to do with it next."""
+    tool = os.path.relpath(TOOL) if TOOL.startswith(os.getcwd()) else TOOL
+    mlflow_cli = str(Path(tool).parent / "mlflow")
+    manifest = repo / "registry.yaml"
+    target = f"-f {manifest} --tracking-uri {tracking_uri}"
+    return "\n".join(
+        [
+            "",
+            f"The demo's scratch repository is kept: {repo}",
+            "(its registry.yaml, and one commit per promotion and rollback).",
+            "",
+            "Three things to try next:",
+            f"  1. Who moved bikes@champion, and when:  git -C {repo} log --oneline; "
+            f"{tool} history bikes champion -f {manifest}",
+            f"  2. Promote again, by hand:  {tool} promote bikes champion latest "
+            f"{target}; {tool} plan {target}; {tool} apply {target}",
+            f"  3. See the aliases in MLflow's UI:  {mlflow_cli} ui --backend-store-uri "
+            f"{tracking_uri}, then open http://127.0.0.1:5000/#/models/bikes",
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,174 @@
+"""Evidence reads that scale (issue 22), against a real server: what each plan and apply asks
+of the registry, counted per endpoint, and what the reviewer is shown from it.
+
+The versions search already carries every version's tags, run, creator and times, on SQLite
+and on PostgreSQL (`make test-postgres` runs this file there too): no version is read again.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from controller.review import DETAILED_CHANGES
+from testing.cli import CliResult, invoke_cli
+from testing.proxy import FORWARD, fault_proxy
+
+pytestmark = pytest.mark.server
+
+NOW = "2040-01-01T00:00:00Z"
+SEARCH_VERSIONS = "/api/2.0/mlflow/model-versions/search"
+
+
+def endpoints(calls: list[tuple[str, str]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _, endpoint in calls:
+        name = endpoint.split("/mlflow/", 1)[1]
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def cli(uri: str, *args: str) -> CliResult:
+    return invoke_cli(*args, "--tracking-uri", uri, env={"MLFLOW_GITOPS_NOW": NOW})
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[[str], str]:
+    def _write(text: str) -> str:
+        path = tmp_path / "registry.yaml"
+        path.write_text(text, encoding="utf-8")
+        return str(path)
+
+    return _write
+
+
+@pytest.fixture
+def run_versions(server_client) -> Callable[..., list[str]]:
+    """Factory: models whose versions 1 and 2 come from runs of one experiment, each with an
+    rmse and a source under its run's artifacts (`<experiment>/<run>/artifacts/model`)."""
+    experiment = server_client.create_experiment(f"evidence-{uuid.uuid4().hex[:8]}")
+
+    def _make(count: int, tags: dict[str, str] | None = None) -> list[str]:
+        names = []
+        for _ in range(count):
+            name = f"runs{uuid.uuid4().hex[:8]}"
+            server_client.create_registered_model(name)
+            for rmse in (2.0, 1.0):
+                run = server_client.create_run(experiment)
+                server_client.log_metric(run.info.run_id, "rmse", rmse)
+                server_client.create_model_version(
+                    name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id
+                )
+            for key, value in (tags or {}).items():
+                server_client.set_model_version_tag(name, "2", key, value)
+            server_client.set_registered_model_alias(name, "champion", "1")
+            names.append(name)
+        return names
+
+    return _make
+
+
+def manifest(names: list[str], gates: str = "") -> str:
+    lines = ["version: 1", "models:"]
+    for name in names:
+        lines += [f"  {name}:", "    aliases: {champion: 2}"]
+        if gates:
+            lines += ["    gates:", f"      champion: {gates}"]
+    return "\n".join(lines) + "\n"
+
+
+def test_version_facts_come_from_the_search_and_runs_from_one_search_per_experiment(
+    mlflow_server: str, write, run_versions, rest_calls
+) -> None:
+    names = run_versions(3, tags={"validation_status": "approved"})
+    rest_calls.clear()
+    result = cli(mlflow_server, "plan", "-f", write(manifest(names)), "--format", "json")
+    assert result.code == 0, result.err
+    changes = json.loads(result.out)["changes"]
+    assert all(c["evidence"]["to"]["tags"] == {"validation_status": "approved"} for c in changes)
+    assert [c["evidence"]["to"]["metrics"] for c in changes] == [{"rmse": 1.0}] * 3
+    assert [c["evidence"]["from"]["metrics"] for c in changes] == [{"rmse": 2.0}] * 3
+    counts = endpoints(rest_calls)
+    # Tags came back with the search: no version is read again, and no probe is needed.
+    assert "model-versions/get" not in counts
+    # Six runs of one experiment: one search, not six `runs/get`.
+    assert counts.get("runs/search") == 1 and "runs/get" not in counts
+    # The sources name where the MLmodel is: no download URI is asked for.
+    assert "model-versions/get-download-uri" not in counts
+
+
+def test_a_search_that_leaves_tags_out_has_gated_versions_read_alone(
+    mlflow_server: str, write, run_versions
+) -> None:
+    names = run_versions(2, tags={"validation_status": "approved"})
+    gated = manifest(names, gates="{require_tags: {validation_status: approved}}")
+
+    def no_tags(reply: bytes) -> bytes:
+        data = json.loads(reply)
+        for version in data.get("model_versions", []):
+            version.pop("tags", None)
+        return json.dumps(data).encode()
+
+    with fault_proxy(mlflow_server) as proxy:
+        proxy.add(FORWARD, method="GET", path=SEARCH_VERSIONS, rewrite=no_tags)
+        result = cli(proxy.url, "plan", "-f", write(gated), "--format", "json")
+        reads = proxy.count("GET", "/model-versions/get")
+        reads -= proxy.count("GET", "/model-versions/get-download-uri")
+    assert result.code == 0, result.out + result.err
+    plan = json.loads(result.out)
+    assert plan["errors"] == []
+    assert all(g["passed"] for c in plan["changes"] for g in c["gates"])
+    # No searched version shows a tag: each gated change's two versions are read alone.
+    assert reads == 2 * len(names)
+
+
+def test_only_the_first_changes_are_detailed_and_the_rest_carry_their_facts(
+    mlflow_server: str, write, run_versions, rest_calls
+) -> None:
+    names = run_versions(DETAILED_CHANGES + 2)
+    rest_calls.clear()
+    result = cli(mlflow_server, "plan", "-f", write(manifest(names)), "--format", "json")
+    assert result.code == 0, result.err
+    changes = json.loads(result.out)["changes"]
+    detailed = [c for c in changes if c["evidence"]["detailed"]]
+    assert len(detailed) == DETAILED_CHANGES
+    rest = [c for c in changes if not c["evidence"]["detailed"]]
+    assert [c["evidence"]["to"]["metrics"] for c in rest] == [{}, {}]
+    assert all(c["evidence"]["to"]["run_id"] and c["evidence"]["to"]["created_at"] for c in rest)
+    # The detailed changes' runs, in one search (of one experiment; fewer than 100 runs).
+    assert endpoints(rest_calls)["runs/search"] == 1
+
+
+def test_apply_reads_no_evidence_without_gates(
+    mlflow_server: str, write, run_versions, server_client, rest_calls
+) -> None:
+    names = run_versions(3)
+    rest_calls.clear()
+    result = cli(mlflow_server, "apply", "-f", write(manifest(names)), "--auto-approve")
+    assert result.code == 0, result.out + result.err
+    counts = endpoints(rest_calls)
+    for evidence in ("model-versions/get", "model-versions/get-download-uri", "runs/get"):
+        assert evidence not in counts
+    assert "runs/search" not in counts
+    assert all(server_client.get_registered_model(n).aliases == {"champion": "2"} for n in names)
+
+
+def test_apply_reads_what_a_metric_gate_needs_and_no_more(
+    mlflow_server: str, write, run_versions, server_client, rest_calls
+) -> None:
+    names = run_versions(2)
+    rest_calls.clear()
+    path = write(manifest(names, gates="{metrics: {rmse: {max: 1.5}}}"))
+    result = cli(mlflow_server, "apply", "-f", path, "--auto-approve")
+    assert result.code == 0, result.out + result.err
+    counts = endpoints(rest_calls)
+    # The proposed versions' runs (one search) and their rmse as logged (one history each);
+    # no MLmodel and nothing of the replaced versions: no gate reads them.
+    assert counts["runs/search"] == 1
+    assert counts["metrics/get-history"] == len(names)
+    assert "model-versions/get-download-uri" not in counts
+    assert all(server_client.get_registered_model(n).aliases == {"champion": "2"} for n in names)
