@@ -206,3 +206,18 @@ def test_apply_off_the_default_branch_warns_naming_both(
         "what it declares may not be what is merged"
     ]
     assert server_client.get_registered_model(model).aliases == {"prod": "2"}
+
+
+def test_promote_of_a_mistyped_model_suggests_the_declared_one_and_edits_nothing(
+    tmp_path: Path, mlflow_server: str, make_model: Callable[..., str]
+) -> None:
+    model = make_model("fraud", versions=2)
+    typo = model[1] + model[0] + model[2:]  # `rfaud…`: two letters swapped
+    (tmp_path / "registry.yaml").write_text(manifest(model, {"champion": 1}))
+    before = (tmp_path / "registry.yaml").read_text()
+    code, _, err = cli(tmp_path, "promote", typo, "champion", "2", server=mlflow_server)
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        f"error: no registered model named {typo!r} in the registry; did you mean {model!r}?"
+    )
+    assert (tmp_path / "registry.yaml").read_text() == before
