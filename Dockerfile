@@ -23,7 +23,9 @@ FROM python:3.11.14-slim-bookworm
 RUN apt-get update \
     && apt-get install -y --no-install-recommends git openssh-client ca-certificates \
     && rm -rf /var/lib/apt/lists/*
-RUN useradd --system --uid 10001 --user-group --no-create-home \
+# Its home is the state dir, owned by it: writable under `docker run` as well as on the
+# Kubernetes emptyDir that replaces it.
+RUN useradd --system --uid 10001 --user-group --create-home \
     --home-dir /var/lib/mlflow-gitops --shell /usr/sbin/nologin mlflow-gitops
 COPY --from=build /app/.venv /app/.venv
 # HOME on the writable state dir: git and MLflow may write there; the root is read-only.

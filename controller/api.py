@@ -33,7 +33,7 @@ from controller.notify import Event, apply_event, error_event, notify, plan_even
 from controller.output import redact, without_credentials
 from controller.ownership import former_identities, owner_identity
 from controller.plan import make_plan, targeting, within_target
-from controller.promotion import Delivery, promote, rollback
+from controller.promotion import Delivery, promote, promote_copy, rollback
 from controller.provenance import provenance
 from controller.records import (
     confirm_deletions,
@@ -101,6 +101,7 @@ __all__ = [
     "plan_event",
     "plan_to_apply",
     "promote",
+    "promote_copy",
     "receivers",
     "registry_ref",
     "rollback",

@@ -351,14 +351,21 @@ class VersionOrLatest(click.ParamType):
 @cli.command()
 @click.argument("model")
 @click.argument("alias")
-@click.argument("version", type=VersionOrLatest())
+@click.argument("version", type=VersionOrLatest(), required=False)
+@click.option(
+    "--from",
+    "from_source",
+    metavar="SOURCE[@ALIAS]",
+    help="Copy what ALIAS (default: the same alias) holds in the source registry SOURCE now.",
+)
 @manifest_option
 @edit_options
 @target_options
 def promote(
     model: str,
     alias: str,
-    version: int | Literal["latest"],
+    version: int | Literal["latest"] | None,
+    from_source: str | None,
     manifest_path: str,
     offline: bool,
     delivery: api.Delivery,
@@ -367,7 +374,26 @@ def promote(
     """Point MODEL@ALIAS at VERSION in the manifest, editing only that value.
 
     VERSION `latest` is the newest READY version, under the alias's track policy if it has one.
+    With --from SOURCE[@ALIAS], it is a copy, {source: SOURCE, version: V}, where V is the
+    version that ALIAS holds in the source registry now.
     """
+    if (version is None) == (from_source is None):
+        raise UsageError("give a VERSION or --from SOURCE[@ALIAS], not both")
+    if from_source is not None:
+        if offline:
+            raise UsageError("--from reads the source registry; it cannot be --offline")
+        source, _, source_alias = from_source.partition("@")
+        edit = api.promote_copy(
+            manifest_path,
+            model,
+            alias,
+            source,
+            source_alias=source_alias or None,
+            delivery=delivery,
+        )
+        out(text.edit(edit))
+        return 0
+    assert version is not None
     edit = api.promote(
         manifest_path, model, alias, version, flags=flags, offline=offline, delivery=delivery
     )

@@ -29,7 +29,8 @@ class EditSubject:
     to_version: int
 
 
-def write(kind: EditKind, model: str, alias: str, from_version: int | None, to: int) -> str:
+def write(kind: EditKind, model: str, alias: str, from_version: int | None, to: int | str) -> str:
+    """The subject and trailers; `to` is a version, or a copy as plans name it."""
     was = show_version(from_version)
     return (
         f"{kind} {model}@{alias}: {was} -> {to}\n\n"

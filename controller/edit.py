@@ -25,8 +25,10 @@ _STR_TAG = "tag:yaml.org,2002:str"
 Tree = dict[str, Any]
 
 
-def set_alias(text: str, model: str, alias: str, version: int) -> str:
-    """Return `text` with models.MODEL.aliases.ALIAS set to VERSION, adding keys as needed."""
+def set_alias(text: str, model: str, alias: str, version: int | str) -> str:
+    """Return `text` with models.MODEL.aliases.ALIAS set to VERSION, adding keys as needed.
+
+    VERSION may be a flow mapping's text (a copy, `{source: staging, version: 7}`)."""
     root = compose_manifest(text)
     if not isinstance(root, yaml.MappingNode):
         raise EditError("the manifest is not a mapping")
@@ -43,7 +45,7 @@ def set_alias(text: str, model: str, alias: str, version: int) -> str:
     entry = _find(node, alias)
     if entry is None:
         return _add_entry(text, node, parent_column, {alias: version})
-    return _replace_scalar(text, entry[1], str(version))
+    return _replace_value(text, entry[1], str(version))
 
 
 def _find(mapping: yaml.MappingNode, key: str) -> tuple[yaml.Node, yaml.Node] | None:
@@ -54,16 +56,20 @@ def _find(mapping: yaml.MappingNode, key: str) -> tuple[yaml.Node, yaml.Node] | 
     return None
 
 
-def _nested(keys: list[str], alias: str, version: int) -> Tree:
+def _nested(keys: list[str], alias: str, version: int | str) -> Tree:
     tree: Tree = {alias: version}
     for key in reversed(keys):
         tree = {key: tree}
     return tree
 
 
-def _replace_scalar(text: str, node: yaml.Node, value: str) -> str:
+def _replace_value(text: str, node: yaml.Node, value: str) -> str:
+    """A version, or a copy written in flow style, replaced by `value`; a copy in block style
+    spans lines whose layout is the author's: that one is edited by hand."""
+    if isinstance(node, yaml.MappingNode) and node.flow_style:
+        return text[: node.start_mark.index] + value + text[node.end_mark.index :]
     if not isinstance(node, yaml.ScalarNode):
-        raise EditError("the alias's value is not a single version")
+        raise EditError("the alias's value is not a single version or a one-line copy")
     start, end = node.start_mark.index, node.end_mark.index
     # An empty value (`champion:`) has a zero-width span right after the colon.
     if start == end:
@@ -131,7 +137,7 @@ def _flow(tree: Tree, style: str | None) -> str:
     return ", ".join(parts)
 
 
-def _flow_value(value: Tree | int, style: str | None) -> str:
+def _flow_value(value: Tree | int | str, style: str | None) -> str:
     return "{" + _flow(value, style) + "}" if isinstance(value, dict) else str(value)
 
 

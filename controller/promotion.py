@@ -18,7 +18,13 @@ from typing import Literal
 from controller import commit_message
 from controller.commit_message import EditKind
 from controller.edit import set_alias
-from controller.errors import EditError, GitError, PromotionError, RegistryUnreachable
+from controller.errors import (
+    EditError,
+    GitError,
+    PromotionError,
+    RegistryError,
+    RegistryUnreachable,
+)
 from controller.gitops import check_can_commit, commit_on_new_branch, manifest_revisions, push
 from controller.history import alias_changes, select
 from controller.manifest import (
@@ -29,9 +35,11 @@ from controller.manifest import (
     load_manifest,
     parse_manifest,
 )
+from controller.output import redact
 from controller.plan import version_problem
 from controller.policy import TrackPolicy, check_alias_name
 from controller.registry import Registry, open_registry, registry_ref
+from controller.registry.sources import open_source
 from controller.suggest import did_you_mean
 from controller.target import TargetFlags
 from controller.tracking import newest_match, wanted
@@ -60,6 +68,8 @@ class AliasRequest:
     registry: Registry | None = None
     # The version was just read as READY (`latest`): the registry is named, not asked again.
     version_checked: bool = False
+    # A copy (`promote --from`): written instead of the version, which is the source's number.
+    copy: CopyFrom | None = None
     delivery: Delivery = field(default_factory=Delivery)
 
     @property
@@ -91,6 +101,50 @@ def promote(
         version = newest_version(loaded, model, alias, registry)
     request = AliasRequest(
         "promote", model, alias, version, registry, version_checked=checked, delivery=delivery
+    )
+    return edit_alias(loaded, request)
+
+
+def promote_copy(
+    path: str,
+    model: str,
+    alias: str,
+    source: str,
+    *,
+    source_alias: str | None = None,
+    delivery: Delivery = Delivery(),
+) -> AliasEdit:
+    """Point MODEL@ALIAS at a copy of what SOURCE_ALIAS (default: ALIAS) holds in the source
+    registry now: `{source: SOURCE, version: V}`. Refused when the source has no such alias."""
+    try:
+        check_model_name(model)
+        check_alias_name(alias)
+        check_alias_name(source_alias or alias)
+    except ValueError as exc:
+        raise PromotionError(str(exc)) from None
+    loaded = load_manifest(path)
+    declared = loaded.manifest.sources.get(source)
+    if declared is None:
+        known = ", ".join(sorted(loaded.manifest.sources)) or "none are declared"
+        raise PromotionError(f"--from {source}: no such source under sources in {path} ({known})")
+    wanted = source_alias or alias
+    registry = open_source(source, declared.tracking_uri)
+    try:
+        version = registry.alias_version(model, wanted)
+    except RegistryError as exc:
+        raise PromotionError(f"--from {source}: {exc}") from None
+    if version is None:
+        raise PromotionError(
+            f"source {source!r} ({redact(declared.tracking_uri)}) has no {model}@{wanted}; "
+            "nothing was edited"
+        )
+    request = AliasRequest(
+        "promote",
+        model,
+        alias,
+        version,
+        delivery=delivery,
+        copy=CopyFrom(source=source, version=version),
     )
     return edit_alias(loaded, request)
 
@@ -175,8 +229,10 @@ def edit_alias(loaded: LoadedManifest, request: AliasRequest) -> AliasEdit:
     spec = loaded.manifest.models.get(model)
     declared = spec.aliases.get(alias) if spec else None
     current = declared if isinstance(declared, int) else None  # a copy's is another model's
-    if declared == version:
-        raise PromotionError(f"{model}@{alias} is already {version} in {path}")
+    wanted: int | CopyFrom = request.copy or version
+    shown = request.copy.named(model) if request.copy else str(version)
+    if declared == wanted:
+        raise PromotionError(f"{model}@{alias} is already {shown} in {path}")
     delivery = request.delivery
     if delivery.commit:
         check_can_commit(path, request.branch, delivery.remote if delivery.push else None)
@@ -186,8 +242,9 @@ def edit_alias(loaded: LoadedManifest, request: AliasRequest) -> AliasEdit:
             require_ready_version(request.registry, model, version, loaded.manifest.models)
         registry = registry_ref(request.registry)
     # Bytes, not read_text(): universal newlines would turn CRLF files into LF ones.
-    text = set_alias(Path(path).read_bytes().decode("utf-8"), model, alias, version)
-    _verify_edit(loaded, text, model, alias, version)
+    written = _flow_copy(request.copy) if request.copy else version
+    text = set_alias(Path(path).read_bytes().decode("utf-8"), model, alias, written)
+    _verify_edit(loaded, text, model, alias, wanted)
     Path(path).write_bytes(text.encode("utf-8"))
     edit = AliasEdit(
         path=path,
@@ -195,11 +252,13 @@ def edit_alias(loaded: LoadedManifest, request: AliasRequest) -> AliasEdit:
         alias=alias,
         from_version=current,
         to_version=version,
+        to_copy=request.copy.named(model) if request.copy else None,
         registry=registry,
     )
     if not delivery.commit:
         return edit
-    message = commit_message.write(request.kind, model, alias, current, version)
+    to = f"{edit.to_copy} (copy)" if edit.to_copy else version
+    message = commit_message.write(request.kind, model, alias, current, to)
     sha = commit_on_new_branch(path, request.branch, message)
     try:
         url = push(path, delivery.remote, request.branch) if delivery.push else None
@@ -234,11 +293,21 @@ def branch_stem(model: str, alias: str) -> str:
     return f"{stem}-{exact}"
 
 
-def _verify_edit(before: LoadedManifest, text: str, model: str, alias: str, version: int) -> None:
+def _flow_copy(copy: CopyFrom) -> str:
+    """`{source: staging, version: 7}`: a copy as one line of the manifest."""
+    parts = [f"source: {copy.source}"] if copy.source else []
+    if copy.model is not None:
+        parts.append(f"model: {json.dumps(copy.model)}")
+    return "{" + ", ".join([*parts, f"version: {copy.version}"]) + "}"
+
+
+def _verify_edit(
+    before: LoadedManifest, text: str, model: str, alias: str, value: int | CopyFrom
+) -> None:
     """Read the edit back: exactly one alias may differ, or nothing is written."""
     expected = before.manifest.model_dump()
     spec = expected["models"].setdefault(model, ModelSpec().model_dump())
-    spec["aliases"][alias] = version
+    spec["aliases"][alias] = value.model_dump() if isinstance(value, CopyFrom) else value
     if parse_manifest(text, before.path).manifest.model_dump() != expected:
         raise EditError(f"could not edit {before.path} safely; edit it by hand")
 

@@ -59,10 +59,11 @@ def show_duration(delta: timedelta, seconds_under_an_hour: bool = False) -> str:
 
 
 def duration_text(delta: timedelta) -> str:
-    """A duration in the manifest's own syntax (`1d12h`, `90s` as `1m30s`), which
-    parse_duration reads back to the same value: how a parsed soak is written out again."""
+    """A duration in the manifest's own syntax, which parse_duration reads back to the same
+    value: how a parsed soak is written out again. Hours up to two days (`24h`, `36h`, as
+    soaks are written), days beyond (`7d`); seconds only when there are some (`1m30s`)."""
     total = int(delta.total_seconds())
-    days, rest = divmod(total, 24 * 3600)
+    days, rest = divmod(total, 24 * 3600) if total >= 2 * 24 * 3600 else (0, total)
     hours, rest = divmod(rest, 3600)
     minutes, seconds = divmod(rest, 60)
     units = ((days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s"))

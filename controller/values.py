@@ -461,6 +461,8 @@ class AliasEdit(Record):
     alias: str
     from_version: int | None
     to_version: int
+    # A copy: where the version comes from (`staging bikes v7`), `to_version` being its number.
+    to_copy: str | None = None
     branch: str | None = None
     commit: str | None = None
     pull_request_url: str | None = None

@@ -222,15 +222,17 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer
         pytest.fail(str(exc), pytrace=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def mlflow2_server_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The 2.x server's folder: its SQLite store (``mlflow.db``), artifacts and log."""
     return tmp_path_factory.mktemp("mlflow2_server")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def mlflow2_server(mlflow2_server_root: Path) -> Iterator[str]:
     """An MLflow 2.x ``mlflow server`` (its own environment, SQLite store); yield its base URL.
+
+    Module-scoped, so its tests share one worker and one server (see `worker_group`).
 
     Without that environment the tests skip with the reason, except under CI, where they fail:
     CI must never pass by skipping the servers teams still run.

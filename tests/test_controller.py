@@ -350,7 +350,7 @@ def test_an_invalid_manifest_leaves_the_registry_as_it_was_and_the_controller_ru
         wait_until(lambda: reconciled_at(url, good, "applied"), "the first apply")
         bad = origin.push(manifest({model: {"champion": 2}}) + "  oops: [\n", "broken")
         assert push_hook(url) == 202
-        wait_until(lambda: reconciled_at(url, bad, "error"), "the broken commit to be read")
+        wait_until(lambda: reconciled_at(url, bad, "refused"), "the broken commit refused")
         broken = status(url)
         assert get(f"{url}/healthz")[0] == 200
         assert alias(server, model) == 1

@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 from testing.auth import AuthServer
 from testing.cli import invoke_cli
 from testing.models import log_label_version
+from testing.repos import commit_file, make_repo, work_tree
 from testing.server import free_port
 
 COPY_TAGS = ("registry", "model", "version", "sha256")
@@ -229,3 +230,74 @@ def test_a_source_behind_basic_auth_gets_its_own_credentials_and_the_target_none
     assert code == 0, out
     assert auth_server.admin_password not in out
     assert predictions(mlflow_server, f"models:/{name}@champion") == [4001.0, 4002.5, 3997.0]
+
+
+@pytest.mark.server
+def test_promote_from_writes_the_copy_the_source_alias_holds_and_history_names_it(
+    source_server: str, tmp_path: Path
+) -> None:
+    name = f"promo{uuid.uuid4().hex[:8]}"
+    source = MlflowClient(source_server, source_server)
+    source.create_registered_model(name)
+    log_label_version(source_server, name, 1.0)
+    log_label_version(source_server, name, 2.0)
+    source.set_registered_model_alias(name, "champion", "2")
+    repo = make_repo(tmp_path / "repo")
+    text = (
+        f"version: 1\nsources:\n  staging:\n    tracking_uri: {source_server}\n"
+        f"models:\n  {name}:\n    aliases:\n      champion: 1  # production's\n"
+    )
+    commit_file(repo, "registry.yaml", text, "declare")
+    path = work_tree(repo) / "registry.yaml"
+
+    result = invoke_cli("promote", name, "champion", "--from", "staging@shadow", "-f", str(path))
+    assert result.code == 1
+    assert f"source 'staging' ({source_server}) has no {name}@shadow" in result.err
+    assert path.read_text() == text
+
+    result = invoke_cli(
+        "promote", name, "champion", "--from", "staging", "-f", str(path), "--commit"
+    )
+    assert result.code == 0, result.err
+    assert path.read_text() == text.replace(
+        "champion: 1  #", "champion: {source: staging, version: 2}  #"
+    )
+    assert f"{name}@champion 1 -> staging {name} v2 (copy)" in result.out
+    result = invoke_cli("history", name, "champion", "-f", str(path), "--format", "json")
+    newest = json.loads(result.out)[0]
+    assert (newest["from"], newest["to"], newest["to_copy"], newest["kind"]) == (
+        1,
+        None,
+        f"staging {name} v2",
+        "promote",
+    )
+    assert newest["subject"] == f"promote {name}@champion: 1 -> staging {name} v2 (copy)"
+
+
+@pytest.mark.server
+def test_promotes_from_a_source_alias_is_checked_in_the_source_registry(
+    source_server: str, mlflow_server: str, tmp_path: Path
+) -> None:
+    name = f"gated{uuid.uuid4().hex[:8]}"
+    source = MlflowClient(source_server, source_server)
+    source.create_registered_model(name)
+    log_label_version(source_server, name, 3.0)
+    source.set_registered_model_alias(name, "challenger", "1")
+    MlflowClient(mlflow_server, mlflow_server).create_registered_model(name)
+    path = manifest(
+        tmp_path / "registry.yaml",
+        source_server,
+        name,
+        "      champion: {source: staging, version: 1}\n"
+        "    gates:\n      champion:\n"
+        "        promotes_from: {source: staging, alias: champion}\n",
+    )
+    code, out = plan(path, mlflow_server)
+    assert code == 1, out
+    assert f"staging {name} v1 does not hold champion in staging (it holds challenger)" in out
+    source.set_registered_model_alias(name, "champion", "1")
+    code, out = apply(path, mlflow_server)
+    assert code == 0, out
+    assert MlflowClient(mlflow_server, mlflow_server).get_registered_model(name).aliases == {
+        "champion": "1"
+    }

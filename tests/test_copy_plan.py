@@ -172,3 +172,18 @@ def test_a_source_credential_never_reaches_output(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("MLFLOW_GITOPS_SOURCE_STAGING_TRACKING_PASSWORD", "pw-456")
     echoed = "tok-123 pw-456 YW5uOnB3LTQ1Ng=="  # the last: base64 of ann:pw-456
     assert redact(echoed) == "*** *** ***"
+
+
+def test_an_edit_writes_a_copy_on_one_line_and_replaces_one_written_so() -> None:
+    from controller.edit import set_alias
+    from controller.errors import EditError
+
+    text = "version: 1\nmodels:\n  bikes:\n    aliases:\n      champion: 3  # prod\n"
+    copied = set_alias(text, "bikes", "champion", "{source: staging, version: 7}")
+    assert copied == text.replace("3  #", "{source: staging, version: 7}  #")
+    again = set_alias(copied, "bikes", "champion", "{source: staging, version: 8}")
+    assert again == text.replace("3  #", "{source: staging, version: 8}  #")
+    assert set_alias(again, "bikes", "champion", "4") == text.replace("3  #", "4  #")
+    block = "version: 1\nmodels:\n  bikes:\n    aliases:\n      champion:\n        version: 7\n"
+    with pytest.raises(EditError, match="one-line copy"):
+        set_alias(block, "bikes", "champion", "4")

@@ -25,7 +25,7 @@ from controller.daemon.http import Endpoints
 from controller.daemon.logs import log_line
 from controller.daemon.loop import Controller, Settings, alias_statuses, backoff, result_of
 from controller.daemon.metrics import ControllerMetrics
-from controller.daemon.service import parse_listen
+from controller.daemon.service import lock_state_dir, parse_listen
 from controller.daemon.status import ManifestStatus, Reconcile
 from controller.errors import UsageError
 from controller.manifest import parse_manifest
@@ -259,3 +259,11 @@ def test_unsigned_hooks_are_refused_and_push_hooks_are_off_without_a_secret(
     endpoints = Endpoints(controller(tmp_path))
     assert endpoints.git_hook({}, lambda limit: b"{}")[0] == 404
     assert endpoints.mlflow_hook({}, lambda limit: b"{}")[0] == 401
+
+
+def test_a_second_controller_on_the_same_state_dir_is_refused(tmp_path: Path) -> None:
+    first = lock_state_dir(tmp_path)
+    with pytest.raises(UsageError, match="another controller is using --state-dir"):
+        lock_state_dir(tmp_path)
+    first.close()
+    lock_state_dir(tmp_path).close()

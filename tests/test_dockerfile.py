@@ -83,6 +83,10 @@ def test_the_entrypoint_is_the_cli_and_the_default_command_the_controller_on_the
     workdir = RUNTIME.all("WORKDIR")[-1]
     assert state_dir.startswith(workdir + "/"), "the state dir lives on the writable volume"
     assert env_pairs(" ".join(RUNTIME.all("ENV")))["HOME"] == workdir
+    (create_user,) = [run for run in RUNTIME.all("RUN") if run.startswith("useradd")]
+    assert f"--home-dir {workdir}" in create_user and "--create-home" in create_user, (
+        "the user owns its working directory, so `docker run` can write the state there"
+    )
 
 
 def dockerignored(path: str) -> bool:

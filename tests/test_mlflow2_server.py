@@ -86,7 +86,7 @@ def test_import_plan_apply_and_promote_against_a_2x_server(
     assert f"* {bikes}: first adoption" in adopting and f"* {rides}: first adoption" in adopting
     assert "Plan: 0 to create, 0 to update, 0 to delete, 2 to adopt." in adopting
 
-    assert run("promote", bikes, "champion", "3", "-f", str(manifest), *uri) == 0
+    assert run("promote", bikes, "champion", "latest", "-f", str(manifest), *uri) == 0
     assert run("promote", bikes, "challenger", "2", "-f", str(manifest), *uri) == 0
     capsys.readouterr()
     assert run("plan", "-f", str(manifest), "--detailed-exitcode", *uri) == 2
@@ -237,3 +237,27 @@ def test_a_version_of_a_logged_model_has_no_metrics_on_a_2x_server(
     to_v2 = next(line.strip() for line in planned.splitlines() if line.strip().startswith("to v2"))
     assert to_v2.endswith("READY, no run, signature unreadable; no metrics; tags none"), planned
     assert aliases(client2, name) == {"champion": "1"}
+
+
+def test_apply_of_a_version_the_2x_server_lacks_writes_nothing(
+    tmp_path: Path,
+    mlflow2_server: str,
+    client2: MlflowClient,
+    make_model2: Callable[..., str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = make_model2("bikes", versions=2)
+    client2.set_registered_model_alias(name, "champion", "1")
+    repo = make_repo(tmp_path / "adopter")
+    text = f"version: 1\nmodels:\n  {name}:\n    aliases:\n      champion: 9\n      shadow: 2\n"
+    commit_file(repo, "registry.yaml", text, "declare a version that does not exist")
+    manifest = work_tree(repo) / "registry.yaml"
+
+    code = run("apply", "-f", str(manifest), "--auto-approve", "--tracking-uri", mlflow2_server)
+
+    assert code == 1
+    out = capsys.readouterr().out
+    assert f"version 9 of model '{name}' does not exist" in out
+    assert "The plan has 1 error; nothing will be applied." in out
+    assert aliases(client2, name) == {"champion": "1"}
+    assert "mlflow-gitops.last-applied" not in client2.get_registered_model(name).tags

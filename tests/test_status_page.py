@@ -248,3 +248,14 @@ def test_the_page_refreshes_itself_about_once_per_interval_within_bounds() -> No
     assert refresh(30) == "30"
     assert refresh(0.5) == str(MIN_REFRESH_SECONDS)
     assert refresh(3600) == str(MAX_REFRESH_SECONDS)
+
+
+def test_a_branch_head_not_yet_applied_is_marked_so() -> None:
+    newer = "fedcba9876543210fedcba9876543210fedcba98"
+    waiting = Page(status_page_html(status(manifest(head_commit=newer))))
+    applied = Page(status_page_html(status(manifest())))
+
+    assert f"Branch head {newer[:12]} not applied Last applied commit {COMMIT[:12]}" in (
+        waiting.visible
+    )
+    assert "not applied" not in applied.visible

@@ -16,6 +16,7 @@ from typing import Any
 from controller import webhooks
 from controller.daemon.loop import Controller
 from controller.daemon.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from controller.daemon.status import ControllerStatus
 from controller.render.status_page import CONTENT_SECURITY_POLICY, status_page_html
 
 MLFLOW_SECRET_ENV = "MLFLOW_GITOPS_WEBHOOK_SECRET"
@@ -33,6 +34,20 @@ class Endpoints:
         self.git_secret = os.environ.get(GIT_SECRET_ENV) or None
         self.deliveries = webhooks.RecentDeliveries()
         self._deliveries_lock = threading.Lock()
+        # The last status rendered, per format: a status with 20,000 aliases takes a while to
+        # render, and a poller must not take that time from the reconcile (the GIL).
+        self._rendered: dict[str, tuple[object, bytes]] = {}
+
+    def _render(self, kind: str, status: ControllerStatus) -> bytes:
+        cached = self._rendered.get(kind)
+        if cached is not None and cached[0] is status:
+            return cached[1]
+        if kind == "json":
+            body = status.model_dump_json().encode()
+        else:
+            body = status_page_html(status).encode()
+        self._rendered[kind] = (status, body)
+        return body
 
     def get(self, path: str) -> tuple[int, str, bytes]:
         controller = self.controller
@@ -44,9 +59,9 @@ class Endpoints:
         if path == "/metrics":
             return 200, METRICS_CONTENT_TYPE, controller.metrics.text()
         if path == "/api/status":
-            return 200, "application/json", controller.status.model_dump_json().encode()
+            return 200, "application/json", self._render("json", controller.status)
         if path == "/":
-            return 200, "text/html; charset=utf-8", status_page_html(controller.status).encode()
+            return 200, "text/html; charset=utf-8", self._render("html", controller.status)
         return 404, "text/plain", b"not found\n"
 
     def mlflow_hook(self, headers: dict[str, str], read: Callable[[int], bytes | None]) -> Answer:

@@ -35,7 +35,7 @@ from controller.daemon.status import (
     Reconcile,
     ReconcileResult,
 )
-from controller.errors import GitopsError
+from controller.errors import GitopsError, ManifestError
 from controller.output import without_credentials
 from controller.values import ApplyReport, Event, Plan
 
@@ -137,6 +137,7 @@ class Controller:
         self._fetch_wanted = True
         self._stopping = False
         self._head: str | None = None
+        self._fetched_at = float("-inf")  # the poll fetches once per interval, whatever woke it
         self._registries: dict[tuple[str, str], api.Registry] = {}
         self._notified: set[tuple[str, ...]] = set()
         self._conflicted: dict[str, set[str]] = {}  # per manifest: models whose record we lost
@@ -197,16 +198,20 @@ class Controller:
             failures = 0 if ok else failures + 1
             if self._stopping:
                 break
-            self._wake.wait(backoff(failures, self.settings.interval))
-            if not self._wake.is_set():  # the poll: fetch as the interval says
+            # The next poll is due an interval after the last fetch, whatever woke us since.
+            until_due = self._fetched_at + self.settings.interval - time.monotonic()
+            self._wake.wait(max(0.0, min(backoff(failures, self.settings.interval), until_due)))
+            if not self._wake.is_set() and failures:  # a retry fetches again too
                 self._fetch_wanted = True
         self.log("controller stopped", reason=self.halt.reason or "stopped")
         return 0
 
     def cycle(self) -> bool:
         """One fetch (when due) and one reconcile of each manifest; False if anything failed."""
-        fetch, self._fetch_wanted = self._fetch_wanted, False
+        due = time.monotonic() - self._fetched_at >= self.settings.interval
+        fetch, self._fetch_wanted = self._fetch_wanted or due, False
         if fetch or self._head is None:
+            self._fetched_at = time.monotonic()
             try:
                 head = api.fetch_branch(self.settings.repo, self.settings.branch, self.checkout)
                 if head != self._head:
@@ -262,9 +267,15 @@ class Controller:
                 healed, errors = acted.healed, acted.errors
         except GitopsError as exc:
             failure = exc
-            result = "error"
+            # A manifest that does not validate is refused, as a plan with errors is; the
+            # registry or git failing is an error, retried with backoff.
+            result = "refused" if isinstance(exc, ManifestError) else "error"
             errors = [self._shown(line) for line in exc.lines()]
             summary = errors[0] if errors else str(exc)
+        except Exception as exc:  # a bug: report it and keep going, as a controller must
+            result = "error"
+            summary = f"internal error: {type(exc).__name__}: {exc}"
+            errors = [summary]
         reconcile = Reconcile(
             commit=commit,
             result=result,

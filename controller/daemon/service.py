@@ -6,8 +6,11 @@ records it, and the process exits 0 (Kubernetes' grace period is 30 s; this take
 
 from __future__ import annotations
 
+import fcntl
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO
 
 from controller import api
 from controller.daemon.http import Endpoints, serve_endpoints
@@ -44,6 +47,19 @@ def notifications(receivers: list[str], log: Log) -> tuple[Notify, ThreadPoolExe
     return notify, sender
 
 
+def lock_state_dir(state_dir: Path) -> IO[bytes]:
+    """One controller per state dir: two would check out commits under each other's feet."""
+    handle = (state_dir / "controller.lock").open("ab")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise UsageError(
+            f"another controller is using --state-dir {state_dir}; give each its own"
+        ) from None
+    return handle
+
+
 def run_controller(
     settings: Settings,
     *,
@@ -55,9 +71,14 @@ def run_controller(
     log = Log(log_format)
     address = parse_listen(listen) if listen else None
     settings.state_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_state_dir(settings.state_dir)
     notify, sender = notifications(receivers or [], log)
     controller = Controller(settings, log, notify)
-    server = serve_endpoints(Endpoints(controller), *address) if address else None
+    try:
+        server = serve_endpoints(Endpoints(controller), *address) if address else None
+    except OSError as exc:
+        lock.close()
+        raise UsageError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
     if address:
         log("listening", address=f"http://{address[0]}:{server.server_port if server else 0}")
 
@@ -74,3 +95,4 @@ def run_controller(
             server.shutdown()
             server.server_close()
         sender.shutdown(wait=True, cancel_futures=False)
+        lock.close()

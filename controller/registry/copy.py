@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from controller.errors import CopyError
+from controller.errors import CopyError, ModelNotFound
 from controller.evidence import mlmodel_identity
 from controller.registry.artifacts import digest, download
 from controller.registry.client import Connection
@@ -88,6 +88,17 @@ class Copies(Connection):
         with self._errors():
             found = self._registry_client.get_model_version(model, str(version))
         return str(found.status), sorted(str(a) for a in (found.aliases or []))
+
+    def alias_version(self, model: str, alias: str) -> int | None:
+        """The version MODEL@ALIAS points at, or None when the model or the alias is absent
+        (read from the model: MLflow answers a missing alias with a 400, not a 404)."""
+        try:
+            with self._errors():
+                found = self._registry_client.get_registered_model(model)
+        except ModelNotFound:
+            return None
+        version = (found.aliases or {}).get(alias)
+        return None if version is None else int(version)
 
     def files(self, model: str, version: int, into: Path) -> tuple[Path, Fingerprint]:
         """Download the version's files (with this registry's own credentials) and fingerprint

@@ -38,6 +38,13 @@ def source_credentials(source: str) -> Credentials:
     return Credentials(token=token, username=user, password=password)
 
 
+def open_source(name: str, tracking_uri: str) -> Registry:
+    """The registry a manifest names under `sources`, with that source's own credentials."""
+    return Registry(
+        RegistryTarget(tracking_uri, tracking_uri, "manifest"), credentials=source_credentials(name)
+    )
+
+
 class Sources:
     """The target registry and the sources it copies from, opened when first needed.
 
@@ -60,10 +67,7 @@ class Sources:
             return self.target
         with self._lock:
             if source not in self._opened:
-                uri = self.declared[source]
-                self._opened[source] = Registry(
-                    RegistryTarget(uri, uri, "manifest"), credentials=source_credentials(source)
-                )
+                self._opened[source] = open_source(source, self.declared[source])
             return self._opened[source]
 
     def where(self, source: str | None) -> str:

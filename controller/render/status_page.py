@@ -106,7 +106,7 @@ def _manifest_section(manifest: ManifestStatus) -> str:
         _fields(
             [
                 ("Registry", f"<code>{_text(without_userinfo(manifest.registry))}</code>"),
-                ("Branch head", _commit(manifest.head_commit, None)),
+                ("Branch head", _head(manifest)),
                 (
                     "Last applied commit",
                     _commit(manifest.last_applied_commit, manifest.commit_url),
@@ -168,6 +168,14 @@ def _reconcile(reconcile: Reconcile | None) -> str:
 def _fields(pairs: Iterable[tuple[str, str]]) -> str:
     """A definition list; values are already HTML."""
     return "<dl>" + "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in pairs) + "</dl>"
+
+
+def _head(manifest: ManifestStatus) -> str:
+    """The branch head, and whether it is still waiting to be applied (or was refused)."""
+    shown = _commit(manifest.head_commit, None)
+    if manifest.head_commit is None or manifest.head_commit == manifest.last_applied_commit:
+        return shown
+    return f'{shown} <span class="out-of-sync pending">not applied</span>'
 
 
 def _commit(commit: str | None, url: str | None) -> str:

@@ -158,7 +158,7 @@ def edit(edit: AliasEdit) -> str:
     """What promote or rollback did: the edit, then the commit and the pull-request link."""
     lines = [
         f"{edit.path}: {edit.model}@{edit.alias} "
-        f"{show_version(edit.from_version)} -> {edit.to_version}"
+        f"{show_version(edit.from_version)} -> {_side(edit.to_version, edit.to_copy)}"
     ]
     if edit.commit:
         lines.append(f"committed {edit.commit[:7]} on branch {edit.branch}")
