@@ -2,7 +2,9 @@
 
   plan  MANIFEST URL [--models K]   per declared alias: get_model_version_by_alias, then
                                     get_model_version of the declared version; prints the diff
-  apply URL ALIAS VERSION MODEL...  set_registered_model_alias, one model after another
+  apply MANIFEST URL                the reconcile loop: per declared alias
+                                    get_model_version_by_alias, and set_registered_model_alias
+                                    where it differs, one after another
 
 Each prints one JSON line: what it found or did, and how long its loop took (without the
 interpreter and mlflow start-up), so a sampled plan loop can be extrapolated honestly.
@@ -37,11 +39,21 @@ def naive_plan(client: MlflowClient, manifest: str, models: int | None) -> dict:
     return {"models": len(names), "changes": len(changes), "loop_s": time.perf_counter() - start}
 
 
-def naive_apply(client: MlflowClient, alias: str, version: str, names: list[str]) -> dict:
+def naive_apply(client: MlflowClient, manifest: str) -> dict:
+    with open(manifest, encoding="utf-8") as file:
+        declared = yaml.safe_load(file)["models"]
     start = time.perf_counter()
-    for name in names:
-        client.set_registered_model_alias(name, alias, version)
-    return {"models": len(names), "changes": len(names), "loop_s": time.perf_counter() - start}
+    changes = 0
+    for name, model in declared.items():
+        for alias, version in model["aliases"].items():
+            try:
+                live = client.get_model_version_by_alias(name, alias).version
+            except MlflowException:
+                live = None
+            if str(live) != str(version):
+                client.set_registered_model_alias(name, alias, str(version))
+                changes += 1
+    return {"models": len(declared), "changes": changes, "loop_s": time.perf_counter() - start}
 
 
 def main() -> None:
@@ -52,17 +64,15 @@ def main() -> None:
     plan.add_argument("url")
     plan.add_argument("--models", type=int, help="only the first K models (a sample)")
     apply = commands.add_parser("apply")
+    apply.add_argument("manifest")
     apply.add_argument("url")
-    apply.add_argument("alias")
-    apply.add_argument("version")
-    apply.add_argument("names", nargs="+")
     args = parser.parse_args()
 
     client = MlflowClient(tracking_uri=args.url, registry_uri=args.url)
     if args.command == "plan":
         result = naive_plan(client, args.manifest, args.models)
     else:
-        result = naive_apply(client, args.alias, args.version, args.names)
+        result = naive_apply(client, args.manifest)
     print(json.dumps(result))
 
 

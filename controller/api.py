@@ -335,12 +335,14 @@ def apply(
     at: datetime | None = None,
     override: FreezeOverride | None = None,
     reason: str | None = None,
+    actor: str | None = None,
     sources: Sources | None = None,
 ) -> ApplyReport:
     """Apply a plan: not in a freeze, a saved one only if nothing moved, gates checked afresh.
 
     Setting `halt` (from a signal handler, say) starts no new writes; the rest still runs.
-    `reason` goes into the audit tags (the controller's "self-heal").
+    `reason` goes into the audit tags (the controller's "self-heal"); `actor`, when given,
+    names who applied instead of CI's or git's user (the controller names itself).
     A copy is made (or found) and verified through `sources` before its alias moves.
     """
     if plan.errors:
@@ -392,8 +394,10 @@ def apply(
         record = record.model_copy(
             update={"freeze_override": f"{override.reason} (during {frozen})"}
         )
-    if reason:
-        record = record.model_copy(update={"reason": reason})
+    if reason or actor:
+        record = record.model_copy(
+            update={"reason": reason or record.reason, "actor": actor or record.actor}
+        )
     return apply_plan(plan, registry, record, halt, sources.ensure if sources else None)
 
 

@@ -38,6 +38,9 @@ class RegistryWriter(Protocol):
     @property
     def max_parallel_writes(self) -> int: ...
 
+    # Whether a model's owner may be recorded in its last-applied record alone.
+    owner_in_record: bool
+
     def read_state(self, names: Iterable[str]) -> LiveState: ...
 
     def set_alias(self, model: str, alias: str, version: int) -> None: ...
@@ -218,24 +221,38 @@ def apply_plan(
         )
     results = [_timed(_decided_by_read_back(r, after), provenance) for r in written]
 
-    recorded: set[str] = set()
-    for name, snapshot in plan.models.items():
-        aliases = _next_last_applied(name, snapshot, results, after, plan)
-        own = [r for r in results if r.model == name]
+    by_model: dict[str, list[ChangeResult]] = {}
+    for result in results:
+        by_model.setdefault(result.model, []).append(result)
+    recorded: set[str] = set()  # models whose records (and so ownership) were written
+
+    def record(name: str) -> str | None:
+        """Last-applied and ownership for one model, or why not."""
+        snapshot = plan.models[name]
+        own = by_model.get(name, [])
         if own and not any(r.status == "applied" for r in own):  # nothing landed: no record
-            continue
+            return None
         if own and _recorded_meanwhile(name, snapshot, after):
-            errors.append(
+            return (
                 f"conflict on {name!r}: another apply recorded last-applied since this plan "
                 "read it; left theirs in place. Run plan again."
             )
-            continue
+        aliases = _next_last_applied(name, snapshot, own, after, plan)
         try:
             _record(registry, plan, name, snapshot, aliases, provenance)
         except RegistryError as exc:
-            errors.append(f"could not record last-applied for {name!r}: {exc}")
-        else:
-            recorded.add(name)
+            return f"could not record last-applied for {name!r}: {exc}"
+        recorded.add(name)
+        return None
+
+    audited = [(r, r.to_version) for r in results if r.status == "applied" and r.to_version]
+    # Records and audit tags are independent writes: all of them share the write limit, so a
+    # first apply (adoption) records a thousand models in parallel, not one by one.
+    with ThreadPoolExecutor(max_workers=registry.max_parallel_writes) as pool:
+        failed_records = pool.map(record, list(plan.models))
+        audits = pool.map(lambda rv: _audit(registry, rv[0], rv[1], provenance), audited)
+        errors += [error for error in failed_records if error]
+        errors += [failure for failure in audits if failure]
     released = []
     for name in plan.released:
         try:
@@ -246,10 +263,6 @@ def apply_plan(
             released.append(name)
     landed = {*recorded, *released}
 
-    audited = [(r, r.to_version) for r in results if r.status == "applied" and r.to_version]
-    with ThreadPoolExecutor(max_workers=registry.max_parallel_writes) as pool:
-        failures = pool.map(lambda rv: _audit(registry, rv[0], rv[1], provenance), audited)
-        errors += [failure for failure in failures if failure]
     return ApplyReport(
         registry=plan.registry,
         changes=results,
@@ -317,7 +330,9 @@ def _record(
         registry.forget(name)
         return
     new_owner = plan.owner if plan.owner != snapshot.owner and not snapshot.removed else None
-    if new_owner:
+    # A first apply records the owner in last-applied alone (one write per model, not two),
+    # where the registry finds owners there; a take-over rewrites an owner tag in its place.
+    if new_owner and (snapshot.owner is not None or not registry.owner_in_record):
         registry.write_owner(name, new_owner)
     if (snapshot.last_applied or {}) == aliases and not new_owner:
         return

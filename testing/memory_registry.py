@@ -17,6 +17,7 @@ class MemoryRegistry:
     aliases: dict[str, dict[str, int]]
     versions: int = 5
     max_parallel_writes: int = 1
+    owner_in_record: bool = False
     last_applied: dict[str, LastApplied] = field(default_factory=dict)
     owners: dict[str, str] = field(default_factory=dict)
     version_tags: dict[tuple[str, int, str], str] = field(default_factory=dict)

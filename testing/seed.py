@@ -38,11 +38,11 @@ def model_names(count: int) -> list[str]:
     return [f"bench-{i:05d}" for i in range(count)]
 
 
-def seed_registry(database: Path, count: int) -> SeededRegistry:
+def seed_registry(database: Path, count: int, *, managed: bool = True) -> SeededRegistry:
     """`count` models x 3 versions x 2 aliases, each with the last-applied tag this tool writes.
 
     The tag makes every model one the tool already manages, so a plan or an apply measures the
-    steady state (a first apply would also write a tag on every model).
+    steady state; `managed=False` leaves it out, for a first apply (adoption) to write.
     """
     from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
 
@@ -54,13 +54,13 @@ def seed_registry(database: Path, count: int) -> SeededRegistry:
         for start in range(0, count, MODELS_PER_TRANSACTION):
             with store.ManagedSessionMaker(read_only=False) as session:
                 for name in names[start : start + MODELS_PER_TRANSACTION]:
-                    session.add_all(_model_rows(store, name))
+                    session.add_all(_model_rows(store, name, managed))
     finally:
         store._dispose_engine()
     return SeededRegistry(database=database, names=names)
 
 
-def _model_rows(store: Any, name: str) -> list[Any]:
+def _model_rows(store: Any, name: str, managed: bool) -> list[Any]:
     """The rows the store's create_registered_model, create_model_version (x3) and
     set_registered_model_alias (x2) write for one model, without a transaction each."""
     from mlflow.store.model_registry.dbmodels.models import (
@@ -74,6 +74,7 @@ def _model_rows(store: Any, name: str) -> list[Any]:
     now = get_current_time_millis()
     # Already managed by the benchmark's manifest (`name: bench`): the steady state.
     tags = {**LastApplied(aliases=dict(ALIASES), owner=OWNER).to_tags(), OWNER_TAG: OWNER}
+    tags = tags if managed else {}
     rows = [
         SqlRegisteredModel(name=name, creation_time=now, last_updated_time=now),
         *(SqlRegisteredModelTag(name=name, key=key, value=value) for key, value in tags.items()),
@@ -127,11 +128,12 @@ def every_nth(names: list[str], count: int) -> Iterator[str]:
 
 
 def main() -> None:
-    """`python -m testing.seed DATABASE COUNT`: seed in a process of its own (see bench_scale)."""
+    """`python -m testing.seed DATABASE COUNT [unmanaged]`: seed in a process of its own (see
+    bench_scale)."""
     import sys
 
-    database, count = sys.argv[1:]
-    seed_registry(Path(database), int(count))
+    database, count, *rest = sys.argv[1:]
+    seed_registry(Path(database), int(count), managed=rest != ["unmanaged"])
 
 
 if __name__ == "__main__":

@@ -299,6 +299,7 @@ def test_a_hand_made_alias_change_is_healed_after_mlflow_webhook_with_self_heal(
     assert alias(server, model) == 2
     audit = json.loads(tags(server, model, 2)["mlflow-gitops.alias.champion"])
     assert (audit["reason"], audit["from"], audit["commit"]) == ("self-heal", 1, sha)
+    assert audit["actor"].startswith("mlflow-gitops controller on ")
     assert 'mlflow_gitops_drift_heals_total{manifest="registry.yaml"} 1.0' in metrics
     line = (
         f'mlflow_gitops_alias_in_sync{{alias="champion",manifest="registry.yaml",model="{model}"}}'

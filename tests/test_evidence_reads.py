@@ -27,7 +27,8 @@ SEARCH_VERSIONS = "/api/2.0/mlflow/model-versions/search"
 def endpoints(calls: list[tuple[str, str]]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for _, endpoint in calls:
-        name = endpoint.split("/mlflow/", 1)[1]
+        # REST endpoints by name; an artifact download (the MLmodel file) as one kind.
+        name = endpoint.split("/mlflow/", 1)[1] if "/mlflow/" in endpoint else "artifact"
         counts[name] = counts.get(name, 0) + 1
     return counts
 
@@ -172,3 +173,51 @@ def test_apply_reads_what_a_metric_gate_needs_and_no_more(
     assert counts["metrics/get-history"] == len(names)
     assert "model-versions/get-download-uri" not in counts
     assert all(server_client.get_registered_model(n).aliases == {"champion": "2"} for n in names)
+
+
+def test_a_first_apply_records_each_model_in_one_write_and_the_next_plan_finds_it_owned(
+    mlflow_server: str, tmp_path: Path, run_versions, server_client, rest_calls
+) -> None:
+    names = run_versions(3)
+    path = tmp_path / "registry.yaml"
+    path.write_text("name: adopters\n" + manifest(names), encoding="utf-8")
+    rest_calls.clear()
+    result = cli(mlflow_server, "apply", "-f", str(path), "--auto-approve")
+    assert result.code == 0, result.out + result.err
+    # One record per model (its owner inside), one alias write and one audit tag per change.
+    counts = endpoints(rest_calls)
+    assert counts["registered-models/set-tag"] == len(names)
+    assert counts["registered-models/alias"] == len(names)
+    for name in names:
+        tags = server_client.get_registered_model(name).tags
+        assert "mlflow-gitops.owner" not in tags
+        assert json.loads(tags["mlflow-gitops.last-applied"])["owner"] == "adopters"
+    # The owner search finds them by their record: dropping one makes its alias a removal,
+    # which (applied from no commit here) git cannot confirm, so the plan says so.
+    path.write_text("name: adopters\n" + manifest(names[1:]), encoding="utf-8")
+    plan = json.loads(cli(mlflow_server, "plan", "-f", str(path), "--format", "json").out)
+    assert [e["model"] for e in plan["errors"]] == [names[0]]
+    assert "mlflow-gitops.last-applied" in plan["errors"][0]["message"]
+
+
+def test_the_record_search_keeps_only_the_exact_owner_whatever_its_characters(
+    mlflow_server: str, server_client
+) -> None:
+    from controller.registry import Registry
+    from controller.state import LAST_APPLIED_TAG, LastApplied
+    from controller.target import RegistryTarget
+
+    odd = "team 'a' 100%_é\\x"
+    near = "team 'a' 100%_é\\y"  # matches the same LIKE pattern: the caller drops it
+    models = {}
+    for owner in (odd, near, odd.upper()):
+        name = f"owned{uuid.uuid4().hex[:8]}"
+        server_client.create_registered_model(name)
+        record = LastApplied(aliases={}, owner=owner).to_tags()[LAST_APPLIED_TAG]
+        server_client.set_registered_model_tag(name, LAST_APPLIED_TAG, record)
+        models[owner] = name
+    registry = Registry(RegistryTarget(mlflow_server, mlflow_server))
+    owned = registry.read_owned(odd)
+    assert models[odd] in owned and owned[models[odd]].owner == odd
+    assert models[near] not in owned and models[odd.upper()] not in owned
+    assert registry.owner_in_record

@@ -20,6 +20,12 @@ OWNER_TAG = "mlflow-gitops.owner"
 LAST_APPLIED_TAG = "mlflow-gitops.last-applied"
 
 
+def owner_of(tags: dict[str, str]) -> str:
+    """The owner a model's tags record: the owner tag, else the last-applied record's (a first
+    apply writes only the record, issue 22)."""
+    return tags.get(OWNER_TAG) or json.loads(tags[LAST_APPLIED_TAG])["owner"]
+
+
 def manifest(models: dict[str, dict[str, int]], extra: str = "") -> str:
     lines = ["version: 1", "models:"]
     for name, aliases in models.items():
@@ -71,7 +77,7 @@ def test_a_removed_model_block_deletes_the_aliases_it_applied_even_from_another_
     commit_and_push(first, manifest(both), "declare")
     assert cli_in(first, "apply", "--auto-approve", server=mlflow_server).returncode == 0
     server_client.set_registered_model_alias(churn, "hand-made", "1")  # never ours
-    owner = server_client.get_registered_model(churn).tags[OWNER_TAG]
+    owner = owner_of(server_client.get_registered_model(churn).tags)
     assert "laptop" not in owner  # the checkout's folder is no part of the identity
 
     moved = clone(origin, tmp_path / "elsewhere")
@@ -144,7 +150,8 @@ def test_a_model_another_manifest_manages_is_a_plan_error_until_taken_over(
     team_b = make_repo(tmp_path / "team-b")
     commit_file(team_a, "registry.yaml", "name: team-a\n" + manifest({churn: {"prod": 1}}), "a")
     assert cli_in(team_a, "apply", "--auto-approve", server=mlflow_server).returncode == 0
-    assert server_client.get_registered_model(churn).tags[OWNER_TAG] == "team-a"
+    adopted = server_client.get_registered_model(churn).tags
+    assert owner_of(adopted) == "team-a" and OWNER_TAG not in adopted  # one write, not two
 
     commit_file(team_b, "registry.yaml", "name: team-b\n" + manifest({churn: {"prod": 2}}), "b")
     refused = cli_in(team_b, "apply", "--auto-approve", server=mlflow_server)
@@ -158,7 +165,7 @@ def test_a_model_another_manifest_manages_is_a_plan_error_until_taken_over(
     commit_file(team_b, "registry.yaml", "name: team-b\n" + taking, "take over")
     assert cli_in(team_b, "apply", "--auto-approve", server=mlflow_server).returncode == 0
     live = server_client.get_registered_model(churn)
-    assert live.aliases == {"prod": "2"} and live.tags[OWNER_TAG] == "team-b"
+    assert live.aliases == {"prod": "2"} and owner_of(live.tags) == "team-b"
     back = cli_in(team_a, "plan", server=mlflow_server)
     assert back.returncode == 1 and "is managed by team-b" in back.stdout
 
@@ -176,7 +183,7 @@ def test_the_owner_identity_carries_no_credentials(
     )  # fmt: skip
     assert result.returncode == 0, result
     tags = server_client.get_registered_model(bikes).tags
-    assert tags[OWNER_TAG] == "github.com/acme/models:deploy/registry.yaml"
+    assert owner_of(tags) == "github.com/acme/models:deploy/registry.yaml"
     assert "s3cr3t" not in json.dumps(tags)
 
 
@@ -197,8 +204,10 @@ def test_finding_removed_models_costs_one_search_per_plan(
     assert main(["plan", "-f", str(path), "--tracking-uri", mlflow_server]) == 0
     model_searches = [c for c in rest_calls if c[1].endswith("/registered-models/search")]
     model_reads = [c for c in rest_calls if c[1].endswith("/registered-models/get")]
-    # One search for the models this manifest owns; the declared one is among them.
-    assert len(model_searches) == 1
+    # The models this manifest owns, found by their owner tag and by their last-applied
+    # record (a first apply writes only the record): two searches, however many models; the
+    # declared one is among them.
+    assert len(model_searches) == 2
     assert model_reads == []
 
 
@@ -226,4 +235,5 @@ def test_owned_models_are_not_searched_for_again_and_new_ones_are(
         [(owned, 1, 2), (new, None, 2)]
     )
     model_searches = [c for c in rest_calls if c[1].endswith("/registered-models/search")]
-    assert len(model_searches) == 2  # the owned models, then the one not yet managed by name
+    # The owned models (by owner tag and by record), then the one not yet managed, by name.
+    assert len(model_searches) == 3

@@ -173,8 +173,9 @@ def test_evidence_costs_one_read_per_version_and_per_run_and_only_for_changes(
     # shown in detail are read alone (a registry this tool applied to has audit tags).
     assert all(e.endswith("/MLmodel") for e in downloads), downloads
     assert endpoints == sorted(
-        # The declared models, the models this manifest owns, and their versions.
-        ["registered-models/search"] * 2
+        # The declared models, the models this manifest owns (by owner tag and by record),
+        # and their versions.
+        ["registered-models/search"] * 3
         + ["model-versions/search"]
         + ["model-versions/get", "model-versions/get-download-uri"] * 2
         + ["runs/get"] * 2

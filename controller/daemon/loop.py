@@ -9,6 +9,7 @@ and one reconcile runs at a time.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -103,6 +104,10 @@ def summary_of(report: ApplyReport) -> str:
     counts = {s: sum(1 for c in report.changes if c.status == s) for s in ("applied", "failed")}
     skipped = len(report.changes) - counts["applied"] - counts["failed"]
     return f"{counts['applied']} applied, {counts['failed']} failed, {skipped} skipped"
+
+
+# Who the audit tags and last-applied records name as having applied (in Kubernetes, the pod).
+ACTOR = f"mlflow-gitops controller on {socket.gethostname()}"
 
 
 @dataclass(frozen=True)
@@ -258,8 +263,9 @@ class Controller:
                 loaded = api.validate(str(self.checkout / status.path))
                 registry = self._registry(loaded)
                 status = status.model_copy(update={"registry": api.registry_ref(registry).uri})
+                # Planned as `apply` plans: no evidence that no gate needs.
                 sources = api.open_sources(loaded, registry)
-                plan = api.plan(loaded, registry, sources=sources)
+                plan = api.plan(loaded, registry, details=False, sources=sources)
                 acted = self._act(plan, registry, status.path, sources)
                 if acted is None:
                     return True
@@ -327,7 +333,7 @@ class Controller:
         ours = self._conflicted.pop(path, set())
         commit_part = without_heals(plan)
         if commit_part.has_changes or stale_records(commit_part):
-            report = api.apply(commit_part, registry, halt=self.halt, sources=sources)
+            report = api.apply(commit_part, registry, halt=self.halt, actor=ACTOR, sources=sources)
             self._conflicted[path] = conflicted(plan, report.errors)
             if healing or self._conflicted[path]:
                 self.check_now()  # a heal goes on its own, recorded as one
@@ -351,8 +357,9 @@ class Controller:
         self.budget.spend(allowed_keys, now)
         left = {(c.model, c.alias) for c in healing if c not in allowed}
         report = api.apply(
-            leaving_out(plan, left), registry, halt=self.halt, reason="self-heal", sources=sources
-        )
+            leaving_out(plan, left), registry, halt=self.halt, reason="self-heal", actor=ACTOR,
+            sources=sources,
+        )  # fmt: skip
         landed = sum(1 for c in report.changes if c.status == "applied")
         return Acted(result_of(report), f"healed: {summary_of(report)}", report, landed,
                      report.errors)  # fmt: skip

@@ -113,6 +113,9 @@ class Connection:
         # Whether the server's searches accept `name IN (...)`: unknown until the first one.
         # MLflow 2.x servers answer it with HTTP 400; reads.py then searches by single names.
         self.takes_name_lists: bool | None = None
+        # Whether this registry finds owners in last-applied records (reads.read_owned), so a
+        # first apply may record the owner there alone; until a search shows it, it may not.
+        self.owner_in_record = False
 
     def host_creds(self) -> Any:
         """What each REST request to this registry's server sends."""

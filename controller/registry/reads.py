@@ -6,6 +6,7 @@ take one name per search filter; there, the reads search model by model, in para
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -19,6 +20,7 @@ from controller.registry.client import Connection
 from controller.registry.errors import rejects_name_lists
 from controller.registry.filters import filterable, like_any, name_filters, paginate, quote
 from controller.state import (
+    LAST_APPLIED_TAG,
     LastApplied,
     LiveModel,
     LiveState,
@@ -75,14 +77,42 @@ class StateReads(Connection):
         )
 
     def read_owned(self, owner: str) -> dict[str, LiveModel]:
-        """Every model whose owner tag names `owner`: one search, however many there are."""
-        with self._errors():
+        """Every model `owner` manages, in two searches however many there are: the owner tag
+        (records written before issue 22, and take-overs), and the last-applied record naming
+        the owner (a first apply writes only the record: one write per model, not two).
+
+        The record search is a LIKE pattern that may match a few more; only models whose
+        owner (the tag, else the record's) is exactly `owner` are kept. A server that cannot
+        search tags with LIKE keeps owners in their own tag (`owner_in_record` stays False).
+        """
+
+        def by_record() -> dict[str, LiveModel] | None:
             search = partial(
+                self._search_registered_models,
+                filter_string=f"tags.`{LAST_APPLIED_TAG}` LIKE {owner_pattern(owner)}",
+                max_results=MODELS_PAGE_SIZE,
+            )
+            try:
+                return _live_models(paginate(search))
+            except Exception as exc:
+                if "INVALID_PARAMETER_VALUE" not in str(getattr(exc, "error_code", "")):
+                    raise
+                return None
+
+        with self._errors():
+            tagged = partial(
                 self._search_registered_models,
                 filter_string=f"tags.`{OWNER_TAG}` = {quote(owner)}",
                 max_results=MODELS_PAGE_SIZE,
             )
-            found = _live_models(paginate(search))
+            self.client  # noqa: B018 -- create it once, before the threads share it
+            with ThreadPoolExecutor(max_workers=2) as pool:  # the two searches at once
+                recorded = pool.submit(by_record)
+                found = _live_models(paginate(tagged))
+                more = recorded.result()
+            self.owner_in_record = more is not None
+            more = more or {}
+            found |= {n: m for n, m in more.items() if m.owner == owner and n not in found}
             if found and not any(model.aliases for model in found.values()):
                 found = self._recover_missing_aliases(found)  # else removals would be missed
         return found
@@ -233,15 +263,25 @@ def version_facts(version: Any) -> VersionFacts:
     )
 
 
+def owner_pattern(owner: str) -> str:
+    """A LIKE pattern for a last-applied record naming `owner`, as `_tag_json` writes it
+    (`"owner":"…"`): every character but a letter or digit stands as `_`, which no filter
+    quoting or JSON escape can trip on; the caller keeps only the exact owner."""
+    written = '"owner":' + json.dumps(owner)
+    return "'%" + "".join(c if c.isascii() and c.isalnum() else "_" for c in written) + "%'"
+
+
 def _live_model(registered: Any) -> LiveModel:
     aliases = {
         str(alias): normalize_version(version)
         for alias, version in (registered.aliases or {}).items()
     }
     tags = registered.tags or {}
+    last_applied = LastApplied.from_tags(tags)
     return LiveModel(
         name=registered.name,
         aliases=aliases,
-        last_applied=LastApplied.from_tags(tags),
-        owner=tags.get(OWNER_TAG),
+        last_applied=last_applied,
+        # The owner tag, else the record's owner (a first apply writes only the record).
+        owner=tags.get(OWNER_TAG) or (last_applied.owner if last_applied else None),
     )
