@@ -25,10 +25,11 @@ from typing import Any
 import git
 import pytest
 
-from testing.cli import CLI_ENTRY, cli_environment
+from testing.access_log import counted_requests
+from testing.cli import CLI_ENTRY, cli_environment, run_cli
 from testing.proxy import FORWARD, fault_proxy
-from testing.repos import commit_file, make_repo
-from testing.server import free_port, running_server
+from testing.repos import commit_file, make_repo, work_tree
+from testing.server import free_port, running_server, server_log
 from testing.waiting import wait_until
 
 pytestmark = pytest.mark.server
@@ -329,7 +330,14 @@ def test_drift_without_self_heal_is_reported_in_metrics_and_status_and_left_alon
         wait_until(lambda: "drift" in receiver.kinds(), "the drift notification")
     assert alias(server, model) == 3
     assert reported["aliases"] == [
-        {"model": model, "alias": "champion", "declared": 2, "live": 3, "in_sync": False}
+        {
+            "model": model,
+            "alias": "champion",
+            "declared": 2,
+            "live": 3,
+            "copied_from": None,
+            "in_sync": False,
+        }
     ]
     assert reported["drift_heals"] == 0
     line = (
@@ -433,3 +441,32 @@ def test_two_controllers_on_one_manifest_converge_and_lose_no_record(
             audit = json.loads(tags(server, model, version)[f"mlflow-gitops.alias.{name}"])
             assert audit["commit"] == second
     assert first != second
+
+
+def test_a_cycle_with_nothing_to_do_makes_the_requests_apply_makes_and_no_write(
+    mlflow_server: str, mlflow_server_root: Path, tmp_path: Path
+) -> None:
+    model = new_model(mlflow_server)
+    origin = Origin(tmp_path)
+    sha = origin.push(manifest({model: {"champion": 1}}), "declare")
+    log = tmp_path / "steady.log"
+    with controller(origin, mlflow_server, log, "--interval", NO_POLL) as (url, _):
+        wait_until(lambda: reconciled_at(url, sha, "applied"), "the first apply")
+        before = status(url)["last_reconcile"]["started_at"]
+        with counted_requests(mlflow_server, server_log(mlflow_server_root)) as counted:
+            assert push_hook(url) == 202
+            wait_until(
+                lambda: status(url)["last_reconcile"]["started_at"] > before, "another cycle"
+            )
+        assert status(url)["last_reconcile"]["result"] == "no_changes"
+    # The same reads as `apply` with nothing to do, in a clone of the same repository; and
+    # not a single write.
+    clone = git.Repo.clone_from(origin.url, tmp_path / "clone")
+    with counted_requests(mlflow_server, server_log(mlflow_server_root)) as by_cli:
+        applied = run_cli(
+            "apply", "--auto-approve", "--tracking-uri", mlflow_server, cwd=work_tree(clone)
+        )
+    assert applied.returncode == 0, applied.stderr
+    assert "No changes" in applied.stdout
+    assert counted.by_endpoint() == by_cli.by_endpoint()
+    assert counted.writes == 0

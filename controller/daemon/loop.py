@@ -38,13 +38,15 @@ from controller.daemon.status import (
 )
 from controller.errors import GitopsError, ManifestError
 from controller.output import without_credentials
-from controller.values import ApplyReport, Event, Plan
+from controller.values import ApplyReport, CopyRef, Event, Plan
 
 # Errors kept per manifest for the status page, newest first.
 KEPT_ERRORS = 5
 # The first retry after a failure; each next one doubles, up to the interval.
 FIRST_BACKOFF_S = 1.0
 STATE_FILE = "controller-state.json"
+# Events already sent (per commit and kind, per drift), so none is sent twice; bounded.
+MAX_REMEMBERED_EVENTS = 10_000
 
 # Where events go (applied, failed, unknown, refused, drift, healed); never blocks the loop.
 Notify = Callable[[Event], None]
@@ -72,6 +74,14 @@ def backoff(failures: int, interval: float) -> float:
     return min(interval, FIRST_BACKOFF_S * 2 ** (failures - 1))
 
 
+def _local(declared: int | CopyRef | None, landed: int | None) -> int | None:
+    """A declared copy as this registry's version: the copy apply just set, or the verified
+    one the plan found (None: not made yet)."""
+    if isinstance(declared, CopyRef):
+        return landed if landed is not None else declared.local
+    return declared
+
+
 def alias_statuses(plan: Plan, report: ApplyReport | None = None) -> list[AliasStatus]:
     """Each declared alias, declared against live; live as the apply's read-back left it."""
     landed = {
@@ -82,8 +92,9 @@ def alias_statuses(plan: Plan, report: ApplyReport | None = None) -> list[AliasS
         AliasStatus(
             model=name,
             alias=alias,
-            declared=declared,
+            declared=_local(declared, landed.get((name, alias))),
             live=landed.get((name, alias), snapshot.observed.get(alias)),
+            copied_from=declared.named() if isinstance(declared, CopyRef) else None,
         )
         for name, snapshot in sorted(plan.models.items())
         if not snapshot.removed
@@ -144,7 +155,7 @@ class Controller:
         self._head: str | None = None
         self._fetched_at = float("-inf")  # the poll fetches once per interval, whatever woke it
         self._registries: dict[tuple[str, str], api.Registry] = {}
-        self._notified: set[tuple[str, ...]] = set()
+        self._notified: dict[tuple[str, ...], None] = {}  # in insertion order
         self._conflicted: dict[str, set[str]] = {}  # per manifest: models whose record we lost
         self._last_applied = self._read_state()
         self.status = ControllerStatus(
@@ -447,7 +458,9 @@ class Controller:
     def _once(self, key: tuple[str, ...], event: Event) -> None:
         if key in self._notified:
             return
-        self._notified.add(key)
+        self._notified[key] = None
+        while len(self._notified) > MAX_REMEMBERED_EVENTS:  # the oldest go first
+            del self._notified[next(iter(self._notified))]
         self.notify(event)
 
     def _read_state(self) -> dict[str, str]:
