@@ -287,7 +287,7 @@ class Controller:
             # A manifest that does not validate is refused, as a plan with errors is; the
             # registry or git failing is an error, retried with backoff.
             result = "refused" if isinstance(exc, ManifestError) else "error"
-            errors = [self._shown(line) for line in exc.lines()]
+            errors = [self._shown(line.removeprefix("error: ")) for line in exc.lines()]
             summary = errors[0] if errors else str(exc)
         except Exception as exc:  # a bug: report it and keep going, as a controller must
             result = "error"
