@@ -269,12 +269,18 @@ def _signals_halt(halt: api.Halt) -> Iterator[None]:
 @click.option("--all", "all_models", is_flag=True, help="Import every registered model.")
 @click.option("-o", "--output", "output_path", metavar="FILE", help="Write here, not stdout.")
 @click.option("--force", is_flag=True, help="Let -o overwrite an existing file.")
+@click.option(
+    "--name", metavar="NAME",
+    help="The manifest's `name:` (who manages its models). Default: the git remote and the "
+    "manifest's path in the repository (-o FILE, else registry.yaml); required without a remote.",
+)  # fmt: skip
 @target_options
 def import_(
     models: tuple[str, ...],
     all_models: bool,
     output_path: str | None,
     force: bool,
+    name: str | None,
     flags: api.TargetFlags,
 ) -> int:
     """Write a manifest declaring the live aliases of MODELS (or --all), to adopt a registry."""
@@ -284,7 +290,7 @@ def import_(
         raise UsageError(f"{output_path} already exists; pass --force to overwrite it")
     registry = _opened(api.open_registry(flags, None))
     err(f"Registry: {api.registry_ref(registry).describe()}")
-    manifest = api.import_(registry, list(models), all_models)
+    manifest = api.import_(registry, list(models), all_models, output_path or "registry.yaml", name)
     if output_path:
         Path(output_path).write_text(manifest, encoding="utf-8")
         err(f"wrote {output_path}")
