@@ -25,10 +25,11 @@ from typing import Any
 import git
 import pytest
 
-from testing.cli import CLI_ENTRY, cli_environment
+from testing.access_log import counted_requests
+from testing.cli import CLI_ENTRY, cli_environment, run_cli
 from testing.proxy import FORWARD, fault_proxy
-from testing.repos import commit_file, make_repo
-from testing.server import free_port, running_server
+from testing.repos import commit_file, make_repo, work_tree
+from testing.server import free_port, running_server, server_log
 from testing.waiting import wait_until
 
 pytestmark = pytest.mark.server
@@ -299,6 +300,7 @@ def test_a_hand_made_alias_change_is_healed_after_mlflow_webhook_with_self_heal(
     assert alias(server, model) == 2
     audit = json.loads(tags(server, model, 2)["mlflow-gitops.alias.champion"])
     assert (audit["reason"], audit["from"], audit["commit"]) == ("self-heal", 1, sha)
+    assert audit["actor"].startswith("mlflow-gitops controller on ")
     assert 'mlflow_gitops_drift_heals_total{manifest="registry.yaml"} 1.0' in metrics
     line = (
         f'mlflow_gitops_alias_in_sync{{alias="champion",manifest="registry.yaml",model="{model}"}}'
@@ -328,7 +330,14 @@ def test_drift_without_self_heal_is_reported_in_metrics_and_status_and_left_alon
         wait_until(lambda: "drift" in receiver.kinds(), "the drift notification")
     assert alias(server, model) == 3
     assert reported["aliases"] == [
-        {"model": model, "alias": "champion", "declared": 2, "live": 3, "in_sync": False}
+        {
+            "model": model,
+            "alias": "champion",
+            "declared": 2,
+            "live": 3,
+            "copied_from": None,
+            "in_sync": False,
+        }
     ]
     assert reported["drift_heals"] == 0
     line = (
@@ -432,3 +441,93 @@ def test_two_controllers_on_one_manifest_converge_and_lose_no_record(
             audit = json.loads(tags(server, model, version)[f"mlflow-gitops.alias.{name}"])
             assert audit["commit"] == second
     assert first != second
+
+
+def test_a_cycle_with_nothing_to_do_makes_the_requests_apply_makes_and_no_write(
+    mlflow_server: str, mlflow_server_root: Path, tmp_path: Path
+) -> None:
+    model = new_model(mlflow_server)
+    origin = Origin(tmp_path)
+    sha = origin.push(manifest({model: {"champion": 1}}), "declare")
+    log = tmp_path / "steady.log"
+    with controller(origin, mlflow_server, log, "--interval", NO_POLL) as (url, _):
+        wait_until(lambda: reconciled_at(url, sha, "applied"), "the first apply")
+        before = status(url)["last_reconcile"]["started_at"]
+        with counted_requests(mlflow_server, server_log(mlflow_server_root)) as counted:
+            assert push_hook(url) == 202
+            wait_until(
+                lambda: status(url)["last_reconcile"]["started_at"] > before, "another cycle"
+            )
+        assert status(url)["last_reconcile"]["result"] == "no_changes"
+    # The same reads as `apply` with nothing to do, in a clone of the same repository; and
+    # not a single write.
+    clone = git.Repo.clone_from(origin.url, tmp_path / "clone")
+    with counted_requests(mlflow_server, server_log(mlflow_server_root)) as by_cli:
+        applied = run_cli(
+            "apply", "--auto-approve", "--tracking-uri", mlflow_server, cwd=work_tree(clone)
+        )
+    assert applied.returncode == 0, applied.stderr
+    assert "No changes" in applied.stdout
+    assert counted.by_endpoint() == by_cli.by_endpoint()
+    assert counted.writes == 0
+
+
+def test_an_unreachable_registry_is_retried_with_backoff_and_the_commit_applied_after(
+    server: str, tmp_path: Path
+) -> None:
+    model = new_model(server)
+    origin = Origin(tmp_path)
+    first = origin.push(manifest({model: {"champion": 1}}), "declare")
+    log = tmp_path / "unreachable.log"
+    with (
+        fault_proxy(server) as proxy,
+        controller(origin, proxy.url, log, "--interval", NO_POLL) as (url, process),
+    ):
+        wait_until(lambda: reconciled_at(url, first, "applied"), "the first apply")
+        proxy.refuse()
+        second = origin.push(manifest({model: {"champion": 2}}), "promote")
+        assert push_hook(url) == 202
+        # No poll for 300 s and no further hook: only the backoff explains the retries.
+        wait_until(lambda: len(errors_at(log, second)) >= 2, "a retry after the error")
+        failed = status(url)
+        proxy.resume()
+        wait_until(lambda: reconciled_at(url, second, "applied"), "the retry to apply")
+        assert process.poll() is None
+    assert failed["last_reconcile"]["result"] == "error"
+    assert failed["last_reconcile"]["summary"].startswith("cannot reach the MLflow registry")
+    assert failed["last_applied_commit"] == first
+    assert alias(server, model) == 2
+
+
+def errors_at(log: Path, commit: str) -> list[dict[str, Any]]:
+    return [
+        r for r in log_records(log)
+        if r["event"] == "reconciled" and r["commit"] == commit and r["result"] == "error"
+    ]  # fmt: skip
+
+
+def test_register_webhook_creates_the_alias_webhook_once_and_a_restart_updates_it(
+    server: str, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    model = new_model(server)
+    origin = Origin(tmp_path)
+    sha = origin.push(manifest({model: {"champion": 1}}), "declare")
+    hook = f"http://127.0.0.1:{free_port()}/hooks/mlflow"
+    args = ("--interval", NO_POLL, "--register-webhook", hook)
+    for run in ("first", "again"):
+        log = tmp_path / f"{run}.log"
+        with controller(origin, server, log, *args) as (url, _):
+            wait_until(lambda: status(url)["last_reconcile"] is not None, "a reconcile")
+            assert reconciled_at(url, sha)
+        registered = [r for r in log_records(log) if r["event"] == "webhook registered"]
+        assert [r["result"] for r in registered] == ["created" if run == "first" else "updated"]
+        assert WEBHOOK_SECRET not in log.read_text()
+    ours = [w for w in MlflowClient(server, server).list_webhooks() if w.url == hook]
+    assert [(w.name, sorted(str(e) for e in w.events)) for w in ours] == [
+        (
+            "mlflow-gitops-controller",
+            ["model_version_alias.created", "model_version_alias.deleted"],
+        )
+    ]

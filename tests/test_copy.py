@@ -57,7 +57,8 @@ def predictions(uri: str, model_uri: str) -> list[float]:
 
 @pytest.fixture
 def copied(source_server: str, mlflow_server: str, tmp_path: Path) -> tuple[str, Path]:
-    """A model logged as version 1 on the source and declared as a copy on the target, applied."""
+    """A model logged as version 1 on the source and declared as a copy on the target by two
+    aliases (applied in parallel: one copy), applied."""
     name = f"bikes{uuid.uuid4().hex[:8]}"
     MlflowClient(source_server, source_server).create_registered_model(name)
     assert log_label_version(source_server, name, 7.0) == "1"
@@ -66,7 +67,8 @@ def copied(source_server: str, mlflow_server: str, tmp_path: Path) -> tuple[str,
         tmp_path / "registry.yaml",
         source_server,
         name,
-        "      champion: {source: staging, version: 1}\n",
+        "      champion: {source: staging, version: 1}\n"
+        "      challenger: {source: staging, version: 1}\n",
     )
     code, out = apply(path, mlflow_server)
     assert code == 0, out
@@ -101,10 +103,12 @@ def test_a_second_apply_finds_the_verified_copy_and_copies_nothing(
     copied: tuple[str, Path], mlflow_server: str
 ) -> None:
     name, path = copied
+    target = MlflowClient(mlflow_server, mlflow_server)
+    assert target.get_registered_model(name).aliases == {"champion": "1", "challenger": "1"}
     code, out = apply(path, mlflow_server)
     assert code == 0, out
     assert "No changes" in out
-    versions = MlflowClient(mlflow_server, mlflow_server).search_model_versions(f"name = '{name}'")
+    versions = target.search_model_versions(f"name = '{name}'")
     assert [v.version for v in versions] == ["1"]
     code, out = plan(path, mlflow_server, "--format", "json")
     assert code == 0, out
@@ -162,6 +166,7 @@ def test_a_tampered_copy_is_refused_and_only_its_alias_stays(
         name,
         "      champion: {source: staging, version: 1}\n"
         "      challenger: {source: staging, version: 1}\n"
+        "      candidate: {source: staging, version: 1}\n"
         "      shadow: 2\n",
     )
     code, out = plan(path, mlflow_server)
@@ -172,7 +177,9 @@ def test_a_tampered_copy_is_refused_and_only_its_alias_stays(
     assert f"+ {name}@shadow: 2 (assign) ... applied" in out
     assert "refused" in out and "failed verification" not in out
     aliases = target.get_registered_model(name).aliases
-    assert aliases == {"champion": "1", "shadow": "2"}  # challenger never pointed at it
+    # candidate never pointed at it; the aliases already on it are not counted as in place
+    assert aliases == {"champion": "1", "challenger": "1", "shadow": "2"}
+    assert f"~ {name}@champion: 1 -> staging {name} v1 (copy) (promote) ... failed" in out
     assert len(target.search_model_versions(f"name = '{name}'")) == 2  # no second copy
 
 

@@ -187,3 +187,20 @@ def test_an_edit_writes_a_copy_on_one_line_and_replaces_one_written_so() -> None
     block = "version: 1\nmodels:\n  bikes:\n    aliases:\n      champion:\n        version: 7\n"
     with pytest.raises(EditError, match="one-line copy"):
         set_alias(block, "bikes", "champion", "4")
+
+
+def test_the_controller_shows_a_copy_as_its_verified_local_version() -> None:
+    from controller.daemon.loop import alias_statuses
+
+    loaded = manifest("      champion: {source: staging, version: 7}\n")
+    found = {("bikes", "champion"): STAGING_V7.model_copy(update={"local": 2})}
+    (status,) = alias_statuses(make_plan(loaded, live({"champion": 2}), copies=found))
+    assert (status.declared, status.live, status.in_sync) == (2, 2, True)
+    (status,) = alias_statuses(
+        make_plan(loaded, live({}), copies={("bikes", "champion"): STAGING_V7})
+    )
+    assert (status.declared, status.copied_from, status.in_sync) == (
+        None,
+        "staging bikes v7",
+        False,
+    )

@@ -31,7 +31,7 @@ from controller.errors import UsageError
 from controller.manifest import parse_manifest
 from controller.plan import make_plan
 from controller.state import LastApplied
-from controller.values import ApplyReport, ChangeResult, Plan, Provenance
+from controller.values import ApplyReport, ChangeResult, Event, Plan, Provenance
 from controller.webhooks import alias_event, github_signature_is_valid
 from testing.memory_registry import MemoryRegistry
 
@@ -267,3 +267,17 @@ def test_a_second_controller_on_the_same_state_dir_is_refused(tmp_path: Path) ->
         lock_state_dir(tmp_path)
     first.close()
     lock_state_dir(tmp_path).close()
+
+
+def test_an_event_is_sent_once_and_the_memory_of_sent_events_stays_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[Event] = []
+    settings = Settings(repo="file:///r.git", state_dir=tmp_path)
+    loop = Controller(settings, log=Recorded(), notify=sent.append)  # type: ignore[arg-type]
+    monkeypatch.setattr("controller.daemon.loop.MAX_REMEMBERED_EVENTS", 2)
+    event = Event(kind="applied", manifest="registry.yaml", summary="1 applied")
+    for key in [("a",), ("a",), ("b",), ("c",), ("a",)]:
+        loop._once(key, event)
+    assert len(sent) == 4, "a, b, c, then a again once it was forgotten"
+    assert list(loop._notified) == [("c",), ("a",)]

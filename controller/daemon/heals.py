@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from controller.values import Address, Change, Plan, Targeting
+from controller.values import Address, Change, CopyRef, Plan, Targeting
 
 HOUR_S = 3600.0
 # A drift, told apart from another drift of the same alias: what was live, and what is declared.
@@ -97,11 +97,15 @@ def stale_records(plan: Plan) -> list[str]:
         if snapshot.removed:
             continue
         last = snapshot.last_applied or {}
+        local = {  # a copy counts as the verified copy the plan found
+            alias: value.local if isinstance(value, CopyRef) else value
+            for alias, value in snapshot.declared.items()
+        }
         if any(
             version is not None
             and snapshot.observed.get(alias) == version
             and last.get(alias) != version
-            for alias, version in snapshot.declared.items()
+            for alias, version in local.items()
         ):
             stale.append(name)
     return stale

@@ -9,6 +9,8 @@ and one reconcile runs at a time.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -37,13 +39,17 @@ from controller.daemon.status import (
 )
 from controller.errors import GitopsError, ManifestError
 from controller.output import without_credentials
-from controller.values import ApplyReport, Event, Plan
+from controller.values import ApplyReport, CopyRef, Event, Plan
 
 # Errors kept per manifest for the status page, newest first.
 KEPT_ERRORS = 5
 # The first retry after a failure; each next one doubles, up to the interval.
 FIRST_BACKOFF_S = 1.0
 STATE_FILE = "controller-state.json"
+# The secret MLflow signs its webhooks with (http.py checks them with the same variable).
+WEBHOOK_SECRET_ENV = "MLFLOW_GITOPS_WEBHOOK_SECRET"
+# Events already sent (per commit and kind, per drift), so none is sent twice; bounded.
+MAX_REMEMBERED_EVENTS = 10_000
 
 # Where events go (applied, failed, unknown, refused, drift, healed); never blocks the loop.
 Notify = Callable[[Event], None]
@@ -61,6 +67,8 @@ class Settings:
     state_dir: Path = Path(".mlflow-gitops-controller")
     allow_rewind: bool = False
     max_heals_per_hour: int = 30
+    # Register MLflow's alias webhook on each registry, pointing here (…/hooks/mlflow).
+    register_webhook: str | None = None
     flags: api.TargetFlags = field(default_factory=api.TargetFlags)
 
 
@@ -69,6 +77,14 @@ def backoff(failures: int, interval: float) -> float:
     if failures <= 0:
         return interval
     return min(interval, FIRST_BACKOFF_S * 2 ** (failures - 1))
+
+
+def _local(declared: int | CopyRef | None, landed: int | None) -> int | None:
+    """A declared copy as this registry's version: the copy apply just set, or the verified
+    one the plan found (None: not made yet)."""
+    if isinstance(declared, CopyRef):
+        return landed if landed is not None else declared.local
+    return declared
 
 
 def alias_statuses(plan: Plan, report: ApplyReport | None = None) -> list[AliasStatus]:
@@ -81,8 +97,9 @@ def alias_statuses(plan: Plan, report: ApplyReport | None = None) -> list[AliasS
         AliasStatus(
             model=name,
             alias=alias,
-            declared=declared,
+            declared=_local(declared, landed.get((name, alias))),
             live=landed.get((name, alias), snapshot.observed.get(alias)),
+            copied_from=declared.named() if isinstance(declared, CopyRef) else None,
         )
         for name, snapshot in sorted(plan.models.items())
         if not snapshot.removed
@@ -103,6 +120,10 @@ def summary_of(report: ApplyReport) -> str:
     counts = {s: sum(1 for c in report.changes if c.status == s) for s in ("applied", "failed")}
     skipped = len(report.changes) - counts["applied"] - counts["failed"]
     return f"{counts['applied']} applied, {counts['failed']} failed, {skipped} skipped"
+
+
+# Who the audit tags and last-applied records name as having applied (in Kubernetes, the pod).
+ACTOR = f"mlflow-gitops controller on {socket.gethostname()}"
 
 
 @dataclass(frozen=True)
@@ -139,7 +160,8 @@ class Controller:
         self._head: str | None = None
         self._fetched_at = float("-inf")  # the poll fetches once per interval, whatever woke it
         self._registries: dict[tuple[str, str], api.Registry] = {}
-        self._notified: set[tuple[str, ...]] = set()
+        self._webhooks: set[tuple[str, str]] = set()  # registries whose webhook points here
+        self._notified: dict[tuple[str, ...], None] = {}  # in insertion order
         self._conflicted: dict[str, set[str]] = {}  # per manifest: models whose record we lost
         self._last_applied = self._read_state()
         self.status = ControllerStatus(
@@ -258,8 +280,9 @@ class Controller:
                 loaded = api.validate(str(self.checkout / status.path))
                 registry = self._registry(loaded)
                 status = status.model_copy(update={"registry": api.registry_ref(registry).uri})
+                # Planned as `apply` plans: no evidence that no gate needs.
                 sources = api.open_sources(loaded, registry)
-                plan = api.plan(loaded, registry, sources=sources)
+                plan = api.plan(loaded, registry, details=False, sources=sources)
                 acted = self._act(plan, registry, status.path, sources)
                 if acted is None:
                     return True
@@ -270,7 +293,7 @@ class Controller:
             # A manifest that does not validate is refused, as a plan with errors is; the
             # registry or git failing is an error, retried with backoff.
             result = "refused" if isinstance(exc, ManifestError) else "error"
-            errors = [self._shown(line) for line in exc.lines()]
+            errors = [self._shown(line.removeprefix("error: ")) for line in exc.lines()]
             summary = errors[0] if errors else str(exc)
         except Exception as exc:  # a bug: report it and keep going, as a controller must
             result = "error"
@@ -327,7 +350,7 @@ class Controller:
         ours = self._conflicted.pop(path, set())
         commit_part = without_heals(plan)
         if commit_part.has_changes or stale_records(commit_part):
-            report = api.apply(commit_part, registry, halt=self.halt, sources=sources)
+            report = api.apply(commit_part, registry, halt=self.halt, actor=ACTOR, sources=sources)
             self._conflicted[path] = conflicted(plan, report.errors)
             if healing or self._conflicted[path]:
                 self.check_now()  # a heal goes on its own, recorded as one
@@ -351,19 +374,32 @@ class Controller:
         self.budget.spend(allowed_keys, now)
         left = {(c.model, c.alias) for c in healing if c not in allowed}
         report = api.apply(
-            leaving_out(plan, left), registry, halt=self.halt, reason="self-heal", sources=sources
-        )
+            leaving_out(plan, left), registry, halt=self.halt, reason="self-heal", actor=ACTOR,
+            sources=sources,
+        )  # fmt: skip
         landed = sum(1 for c in report.changes if c.status == "applied")
         return Acted(result_of(report), f"healed: {summary_of(report)}", report, landed,
                      report.errors)  # fmt: skip
 
     def _registry(self, loaded: api.LoadedManifest) -> api.Registry:
-        """One registry (and client) per target, kept: the controller pays for it once."""
+        """One registry (and client) per target, kept: the controller pays for it once; its
+        webhook registered when asked (retried on the next reconcile if that fails)."""
         registry = api.open_registry(
             self.settings.flags, loaded.manifest.tracking_uri, loaded.path, for_apply=True
         )
         key = (registry.target.tracking_uri, registry.target.registry_uri)
-        return self._registries.setdefault(key, registry)
+        registry = self._registries.setdefault(key, registry)
+        url = self.settings.register_webhook
+        if url and key not in self._webhooks:
+            try:
+                done = api.register_alias_webhook(registry, url, os.environ[WEBHOOK_SECRET_ENV])
+            except GitopsError as exc:
+                self.log("webhook not registered", level="warning", url=url, error=str(exc))
+            else:
+                self._webhooks.add(key)
+                self.log("webhook registered", url=url, registry=api.registry_ref(registry).uri,
+                         result=done)  # fmt: skip
+        return registry
 
     def _failed_before_reading(self, index: int, status: ManifestStatus, error: str) -> None:
         reconcile = Reconcile(
@@ -440,7 +476,9 @@ class Controller:
     def _once(self, key: tuple[str, ...], event: Event) -> None:
         if key in self._notified:
             return
-        self._notified.add(key)
+        self._notified[key] = None
+        while len(self._notified) > MAX_REMEMBERED_EVENTS:  # the oldest go first
+            del self._notified[next(iter(self._notified))]
         self.notify(event)
 
     def _read_state(self) -> dict[str, str]:

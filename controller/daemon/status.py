@@ -25,10 +25,15 @@ class AliasStatus(Record):
     alias: str
     declared: int | None
     live: int | None
+    # A declared copy (`staging bikes v7`); `declared` is then its verified local version, or
+    # None until apply makes it.
+    copied_from: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def in_sync(self) -> bool:
+        if self.copied_from is not None and self.declared is None:
+            return False
         return self.declared == self.live
 
 

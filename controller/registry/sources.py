@@ -59,6 +59,9 @@ class Sources:
         self._folder = tempfile.TemporaryDirectory(prefix="mlflow-gitops-copy-")
         self._fingerprints: dict[tuple[str | None, str, int], tuple[Path, Fingerprint]] = {}
         self._lock = threading.Lock()
+        # One copy at a time per (model, source version): apply writes in parallel, and two
+        # aliases declaring the same copy must find one copy, not make two.
+        self._making: dict[tuple[str, str | None, str, int], threading.Lock] = {}
         # (model, alias) -> why a copy found by its tags is not trusted, for the plan's warnings
         self.warnings: dict[tuple[str, str], str] = {}
 
@@ -152,6 +155,13 @@ class Sources:
     def ensure(self, model: str, ref: CopyRef) -> int:
         """For apply: this model's verified copy of `ref`, made if there is none; a copy that
         claims the lineage but does not match, or a new one that does not, is refused."""
+        key = (model, ref.source, ref.model, ref.version)
+        with self._lock:
+            making = self._making.setdefault(key, threading.Lock())
+        with making:
+            return self._ensure(model, ref)
+
+    def _ensure(self, model: str, ref: CopyRef) -> int:
         _, wanted = self._source_files(ref)
         local, distrust = self._trusted_copy(model, ref, wanted)
         if local is not None:
