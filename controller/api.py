@@ -7,28 +7,31 @@ values.py or raises a GitopsError; none of them prints.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
-from controller.adopt import adoption_manifest
+from controller.adopt import adoption_manifest, adoption_name
 from controller.apply import Halt, apply_plan, refuse_uncommitted_in_ci, refused
 from controller.clock import now
 from controller.errors import ModelNotFound, RegistryError, UsageError
 from controller.evidence import EvidenceNeeds, merged
 from controller.gitops import (
+    branch_and_default,
     check_out,
     fetch_branch,
     github_commit_url,
     is_ancestor,
     manifest_checkout,
     manifest_revisions,
+    remote_and_path,
 )
 from controller.history import alias_changes, select
 from controller.manifest import CopyFrom, LoadedManifest, load_manifest
 from controller.notify import Event, apply_event, error_event, notify, plan_event, receivers
 from controller.output import redact, without_credentials
-from controller.ownership import owner_identity
+from controller.ownership import former_identities, owner_identity
 from controller.plan import make_plan, targeting, within_target
 from controller.promotion import Delivery, promote, promote_copy, rollback
 from controller.provenance import provenance
@@ -100,6 +103,7 @@ __all__ = [
     "promote",
     "promote_copy",
     "receivers",
+    "register_alias_webhook",
     "registry_ref",
     "rollback",
     "update",
@@ -194,13 +198,8 @@ def plan(
     """
     sources = sources or open_sources(loaded, registry)
     checkout = manifest_checkout(loaded.path)
-    owner = owner_identity(
-        loaded.manifest.name,
-        checkout.remote_url,
-        checkout.root,
-        checkout.path_in_repo,
-        loaded.path,
-    )
+    where = (checkout.remote_url, checkout.root, checkout.path_in_repo, loaded.path)
+    owner = owner_identity(loaded.manifest.name, *where)
     owned = registry.read_owned(owner)
     target = None
     if targets:
@@ -218,7 +217,17 @@ def plan(
     )
     copies = _read_copies(loaded, sources, target)
     made = confirm_deletions(
-        make_plan(loaded, live, owned, owner, target, copies), loaded, {**owned, **live.models}
+        make_plan(
+            loaded,
+            live,
+            owned,
+            owner,
+            target,
+            copies,
+            former_owners=former_identities(loaded.manifest.name, *where),
+        ),
+        loaded,
+        {**owned, **live.models},
     )
     made = rollbacks(made, loaded.path)
     moment = at or now()
@@ -249,7 +258,7 @@ class ToApply:
     plan: Plan
     registry: Registry
     sources: Sources
-    warnings: list[Problem] = field(default_factory=list)
+    warnings: Sequence[Problem | str] = ()
 
 
 def plan_to_apply(
@@ -271,7 +280,8 @@ def plan_to_apply(
         registry = open_registry(flags, loaded.manifest.tracking_uri, loaded.path, for_apply=True)
         sources = open_sources(loaded, registry)
         computed = plan(loaded, registry, targets=targets, details=False, sources=sources)
-        return ToApply(computed, registry, sources, loaded.warnings)
+        warnings: list[Problem | str] = [*loaded.warnings, *off_default_branch(loaded.path)]
+        return ToApply(computed, registry, sources, warnings)
     saved, source = read_plan(plan_path)
     planned_for = [str(a) for a in saved.target.addresses] if saved.target else []
     if targets and sorted(set(targets)) != sorted(planned_for):
@@ -294,7 +304,20 @@ def plan_to_apply(
         saved.model_copy(update={"registry": registry_ref(registry)}),
         registry,
         open_sources(planned, registry),
+        off_default_branch(planned.path),
     )
+
+
+def off_default_branch(manifest_path: str) -> list[str]:
+    """A warning when apply runs from a branch other than the remote's default one: what is
+    applied there may never be merged."""
+    branch, default = branch_and_default(manifest_path)
+    if branch is None or default is None or branch == default:
+        return []
+    return [
+        f"warning: applying from branch {branch!r}, not {default!r}, the default branch of "
+        "origin: what it declares may not be what is merged"
+    ]
 
 
 @dataclass(frozen=True)
@@ -379,8 +402,11 @@ def apply(
     return apply_plan(plan, registry, record, halt, sources.ensure if sources else None)
 
 
-def import_(registry: Registry, names: list[str], all_models: bool) -> str:
-    """A manifest declaring the live aliases, so an existing registry can adopt the tool."""
+def import_(
+    registry: Registry, names: list[str], all_models: bool, manifest_path: str, name: str | None
+) -> str:
+    """A manifest declaring the live aliases, so an existing registry can adopt the tool, with
+    the `name:` given, or derived from the git remote and `manifest_path` (where it goes)."""
     wanted = registry.read_all_model_names() if all_models else names
     if not wanted:
         raise RegistryError(
@@ -391,7 +417,16 @@ def import_(registry: Registry, names: list[str], all_models: bool) -> str:
     missing = sorted(set(wanted) - set(live.models))
     if missing:
         raise ModelNotFound("no such registered model: " + ", ".join(missing))
-    return adoption_manifest(live)
+    return adoption_manifest(live, adoption_name(name, *remote_and_path(manifest_path)))
+
+
+# The name the controller's MLflow webhook is registered under (one per registry).
+ALIAS_WEBHOOK_NAME = "mlflow-gitops-controller"
+
+
+def register_alias_webhook(registry: Registry, url: str, secret: str) -> str:
+    """Point the registry's alias webhook at `url` (the controller's /hooks/mlflow)."""
+    return registry.ensure_alias_webhook(ALIAS_WEBHOOK_NAME, url, secret)
 
 
 def history(

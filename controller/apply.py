@@ -227,6 +227,7 @@ def apply_plan(
     by_model: dict[str, list[ChangeResult]] = {}
     for result in results:
         by_model.setdefault(result.model, []).append(result)
+    recorded: set[str] = set()  # models whose records (and so ownership) were written
 
     def record(name: str) -> str | None:
         """Last-applied and ownership for one model, or why not."""
@@ -244,15 +245,16 @@ def apply_plan(
             _record(registry, plan, name, snapshot, aliases, provenance)
         except RegistryError as exc:
             return f"could not record last-applied for {name!r}: {exc}"
+        recorded.add(name)
         return None
 
     audited = [(r, r.to_version) for r in results if r.status == "applied" and r.to_version]
     # Records and audit tags are independent writes: all of them share the write limit, so a
     # first apply (adoption) records a thousand models in parallel, not one by one.
     with ThreadPoolExecutor(max_workers=registry.max_parallel_writes) as pool:
-        recorded = pool.map(record, list(plan.models))
+        failed_records = pool.map(record, list(plan.models))
         audits = pool.map(lambda rv: _audit(registry, rv[0], rv[1], provenance), audited)
-        errors += [error for error in recorded if error]
+        errors += [error for error in failed_records if error]
         errors += [failure for failure in audits if failure]
     released = []
     for name in plan.released:
@@ -262,12 +264,14 @@ def apply_plan(
             errors.append(f"could not release {name!r}: {exc}")
         else:
             released.append(name)
+    landed = {*recorded, *released}
 
     return ApplyReport(
         registry=plan.registry,
         changes=results,
         errors=errors,
         released=released,
+        ownership=[change for change in plan.ownership if change.model in landed],
         target=plan.target,
     )
 

@@ -269,12 +269,18 @@ def _signals_halt(halt: api.Halt) -> Iterator[None]:
 @click.option("--all", "all_models", is_flag=True, help="Import every registered model.")
 @click.option("-o", "--output", "output_path", metavar="FILE", help="Write here, not stdout.")
 @click.option("--force", is_flag=True, help="Let -o overwrite an existing file.")
+@click.option(
+    "--name", metavar="NAME",
+    help="The manifest's `name:` (who manages its models). Default: the git remote and the "
+    "manifest's path in the repository (-o FILE, else registry.yaml); required without a remote.",
+)  # fmt: skip
 @target_options
 def import_(
     models: tuple[str, ...],
     all_models: bool,
     output_path: str | None,
     force: bool,
+    name: str | None,
     flags: api.TargetFlags,
 ) -> int:
     """Write a manifest declaring the live aliases of MODELS (or --all), to adopt a registry."""
@@ -284,7 +290,7 @@ def import_(
         raise UsageError(f"{output_path} already exists; pass --force to overwrite it")
     registry = _opened(api.open_registry(flags, None))
     err(f"Registry: {api.registry_ref(registry).describe()}")
-    manifest = api.import_(registry, list(models), all_models)
+    manifest = api.import_(registry, list(models), all_models, output_path or "registry.yaml", name)
     if output_path:
         Path(output_path).write_text(manifest, encoding="utf-8")
         err(f"wrote {output_path}")
@@ -565,6 +571,11 @@ def serve(
     "--max-heals-per-hour", type=click.IntRange(min=0), default=30, show_default=True,
     metavar="N", help="Stop healing after N heals in an hour (two writers fighting).",
 )  # fmt: skip
+@click.option(
+    "--register-webhook", metavar="URL",
+    help="Register MLflow's alias webhook on the registry, pointing at URL (this controller's "
+    "/hooks/mlflow as MLflow reaches it), signed with $MLFLOW_GITOPS_WEBHOOK_SECRET.",
+)  # fmt: skip
 @target_options
 def controller(
     repo: str,
@@ -578,9 +589,12 @@ def controller(
     receivers: list[str],
     log_format: LogFormat,
     max_heals_per_hour: int,
+    register_webhook: str | None,
     flags: api.TargetFlags,
 ) -> int:
     """Keep the registry in sync with the manifests on a branch, continuously (Argo CD-style)."""
+    if register_webhook and not os.environ.get("MLFLOW_GITOPS_WEBHOOK_SECRET"):
+        raise UsageError("--register-webhook needs the secret in MLFLOW_GITOPS_WEBHOOK_SECRET")
     settings = Settings(
         repo=repo,
         branch=branch,
@@ -590,6 +604,7 @@ def controller(
         state_dir=state_dir,
         allow_rewind=allow_rewind,
         max_heals_per_hour=max_heals_per_hour,
+        register_webhook=register_webhook,
         flags=flags,
     )
     return run_controller(settings, listen=listen, log_format=log_format, receivers=receivers)

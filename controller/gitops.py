@@ -197,6 +197,35 @@ def manifest_checkout(path: str | Path) -> Checkout:
     return facts.model_copy(update={"commit": head, "dirty": committed != current})
 
 
+def remote_and_path(path: str | Path) -> tuple[str | None, str | None]:
+    """The repository's remote URL (origin, else the first) and `path` inside it, for a file
+    that may not exist yet (import names the manifest it is about to write)."""
+    try:
+        with _repo(path) as repo:
+            names = [remote.name for remote in repo.remotes]
+            remote = "origin" if "origin" in names else (names[0] if names else None)
+            return (repo.remote(remote).url if remote else None), _relative(repo, path)
+    except GitError:
+        return None, None
+
+
+def branch_and_default(path: str | Path) -> tuple[str | None, str | None]:
+    """The checked-out branch and the remote's default branch, as the last fetch or clone
+    recorded it (`refs/remotes/origin/HEAD`; no network), each None when unknown."""
+    import git
+
+    try:
+        with _repo(path) as repo:
+            branch = None if repo.head.is_detached else repo.head.ref.name
+            try:
+                default = str(repo.git.symbolic_ref("--short", "refs/remotes/origin/HEAD"))
+            except git.GitCommandError:  # never fetched, or no origin: nothing to compare
+                return branch, None
+    except GitError:
+        return None, None
+    return branch, default.removeprefix("origin/") or None
+
+
 def head_commit_and_user(path: str | Path) -> tuple[str | None, str | None]:
     """HEAD's sha and the configured user.name of the repository holding `path`, if any."""
     try:
@@ -234,7 +263,11 @@ def check_can_commit(path: str | Path, branch: str, remote: str | None) -> None:
     with _repo(path) as repo:
         repo.git.check_ref_format("--branch", branch)
         if branch in repo.heads:
-            raise GitError(f"branch {branch!r} already exists")
+            raise GitError(
+                f"branch {branch!r} already exists (an earlier run committed there?): push it "
+                f"with `git push --set-upstream {remote or 'origin'} {branch}`, or delete it with "
+                f"`git branch -D {branch}` and run again"
+            )
 
 
 def local_branches(path: str | Path, prefix: str) -> set[str]:

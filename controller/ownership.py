@@ -9,8 +9,9 @@ import re
 from pathlib import Path
 
 OWNER_TAG = "mlflow-gitops.owner"
-# An explicit `name:`: enough for "team/models", never a quote a tag filter would choke on.
-NAME_PATTERN = r"^[A-Za-z0-9._/@+-]+$"
+# An explicit `name:`: enough for "team/models" or a derived "host/org/repo:registry.yaml",
+# never a quote a tag filter would choke on.
+NAME_PATTERN = r"^[A-Za-z0-9._/@+:-]+$"
 # scheme://[user[:password]@]host[:port]/path, or scp-like [user@]host:path (git@github.com:a/b)
 _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?:[^/@]*@)?(?P<rest>.*)$")
 _SCP = re.compile(r"^(?:[^/@:]+@)?(?P<host>[^/:]+):(?P<path>(?!/).*)$")
@@ -48,7 +49,29 @@ def owner_identity(
         identity = f"{repo_root}:{path_in_repo}"
     else:
         identity = str(Path(manifest_path).resolve())
-    # A tag filter quotes the value and knows no escapes: keep out what it could not carry.
+    return _filterable(identity)
+
+
+def former_identities(
+    declared_name: str | None,
+    remote_url: str | None,
+    repo_root: str | None,
+    path_in_repo: str | None,
+    manifest_path: str,
+) -> frozenset[str]:
+    """The identities a manifest without `name:` had before a remote was added (folder +
+    path) or outside git (its file): a model one of them owns was this manifest's."""
+    if declared_name:
+        return frozenset()
+    now = owner_identity(None, remote_url, repo_root, path_in_repo, manifest_path)
+    before = {_filterable(str(Path(manifest_path).resolve()))}
+    if repo_root and path_in_repo:
+        before.add(_filterable(f"{repo_root}:{path_in_repo}"))
+    return frozenset(before - {now})
+
+
+def _filterable(identity: str) -> str:
+    """A tag filter quotes the value and knows no escapes: keep out what it could not carry."""
     for char in "'\"\\\r\n":
         identity = identity.replace(char, f"%{ord(char):02X}")
     return identity

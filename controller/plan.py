@@ -6,17 +6,19 @@ Pure: no I/O. The Plan is a value, computed once, rendered in every format, save
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from controller.errors import UsageError
 from controller.manifest import LoadedManifest
 from controller.state import READY, LiveModel, LiveState
+from controller.suggest import did_you_mean
 from controller.trust import Doubt, refusal
 from controller.values import (
     Address,
     Change,
     CopyRef,
     ModelSnapshot,
+    OwnershipChange,
     Plan,
     PlanProblem,
     Reason,
@@ -151,7 +153,11 @@ def _unavailable(loaded: LoadedManifest, name: str, live: LiveState) -> PlanProb
 
 
 def _claimed_elsewhere(
-    loaded: LoadedManifest, name: str, model: LiveModel, owner: str | None
+    loaded: LoadedManifest,
+    name: str,
+    model: LiveModel,
+    owner: str | None,
+    former_owners: Collection[str],
 ) -> PlanProblem | None:
     """Another manifest manages this model, and this one did not say it takes it over."""
     if not model.owner or model.owner == owner or loaded.manifest.models[name].take_over:
@@ -160,7 +166,31 @@ def _claimed_elsewhere(
         f"registered model {name!r} is managed by {model.owner}; release it there, "
         "or set take_over: true on it here"
     )
+    if model.owner in former_owners:  # this manifest, before its derived identity changed
+        message = (
+            f"registered model {name!r} is managed by {model.owner}, which is this manifest's "
+            f"identity from before its repository changed (a remote added, or the checkout "
+            f"moved; now {owner}): keep the old one with the line `name: {model.owner}` at the "
+            f"top of {loaded.path}"
+        )
     return _problem(loaded, loaded.location("models", name), name, message)
+
+
+def ownership_changes(
+    snapshots: Mapping[str, ModelSnapshot], owner: str | None, released: list[str]
+) -> list[OwnershipChange]:
+    """The models changing hands, from the snapshots alone (so `apply --plan` replays them):
+    a declared model with no owner is adopted, one with another owner taken over (apply
+    records `owner` on both), and a `release:` one let go."""
+    changes = []
+    for name, snapshot in snapshots.items():
+        if owner is None or snapshot.removed or snapshot.owner == owner:
+            continue
+        if snapshot.owner is None:
+            changes.append(OwnershipChange(model=name, kind="adopt"))
+        else:
+            changes.append(OwnershipChange(model=name, kind="take_over", previous=snapshot.owner))
+    return changes + [OwnershipChange(model=name, kind="release") for name in released]
 
 
 def _removed_model(model: LiveModel) -> ModelSnapshot:
@@ -214,12 +244,15 @@ def targeting(
         if raw in known:
             address = Address(model=raw)
         elif not at or model not in known:
+            missing = raw if not at else model
             raise UsageError(
-                f"--target {raw}: no model {raw if not at else model!r} in {loaded.path}"
+                f"--target {raw}: no model {missing!r} in {loaded.path}"
+                f"{did_you_mean(missing, known)}"
             )
         elif alias not in known[model]:
             raise UsageError(
                 f"--target {raw}: model {model!r} has no alias {alias!r} in {loaded.path}"
+                f"{did_you_mean(alias, known[model])}"
             )
         else:
             address = Address(model=model, alias=alias)
@@ -273,6 +306,7 @@ def make_plan(
     owner: str | None = None,
     target: Targeting | None = None,
     copies: Copies | None = None,
+    former_owners: Collection[str] = (),
 ) -> Plan:
     """The plan for every model the manifest declares, and for those it managed until now.
 
@@ -281,7 +315,8 @@ def make_plan(
     Changes come from the snapshots alone (`replay`), as `apply --plan` recomputes them.
     A `target` limits the plan to the models and aliases it names; `live` need hold no others.
     `copies` are the declared copies as read (api.plan reads them): a copy with none is a
-    problem.
+    problem. `former_owners` are identities this manifest had before (see
+    ownership.former_identities): a model one of them manages gets the one-line fix in its error.
     """
     errors: list[PlanProblem] = []
     snapshots: dict[str, ModelSnapshot] = {}
@@ -292,7 +327,7 @@ def make_plan(
         if model is None:
             errors.append(_unavailable(loaded, name, live))
             continue
-        claimed = _claimed_elsewhere(loaded, name, model, owner)
+        claimed = _claimed_elsewhere(loaded, name, model, owner, former_owners)
         if claimed:
             errors.append(claimed)
             continue
@@ -341,6 +376,7 @@ def make_plan(
         models=snapshots,
         removed_models=removed_models,
         released=released,
+        ownership=ownership_changes(snapshots, owner, released),
         target=target,
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -17,7 +18,13 @@ from typing import Literal
 from controller import commit_message
 from controller.commit_message import EditKind
 from controller.edit import set_alias
-from controller.errors import EditError, PromotionError, RegistryError, RegistryUnreachable
+from controller.errors import (
+    EditError,
+    GitError,
+    PromotionError,
+    RegistryError,
+    RegistryUnreachable,
+)
 from controller.gitops import check_can_commit, commit_on_new_branch, manifest_revisions, push
 from controller.history import alias_changes, select
 from controller.manifest import (
@@ -33,6 +40,7 @@ from controller.plan import version_problem
 from controller.policy import TrackPolicy, check_alias_name
 from controller.registry import Registry, open_registry, registry_ref
 from controller.registry.sources import open_source
+from controller.suggest import did_you_mean
 from controller.target import TargetFlags
 from controller.tracking import newest_match, wanted
 from controller.values import AliasEdit
@@ -179,9 +187,14 @@ def rollback(
     loaded = load_manifest(path)
     spec = loaded.manifest.models.get(model)
     if spec is None:
-        raise PromotionError(f"{path} declares no model {model!r}")
+        raise PromotionError(
+            f"{path} declares no model {model!r}{did_you_mean(model, loaded.manifest.models)}"
+        )
     if alias not in spec.aliases:
-        raise PromotionError(f"{path} declares no alias {alias!r} for model {model!r}")
+        raise PromotionError(
+            f"{path} declares no alias {alias!r} for model {model!r}"
+            f"{did_you_mean(alias, spec.aliases)}"
+        )
     if to is None:
         current = spec.aliases[alias]
         if isinstance(current, CopyFrom):
@@ -226,7 +239,7 @@ def edit_alias(loaded: LoadedManifest, request: AliasRequest) -> AliasEdit:
     registry = None
     if request.registry is not None:
         if not request.version_checked:
-            require_ready_version(request.registry, model, version)
+            require_ready_version(request.registry, model, version, loaded.manifest.models)
         registry = registry_ref(request.registry)
     # Bytes, not read_text(): universal newlines would turn CRLF files into LF ones.
     written = _flow_copy(request.copy) if request.copy else version
@@ -247,7 +260,15 @@ def edit_alias(loaded: LoadedManifest, request: AliasRequest) -> AliasEdit:
     to = f"{edit.to_copy} (copy)" if edit.to_copy else version
     message = commit_message.write(request.kind, model, alias, current, to)
     sha = commit_on_new_branch(path, request.branch, message)
-    url = push(path, delivery.remote, request.branch) if delivery.push else None
+    try:
+        url = push(path, delivery.remote, request.branch) if delivery.push else None
+    except GitError as exc:
+        raise GitError(
+            f"{exc}; the change is committed ({sha[:12]}) on the local branch "
+            f"{request.branch!r}, checked out now: push it with `git push --set-upstream "
+            f"{delivery.remote} {request.branch}`, or drop it with `git switch - && git branch "
+            f"-D {request.branch}`"
+        ) from None
     return edit.model_copy(
         update={"branch": request.branch, "commit": sha, "pull_request_url": url}
     )
@@ -291,8 +312,11 @@ def _verify_edit(
         raise EditError(f"could not edit {before.path} safely; edit it by hand")
 
 
-def require_ready_version(registry: Registry, model: str, version: int) -> None:
-    """Refuse a version the registry does not hold as READY; unreachable needs --offline."""
+def require_ready_version(
+    registry: Registry, model: str, version: int, declared: Iterable[str] = ()
+) -> None:
+    """Refuse a version the registry does not hold as READY; unreachable needs --offline.
+    A model the registry does not know is compared with the `declared` names (a typo?)."""
     try:
         state = registry.read_state([model])
     except RegistryUnreachable as exc:
@@ -301,7 +325,9 @@ def require_ready_version(registry: Registry, model: str, version: int) -> None:
     if model in state.denied:
         raise PromotionError(f"permission denied reading registered model {model!r}")
     if live is None:
-        raise PromotionError(f"no registered model named {model!r} in the registry")
+        raise PromotionError(
+            f"no registered model named {model!r} in the registry{did_you_mean(model, declared)}"
+        )
     problem = version_problem(live, version)
     if problem:
         raise PromotionError(problem)

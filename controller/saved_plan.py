@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from controller.errors import PlanFileError, StalePlanError, UsageError
 from controller.manifest import CopyFrom, LoadedManifest
 from controller.output import redact, without_credentials
-from controller.plan import moved_aliases, replay, skipped, targeting
+from controller.plan import moved_aliases, ownership_changes, replay, skipped, targeting
 from controller.state import LiveModel, LiveState
 from controller.values import PLAN_FORMAT_VERSION, Change, CopyRef, Plan, PlanSource, Targeting
 
@@ -262,6 +262,11 @@ def _check_replay(plan: Plan, path: str) -> None:
         raise PlanFileError(
             f"{path}: refused: its changes are not what its own snapshot gives "
             f"({_change_difference(plan.changes, changes)}); run plan again"
+        )
+    if plan.ownership != ownership_changes(plan.models, plan.owner, plan.released):
+        raise PlanFileError(
+            f"{path}: refused: its ownership changes are not what its own snapshot gives; "
+            "run plan again"
         )
 
 

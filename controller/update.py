@@ -31,6 +31,7 @@ from controller.promotion import AliasRequest, Delivery, branch_stem, edit_alias
 from controller.records import hold_starts
 from controller.registry import Registry, open_registry, registry_ref
 from controller.review import assess, evidence_needs
+from controller.suggest import did_you_mean
 from controller.target import TargetFlags
 from controller.tracking import decide, hold_of
 from controller.values import Change, HistoryEntry, RegistryRef, TrackedAlias
@@ -85,7 +86,7 @@ def tracked_aliases(loaded: LoadedManifest, model: str | None, alias: str | None
     """All tracked aliases, or those of MODEL (and ALIAS); naming an untracked one is an error."""
     models = loaded.manifest.models
     if model is not None and model not in models:
-        raise UpdateError(f"{loaded.path} declares no model {model!r}")
+        raise UpdateError(f"{loaded.path} declares no model {model!r}{did_you_mean(model, models)}")
     found = [
         # `validate` refuses a tracked alias declared null, so there is a version here.
         # `validate` refuses a tracked copy too.

@@ -35,8 +35,11 @@ RegistrySource = Literal[
 UNCOMMITTED = "local, uncommitted"
 
 # 2: plans record their source (registry, manifest bytes, commit); 1 did not. 3: the target.
-# 4: every change has a `copy` key, and a declared alias may be a copy.
-PLAN_FORMAT_VERSION = 4
+# 4: every change has a `copy` key, and a declared alias may be a copy. 5: ownership changes.
+PLAN_FORMAT_VERSION = 5
+# How a model changes hands: this manifest adopts it first, takes it over from another, or
+# lets it go (`release:`).
+OwnershipKind = Literal["adopt", "take_over", "release"]
 
 
 def show_version(version: int | None) -> str:
@@ -230,6 +233,22 @@ class Change(Record):
         return show_version(self.to_version)
 
 
+class OwnershipChange(Record):
+    """A model changing hands: a change a reviewer must see even when no alias moves."""
+
+    model: str
+    kind: OwnershipKind
+    previous: str | None = None  # the owner a take-over takes it from (registry text)
+
+    def describe(self) -> str:
+        """`churn: take over from team-a/models:registry.yaml`."""
+        if self.kind == "adopt":
+            return f"{self.model}: first adoption"
+        if self.kind == "take_over":
+            return f"{self.model}: take over from {self.previous}"
+        return f"{self.model}: release (aliases left as they are)"
+
+
 class UnmanagedAlias(Record):
     model: str
     alias: str
@@ -370,13 +389,15 @@ class Plan(Record):
     # and models it lets go of without touching their aliases (`release:`).
     removed_models: list[str] = Field(default_factory=list)
     released: list[str] = Field(default_factory=list)
+    # Models changing hands (adopted, taken over, released): changes too, never "No changes".
+    ownership: list[OwnershipChange] = Field(default_factory=list)
     # `--target`: the plan covers only these; problems elsewhere are warnings, not errors.
     target: Targeting | None = None
     warnings: list[PlanProblem] = Field(default_factory=list)
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.changes or self.removed_models or self.released)
+        return bool(self.changes or self.removed_models or self.released or self.ownership)
 
     def exit_code(self, detailed: bool = False) -> int:
         """Terraform's contract: 1 on errors; with detailed exit codes, 2 means changes."""
@@ -404,6 +425,8 @@ class ApplyReport(Record):
     errors: list[str] = Field(default_factory=list)
     # Models no longer managed by this manifest now; their aliases were left as they were.
     released: list[str] = Field(default_factory=list)
+    # The ownership changes that landed (adoptions, take-overs, releases).
+    ownership: list[OwnershipChange] = Field(default_factory=list)
     target: Targeting | None = None  # the plan's, when it was a targeted one
 
     @property

@@ -107,7 +107,7 @@ def test_apply_on_merge_makes_the_registry_match_and_reports_to_the_merged_pull_
     assert comment["body"].startswith(
         "<!-- mlflow-gitops:apply manifest=registry.yaml -->\n### MLflow registry apply"
     )
-    assert "**Apply: 2 applied, 0 failed, 0 skipped.**" in comment["body"]
+    assert "**Apply: 2 applied, 0 failed, 0 skipped; 1 model changed hands.**" in comment["body"]
     assert f"Applied registry.yaml at {merge} in [this run]" in comment["body"]
 
 
@@ -157,6 +157,14 @@ def test_drift_keeps_one_issue_current_through_drift_and_errors_and_closes_it_in
 
     adopter.commit_manifest(manifest(model, champion=2))
     server_client.set_registered_model_alias(model, "champion", "2")
+    result = adopter.act("workflow_dispatch", "registry-drift.yml", {})
+    assert result.returncode == 0, log(result)
+    (issue,) = adopter.gh()["issues"]
+    assert issue["state"] == "open"  # the aliases agree, but no apply has adopted the model yet
+    assert f"`{model}`: first adoption" in issue["body"]
+
+    # What the first apply records (the owner tag): then the registry is in sync.
+    server_client.set_registered_model_tag(model, "mlflow-gitops.owner", f"e2e-{model}")
     result = adopter.act("workflow_dispatch", "registry-drift.yml", {})
     assert result.returncode == 0, log(result)
     (issue,) = adopter.gh()["issues"]

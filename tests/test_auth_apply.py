@@ -139,5 +139,9 @@ def test_wrong_credentials_are_one_clear_line_and_exit_1(
         assert lines[0].startswith(
             f"error: permission denied by the MLflow registry at {auth_server.url} (HTTP 401)"
         )
+        assert lines[0].endswith(
+            "credentials come from MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and "
+            "MLFLOW_TRACKING_PASSWORD (set: MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD)"
+        )
         assert "not-the-password-Qz7" not in result.stdout + result.stderr
         assert "Traceback" not in result.stderr

@@ -27,6 +27,7 @@ LAYERS = {
         "__init__.py", "values.py", "policy.py", "schedule.py", "state.py", "plan.py",
         "review.py", "gates.py", "evidence.py", "trust.py", "tracking.py", "ownership.py",
         "commit_message.py", "history.py", "edit.py", "errors.py", "uris.py", "manifest/",
+        "suggest.py",
         "daemon/__init__.py", "daemon/status.py", "daemon/heals.py", "webhooks.py",
     ],
     # Formatting: pure too, values in, text out.

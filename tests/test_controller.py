@@ -470,3 +470,64 @@ def test_a_cycle_with_nothing_to_do_makes_the_requests_apply_makes_and_no_write(
     assert "No changes" in applied.stdout
     assert counted.by_endpoint() == by_cli.by_endpoint()
     assert counted.writes == 0
+
+
+def test_an_unreachable_registry_is_retried_with_backoff_and_the_commit_applied_after(
+    server: str, tmp_path: Path
+) -> None:
+    model = new_model(server)
+    origin = Origin(tmp_path)
+    first = origin.push(manifest({model: {"champion": 1}}), "declare")
+    log = tmp_path / "unreachable.log"
+    with (
+        fault_proxy(server) as proxy,
+        controller(origin, proxy.url, log, "--interval", NO_POLL) as (url, process),
+    ):
+        wait_until(lambda: reconciled_at(url, first, "applied"), "the first apply")
+        proxy.refuse()
+        second = origin.push(manifest({model: {"champion": 2}}), "promote")
+        assert push_hook(url) == 202
+        # No poll for 300 s and no further hook: only the backoff explains the retries.
+        wait_until(lambda: len(errors_at(log, second)) >= 2, "a retry after the error")
+        failed = status(url)
+        proxy.resume()
+        wait_until(lambda: reconciled_at(url, second, "applied"), "the retry to apply")
+        assert process.poll() is None
+    assert failed["last_reconcile"]["result"] == "error"
+    assert failed["last_reconcile"]["summary"].startswith("cannot reach the MLflow registry")
+    assert failed["last_applied_commit"] == first
+    assert alias(server, model) == 2
+
+
+def errors_at(log: Path, commit: str) -> list[dict[str, Any]]:
+    return [
+        r for r in log_records(log)
+        if r["event"] == "reconciled" and r["commit"] == commit and r["result"] == "error"
+    ]  # fmt: skip
+
+
+def test_register_webhook_creates_the_alias_webhook_once_and_a_restart_updates_it(
+    server: str, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    model = new_model(server)
+    origin = Origin(tmp_path)
+    sha = origin.push(manifest({model: {"champion": 1}}), "declare")
+    hook = f"http://127.0.0.1:{free_port()}/hooks/mlflow"
+    args = ("--interval", NO_POLL, "--register-webhook", hook)
+    for run in ("first", "again"):
+        log = tmp_path / f"{run}.log"
+        with controller(origin, server, log, *args) as (url, _):
+            wait_until(lambda: status(url)["last_reconcile"] is not None, "a reconcile")
+            assert reconciled_at(url, sha)
+        registered = [r for r in log_records(log) if r["event"] == "webhook registered"]
+        assert [r["result"] for r in registered] == ["created" if run == "first" else "updated"]
+        assert WEBHOOK_SECRET not in log.read_text()
+    ours = [w for w in MlflowClient(server, server).list_webhooks() if w.url == hook]
+    assert [(w.name, sorted(str(e) for e in w.events)) for w in ours] == [
+        (
+            "mlflow-gitops-controller",
+            ["model_version_alias.created", "model_version_alias.deleted"],
+        )
+    ]

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.server
 def test_a_registry_without_models_is_an_error_with_a_hint(tmp_path: Path) -> None:
     empty = tmp_path / "empty.db"
     MlflowClient(f"sqlite:///{empty}").search_registered_models()  # creates an empty store
-    result = run_cli("import", "--all", "--tracking-uri", f"sqlite:///{empty}", cwd=tmp_path)
+    uri = f"sqlite:///{empty}"
+    result = run_cli("import", "--all", "--name", "t", "--tracking-uri", uri, cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout == ""
     last = result.stderr.strip().splitlines()[-1]
@@ -31,7 +32,7 @@ def test_output_onto_an_existing_manifest_is_refused_without_force(
     name = make_model("adopt")
     existing = "# ours, with comments\nversion: 1\nmodels: {}\n"
     (tmp_path / "registry.yaml").write_text(existing)
-    args = ("import", name, "-o", "registry.yaml", "--tracking-uri", mlflow_server)
+    args = ("import", name, "-o", "registry.yaml", "--name", "t", "--tracking-uri", mlflow_server)
     refused = run_cli(*args, cwd=tmp_path)
     assert refused.returncode == 1
     assert "registry.yaml already exists" in refused.stderr and "--force" in refused.stderr
@@ -51,8 +52,8 @@ def test_the_written_manifest_validates_in_an_adopting_repository(
     server_client.set_registered_model_alias(name, "champion", "2")
     make_repo(tmp_path / "adopter")
     result = run_cli(
-        "import", name, "-o", "registry.yaml", "--tracking-uri", mlflow_server,
-        cwd=tmp_path / "adopter",
+        "import", name, "-o", "registry.yaml", "--name", "adopter", "--tracking-uri",
+        mlflow_server, cwd=tmp_path / "adopter",
     )  # fmt: skip
     assert result.returncode == 0, result
     assert result.stderr.splitlines()[0] == f"Registry: {mlflow_server} (from --tracking-uri)"
@@ -65,4 +66,5 @@ def test_the_written_manifest_validates_in_an_adopting_repository(
     plan = run_cli(
         "plan", "--detailed-exitcode", "--tracking-uri", mlflow_server, cwd=tmp_path / "adopter"
     )
-    assert plan.returncode == 0, plan
+    assert plan.returncode == 2, plan  # its first adoption, and nothing else
+    assert f"* {name}: first adoption" in plan.stdout and "->" not in plan.stdout

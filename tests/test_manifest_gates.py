@@ -62,6 +62,19 @@ def test_a_model_gate_can_switch_a_global_requirement_off() -> None:
     assert gate is not None and gate.require_signature is False
 
 
+def test_promotes_from_null_switches_the_global_one_off_for_one_model() -> None:
+    """As docs/gates.md shows: a model with no challenger sets its champion directly."""
+    text = GATED.replace(
+        "        min_age: 24h\n", "        min_age: 24h\n        promotes_from: null\n"
+    )
+    loaded = parse_manifest(text, "registry.yaml")
+    assert loaded.warnings == []
+    gate = loaded.manifest.gate_for("bikes", "champion")
+    assert gate is not None and gate.promotes_from is None
+    assert gate.require_signature is True  # the rest of the global gate still holds
+    assert loaded.manifest.gates["champion"].promotes_from is not None
+
+
 def test_bad_gate_syntax_is_reported_at_each_place() -> None:
     text = """\
 version: 1

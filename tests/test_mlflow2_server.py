@@ -74,15 +74,17 @@ def test_import_plan_apply_and_promote_against_a_2x_server(
     manifest = work_tree(repo) / "registry.yaml"
     uri = ("--tracking-uri", mlflow2_server)
 
-    assert run("import", bikes, rides, "-o", str(manifest), *uri) == 0
+    assert run("import", bikes, rides, "-o", str(manifest), "--name", "adopter", *uri) == 0
     imported = manifest.read_text()
     assert f"  {bikes}:\n    aliases:\n      champion: 1\n" in imported
     assert f"  {rides}:\n    aliases:\n      champion: 2\n" in imported
     commit_file(repo, "registry.yaml", imported, "adopt the registry")
     capsys.readouterr()
 
-    assert run("plan", "-f", str(manifest), "--detailed-exitcode", *uri) == 0
-    assert "No changes." in capsys.readouterr().out
+    assert run("plan", "-f", str(manifest), "--detailed-exitcode", *uri) == 2  # adoptions only
+    adopting = capsys.readouterr().out
+    assert f"* {bikes}: first adoption" in adopting and f"* {rides}: first adoption" in adopting
+    assert "Plan: 0 to create, 0 to update, 0 to delete, 2 to adopt." in adopting
 
     assert run("promote", bikes, "champion", "latest", "-f", str(manifest), *uri) == 0
     assert run("promote", bikes, "challenger", "2", "-f", str(manifest), *uri) == 0
@@ -94,7 +96,9 @@ def test_import_plan_apply_and_promote_against_a_2x_server(
 
     commit_file(repo, "registry.yaml", manifest.read_text(), "promote bikes")
     assert run("apply", "-f", str(manifest), "--auto-approve", *uri) == 0
-    assert "Apply: 2 applied, 0 failed, 0 skipped." in capsys.readouterr().out
+    assert "Apply: 2 applied, 0 failed, 0 skipped; 2 models changed hands." in (
+        capsys.readouterr().out
+    )
     assert aliases(client2, bikes) == {"champion": "3", "challenger": "2"}
     assert aliases(client2, rides) == {"champion": "2"}
 
@@ -129,7 +133,7 @@ def test_import_all_reads_every_model_of_a_2x_server(
     mlflow2_server: str, make_model2: Callable[..., str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     names = [make_model2("every", versions=1) for _ in range(2)]
-    assert run("import", "--all", "--tracking-uri", mlflow2_server) == 0
+    assert run("import", "--all", "--name", "adopter", "--tracking-uri", mlflow2_server) == 0
     written = capsys.readouterr().out
     assert all(f"  {name}:" in written for name in names)
 

@@ -47,7 +47,7 @@ def test_apply_posts_one_applied_event_and_nothing_when_there_is_nothing_to_do(
     assert event["registry"] == mlflow_server
     assert event["changes"][0]["status"] == "applied"
     assert f"+ {name}@champion: 2 (assign): applied" in event["text"]
-    assert "Apply: 1 applied, 0 failed, 0 skipped." in event["text"]
+    assert "Apply: 1 applied, 0 failed, 0 skipped; 1 model changed hands." in event["text"]
 
 
 def test_a_refused_apply_is_one_refused_event_and_writes_nothing(
@@ -133,12 +133,14 @@ def test_plan_posts_drift_when_it_has_changes_and_nothing_when_it_has_none(
     folder, name = manifest_dir
     with receiver() as hook:
         drifted = run_cli("plan", "--tracking-uri", mlflow_server, "--notify", hook.url, cwd=folder)
-        server_client.set_registered_model_alias(name, "champion", "2")
+        # Apply (which also records the manifest as the model's owner): then nothing differs.
+        run_cli("apply", "--auto-approve", "--tracking-uri", mlflow_server, cwd=folder)
         matching = run_cli(
             "plan", "--tracking-uri", mlflow_server, "--notify", hook.url, cwd=folder
         )
     assert (drifted.returncode, matching.returncode) == (0, 0), drifted.stderr
+    assert server_client.get_model_version_by_alias(name, "champion").version == "2"
     [event] = hook.events()
     assert event["kind"] == "drift"
     assert event["changes"][0]["status"] is None
-    assert "Plan: 1 to create, 0 to update, 0 to delete. 0 unchanged." in event["text"]
+    assert "Plan: 1 to create, 0 to update, 0 to delete, 1 to adopt. 0 unchanged." in event["text"]

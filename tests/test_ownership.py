@@ -130,7 +130,8 @@ def test_release_stops_managing_a_model_without_touching_its_aliases(
     saved = tmp_path / "release.json"
     plan = cli_in(repo, "plan", "--detailed-exitcode", "--out", str(saved), server=mlflow_server)
     assert plan.returncode == 2, plan
-    assert f"release {churn}" in plan.stdout
+    assert f"* {churn}: release (aliases left as they are)" in plan.stdout
+    assert "1 to release." in plan.stdout
     assert f"{churn}@prod" not in plan.stdout
     applied = cli_in(repo, "apply", "--plan", str(saved), server=mlflow_server)
     assert applied.returncode == 0, applied

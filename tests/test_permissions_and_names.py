@@ -119,7 +119,9 @@ def test_import_all_handles_awkward_names_with_short_output(
 ) -> None:
     odd = create(server_client, f'it\'s "imp" {uuid.uuid4().hex[:6]}')
     server_client.set_registered_model_alias(odd, "prod", "1")
-    result = run_cli("import", "--all", "--tracking-uri", mlflow_server, cwd=tmp_path)
+    result = run_cli(
+        "import", "--all", "--name", "t", "--tracking-uri", mlflow_server, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[:2000]
     assert yaml.safe_load(result.stdout)["models"][odd] == {"aliases": {"prod": 1}}
     assert len(result.stderr) < 2000

@@ -113,7 +113,11 @@ def test_an_unstaged_change_to_the_manifest_is_refused(
 def test_an_existing_branch_is_refused(repo: git.Repo, capsys: pytest.CaptureFixture[str]) -> None:
     repo.create_head("promote/bikes-champion-v5")
     err = refused(repo, capsys, "bikes", "champion", "5", "--offline", "--commit")
-    assert err == "error: branch 'promote/bikes-champion-v5' already exists\n"
+    assert err == (
+        "error: branch 'promote/bikes-champion-v5' already exists (an earlier run committed "
+        "there?): push it with `git push --set-upstream origin promote/bikes-champion-v5`, or "
+        "delete it with `git branch -D promote/bikes-champion-v5` and run again\n"
+    )
 
 
 def test_a_detached_head_is_refused(repo: git.Repo, capsys: pytest.CaptureFixture[str]) -> None:
@@ -204,6 +208,24 @@ def test_a_failed_push_is_one_clear_error(
     err = capsys.readouterr().err
     assert err.startswith("error: push of 'promote/bikes-champion-v5' to 'origin' failed: fatal:")
     assert err.count("\n") == 1
+
+
+def test_a_failed_push_says_what_was_committed_and_how_to_push_it_later(
+    repo: git.Repo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    branch = "promote/bikes-champion-v5"
+    repo.create_remote("origin", str(tmp_path / "remote.git"))  # not there yet
+    assert promote(repo, "bikes", "champion", "5", "--offline", "--commit", "--push") == 1
+    err = capsys.readouterr().err
+    sha = repo.heads[branch].commit.hexsha
+    assert f"the change is committed ({sha[:12]}) on the local branch '{branch}'" in err
+    assert repo.active_branch.name == branch
+
+    git.Repo.init(tmp_path / "remote.git", bare=True)  # the remote is back: the hint works
+    recovery = err.split("push it with `")[1].split("`")[0]
+    assert recovery == f"git push --set-upstream origin {branch}"
+    repo.git.push(*recovery.split()[2:])
+    assert git.Repo(tmp_path / "remote.git").heads[branch].commit.hexsha == sha
 
 
 def test_an_unknown_remote_is_refused_before_anything_is_written(
@@ -322,3 +344,23 @@ def test_promote_latest_names_the_registry_it_read(
     captured = capsys.readouterr()
     assert captured.err.splitlines()[0] == f"Registry: {mlflow_server} (from --tracking-uri)"
     assert captured.out == f"{manifest(repo)}: {name}@champion 3 -> 5\n"
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        (("bikse", "champion"), "registry.yaml declares no model 'bikse'; did you mean 'bikes'?"),
+        (
+            ("bikes", "champoin"),
+            "declares no alias 'champoin' for model 'bikes'; did you mean 'champion'?",
+        ),
+    ],
+)
+def test_a_mistyped_name_in_rollback_gets_a_suggestion(
+    repo: git.Repo, capsys: pytest.CaptureFixture[str], typed: tuple[str, str], says: str
+) -> None:
+    before = manifest(repo).read_bytes()
+    assert main(["rollback", *typed, "--to", "2", "-f", str(manifest(repo))]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.rstrip().endswith(says), err
+    assert manifest(repo).read_bytes() == before

@@ -105,8 +105,8 @@ def test_the_plan_records_the_manifests_commit(
     ("content", "expected"),
     [
         ("{}", "not a saved plan (no format_version)"),
-        ('{"format_version": 99}', "unsupported format_version 99 (this mlflow-gitops reads 4)"),
-        ('{"format_version": 4}', "not a saved plan (missing field 'manifest_path')"),
+        ('{"format_version": 99}', "unsupported format_version 99 (this mlflow-gitops reads 5)"),
+        ('{"format_version": 5}', "not a saved plan (missing field 'manifest_path')"),
         ("[1, 2]", "not a saved plan (not a JSON object)"),
         ("[" * 5000, "not a saved plan (invalid JSON: recursion limit exceeded"),
     ],
@@ -196,6 +196,7 @@ def test_releasing_a_model_this_manifest_does_not_manage_is_refused(
 
     def release_victim(data: dict) -> None:
         data["released"].append(victim)
+        data["ownership"].append({"model": victim, "kind": "release", "previous": None})
         data["summary"]["release"] += 1
         data["source"]["manifest_sha256"] = hashlib.sha256(manifest.read_bytes()).hexdigest()
 

@@ -113,7 +113,8 @@ def test_an_alias_target_turns_the_rest_of_its_model_into_warnings(
     assert code == 0, output
     assert "Warnings (outside the target; they do not block it):" in output
     assert f"registry.yaml:9:17: version 9 of model {churn!r} does not exist" in output
-    assert "No changes." in output
+    assert "Plan: 0 to create, 0 to update, 0 to delete, 1 to adopt." in output  # no alias moves
+    assert "Apply: 0 applied, 0 failed, 0 skipped; 1 model changed hands." in output
     assert aliases(server_client, churn) == {"champion": 3, "challenger": 3}
 
 
@@ -126,7 +127,7 @@ def test_a_saved_targeted_plan_applies_only_its_target(
     code, output = cli("plan", "--target", address, "--out", "plan.json", *flags, cwd=tmp_path)
     assert code == 0, output
     saved = json.loads((tmp_path / "plan.json").read_text())
-    assert saved["format_version"] == 4
+    assert saved["format_version"] == 5
     assert saved["target"]["addresses"] == [{"model": bikes, "alias": "champion"}]
     assert list(saved["models"]) == [bikes]
 

@@ -75,20 +75,26 @@ def test_embedded_sqlite_registry_is_the_default(tmp_path: Path, clean_env, caps
 
 
 @pytest.mark.server
-def test_import_writes_a_manifest_that_plans_no_changes(
+def test_import_writes_a_manifest_that_plans_only_its_adoption(
     make_model, server_client, mlflow_server, tmp_path, capsys
 ) -> None:
     name = make_model("adopt")
     server_client.set_registered_model_alias(name, "champion", "2")
     server_client.set_registered_model_alias(name, "canary", "3")
     out = tmp_path / "registry.yaml"
-    assert main(["import", name, "-o", str(out), "--tracking-uri", mlflow_server]) == 0
-    assert out.read_text().endswith(
-        f"models:\n  {name}:\n    aliases:\n      canary: 3\n      champion: 2\n"
+    uri = ("--tracking-uri", mlflow_server)
+    assert main(["import", name, "-o", str(out), "--name", f"team/{name}", *uri]) == 0
+    assert out.read_text() == (
+        f"version: 1\nname: team/{name}\nmodels:\n  {name}:\n    aliases:\n"
+        "      canary: 3\n      champion: 2\n"
     )
-    assert (
-        main(["plan", "-f", str(out), "--detailed-exitcode", "--tracking-uri", mlflow_server]) == 0
-    )
+    capsys.readouterr()
+    assert main(["plan", "-f", str(out), "--detailed-exitcode", *uri]) == 2
+    planned = capsys.readouterr().out
+    assert f"* {name}: first adoption" in planned and "->" not in planned
+    assert main(["apply", "-f", str(out), "--auto-approve", *uri]) == 0
+    assert server_client.get_registered_model(name).aliases == {"champion": "2", "canary": "3"}
+    assert main(["plan", "-f", str(out), "--detailed-exitcode", *uri]) == 0
 
 
 @pytest.mark.server
@@ -96,9 +102,11 @@ def test_import_all_includes_every_model_and_unknown_names_fail(
     make_model, mlflow_server, capsys
 ) -> None:
     name = make_model("all")
-    assert main(["import", "--all", "--tracking-uri", mlflow_server]) == 0
+    assert main(["import", "--all", "--name", "t", "--tracking-uri", mlflow_server]) == 0
     assert f"  {name}:\n" in capsys.readouterr().out
-    assert main(["import", "no-such-model-xyz", "--tracking-uri", mlflow_server]) == 1
+    assert (
+        main(["import", "no-such-model-xyz", "--name", "t", "--tracking-uri", mlflow_server]) == 1
+    )
     assert "no such registered model: no-such-model-xyz" in capsys.readouterr().err
 
 

@@ -14,12 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from controller import webhooks
+from controller.daemon.loop import WEBHOOK_SECRET_ENV as MLFLOW_SECRET_ENV
 from controller.daemon.loop import Controller
 from controller.daemon.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from controller.daemon.status import ControllerStatus
 from controller.render.status_page import CONTENT_SECURITY_POLICY, status_page_html
 
-MLFLOW_SECRET_ENV = "MLFLOW_GITOPS_WEBHOOK_SECRET"
 GIT_SECRET_ENV = "MLFLOW_GITOPS_GIT_HOOK_SECRET"
 # GitHub's push payloads stay far below this; anything larger is not a push event.
 MAX_GIT_HOOK_BODY_BYTES = 5 * 1024 * 1024

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,11 @@ from controller.errors import (
 from controller.output import redact
 from controller.target import RegistryTarget
 
+CREDENTIAL_VARIABLES = (
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+)
 # An error message is cut here: MLflow echoes whole filters, which run to many kilobytes.
 MAX_MESSAGE_CHARS = 300
 # urllib3's words for a status that was still failing when the retries ran out.
@@ -50,6 +56,17 @@ def first_line(text: str) -> str:
     return f"{line[:MAX_MESSAGE_CHARS]}... ({len(line) - MAX_MESSAGE_CHARS} more characters)"
 
 
+def credentials_hint() -> str:
+    """Where the credentials come from and which of those variables are set (never a value):
+    a 401 or 403 is most often a missing or wrong one."""
+    given = [name for name in CREDENTIAL_VARIABLES if os.environ.get(name)]
+    now = f"set: {', '.join(given)}" if given else "none of them is set"
+    return (
+        "; credentials come from MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and "
+        f"MLFLOW_TRACKING_PASSWORD ({now})"
+    )
+
+
 def _http_status(exc: Exception, message: str) -> int | None:
     found = _RETRIED_STATUS.search(message) or _STATUS_IN_TEXT.search(message)
     if found:
@@ -73,9 +90,10 @@ def translate(exc: Exception, target: RegistryTarget, operation: str) -> Registr
         or status in (401, 403)
         or "permission denied" in lowered
     ):
+        hint = credentials_hint() if status == 401 or not operation else ""
         return RegistryPermissionDenied(
             f"{lead}permission denied by the MLflow registry at {where}"
-            f"{f' (HTTP {status})' if status else ''}: {first_line(message)}"
+            f"{f' (HTTP {status})' if status else ''}: {first_line(message)}{hint}"
         )
     if error_code == "RESOURCE_DOES_NOT_EXIST":
         return ModelNotFound(first_line(message))

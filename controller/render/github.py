@@ -61,7 +61,7 @@ def problem_annotations(problems: Iterable[Problem]) -> str:
 
 def plan_annotations(plan: Plan) -> str:
     """Plan errors (missing model or version) as annotations on the declaring line; a targeted
-    plan's partiality and its warnings as warnings."""
+    plan's partiality, its warnings and each take-over as warnings."""
     lines = []
     if plan.target:
         lines.append(annotation("warning", plan.target.headline, title="targeted plan"))
@@ -75,5 +75,10 @@ def plan_annotations(plan: Plan) -> str:
     lines += [
         annotation("warning", e.message, file=e.file, line=e.line, col=e.col, title=title)
         for e in plan.warnings
+    ]
+    lines += [
+        annotation("warning", change.describe(), title="ownership change")
+        for change in plan.ownership
+        if change.kind == "take_over"
     ]
     return "\n".join(lines)

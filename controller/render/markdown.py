@@ -15,6 +15,7 @@ from controller.values import (
     ApplyReport,
     Change,
     ChangeResult,
+    OwnershipChange,
     Plan,
     PlanProblem,
     RegistryRef,
@@ -281,9 +282,8 @@ def plan(plan: Plan, limit: int = MAX_CHARS, full_plan_url: str | None = None) -
             "The aliases this manifest applied to them will be deleted.",
             "",
         ]
-    if plan.released:
-        names = ", ".join(code(name) for name in plan.released)
-        lines += [f"Released (no longer managed here; aliases left as they are): {names}", ""]
+    if plan.ownership:
+        lines += ["#### Ownership", "", *(_ownership_line(c) for c in plan.ownership), ""]
     lines += _deletion_warnings(plan.changes)
     tail = _unmanaged(plan, base) + _errors(plan) + _warnings(plan)
     # A row for every change comes first: a table per model, else one table of every change
@@ -309,6 +309,15 @@ def plan(plan: Plan, limit: int = MAX_CHARS, full_plan_url: str | None = None) -
     if brief:
         lines += [_NOT_DETAILED.format(count(brief, "more change")), ""]
     return truncate("\n".join(lines + tail).rstrip("\n"), limit)
+
+
+def _ownership_line(change: OwnershipChange) -> str:
+    """`- churn: take over from team-a/models:registry.yaml`, names as code spans."""
+    if change.kind == "adopt":
+        return f"- {code(change.model)}: first adoption"
+    if change.kind == "take_over":
+        return f"- {code(change.model)}: **take over** from {code(change.previous or '')}"
+    return f"- {code(change.model)}: release (aliases left as they are)"
 
 
 _MORE_EVIDENCE = "…and the evidence of {}, left out to fit GitHub's comment limit: see {}."
@@ -406,6 +415,8 @@ def report(report: ApplyReport) -> str:
         targets = ", ".join(code(str(a)) for a in report.target.addresses)
         lines += [f"Applied only {targets} (a targeted apply).", ""]
     lines += _change_tables(report.changes, _ui_base(report.registry))
+    if report.ownership:
+        lines += ["#### Changed hands", "", *(_ownership_line(c) for c in report.ownership), ""]
     if report.errors:
         lines += ["#### Errors", "", *(f"- {escape(e)}" for e in report.errors), ""]
     return truncate("\n".join(lines).rstrip("\n"))

@@ -81,9 +81,9 @@ def plan(plan: Plan) -> str:
         for change in changes:
             lines += [f"  {change_line(change)}", *evidence_lines(change)]
         lines.append("")
-    if plan.released:
-        lines.append("Released (no longer managed by this manifest; aliases left as they are):")
-        lines += [f"  release {name}" for name in plan.released]
+    if plan.ownership:
+        lines.append("Ownership (which manifest manages each model):")
+        lines += [f"  * {change.describe()}" for change in plan.ownership]
         lines.append("")
     if plan.unmanaged:
         lines.append("Unmanaged aliases (left alone; declare them, or set unmanaged: delete):")
@@ -113,7 +113,7 @@ def report(report: ApplyReport) -> str:
         took = words.rollback_time(result)
         suffix += f" ({took})" if took else ""
         lines.append(f"  {change_line(result)} ... {result.status}{suffix}")
-    lines += [f"  released {name}" for name in report.released]
+    lines += [f"  * {change.describe()} ... done" for change in report.ownership]
     lines += [f"error: {e}" for e in report.errors]
     lines.append(_line(*report_headline(report)))
     return "\n".join(lines)
