@@ -128,10 +128,12 @@ def serve_endpoints(endpoints: Endpoints, host: str, port: int) -> ThreadingHTTP
                 self._answer((404, "text/plain", b"not found\n"))
 
         def _body(self, limit: int) -> bytes | None:
+            """The body by its declared length; None when that is over `limit`. A body of
+            undeclared length (chunked) is not read: it is empty, so no signature matches."""
             declared = self.headers.get("Content-Length", "")
             if not declared.isdigit() or int(declared) > limit:
                 self.close_connection = True
-                return None
+                return None if declared.isdigit() else b""
             return self.rfile.read(int(declared))
 
         def _answer(self, answer: Answer) -> None:
