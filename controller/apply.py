@@ -105,7 +105,10 @@ def _write(registry: RegistryWriter, change: Change, halt: Halt, copier: Copier)
         return ChangeResult.of(change, "failed", str(exc))
     except RegistryError as exc:
         return ChangeResult.of(change, "failed", str(exc))
-    return ChangeResult.of(change, "applied")
+    applied = ChangeResult.of(change, "applied")
+    if change.copy_from is not None:
+        applied = applied.model_copy(update={"note": f"the copy is v{change.to_version}"})
+    return applied
 
 
 def _decided_by_read_back(result: ChangeResult, after: LiveState) -> ChangeResult:

@@ -571,6 +571,11 @@ def serve(
     "--max-heals-per-hour", type=click.IntRange(min=0), default=30, show_default=True,
     metavar="N", help="Stop healing after N heals in an hour (two writers fighting).",
 )  # fmt: skip
+@click.option(
+    "--register-webhook", metavar="URL",
+    help="Register MLflow's alias webhook on the registry, pointing at URL (this controller's "
+    "/hooks/mlflow as MLflow reaches it), signed with $MLFLOW_GITOPS_WEBHOOK_SECRET.",
+)  # fmt: skip
 @target_options
 def controller(
     repo: str,
@@ -584,9 +589,12 @@ def controller(
     receivers: list[str],
     log_format: LogFormat,
     max_heals_per_hour: int,
+    register_webhook: str | None,
     flags: api.TargetFlags,
 ) -> int:
     """Keep the registry in sync with the manifests on a branch, continuously (Argo CD-style)."""
+    if register_webhook and not os.environ.get("MLFLOW_GITOPS_WEBHOOK_SECRET"):
+        raise UsageError("--register-webhook needs the secret in MLFLOW_GITOPS_WEBHOOK_SECRET")
     settings = Settings(
         repo=repo,
         branch=branch,
@@ -596,6 +604,7 @@ def controller(
         state_dir=state_dir,
         allow_rewind=allow_rewind,
         max_heals_per_hour=max_heals_per_hour,
+        register_webhook=register_webhook,
         flags=flags,
     )
     return run_controller(settings, listen=listen, log_format=log_format, receivers=receivers)

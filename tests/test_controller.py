@@ -504,3 +504,59 @@ def errors_at(log: Path, commit: str) -> list[dict[str, Any]]:
         r for r in log_records(log)
         if r["event"] == "reconciled" and r["commit"] == commit and r["result"] == "error"
     ]  # fmt: skip
+
+
+def test_register_webhook_creates_the_alias_webhook_once_and_a_restart_updates_it(
+    server: str, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    model = new_model(server)
+    origin = Origin(tmp_path)
+    sha = origin.push(manifest({model: {"champion": 1}}), "declare")
+    hook = f"http://127.0.0.1:{free_port()}/hooks/mlflow"
+    args = ("--interval", NO_POLL, "--register-webhook", hook)
+    for run in ("first", "again"):
+        log = tmp_path / f"{run}.log"
+        with controller(origin, server, log, *args) as (url, _):
+            wait_until(lambda: status(url)["last_reconcile"] is not None, "a reconcile")
+            assert reconciled_at(url, sha)
+        registered = [r for r in log_records(log) if r["event"] == "webhook registered"]
+        assert [r["result"] for r in registered] == ["created" if run == "first" else "updated"]
+        assert WEBHOOK_SECRET not in log.read_text()
+    ours = [w for w in MlflowClient(server, server).list_webhooks() if w.url == hook]
+    assert [(w.name, sorted(str(e) for e in w.events)) for w in ours] == [
+        (
+            "mlflow-gitops-controller",
+            ["model_version_alias.created", "model_version_alias.deleted"],
+        )
+    ]
+
+
+def test_each_path_is_a_manifest_of_its_own_in_status_and_metrics(
+    server: str, tmp_path: Path
+) -> None:
+    first, second = new_model(server), new_model(server)
+    origin = Origin(tmp_path)
+    commit_file(origin.work, "teams/a.yaml", manifest({first: {"champion": 1}}), "team a")
+    sha = origin.push(manifest({second: {"champion": 2}}), "team b")
+    log = tmp_path / "paths.log"
+    paths = ("--path", "teams/a.yaml", "--path", "registry.yaml")
+    with controller(origin, server, log, "--interval", NO_POLL, *paths) as (url, _):
+        wait_until(
+            lambda: all(
+                (m["last_reconcile"] or {}).get("result") == "applied"
+                for m in json.loads(get(f"{url}/api/status")[1])["manifests"]
+            ),
+            "both manifests applied",
+        )
+        manifests = json.loads(get(f"{url}/api/status")[1])["manifests"]
+        metrics = get(f"{url}/metrics")[1].decode()
+    assert [(m["path"], m["last_applied_commit"]) for m in manifests] == [
+        ("teams/a.yaml", sha),
+        ("registry.yaml", sha),
+    ]
+    assert (alias(server, first), alias(server, second)) == (1, 2)
+    for path, model in (("teams/a.yaml", first), ("registry.yaml", second)):
+        series = f'alias="champion",manifest="{path}",model="{model}"'
+        assert f"mlflow_gitops_alias_in_sync{{{series}}} 1.0" in metrics

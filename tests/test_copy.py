@@ -72,7 +72,10 @@ def copied(source_server: str, mlflow_server: str, tmp_path: Path) -> tuple[str,
     )
     code, out = apply(path, mlflow_server)
     assert code == 0, out
-    assert f"+ {name}@champion: staging {name} v1 (copy)" in out
+    assert (
+        f"+ {name}@champion: staging {name} v1 (copy) (assign) ... applied (the copy is v1)" in out
+    )
+    assert f"to staging {name} v1: " in out  # the evidence is the source version's
     return name, path
 
 

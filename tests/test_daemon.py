@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from controller.daemon.heals import (
     stale_records,
     without_heals,
 )
-from controller.daemon.http import Endpoints
+from controller.daemon.http import Endpoints, serve_endpoints
 from controller.daemon.logs import log_line
 from controller.daemon.loop import Controller, Settings, alias_statuses, backoff, result_of
 from controller.daemon.metrics import ControllerMetrics
@@ -281,3 +282,36 @@ def test_an_event_is_sent_once_and_the_memory_of_sent_events_stays_bounded(
         loop._once(key, event)
     assert len(sent) == 4, "a, b, c, then a again once it was forgotten"
     assert list(loop._notified) == [("c",), ("a",)]
+
+
+def test_the_endpoints_over_http_check_hook_bodies_by_their_declared_length(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_GITOPS_GIT_HOOK_SECRET", "s3cret")
+    loop = controller(tmp_path)
+    loop._fetch_wanted = False
+    server = serve_endpoints(Endpoints(loop), "127.0.0.1", 0)
+    body = b'{"ref": "refs/heads/main"}'
+    signed = {"X-Hub-Signature-256": "sha256=" + hmac.new(b"s3cret", body, "sha256").hexdigest()}
+
+    def post(
+        headers: dict[str, str], data: bytes | list[bytes] = body, chunked: bool = False
+    ) -> int:
+        connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
+        connection.request("POST", "/hooks/git", body=data, headers=headers,
+                           encode_chunked=chunked)  # fmt: skip
+        status = connection.getresponse().status
+        connection.close()
+        return status
+
+    try:
+        assert post({"X-Hub-Signature-256": "sha256=00"}) == 401
+        assert not loop._fetch_wanted
+        too_big = {**signed, "Content-Length": str(50 * 1024 * 1024)}
+        assert post(too_big, data=b"") == 413
+        assert post({**signed, "Transfer-Encoding": "chunked"}, data=[body], chunked=True) == 401
+        assert post(signed) == 202
+        assert loop._fetch_wanted, "a signed push hook asks the loop to fetch"
+    finally:
+        server.shutdown()
+        server.server_close()

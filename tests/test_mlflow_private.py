@@ -49,6 +49,21 @@ def test_the_registry_store_searches_registered_models_as_we_call_it() -> None:
     ]
 
 
+def test_pinned_credentials_reach_both_stores_of_the_client_and_no_other() -> None:
+    """A copy source's client sends its own credentials: its tracking and registry stores
+    (the `store` properties pin_credentials replaces) ask our function, not the environment."""
+    from mlflow.utils.rest_utils import MlflowHostCreds
+
+    uri = "http://127.0.0.1:9"
+    own = MlflowHostCreds(host=uri, token="source-token")
+    client = MlflowClient(uri, uri)
+    mlflow_private.pin_credentials(client, lambda: own)
+    assert client._tracking_client.store.get_host_creds() is own
+    assert client._get_registry_client().store.get_host_creds() is own
+    other = MlflowClient(uri, uri)  # another client of the same URI keeps MLflow's own
+    assert other._tracking_client.store.get_host_creds().token is None
+
+
 def test_mlflow_builds_its_retry_from_the_module_global_we_replace() -> None:
     # Other tests in this process may already have replaced it with our subclass: judge the
     # urllib3 class it is, or derives from.

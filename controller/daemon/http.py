@@ -14,12 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from controller import webhooks
+from controller.daemon.loop import WEBHOOK_SECRET_ENV as MLFLOW_SECRET_ENV
 from controller.daemon.loop import Controller
 from controller.daemon.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from controller.daemon.status import ControllerStatus
 from controller.render.status_page import CONTENT_SECURITY_POLICY, status_page_html
 
-MLFLOW_SECRET_ENV = "MLFLOW_GITOPS_WEBHOOK_SECRET"
 GIT_SECRET_ENV = "MLFLOW_GITOPS_GIT_HOOK_SECRET"
 # GitHub's push payloads stay far below this; anything larger is not a push event.
 MAX_GIT_HOOK_BODY_BYTES = 5 * 1024 * 1024
@@ -128,10 +128,12 @@ def serve_endpoints(endpoints: Endpoints, host: str, port: int) -> ThreadingHTTP
                 self._answer((404, "text/plain", b"not found\n"))
 
         def _body(self, limit: int) -> bytes | None:
+            """The body by its declared length; None when that is over `limit`. A body of
+            undeclared length (chunked) is not read: it is empty, so no signature matches."""
             declared = self.headers.get("Content-Length", "")
             if not declared.isdigit() or int(declared) > limit:
                 self.close_connection = True
-                return None
+                return None if declared.isdigit() else b""
             return self.rfile.read(int(declared))
 
         def _answer(self, answer: Answer) -> None:

@@ -9,6 +9,7 @@ and one reconcile runs at a time.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -45,6 +46,8 @@ KEPT_ERRORS = 5
 # The first retry after a failure; each next one doubles, up to the interval.
 FIRST_BACKOFF_S = 1.0
 STATE_FILE = "controller-state.json"
+# The secret MLflow signs its webhooks with (http.py checks them with the same variable).
+WEBHOOK_SECRET_ENV = "MLFLOW_GITOPS_WEBHOOK_SECRET"
 # Events already sent (per commit and kind, per drift), so none is sent twice; bounded.
 MAX_REMEMBERED_EVENTS = 10_000
 
@@ -64,6 +67,8 @@ class Settings:
     state_dir: Path = Path(".mlflow-gitops-controller")
     allow_rewind: bool = False
     max_heals_per_hour: int = 30
+    # Register MLflow's alias webhook on each registry, pointing here (…/hooks/mlflow).
+    register_webhook: str | None = None
     flags: api.TargetFlags = field(default_factory=api.TargetFlags)
 
 
@@ -155,6 +160,7 @@ class Controller:
         self._head: str | None = None
         self._fetched_at = float("-inf")  # the poll fetches once per interval, whatever woke it
         self._registries: dict[tuple[str, str], api.Registry] = {}
+        self._webhooks: set[tuple[str, str]] = set()  # registries whose webhook points here
         self._notified: dict[tuple[str, ...], None] = {}  # in insertion order
         self._conflicted: dict[str, set[str]] = {}  # per manifest: models whose record we lost
         self._last_applied = self._read_state()
@@ -376,12 +382,24 @@ class Controller:
                      report.errors)  # fmt: skip
 
     def _registry(self, loaded: api.LoadedManifest) -> api.Registry:
-        """One registry (and client) per target, kept: the controller pays for it once."""
+        """One registry (and client) per target, kept: the controller pays for it once; its
+        webhook registered when asked (retried on the next reconcile if that fails)."""
         registry = api.open_registry(
             self.settings.flags, loaded.manifest.tracking_uri, loaded.path, for_apply=True
         )
         key = (registry.target.tracking_uri, registry.target.registry_uri)
-        return self._registries.setdefault(key, registry)
+        registry = self._registries.setdefault(key, registry)
+        url = self.settings.register_webhook
+        if url and key not in self._webhooks:
+            try:
+                done = api.register_alias_webhook(registry, url, os.environ[WEBHOOK_SECRET_ENV])
+            except GitopsError as exc:
+                self.log("webhook not registered", level="warning", url=url, error=str(exc))
+            else:
+                self._webhooks.add(key)
+                self.log("webhook registered", url=url, registry=api.registry_ref(registry).uri,
+                         result=done)  # fmt: skip
+        return registry
 
     def _failed_before_reading(self, index: int, status: ManifestStatus, error: str) -> None:
         reconcile = Reconcile(

@@ -90,6 +90,10 @@ class Credentials:
     password: str | None = None
 
 
+def _is_server(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
 class Connection:
     """A lazily made client for one registry, and the translation of its failures."""
 
@@ -116,6 +120,8 @@ class Connection:
         # Whether this registry finds owners in last-applied records (reads.read_owned), so a
         # first apply may record the owner there alone; until a search shows it, it may not.
         self.owner_in_record = False
+        # Whether its versions search leaves tags out: unknown until a probe (facts.py) asks.
+        self.search_omits_tags: bool | None = None
 
     def host_creds(self) -> Any:
         """What each REST request to this registry's server sends."""
@@ -145,7 +151,8 @@ class Connection:
                     tracking_uri=self.target.tracking_uri,
                     registry_uri=self.target.registry_uri,
                 )
-                if self.credentials is not None:
+                # Credentials are a server's; a database or folder registry has none to send.
+                if self.credentials is not None and _is_server(self.target.tracking_uri):
                     mlflow_private.pin_credentials(client, self.host_creds)
                 self._client = client
         return self._client

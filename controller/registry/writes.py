@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from controller.errors import ModelNotFound
 from controller.ownership import OWNER_TAG
@@ -51,3 +52,26 @@ class Writes(Connection):
             for key in (OWNER_TAG, LAST_APPLIED_TAG, *parts):
                 if key in tags:
                     self._registry_client.delete_registered_model_tag(model, key)
+
+    def ensure_alias_webhook(self, name: str, url: str, secret: str) -> str:
+        """The registry's webhook `name` sends alias events to `url`, signed with `secret`:
+        created, or the existing one of that name updated (so a restart adds none).
+        Returns "created" or "updated"."""
+        with self._errors(f"register the webhook {name!r}"):
+            existing, token = None, None
+            while existing is None:
+                page = self.client.list_webhooks(page_token=token)
+                existing = next((w for w in page if w.name == name), None)
+                token = page.token
+                if not token:
+                    break
+            # What the controller listens to: an alias set or deleted anywhere.
+            # (Any: MLflow types the list with every event name, and lists are invariant.)
+            events: list[Any] = ["model_version_alias.created", "model_version_alias.deleted"]
+            if existing is not None:
+                self.client.update_webhook(
+                    existing.webhook_id, url=url, events=events, secret=secret, status="ACTIVE"
+                )
+                return "updated"
+            self.client.create_webhook(name, url, events, secret=secret)
+            return "created"

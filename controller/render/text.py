@@ -49,7 +49,10 @@ def evidence_lines(change: Change) -> list[str]:
         if version is None:
             continue
         diff = found.signature_diff if side == "to" else None
-        head = f"{side:>4} v{version.version}: {words.created(version)}, {version.status}, "
+        # A copy's facts are its source version's: name it so, not as a version of this model.
+        copy = change.copy_from if side == "to" else None
+        which = copy.named() if copy else f"v{version.version}"
+        head = f"{side:>4} {which}: {words.created(version)}, {version.status}, "
         if found.detailed:
             head += (
                 f"{words.run(version)}, signature {words.signature(version, diff)}; "
