@@ -69,7 +69,7 @@ unit: $(BIN)/mlflow-gitops  # no server, no store, no act, no package index, no 
 quick: $(BIN)/mlflow-gitops $(MLFLOW2)  # everything but the act workflow runs: the local loop
 	$(BIN)/pytest $(PARALLEL) -m "not e2e"
 
-bench: $(BIN)/mlflow-gitops  # plan/apply at 100, 1,000, 5,000 models vs naive loops; a warm controller cycle -> BENCHMARKS.md
+bench: $(BIN)/mlflow-gitops  # plan/apply/first apply at 1,000 models vs naive loops, plan at 10,000; a warm controller cycle -> BENCHMARKS.md
 	nice $(BIN)/python -m benchmarks.bench_scale
 	nice $(BIN)/python -m benchmarks.bench_controller
 

@@ -151,16 +151,21 @@ def _copy_warnings(loaded: LoadedManifest, sources: Sources) -> list[PlanProblem
 
 
 def _read_evidence(
-    registry: Registry, sources: Sources, needs: EvidenceNeeds, live: LiveState | None
+    registry: Registry,
+    sources: Sources,
+    needs: EvidenceNeeds,
+    live: LiveState | None,
+    cached: bool = False,
 ) -> dict[tuple[str, int], RawVersion]:
     """`registry.read_evidence`, with a copy's source version read where it is (its source's
-    registry, its credentials) and filed under its `facts_key`."""
+    registry, its credentials) and filed under its `facts_key`. `cached`: signatures only
+    shown, which may come from the cache (registry/cache.py)."""
     found: dict[tuple[str, int], RawVersion] = {}
     for source, (own, plan_keys) in needs_by_registry(needs).items():
         if source is None:
-            found |= registry.read_evidence(own, live)
+            found |= registry.read_evidence(own, live, cached=cached)
             continue
-        read = sources.registry(source).read_evidence(own)
+        read = sources.registry(source).read_evidence(own, cached=cached)
         found |= {plan_keys[key]: raw for key, raw in read.items()}
     return found
 
@@ -239,7 +244,8 @@ def plan(
     if details and made.changes:
         detailed = to_detail(reviewed.changes)
         shown = evidence_needs(made.changes, loaded.manifest.gate_for, detailed).without(gated)
-        versions = merged(versions, _read_evidence(registry, sources, shown, live), shown)
+        more = _read_evidence(registry, sources, shown, live, cached=True)  # shown, not judged
+        versions = merged(versions, more, shown)
         reviewed = review(made, loaded, live, versions, moment, audits, holds, detailed=detailed)
     reviewed = within_target(reviewed)
     return reviewed.model_copy(

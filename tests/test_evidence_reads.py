@@ -22,6 +22,11 @@ pytestmark = pytest.mark.server
 
 NOW = "2040-01-01T00:00:00Z"
 SEARCH_VERSIONS = "/api/2.0/mlflow/model-versions/search"
+MLMODEL = (
+    "signature:\n"
+    '  inputs: \'[{"type": "double", "name": "temp"}]\'\n'
+    '  outputs: \'[{"type": "double"}]\'\n'
+)
 
 
 def endpoints(calls: list[tuple[str, str]]) -> dict[str, int]:
@@ -33,8 +38,8 @@ def endpoints(calls: list[tuple[str, str]]) -> dict[str, int]:
     return counts
 
 
-def cli(uri: str, *args: str) -> CliResult:
-    return invoke_cli(*args, "--tracking-uri", uri, env={"MLFLOW_GITOPS_NOW": NOW})
+def cli(uri: str, *args: str, env: dict[str, str] | None = None) -> CliResult:
+    return invoke_cli(*args, "--tracking-uri", uri, env={"MLFLOW_GITOPS_NOW": NOW, **(env or {})})
 
 
 @pytest.fixture
@@ -53,7 +58,7 @@ def run_versions(server_client) -> Callable[..., list[str]]:
     rmse and a source under its run's artifacts (`<experiment>/<run>/artifacts/model`)."""
     experiment = server_client.create_experiment(f"evidence-{uuid.uuid4().hex[:8]}")
 
-    def _make(count: int, tags: dict[str, str] | None = None) -> list[str]:
+    def _make(count: int, tags: dict[str, str] | None = None, mlmodel: bool = False) -> list[str]:
         names = []
         for _ in range(count):
             name = f"runs{uuid.uuid4().hex[:8]}"
@@ -61,6 +66,8 @@ def run_versions(server_client) -> Callable[..., list[str]]:
             for rmse in (2.0, 1.0):
                 run = server_client.create_run(experiment)
                 server_client.log_metric(run.info.run_id, "rmse", rmse)
+                if mlmodel:
+                    server_client.log_text(run.info.run_id, MLMODEL, "model/MLmodel")
                 server_client.create_model_version(
                     name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id
                 )
@@ -102,7 +109,7 @@ def test_version_facts_come_from_the_search_and_runs_from_one_search_per_experim
     assert "model-versions/get-download-uri" not in counts
 
 
-def test_a_search_that_leaves_tags_out_has_gated_versions_read_alone(
+def test_a_search_that_leaves_tags_out_is_detected_once_and_gated_versions_read_alone(
     mlflow_server: str, write, run_versions
 ) -> None:
     names = run_versions(2, tags={"validation_status": "approved"})
@@ -123,8 +130,9 @@ def test_a_search_that_leaves_tags_out_has_gated_versions_read_alone(
     plan = json.loads(result.out)
     assert plan["errors"] == []
     assert all(g["passed"] for c in plan["changes"] for g in c["gates"])
-    # No searched version shows a tag: each gated change's two versions are read alone.
-    assert reads == 2 * len(names)
+    # No searched version shows a tag: one read alone (the newest gated one) shows that the
+    # search left them out, then each gated change's two versions are read alone.
+    assert reads == 1 + 2 * len(names)
 
 
 def test_only_the_first_changes_are_detailed_and_the_rest_carry_their_facts(
@@ -221,3 +229,32 @@ def test_the_record_search_keeps_only_the_exact_owner_whatever_its_characters(
     assert models[odd] in owned and owned[models[odd]].owner == odd
     assert models[near] not in owned and models[odd.upper()] not in owned
     assert registry.owner_in_record
+
+
+def test_signatures_shown_are_cached_across_runs_and_a_gate_reads_its_own_afresh(
+    mlflow_server: str, write, run_versions, rest_calls, tmp_path: Path
+) -> None:
+    names = run_versions(2, mlmodel=True)
+    cache = {"MLFLOW_GITOPS_CACHE_DIR": str(tmp_path / "cache")}
+    path = write(manifest(names))
+
+    def planned(manifest_path: str) -> tuple[list[dict], int]:
+        rest_calls.clear()
+        result = cli(mlflow_server, "plan", "-f", manifest_path, "--format", "json", env=cache)
+        assert result.code == 0, result.out + result.err
+        return json.loads(result.out)["changes"], endpoints(rest_calls).get("artifact", 0)
+
+    first, downloads = planned(path)
+    assert downloads == 2 * len(names)
+    assert all(c["evidence"]["to"]["signature"]["inputs"][0]["name"] == "temp" for c in first)
+    again, downloads = planned(path)
+    assert downloads == 0 and again == first
+    # A require_signature gate judges only what it reads now: the proposed versions' files.
+    gated, downloads = planned(write(manifest(names, gates="{require_signature: true}")))
+    assert downloads == len(names)
+    assert all(g["passed"] for c in gated for g in c["gates"])
+    # A cache entry that is not one this tool wrote is a miss, never an error.
+    for entry in (tmp_path / "cache" / "signatures").iterdir():
+        entry.write_text("{not json", encoding="utf-8")
+    _, downloads = planned(path)
+    assert downloads == 2 * len(names)

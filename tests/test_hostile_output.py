@@ -137,7 +137,7 @@ def test_500_changes_keep_a_row_each_in_the_comment_and_all_evidence_in_the_job_
     assert result.returncode == 0, result.stderr
     comment = result.stdout
     assert len(comment) < GITHUB_COMMENT_LIMIT
-    assert "**Plan: 500 to create, 0 to update, 0 to delete.**" in comment
+    assert "**Plan: 500 to create, 0 to update, 0 to delete, 1 to adopt.**" in comment
     rows = [line for line in comment.splitlines() if re.match(r"\| a\d+ \|", line)]
     assert [row.split(" | ")[0] for row in rows] == [f"| a{i}" for i in range(500)]
     assert all(row.endswith(" | assign |") for row in rows)

@@ -274,5 +274,20 @@ def test_a_500_change_comment_has_every_row_and_the_detailed_evidence_within_the
     assert "| bench-00003 | champion |" in text and "❌ 1 of 1 failed |" in text
     evidence = text.split("#### Evidence")[1]
     assert evidence.index("**bench-00003@champion**") < evidence.index("**bench-00000@champion**")
-    assert evidence.count("@champion**") == 20
-    assert "…and 480 more changes: evidence in detail is read for the first changes only" in text
+    # The 20 detailed first (failing ones first), then the others' facts while they fit.
+    shown = evidence.count("@champion**")
+    assert 20 < shown < 500
+    assert evidence.index("**bench-00019@champion**") < evidence.index("**bench-00020@champion**")
+    assert evidence.count("| signature |") == 20
+    assert f"…and the evidence of {500 - shown} more changes, left out to fit" in text
+    assert "Metrics and signatures are read for the first changes only" in text
+
+
+def test_a_change_not_detailed_shows_its_facts_in_text_and_claims_no_signature() -> None:
+    from controller.render import text
+
+    found = VersionEvidence(version=3, status="READY", run_id="a" * 32, tags={"team": "x"})
+    brief = ChangeEvidence(to_version=found, detailed=False)
+    line = text.evidence_lines(change().model_copy(update={"evidence": brief}))[0]
+    assert line.strip().startswith("to v3:") and "run aaaaaaaa; tags team=x" in line
+    assert "signature" not in line and "no metrics" not in line

@@ -168,16 +168,16 @@ def test_evidence_costs_one_read_per_version_and_per_run_and_only_for_changes(
     # The versions search already returned each version's facts (tags, run, creator): no
     # `model-versions/get`. Where a `models:/` source is stored is the registry's to say, asked
     # of its registry client, without MlflowClient's extra model read (its prompt check); of
-    # the files, the MLmodel alone, once per version shown. No version of this model
-    # has a tag, so the search cannot be told from one that leaves tags out: the versions
-    # shown in detail are read alone (a registry this tool applied to has audit tags).
+    # the files, the MLmodel alone, once per version shown. No searched version has a tag, so
+    # one version read alone (the newest) tells whether the search leaves tags out: it does not.
     assert all(e.endswith("/MLmodel") for e in downloads), downloads
     assert endpoints == sorted(
         # The declared models, the models this manifest owns (by owner tag and by record),
         # and their versions.
         ["registered-models/search"] * 3
         + ["model-versions/search"]
-        + ["model-versions/get", "model-versions/get-download-uri"] * 2
+        + ["model-versions/get"]
+        + ["model-versions/get-download-uri"] * 2
         + ["runs/get"] * 2
     )
 

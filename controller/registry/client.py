@@ -120,6 +120,8 @@ class Connection:
         # Whether this registry finds owners in last-applied records (reads.read_owned), so a
         # first apply may record the owner there alone; until a search shows it, it may not.
         self.owner_in_record = False
+        # Whether its versions search leaves tags out: unknown until a probe (facts.py) asks.
+        self.search_omits_tags: bool | None = None
 
     def host_creds(self) -> Any:
         """What each REST request to this registry's server sends."""

@@ -22,6 +22,7 @@ from controller.evidence import (
 )
 from controller.output import without_credentials
 from controller.registry.artifacts import download_file
+from controller.registry.cache import cache_dir, entry_path, read_entry, write_entry
 from controller.registry.client import Connection
 from controller.registry.filters import quote
 from controller.registry.reads import version_facts
@@ -43,19 +44,21 @@ class EvidenceReads(Connection):
     """Reads only what the plan's `EvidenceNeeds` ask for, in parallel and in batches."""
 
     def read_evidence(
-        self, needs: EvidenceNeeds, live: LiveState | None = None
+        self, needs: EvidenceNeeds, live: LiveState | None = None, *, cached: bool = False
     ) -> dict[VersionKey, RawVersion]:
         """Facts about the versions `needs` names.
 
         A version the state read's search returned (`live`) is not read again, unless its
-        every fact counts (`needs.exact`) and no searched version has any tag: some registries
-        leave tags out of search, and one with none anywhere cannot say which it is. Per
+        every fact counts (`needs.exact`) and this registry's search leaves tags out (probed
+        once, and only when no searched version has a tag). Per
         version in `needs.signatures`: the `MLmodel` file alone (its download URI asked of the
         registry only for `models:/` and `runs:/` sources). Per run of a version in
         `needs.runs`: its metrics, in one search per experiment where the sources name it,
         else `runs/get`; plus `metrics/get-history` for each metric a gate reads
         (`needs.histories`), to judge it as it stood at the registration. A version without a
         run reads its MLflow 3 logged model (`logged-models/get`) for metrics instead.
+        With `cached` (signatures only shown, never judged), a signature kept by an earlier
+        run in `MLFLOW_GITOPS_CACHE_DIR` is not read again (registry/cache.py).
         """
         keys = sorted(needs.versions)
         if not keys:
@@ -64,8 +67,9 @@ class EvidenceReads(Connection):
         ui = ui_base(without_credentials(self.target.registry_uri))
         with self._errors():
             self.client  # noqa: B018 -- create it once, before the threads share it
-        if not _tags_seen(live):  # maybe a registry whose search leaves them out: read alone
-            searched = {k: f for k, f in searched.items() if k not in needs.exact}
+            exact = needs.exact & set(searched)
+            if exact and self._search_omits_tags(live, exact):
+                searched = {k: f for k, f in searched.items() if k not in needs.exact}
         unread = [key for key in keys if key not in searched]
         with self._errors(), ThreadPoolExecutor(max_workers=EVIDENCE_READ_THREADS) as pool:
             read = dict(
@@ -78,7 +82,7 @@ class EvidenceReads(Connection):
             signatures = dict(
                 zip(
                     signed,
-                    pool.map(lambda k: self._signature(k[0], k[1], sources[k]), signed),
+                    pool.map(lambda k: self._kept_signature(k, known[k], cached), signed),
                     strict=True,
                 )
             )
@@ -104,8 +108,38 @@ class EvidenceReads(Connection):
             found[key] = version
         return found
 
+    def _search_omits_tags(self, live: LiveState | None, exact: frozenset[VersionKey]) -> bool:
+        """Whether this registry's versions search leaves tags out, as the missing-aliases
+        probe asks of models: only when no searched version has a tag, one version read alone
+        (the newest a gate or detail reads: the likeliest to carry one) decides, once per
+        connection. Judged wrongly, a tag gate fails rather than passes: a missing tag never
+        satisfies `require_tags`, `promotes_from` or a soak."""
+        if _tags_seen(live):
+            return False
+        if self.search_omits_tags is None:
+            model, version = max(exact, key=lambda key: (key[1], key[0]))
+            alone = self.client.get_model_version(model, str(version))
+            self.search_omits_tags = bool(alone.tags)
+        return self.search_omits_tags
+
     def _read_version(self, model: str, version: int) -> VersionFacts:
         return version_facts(self.client.get_model_version(model, str(version)))
+
+    def _kept_signature(
+        self, key: VersionKey, facts: VersionFacts, cached: bool
+    ) -> tuple[bool | None, Signature | None]:
+        """The version's signature: from the cache when `cached` and kept there, else read
+        (and kept for the next run, where a cache folder is set)."""
+        folder = cache_dir()
+        if folder is None:
+            return self._signature(key[0], key[1], facts.source)
+        registry = without_credentials(self.target.registry_uri)
+        path = entry_path(folder, registry, *key, facts.created_ms, facts.source)
+        found = read_entry(path) if cached else None
+        if found is None:
+            found = self._signature(key[0], key[1], facts.source)
+            write_entry(path, found)
+        return found
 
     def _signature(
         self, model: str, version: int, source: str

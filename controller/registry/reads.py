@@ -32,6 +32,7 @@ from controller.state import (
 VERSIONS_PAGE_SIZE = 10_000
 MODELS_PAGE_SIZE = 1_000  # the most registered models an MLflow search returns at once
 FALLBACK_READ_THREADS = 8
+STATE_READ_THREADS = 4
 # On a server that takes one name per filter, up to this many models are searched one by one
 # (8 at a time); for more, paging through every model and version is fewer requests.
 SINGLE_NAME_SEARCHES_MAX = 100
@@ -139,21 +140,27 @@ class StateReads(Connection):
         if not names:
             return []
         if self.takes_name_lists is not False:
+            filters = [f for _, f in name_filters(names, self.names_per_search)]
+
+            def chunk(filter_string: str) -> list[Any]:
+                return list(
+                    paginate(partial(search, filter_string=filter_string, max_results=page_size))
+                )
+
             try:
-                found = [
-                    item
-                    for _, filter_string in name_filters(names, self.names_per_search)
-                    for item in paginate(
-                        partial(search, filter_string=filter_string, max_results=page_size)
-                    )
-                ]
+                first = chunk(filters[0])  # alone: it tells whether the server takes lists
             except Exception as exc:
                 if not rejects_name_lists(exc):
                     raise
                 self.takes_name_lists = False
             else:
                 self.takes_name_lists = True
-                return found
+                # The other chunks at once: the server answers one while this process decodes
+                # another (MLflow's protobuf decoding is most of a search's client time).
+                with ThreadPoolExecutor(max_workers=STATE_READ_THREADS) as pool:
+                    return first + [
+                        item for found in pool.map(chunk, filters[1:]) for item in found
+                    ]
         if len(names) > SINGLE_NAME_SEARCHES_MAX:
             wanted = set(names)
             every = paginate(partial(search, filter_string=None, max_results=page_size))

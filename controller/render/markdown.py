@@ -199,7 +199,8 @@ def _run_cell(version: VersionEvidence | None) -> str:
 
 
 def _evidence_table(change: Change, base: str | None) -> list[str]:
-    """Current against proposed, metric by metric with the difference, then the facts."""
+    """Current against proposed, metric by metric with the difference, then the facts (for a
+    change not detailed: what the search returned and the metrics its gates read)."""
     found = change.evidence
     if found is None or found.to_version is None:
         return []
@@ -228,8 +229,9 @@ def _evidence_table(change: Change, base: str | None) -> list[str]:
         ["status", *both(lambda v: v.status), ""],
         ["run", _run_cell(old), _run_cell(new), ""],
         ["tags", *both(words.tags), ""],
-        ["signature", *both(words.signature), _diff_cell(found.signature_diff)],
     ]  # fmt: skip
+    if found.detailed:  # else its MLmodel was never read: no signature to claim
+        rows.append(["signature", *both(words.signature), _diff_cell(found.signature_diff)])
     if new.description or (old and old.description):
         rows.append(["description", *both(lambda v: v.description or NONE), ""])
     lines = [title, "", *_table(["", "current", "proposed", "Δ"], rows)]
@@ -286,13 +288,15 @@ def plan(plan: Plan, limit: int = MAX_CHARS, full_plan_url: str | None = None) -
         lines += ["#### Ownership", "", *(_ownership_line(c) for c in plan.ownership), ""]
     lines += _deletion_warnings(plan.changes)
     tail = _unmanaged(plan, base) + _errors(plan) + _warnings(plan)
-    # A row for every change comes first: a table per model, else one table of every change
-    # (a heading and a header per model cost more than the row), with links while they fit.
+    # A row for every change comes first: a table per model for a few models, else one table of
+    # every change (a heading and a header per model cost more than the row), with links while
+    # they fit; the rest of the room is for evidence.
     room_for_tables = limit - _length(lines) - _length(tail) - limit // _EVIDENCE_SHARE
+    few = len({c.model for c in plan.changes}) <= FOLD_ROWS
+    layout = _change_tables if few else _summary_table
     for tables in (
-        _change_tables(plan.changes, base),
-        _change_tables(plan.changes, None),
-        _summary_table(plan.changes, base),
+        layout(plan.changes, base),
+        layout(plan.changes, None),
         _summary_table(plan.changes, None),
     ):
         if _length(tables) <= room_for_tables:
@@ -307,7 +311,7 @@ def plan(plan: Plan, limit: int = MAX_CHARS, full_plan_url: str | None = None) -
         lines += [_MORE_EVIDENCE.format(count(left_out, "more change"), where), ""]
     brief = sum(1 for c in plan.changes if c.evidence and not c.evidence.detailed)
     if brief:
-        lines += [_NOT_DETAILED.format(count(brief, "more change")), ""]
+        lines += [_NOT_DETAILED.format(count(brief, "change")), ""]
     return truncate("\n".join(lines + tail).rstrip("\n"), limit)
 
 
@@ -322,8 +326,8 @@ def _ownership_line(change: OwnershipChange) -> str:
 
 _MORE_EVIDENCE = "…and the evidence of {}, left out to fit GitHub's comment limit: see {}."
 _NOT_DETAILED = (
-    "…and {}: evidence in detail is read for the first changes only (failing ones first); "
-    "every change's gates are checked, and its facts are in the text output and the JSON plan."
+    "Metrics and signatures are read for the first changes only (failing ones first); for {} "
+    "the evidence is what the registry's search returned, and what the gates read."
 )
 
 
@@ -335,14 +339,15 @@ def _evidence_within(
     changes: Sequence[Change], base: str | None, room: int
 ) -> tuple[list[str], int]:
     """Evidence tables, failing changes first, while they fit in `room`; and how many did not."""
-    failing_first = sorted(changes, key=lambda c: all(g.passed for g in c.gates))
+    failing_first = sorted(
+        changes,
+        key=lambda c: (all(g.passed for g in c.gates), not (c.evidence and c.evidence.detailed)),
+    )
     shown: list[str] = []
     left_out = 0
     for change in failing_first:
         if change.evidence is None or change.evidence.to_version is None:
             continue  # nothing to show: neither shown nor left out
-        if not change.evidence.detailed:
-            continue  # counted apart: its evidence was never read in full
         block = [] if left_out else _evidence_table(change, base)
         if left_out or _length(shown) + _length(block) > room:
             left_out += 1
