@@ -173,9 +173,9 @@ def apply_kind(plan: Plan, report: ApplyReport) -> EventKind | None:
     if counts["unknown"]:
         return "unknown"
     if report.errors:  # nothing written, or the writes landed but the records did not
-        written = counts["applied"] or report.released
+        written = counts["applied"] or report.released or report.ownership
         return "failed" if written else "refused"
-    if report.changes or report.released:
+    if report.changes or report.released or report.ownership:  # a take-over is work too
         return "applied"
     return None
 

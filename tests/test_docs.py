@@ -62,6 +62,18 @@ def test_the_pages_show_commands_at_all() -> None:
     assert "mlflow-gitops --version" in shown_commands(ROOT / "README.md")
 
 
+# Notes meant for the people building the tool, not for its users (issue 20's papercut).
+DEVELOPMENT_NOTES = re.compile(
+    r"\(issue \d+\)|\bthis issue\b|for the lead|^#+ Testing the workflow$", re.M
+)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_the_pages_carry_no_development_notes(page: Path) -> None:
+    found = DEVELOPMENT_NOTES.findall(page.read_text(encoding="utf-8"))
+    assert found == [], f"{page.name}: {found}"
+
+
 def anchors(page: Path) -> set[str]:
     headings = re.findall(r"^#+ (.+)$", page.read_text(encoding="utf-8"), flags=re.M)
     return {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-") for h in headings}

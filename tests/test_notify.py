@@ -18,6 +18,7 @@ from controller.values import (
     ChangeResult,
     Event,
     EventChange,
+    OwnershipChange,
     Plan,
     PlanProblem,
     PlanSource,
@@ -206,6 +207,10 @@ def report(*statuses: str, errors: tuple[str, ...] = ()) -> ApplyReport:
         (report("skipped", errors=("apply is frozen: release week",)), "refused"),
         (report("applied", errors=("could not record last-applied for 'bikes'",)), "failed"),
         (report(), None),
+        (
+            ApplyReport(ownership=[OwnershipChange(model="churn", kind="take_over", previous="a")]),
+            "applied",
+        ),
     ],
 )
 def test_each_apply_outcome_is_one_kind_of_event(outcome: ApplyReport, kind: str | None) -> None:
