@@ -106,11 +106,8 @@ class StateReads(Connection):
                 filter_string=f"tags.`{OWNER_TAG}` = {quote(owner)}",
                 max_results=MODELS_PAGE_SIZE,
             )
-            self.client  # noqa: B018 -- create it once, before the threads share it
-            with ThreadPoolExecutor(max_workers=2) as pool:  # the two searches at once
-                recorded = pool.submit(by_record)
-                found = _live_models(paginate(tagged))
-                more = recorded.result()
+            found = _live_models(paginate(tagged))
+            more = by_record()  # after: an unreachable server is found out by one search
             self.owner_in_record = more is not None
             more = more or {}
             found |= {n: m for n, m in more.items() if m.owner == owner and n not in found}
