@@ -24,19 +24,22 @@ MAX_FILES = 10_000
 CHUNK_BYTES = 1024 * 1024
 
 
+def _download_with_mlflow(artifact_uri: str, tracking_uri: str, into: Path) -> Path:
+    """Stores other than the server's own (s3://, file:...): MLflow's artifact code reads them."""
+    from mlflow.artifacts import download_artifacts
+
+    return Path(
+        download_artifacts(artifact_uri=artifact_uri, dst_path=str(into), tracking_uri=tracking_uri)
+    )
+
+
 def download(
     artifact_uri: str, tracking_uri: str, host_creds: Callable[[], Any], into: Path
 ) -> Path:
     """Every file under `artifact_uri`, into `into`; returns the folder that holds them."""
     parts = urlsplit(artifact_uri)
     if parts.scheme != "mlflow-artifacts":
-        from mlflow.artifacts import download_artifacts
-
-        return Path(
-            download_artifacts(
-                artifact_uri=artifact_uri, dst_path=str(into), tracking_uri=tracking_uri
-            )
-        )
+        return _download_with_mlflow(artifact_uri, tracking_uri, into)
     root = parts.path.strip("/")
     count = 0
     pending = [""]
@@ -60,13 +63,7 @@ def download_file(
     """One file (an MLmodel, say), into `into`; returns its local path."""
     parts = urlsplit(artifact_uri)
     if parts.scheme != "mlflow-artifacts":
-        from mlflow.artifacts import download_artifacts
-
-        return Path(
-            download_artifacts(
-                artifact_uri=artifact_uri, dst_path=str(into), tracking_uri=tracking_uri
-            )
-        )
+        return _download_with_mlflow(artifact_uri, tracking_uri, into)
     local = into / posixpath.basename(parts.path)
     _fetch(host_creds, parts.path.strip("/"), local)
     return local
