@@ -19,13 +19,14 @@ from testing.act import (
     pull_request_event,
     push_event,
 )
+from testing.cli import run_cli
+from testing.owners import recorded_owner
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.server]
 
-OWNER_TAG = "mlflow-gitops.owner"
 SCHEDULE = {"schedule": "17 * * * *"}
 
 
@@ -83,9 +84,8 @@ def test_two_manifests_plan_and_apply_each_with_its_own_comment_and_owner(
     assert server_client.get_registered_model(staging).aliases == {"champion": "2"}
     assert server_client.get_registered_model(production).aliases == {"champion": "3"}
     # Each manifest owns its model under its own identity.
-    assert server_client.get_registered_model(staging).tags[OWNER_TAG] == f"e2e-staging-{staging}"
-    owner = server_client.get_registered_model(production).tags[OWNER_TAG]
-    assert owner == f"e2e-production-{production}"
+    assert recorded_owner(server_client, staging) == f"e2e-staging-{staging}"
+    assert recorded_owner(server_client, production) == f"e2e-production-{production}"
     results = [c for c in adopter.gh()["comments"] if "mlflow-gitops:apply" in c["body"]]
     assert sorted(c["body"].split("\n", 1)[0] for c in results) == [
         "<!-- mlflow-gitops:apply manifest=production.yaml -->",
@@ -109,6 +109,10 @@ def test_drift_keeps_one_issue_per_manifest(
     stage(adopter, "production.yaml", production, 1)  # in sync
     adopter.git("add", "-A")
     adopter.git("commit", "-q", "-m", "two manifests")
+    # Production was applied (adopted) before: only staging's registry differs from its manifest.
+    adopted = run_cli("apply", "-f", "production.yaml", "--auto-approve", cwd=adopter.path)
+    assert adopted.returncode == 0, adopted.stderr
+    assert recorded_owner(server_client, production) == f"e2e-production-{production}"
 
     result = adopter.act("workflow_dispatch", "registry-drift.yml", {})
 

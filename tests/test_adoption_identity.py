@@ -12,20 +12,10 @@ import pytest
 from mlflow import MlflowClient
 
 from testing.cli import run_cli
+from testing.owners import recorded_owner
 from testing.repos import commit_file, make_repo, work_tree
 
 pytestmark = pytest.mark.server
-
-OWNER_TAG = "mlflow-gitops.owner"
-LAST_APPLIED_TAG = "mlflow-gitops.last-applied"
-
-
-def owner(client: MlflowClient, model: str) -> str | None:
-    """The owner apply recorded: the owner tag, or (a first apply) the last-applied record's."""
-    tags = client.get_registered_model(model).tags
-    if OWNER_TAG in tags:
-        return tags[OWNER_TAG]
-    return json.loads(tags[LAST_APPLIED_TAG])["owner"] if LAST_APPLIED_TAG in tags else None
 
 
 def manifest(name: str, aliases: dict[str, int], head: str = "", spec: str = "") -> str:
@@ -59,7 +49,7 @@ def test_import_names_the_manifest_after_its_remote_so_moving_it_changes_nothing
     assert code == 0, out + err
     assert "* " + model + ": first adoption ... done" in out
     assert "1 model changed hands" in out
-    assert owner(server_client, model) == f"github.com/acme/{model}:deploy/registry.yaml"
+    assert recorded_owner(server_client, model) == f"github.com/acme/{model}:deploy/registry.yaml"
 
     # Another remote URL, another folder: the written name still holds.
     moved = git.Repo.clone_from(folder, tmp_path / "elsewhere")
@@ -105,7 +95,7 @@ def test_a_derived_identity_that_changed_gets_the_one_line_fix(
     commit_file(repo, "registry.yaml", manifest(model, {"prod": 1}), "adopt")
     code, out, err = cli(folder, "apply", "--auto-approve", server=mlflow_server)
     assert code == 0, out + err
-    old = owner(server_client, model)
+    old = recorded_owner(server_client, model)
     assert old == f"{folder}:registry.yaml"
 
     repo.create_remote("origin", f"https://github.com/acme/{model}.git")
@@ -119,7 +109,7 @@ def test_a_derived_identity_that_changed_gets_the_one_line_fix(
     commit_file(repo, "registry.yaml", f"name: {old}\n" + manifest(model, {"prod": 1}), "fix")
     code, out, err = cli(folder, "plan", "--detailed-exitcode", server=mlflow_server)
     assert code == 0, out + err
-    assert owner(server_client, model) == old
+    assert recorded_owner(server_client, model) == old
 
 
 @pytest.fixture
@@ -154,7 +144,7 @@ def test_a_take_over_is_a_change_in_every_format_and_never_no_changes(
     assert f"- `{churn}`: **take over** from `a-{churn}`" in out
     code, out, _ = cli(folder, "plan", "--format", "github", server=mlflow_server)
     assert f"::warning title=ownership change::{churn}: take over from a-{churn}" in out
-    assert owner(server_client, churn) == f"a-{churn}"  # plan wrote nothing
+    assert recorded_owner(server_client, churn) == f"a-{churn}"  # plan wrote nothing
 
 
 def test_a_take_over_asks_first_then_applies_and_reports_who_changed_hands(
@@ -163,13 +153,13 @@ def test_a_take_over_asks_first_then_applies_and_reports_who_changed_hands(
     folder, churn = taken
     declined = run_cli("apply", "--tracking-uri", mlflow_server, cwd=folder, stdin="no\n")
     assert declined.returncode == 1, declined
-    assert owner(server_client, churn) == f"a-{churn}"
+    assert recorded_owner(server_client, churn) == f"a-{churn}"
 
     code, out, err = cli(folder, "apply", "--auto-approve", server=mlflow_server)
     assert code == 0, out + err
     assert f"  * {churn}: take over from a-{churn} ... done" in out
     assert out.rstrip().endswith("Apply: 0 applied, 0 failed, 0 skipped; 1 model changed hands.")
-    assert owner(server_client, churn) == f"b-{churn}"
+    assert recorded_owner(server_client, churn) == f"b-{churn}"
     assert server_client.get_registered_model(churn).aliases == {"prod": "1"}
     code, out, _ = cli(folder, "plan", "--detailed-exitcode", server=mlflow_server)
     assert code == 0 and "No changes." in out
@@ -186,7 +176,7 @@ def test_a_saved_plan_whose_ownership_was_edited_is_refused(
     code, _, err = cli(folder, "apply", "--plan", "plan.json", server=mlflow_server)
     assert code == 1
     assert "its ownership changes are not what its own snapshot gives" in err
-    assert owner(server_client, churn) == f"a-{churn}"
+    assert recorded_owner(server_client, churn) == f"a-{churn}"
 
 
 def test_apply_off_the_default_branch_warns_naming_both(
