@@ -41,6 +41,11 @@ def repo(tmp_path: Path) -> git.Repo:
     return make_repo(tmp_path / f"team-{uuid.uuid4().hex[:8]}")
 
 
+def as_written(record: dict) -> str:
+    """A record in the tool's own compact JSON, as a forger who read the format would write it."""
+    return json.dumps(record, separators=(",", ":"))
+
+
 def team(repo: git.Repo) -> str:
     return Path(str(repo.working_tree_dir)).name
 
@@ -71,6 +76,16 @@ def test_forged_ownership_cannot_get_another_teams_alias_deleted(
     server_client.set_registered_model_tag(fraud, OWNER_TAG, team(repo))
     server_client.set_registered_model_tag(fraud, LAST_APPLIED_TAG, '{"aliases": {"prod": 1}}')
 
+    # An owner tag without a record naming the owner makes no model this manifest's: the
+    # plan does not even look at it.
+    code, out = run("plan", "-f", path)
+    assert code == 0 and fraud not in out, out
+    assert run("apply", "--auto-approve", "-f", path)[0] == 0
+    assert aliases(server_client, fraud) == {"prod": "1"}
+
+    # A record naming the owner is found, and it names no commit that declared the alias.
+    forged = {"aliases": {"prod": 1}, "owner": team(repo)}
+    server_client.set_registered_model_tag(fraud, LAST_APPLIED_TAG, as_written(forged))
     code, out = run("plan", "-f", path)
     assert code == 1, out
     assert f"- {fraud}@prod" not in out
@@ -96,7 +111,7 @@ def test_a_forged_record_naming_a_real_commit_that_never_declared_the_alias_is_r
     server_client.set_registered_model_alias(fraud, "prod", "1")
     server_client.set_registered_model_tag(fraud, OWNER_TAG, team(repo))
     forged = {"aliases": {"prod": 1}, "commit": head, "owner": team(repo)}
-    server_client.set_registered_model_tag(fraud, LAST_APPLIED_TAG, json.dumps(forged))
+    server_client.set_registered_model_tag(fraud, LAST_APPLIED_TAG, as_written(forged))
 
     code, out = run("plan", "-f", path, "--format", "json")
     assert code == 1

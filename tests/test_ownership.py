@@ -204,10 +204,9 @@ def test_finding_removed_models_costs_one_search_per_plan(
     assert main(["plan", "-f", str(path), "--tracking-uri", mlflow_server]) == 0
     model_searches = [c for c in rest_calls if c[1].endswith("/registered-models/search")]
     model_reads = [c for c in rest_calls if c[1].endswith("/registered-models/get")]
-    # The models this manifest owns, found by their owner tag and by their last-applied
-    # record (a first apply writes only the record): two searches, however many models; the
-    # declared one is among them.
-    assert len(model_searches) == 2
+    # The models this manifest owns, found by their last-applied record naming the owner:
+    # one search, however many models; the declared one is among them.
+    assert len(model_searches) == 1
     assert model_reads == []
 
 
@@ -235,5 +234,5 @@ def test_owned_models_are_not_searched_for_again_and_new_ones_are(
         [(owned, 1, 2), (new, None, 2)]
     )
     model_searches = [c for c in rest_calls if c[1].endswith("/registered-models/search")]
-    # The owned models (by owner tag and by record), then the one not yet managed, by name.
-    assert len(model_searches) == 3
+    # The owned models (by their record), then the one not yet managed, by name.
+    assert len(model_searches) == 2

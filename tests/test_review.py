@@ -172,9 +172,9 @@ def test_evidence_costs_one_read_per_version_and_per_run_and_only_for_changes(
     # one version read alone (the newest) tells whether the search leaves tags out: it does not.
     assert all(e.endswith("/MLmodel") for e in downloads), downloads
     assert endpoints == sorted(
-        # The declared models, the models this manifest owns (by owner tag and by record),
-        # and their versions.
-        ["registered-models/search"] * 3
+        # The declared models, the models this manifest owns (by their record), and their
+        # versions.
+        ["registered-models/search"] * 2
         + ["model-versions/search"]
         + ["model-versions/get"]
         + ["model-versions/get-download-uri"] * 2

@@ -78,42 +78,46 @@ class StateReads(Connection):
         )
 
     def read_owned(self, owner: str) -> dict[str, LiveModel]:
-        """Every model `owner` manages, in two searches however many there are: the owner tag
-        (records written before issue 22, and take-overs), and the last-applied record naming
-        the owner (a first apply writes only the record: one write per model, not two).
+        """Every model `owner` manages, in one search however many there are: the last-applied
+        record naming the owner. Every apply since ownership exists writes the owner into the
+        record (a first apply writes only the record: one write per model, not two).
 
-        The record search is a LIKE pattern that may match a few more; only models whose
-        owner (the tag, else the record's) is exactly `owner` are kept. A server that cannot
-        search tags with LIKE keeps owners in their own tag (`owner_in_record` stays False).
+        The search is a LIKE pattern that may match a few more; only models whose owner (the
+        owner tag where present, which a take-over rewrites, else the record's) is exactly
+        `owner` are kept. An owner tag alone, without a record naming the owner, makes no
+        model this manifest's: hand-written, it must not put another team's model in this
+        plan. A server that cannot search tags with LIKE keeps owners in their own tag
+        (`owner_in_record` stays False): there the owner-tag search finds them.
         """
-
-        def by_record() -> dict[str, LiveModel] | None:
-            search = partial(
-                self._search_registered_models,
-                filter_string=f"tags.`{LAST_APPLIED_TAG}` LIKE {owner_pattern(owner)}",
-                max_results=MODELS_PAGE_SIZE,
-            )
-            try:
-                return _live_models(paginate(search))
-            except Exception as exc:
-                if "INVALID_PARAMETER_VALUE" not in str(getattr(exc, "error_code", "")):
-                    raise
-                return None
-
         with self._errors():
-            tagged = partial(
-                self._search_registered_models,
-                filter_string=f"tags.`{OWNER_TAG}` = {quote(owner)}",
-                max_results=MODELS_PAGE_SIZE,
-            )
-            found = _live_models(paginate(tagged))
-            more = by_record()  # after: an unreachable server is found out by one search
-            self.owner_in_record = more is not None
-            more = more or {}
-            found |= {n: m for n, m in more.items() if m.owner == owner and n not in found}
+            recorded = self._owned_by_record(owner)
+            self.owner_in_record = recorded is not None
+            if recorded is None:
+                tagged = partial(
+                    self._search_registered_models,
+                    filter_string=f"tags.`{OWNER_TAG}` = {quote(owner)}",
+                    max_results=MODELS_PAGE_SIZE,
+                )
+                recorded = _live_models(paginate(tagged))
+            found = {n: m for n, m in recorded.items() if m.owner == owner}
             if found and not any(model.aliases for model in found.values()):
                 found = self._recover_missing_aliases(found)  # else removals would be missed
         return found
+
+    def _owned_by_record(self, owner: str) -> dict[str, LiveModel] | None:
+        """Models whose last-applied record may name `owner`; None where the server cannot
+        search tags with LIKE."""
+        search = partial(
+            self._search_registered_models,
+            filter_string=f"tags.`{LAST_APPLIED_TAG}` LIKE {owner_pattern(owner)}",
+            max_results=MODELS_PAGE_SIZE,
+        )
+        try:
+            return _live_models(paginate(search))
+        except Exception as exc:
+            if "INVALID_PARAMETER_VALUE" not in str(getattr(exc, "error_code", "")):
+                raise
+            return None
 
     def _search_registered_models(self, **search: Any) -> Any:
         """MLflow's registered-model search without the 3.x client's prompt filter, which
