@@ -22,8 +22,6 @@ from click.core import ParameterSource
 from controller import api
 from controller.console import console_for
 from controller.daemon.logs import LOG_FORMATS, LogFormat
-from controller.daemon.loop import Settings
-from controller.daemon.service import run_controller
 from controller.errors import GitopsError, ManifestError, UsageError
 from controller.manifest import json_schema
 from controller.output import err, out
@@ -593,6 +591,11 @@ def controller(
     flags: api.TargetFlags,
 ) -> int:
     """Keep the registry in sync with the manifests on a branch, continuously (Argo CD-style)."""
+    # Here, not at the top: the daemon (its HTTP server, prometheus-client) is for this command
+    # only, and every other command starts without loading it.
+    from controller.daemon.loop import Settings
+    from controller.daemon.service import run_controller
+
     if register_webhook and not os.environ.get("MLFLOW_GITOPS_WEBHOOK_SECRET"):
         raise UsageError("--register-webhook needs the secret in MLFLOW_GITOPS_WEBHOOK_SECRET")
     settings = Settings(
