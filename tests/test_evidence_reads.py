@@ -258,3 +258,50 @@ def test_signatures_shown_are_cached_across_runs_and_a_gate_reads_its_own_afresh
         entry.write_text("{not json", encoding="utf-8")
     _, downloads = planned(path)
     assert downloads == 2 * len(names)
+
+
+def test_runs_whose_source_names_no_experiment_are_searched_by_the_experiment_kept_last_time(
+    mlflow_server: str, write, server_client, rest_calls, tmp_path: Path
+) -> None:
+    """An `s3://` (or MLflow 3 `models:/m-…`) source does not say its run's experiment: the
+    first plan reads each run alone and keeps its experiment; the next searches them at once.
+    A wrong or foreign cache entry only costs the reads alone again."""
+    experiment = server_client.create_experiment(f"kept-{uuid.uuid4().hex[:8]}")
+    names = []
+    for _ in range(3):
+        name = f"kept{uuid.uuid4().hex[:8]}"
+        server_client.create_registered_model(name)
+        for rmse in (2.0, 1.0):
+            run = server_client.create_run(experiment)
+            server_client.log_metric(run.info.run_id, "rmse", rmse)
+            server_client.create_model_version(
+                name, f"s3://fixtures/{name}/{rmse}", run_id=run.info.run_id
+            )
+        server_client.set_registered_model_alias(name, "champion", "1")
+        names.append(name)
+    cache = {"MLFLOW_GITOPS_CACHE_DIR": str(tmp_path / "cache")}
+    path = write(manifest(names, gates="{metrics: {rmse: {max: 1.5}}}"))
+
+    def planned() -> tuple[list[dict], dict[str, int]]:
+        rest_calls.clear()
+        result = cli(mlflow_server, "plan", "-f", path, "--format", "json", env=cache)
+        assert result.code == 0, result.out + result.err
+        return json.loads(result.out)["changes"], endpoints(rest_calls)
+
+    first, counts = planned()
+    runs = 2 * len(names)  # both versions of each change are shown in detail
+    assert counts.get("runs/get") == runs and "runs/search" not in counts
+    assert all(g["passed"] for c in first for g in c["gates"])
+    again, counts = planned()
+    # One search per round of evidence: the runs the gates judge, then the ones only shown.
+    assert counts.get("runs/search") == 2 and "runs/get" not in counts
+    assert again == first
+    # Entries naming another experiment: the search does not return those runs; read alone.
+    [kept] = (tmp_path / "cache" / "experiments").iterdir()
+    wrong = dict.fromkeys(json.loads(kept.read_text(encoding="utf-8")), "0")
+    kept.write_text(json.dumps(wrong), encoding="utf-8")
+    third, counts = planned()
+    assert counts.get("runs/get") == runs and third == first
+    kept.write_text("{not json", encoding="utf-8")
+    fourth, counts = planned()
+    assert counts.get("runs/get") == runs and fourth == first

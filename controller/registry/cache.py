@@ -6,6 +6,11 @@ version, its creation time and its source: a model deleted and registered again 
 name is another entry. Only what a reviewer is shown comes from here, never what a gate judges
 (`require_signature` always reads the file afresh), and a cached entry is registry data like
 any other: parsed strictly, sanitised before output, and an unreadable one is a miss.
+
+It also keeps which experiment each run read for evidence belongs to (a run never moves), per
+registry: a version whose source does not name its experiment (an MLflow 3 `models:/m-…`
+source) then has its run read in one search per experiment, not one `runs/get` each. A wrong
+entry costs nothing but that: a run the search does not return is read alone.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -26,10 +32,52 @@ MAX_ENTRY_BYTES = 1_000_000
 Entry = tuple[bool | None, Signature | None]
 
 
-def cache_dir() -> Path | None:
-    """The cache folder the environment names, or None: no cache."""
+MAX_RUN_EXPERIMENTS = 100_000  # entries kept per registry; beyond, the file starts again
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+EXPERIMENT_ID = re.compile(r"^[0-9]{1,30}$")
+
+
+def cache_dir(kind: str = "signatures") -> Path | None:
+    """The cache folder of one kind of entry the environment names, or None: no cache."""
     folder = os.environ.get(CACHE_DIR_VARIABLE)
-    return Path(folder) / "signatures" if folder else None
+    return Path(folder) / kind if folder else None
+
+
+def _experiments_path(registry: str) -> Path | None:
+    folder = cache_dir("experiments")
+    if folder is None:
+        return None
+    return folder / f"{hashlib.sha256(registry.encode()).hexdigest()}.json"
+
+
+def read_run_experiments(registry: str) -> dict[str, str]:
+    """Run id -> experiment id, as kept for this registry; only entries shaped like MLflow's
+    ids (a hand-edited or foreign file is a miss, never a filter)."""
+    path = _experiments_path(registry)
+    try:
+        if path is None or path.stat().st_size > MAX_ENTRY_BYTES * 10:
+            return {}
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        run: experiment
+        for run, experiment in data.items()
+        if isinstance(experiment, str) and RUN_ID.match(run) and EXPERIMENT_ID.match(experiment)
+    }
+
+
+def keep_run_experiments(registry: str, learned: dict[str, str]) -> None:
+    """Add what this run learned; a cache that cannot be written is no error, only slower."""
+    path = _experiments_path(registry)
+    if path is None or not learned:
+        return
+    kept = read_run_experiments(registry)
+    if len(kept) + len(learned) > MAX_RUN_EXPERIMENTS:
+        kept = {}
+    _write_json(path, kept | learned)
 
 
 def entry_path(
@@ -63,6 +111,11 @@ def write_entry(path: Path, entry: Entry) -> None:
         "has_signature": has_signature,
         "signature": signature.model_dump(mode="json") if signature else None,
     }
+    _write_json(path, data)
+
+
+def _write_json(path: Path, data: object) -> None:
+    """Replace the file at once: a reader sees the old entry or the new, never half."""
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(

@@ -22,7 +22,14 @@ from controller.evidence import (
 )
 from controller.output import without_credentials
 from controller.registry.artifacts import download_file
-from controller.registry.cache import cache_dir, entry_path, read_entry, write_entry
+from controller.registry.cache import (
+    cache_dir,
+    entry_path,
+    keep_run_experiments,
+    read_entry,
+    read_run_experiments,
+    write_entry,
+)
 from controller.registry.client import Connection
 from controller.registry.filters import quote
 from controller.registry.reads import version_facts
@@ -171,12 +178,16 @@ class EvidenceReads(Connection):
         pool: ThreadPoolExecutor,
     ) -> dict[str, RunFacts]:
         """Each run's latest metrics and whether it is deleted: a search per experiment (and
-        per 100 runs) where the version's source names the experiment, `runs/get` otherwise
-        and for any run a search did not return."""
+        per 100 runs) where the version's source, or the cache of an earlier run, names the
+        experiment; `runs/get` otherwise and for any run a search did not return (whose
+        experiment is then kept in the cache, where one is set)."""
+        registry = without_credentials(self.target.registry_uri)
+        kept = read_run_experiments(registry)
         experiments: dict[str, set[str]] = {}
         for key, version in versions.items():
             if version.run_id:
                 experiment = experiment_of(sources.get(key, ""), version.run_id)
+                experiment = experiment or kept.get(version.run_id)
                 if experiment is not None:
                     experiments.setdefault(experiment, set()).add(version.run_id)
         batches = [
@@ -188,8 +199,9 @@ class EvidenceReads(Connection):
         for batch in pool.map(lambda b: self._search_runs(*b), batches):
             found |= batch
         rest = sorted({v.run_id for v in versions.values() if v.run_id} - set(found))
-        found |= dict(zip(rest, pool.map(self._run_metrics, rest), strict=True))
-        return found
+        read = dict(zip(rest, pool.map(self._run_metrics, rest), strict=True))
+        keep_run_experiments(registry, {r: e for r, (_, e) in read.items() if e is not None})
+        return found | {run_id: facts for run_id, (facts, _) in read.items()}
 
     def _search_runs(self, experiment: str, run_ids: list[str]) -> dict[str, RunFacts]:
         from mlflow.entities import ViewType
@@ -207,15 +219,17 @@ class EvidenceReads(Connection):
             if run.info.run_id in run_ids
         }
 
-    def _run_metrics(self, run_id: str) -> RunFacts:
-        """The run's latest metrics, and whether the run is deleted (or purged)."""
+    def _run_metrics(self, run_id: str) -> tuple[RunFacts, str | None]:
+        """The run's latest metrics and whether the run is deleted (or purged), and its
+        experiment."""
         try:
             found = self.client.get_run(run_id)
         except Exception as exc:
             if "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")):
-                return {}, True  # purged: the version stays, its metrics are gone
+                return ({}, True), None  # purged: the version stays, its metrics are gone
             raise
-        return dict(found.data.metrics), found.info.lifecycle_stage == "deleted"
+        facts = dict(found.data.metrics), found.info.lifecycle_stage == "deleted"
+        return facts, str(found.info.experiment_id or "") or None
 
     def _metric_history(self, run_id: str, name: str) -> list[Logged]:
         return [
