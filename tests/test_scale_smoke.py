@@ -88,12 +88,12 @@ def test_plan_reads_every_model_in_two_searches_per_hundred_and_writes_nothing(
     ]
     assert requests.writes == 0
     counts = requests.by_endpoint()
-    # Reading the state: two searches for the models this manifest owns (issue 9; by owner
-    # tag and by last-applied record, issue 22), which are all of them (seeded as managed), so
-    # no search by name; then their versions, one search per 100 models. The target of issue
-    # 13 is at most 2 per 100, plus 2.
+    # Reading the state: one search for the models this manifest owns (issue 9; by their
+    # last-applied record, issue 22), which are all of them (seeded as managed), so no search
+    # by name; then their versions, one search per 100 models. The target of issue 13 is at
+    # most 2 per 100, plus 2.
     searches = sum(counts.pop(s) for s in SEARCHES)
-    assert searches == 2 + math.ceil(MODELS / 100)
+    assert searches == 1 + math.ceil(MODELS / 100)
     assert searches <= 2 * math.ceil(MODELS / 100) + 2
     # The evidence (issues 11 and 22), for changed aliases only: the search carried each
     # version's facts; no seeded version has a tag, so one version read alone tells that the
@@ -120,8 +120,8 @@ def test_apply_writes_each_change_once_and_reads_back_in_batches(seeded: SeededS
     assert counts["POST /api/2.0/mlflow/registered-models/alias"] == 10
     assert counts["POST /api/2.0/mlflow/registered-models/set-tag"] == 10
     assert counts["POST /api/2.0/mlflow/model-versions/set-tag"] == 10
-    # The plan's reads (the owned models twice, their versions), then the read-back (by name).
-    assert sum(counts[s] for s in SEARCHES) == 3 + 2
+    # The plan's reads (the owned models, their versions), then the read-back (by name).
+    assert sum(counts[s] for s in SEARCHES) == 2 + 2
     # Writes and evidence reads go straight to the registry client: no per-call model read
     # (MlflowClient's prompt check).
     assert "GET /api/2.0/mlflow/registered-models/get" not in counts
