@@ -197,8 +197,8 @@ def section(results: list[dict], load: float) -> str:
             "",
             "The warm cycle saves what a process pays before its first request (interpreter, "
             "imports, MLflow's client: seconds) and nothing after it: the steady state's reads "
-            "are the same searches as `plan`'s (one per 100 models, twice). At 10,000 models "
-            "those reads are the cycle: profiled in-process (cProfile, 2026-12-03, under a "
+            "are the same searches as `plan`'s (one per 1,000 models, one per 100). At 10,000 "
+            "models those reads are the cycle: profiled in-process (cProfile, 2026-12-03, under a "
             "1-minute load average of 12-16), `api.plan` was 89 % of a warm cycle, about half of "
             "it waiting for the server's answers and a fifth parsing MLflow's protobuf JSON; "
             "the controller's own work (validate, heals, status, metrics) was the rest. An "

@@ -6,6 +6,11 @@
                                     get_model_version_by_alias, and set_registered_model_alias
                                     where it differs, one after another
 
+  writes MANIFEST URL --threads K  the server's write floor: on each of the first 100 models
+                                    the three writes an apply makes per change (the alias, set
+                                    to the version it holds; a version tag; a model tag), K at a
+                                    time, through the registry client as the tool writes
+
 Each prints one JSON line: what it found or did, and how long its loop took (without the
 interpreter and mlflow start-up), so a sampled plan loop can be extrapolated honestly.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import yaml
 from mlflow import MlflowClient
@@ -56,6 +62,26 @@ def naive_apply(client: MlflowClient, manifest: str) -> dict:
     return {"models": len(declared), "changes": changes, "loop_s": time.perf_counter() - start}
 
 
+def write_floor(client: MlflowClient, manifest: str, threads: int) -> dict:
+    with open(manifest, encoding="utf-8") as file:
+        declared = yaml.safe_load(file)["models"]
+    names = list(declared)[:100]
+    # As the tool writes: MlflowClient's own write methods first read the model (a prompt
+    # check), a second request per write that the tool's registry layer does not make.
+    registry = client._get_registry_client()
+
+    def write(name: str) -> None:
+        champion = str(declared[name]["aliases"]["champion"])
+        registry.set_registered_model_alias(name, "champion", champion)  # the same version
+        registry.set_model_version_tag(name, champion, "bench.floor", "1")
+        registry.set_registered_model_tag(name, "bench.floor", "1")
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(write, names))
+    return {"writes": 3 * len(names), "threads": threads, "loop_s": time.perf_counter() - start}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -66,13 +92,19 @@ def main() -> None:
     apply = commands.add_parser("apply")
     apply.add_argument("manifest")
     apply.add_argument("url")
+    writes = commands.add_parser("writes")
+    writes.add_argument("manifest")
+    writes.add_argument("url")
+    writes.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
     client = MlflowClient(tracking_uri=args.url, registry_uri=args.url)
     if args.command == "plan":
         result = naive_plan(client, args.manifest, args.models)
-    else:
+    elif args.command == "apply":
         result = naive_apply(client, args.manifest)
+    else:
+        result = write_floor(client, args.manifest, args.threads)
     print(json.dumps(result))
 
 

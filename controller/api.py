@@ -36,6 +36,7 @@ from controller.plan import make_plan, targeting, within_target
 from controller.promotion import Delivery, promote, promote_copy, rollback
 from controller.provenance import provenance
 from controller.records import (
+    AliasHistory,
     confirm_deletions,
     confirmed_audits,
     hold_starts,
@@ -234,12 +235,13 @@ def plan(
         loaded,
         {**owned, **live.models},
     )
-    made = rollbacks(made, loaded.path)
+    history = AliasHistory(loaded.path)  # rollback lanes and soaks read it once, together
+    made = rollbacks(made, history)
     moment = at or now()
     gated = evidence_needs(made.changes, loaded.manifest.gate_for)
     versions = _read_evidence(registry, sources, gated, live)
     audits = confirmed_audits(made, loaded.path, versions)
-    holds = hold_starts(made.changes, loaded.manifest.gate_for, loaded.path, versions)
+    holds = hold_starts(made.changes, loaded.manifest.gate_for, history, versions)
     reviewed = review(made, loaded, live, versions, moment, audits, holds, detailed=())
     if details and made.changes:
         detailed = to_detail(reviewed.changes)
@@ -365,7 +367,8 @@ def apply(
         )
     if saved:  # a plan computed in this command already saw fresh data
         # Which changes are rollbacks is git's word, read again, never the file's.
-        plan = rollbacks(plan, plan.source.manifest_path if plan.source else None)
+        history = AliasHistory(plan.source.manifest_path if plan.source else None)
+        plan = rollbacks(plan, history)
         live = registry.read_state([*plan.models, *plan.released])
         check_still_current(plan, live)
         if sources is not None:  # what a copy's source version holds is read now too
@@ -388,9 +391,8 @@ def apply(
             evidence_needs(gated.changes, partial(planned_gate, plan)),
             live,
         )
-        path = plan.source.manifest_path if plan.source else None
-        audits = confirmed_audits(plan, path, fresh)
-        holds = hold_starts(plan.changes, partial(planned_gate, plan), path, fresh)
+        audits = confirmed_audits(plan, history.path, fresh)
+        holds = hold_starts(plan.changes, partial(planned_gate, plan), history, fresh)
         failed = recheck(plan, live, fresh, moment, audits, holds)
         if failed:
             return refused(

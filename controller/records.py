@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 
 from controller.errors import GitError
 from controller.gitops import manifest_revisions, recorded_commits
-from controller.history import alias_changes, rollback_lanes
+from controller.history import HistoryEntry, alias_changes, rollback_lanes
 from controller.manifest import LoadedManifest
 from controller.plan import leave_unconfirmed
 from controller.policy import Gate
@@ -71,16 +71,40 @@ def confirmed_audits(
     return audit_verdicts(claims, _history(path, claims), path or "the manifest")
 
 
-def rollbacks(plan: Plan, path: str | None) -> Plan:
+class AliasHistory:
+    """The alias changes in the manifest's git history, read at most once however many ask
+    (a plan's rollback lanes and its soaks walk the same commits). Made per plan: a
+    controller's next cycle makes a new one, and sees the commits pushed since."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self._read: list[HistoryEntry] | GitError | None = None
+
+    def entries(self) -> list[HistoryEntry]:
+        """Newest first; none without a manifest path. Raises GitError (each time asked) when
+        the history cannot be read: no git, a shallow clone."""
+        if self.path is None:
+            return []
+        if self._read is None:
+            try:
+                self._read = alias_changes(manifest_revisions(self.path))[0]
+            except GitError as exc:
+                self._read = exc
+        if isinstance(self._read, GitError):
+            raise self._read
+        return self._read
+
+
+def rollbacks(plan: Plan, history: AliasHistory) -> Plan:
     """The plan with its rollback lanes read from the manifest's git history (history.py).
 
     Without a readable history (no git, a shallow clone) no change is a rollback, so every
     gate check stands."""
     marked = any(c.rollback for c in plan.changes)
-    if path is None or not (marked or any(c.sets for c in plan.changes)):
+    if history.path is None or not (marked or any(c.sets for c in plan.changes)):
         return plan
     try:
-        entries, _ = alias_changes(manifest_revisions(path))
+        entries = history.entries()
     except GitError:
         entries = []
     return rollback_lanes(plan, entries)
@@ -89,7 +113,7 @@ def rollbacks(plan: Plan, path: str | None) -> Plan:
 def hold_starts(
     changes: Iterable[Change],
     gate_of: Callable[[str, str], Gate | None],
-    path: str | None,
+    history: AliasHistory,
     versions: Mapping[tuple[str, int], RawVersion],
 ) -> HoldStarts:
     """For each change whose gate declares a soak: since when the proposed version has held
@@ -109,17 +133,18 @@ def hold_starts(
         wanted[key], records[key] = claim, record
     if not wanted:
         return {}
+    path = history.path
     try:
-        entries = alias_changes(manifest_revisions(path))[0] if path else []
+        entries = history.entries()
     except GitError as exc:  # a shallow clone, or no git: no soak can be counted
         return {
             key: HoldStart(None, f"the manifest's history is unreadable: {exc}") for key in wanted
         }
     claims = [claim for claim in wanted.values() if claim is not None]
-    history = _history(path, claims)
+    recorded = _history(path, claims)
     starts = {}
     for key, claim in wanted.items():
         own = claim or Claim(*key, commit=None, tag="")
-        why = doubt(claim, history, path or "the manifest") if claim else None
+        why = doubt(claim, recorded, path or "the manifest") if claim else None
         starts[key] = hold_start(own, entries, records[key], why)
     return starts

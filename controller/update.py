@@ -28,7 +28,7 @@ from controller.history import alias_changes
 from controller.manifest import CopyFrom, LoadedManifest, load_manifest
 from controller.policy import TrackPolicy
 from controller.promotion import AliasRequest, Delivery, branch_stem, edit_alias
-from controller.records import hold_starts
+from controller.records import AliasHistory, hold_starts
 from controller.registry import Registry, open_registry, registry_ref
 from controller.review import assess, evidence_needs
 from controller.suggest import did_you_mean
@@ -185,7 +185,7 @@ def _through_gates(
     live = registry.read_state({d.model for d in gated})
     raws = registry.read_evidence(evidence_needs(moves.values(), loaded.manifest.gate_for), live)
     # A soak is counted as plan counts it, so a bump is not proposed before its time.
-    holds = hold_starts(moves.values(), loaded.manifest.gate_for, loaded.path, raws)
+    holds = hold_starts(moves.values(), loaded.manifest.gate_for, AliasHistory(loaded.path), raws)
     verdicts: dict[str, TrackedAlias] = {}
     for d in gated:
         move = moves[d.address]

@@ -195,3 +195,25 @@ def test_a_rollback_waives_the_soak(
     assert change["gates"] == []
     assert run("apply", "-f", path, "--auto-approve")[0] == 0
     assert aliases(server_client, name) == {"champion": "1", "challenger": "3"}
+
+
+def test_a_plan_with_a_soak_walks_the_manifest_history_once(
+    run: Run, repo: git.Repo, make_model, server_client: MlflowClient, monkeypatch
+) -> None:
+    """Its rollback lanes and its soak come from the same commits: one walk serves both."""
+    from controller import records
+
+    name, path = soaked_challenger(run, repo, make_model, "1h")
+    at(monkeypatch, applied_at(server_client, name, "3") + timedelta(hours=2))
+    walks: list[str] = []
+    walk = records.manifest_revisions
+
+    def counted(manifest: str) -> list:
+        walks.append(manifest)
+        return walk(manifest)
+
+    monkeypatch.setattr(records, "manifest_revisions", counted)
+    code, out = run("plan", "-f", path)
+    assert code == 0, out
+    assert "✓ promotes_from = held challenger for 2h" in out
+    assert len(walks) == 1
