@@ -99,5 +99,6 @@ def test_a_tag_that_is_not_the_package_version_stops_before_building(tmp_path: P
     artifacts = tmp_path / "artifacts"
     result = run_build(tagged_copy(tmp_path, "v9.9.9"), "v9.9.9", artifacts)
     assert result.returncode != 0
-    assert f"the tag v9.9.9 is not v{VERSION}, the version in pyproject.toml" in result.stdout
+    stopped = f"the tag v9.9.9 is not v{VERSION}, the version in pyproject.toml"
+    assert stopped in result.stdout, log(result)  # the whole output: why else it failed
     assert not artifacts.exists()
