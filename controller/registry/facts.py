@@ -182,14 +182,18 @@ class EvidenceReads(Connection):
         experiment; `runs/get` otherwise and for any run a search did not return (whose
         experiment is then kept in the cache, where one is set)."""
         registry = without_credentials(self.target.registry_uri)
-        kept = read_run_experiments(registry)
-        experiments: dict[str, set[str]] = {}
+        placed: dict[str, str | None] = {}  # run -> the experiment a version's source names
         for key, version in versions.items():
             if version.run_id:
-                experiment = experiment_of(sources.get(key, ""), version.run_id)
-                experiment = experiment or kept.get(version.run_id)
-                if experiment is not None:
-                    experiments.setdefault(experiment, set()).add(version.run_id)
+                named = experiment_of(sources.get(key, ""), version.run_id)
+                placed[version.run_id] = placed.get(version.run_id) or named
+        if None in placed.values():  # the cache is read only for runs no source places
+            kept = read_run_experiments(registry)
+            placed = {run: found or kept.get(run) for run, found in placed.items()}
+        experiments: dict[str, set[str]] = {}
+        for run_id, experiment in placed.items():
+            if experiment is not None:
+                experiments.setdefault(experiment, set()).add(run_id)
         batches = [
             (experiment, sorted(ids)[start : start + RUNS_PER_SEARCH])
             for experiment, ids in sorted(experiments.items())
@@ -198,7 +202,7 @@ class EvidenceReads(Connection):
         found: dict[str, RunFacts] = {}
         for batch in pool.map(lambda b: self._search_runs(*b), batches):
             found |= batch
-        rest = sorted({v.run_id for v in versions.values() if v.run_id} - set(found))
+        rest = sorted(set(placed) - set(found))
         read = dict(zip(rest, pool.map(self._run_metrics, rest), strict=True))
         keep_run_experiments(registry, {r: e for r, (_, e) in read.items() if e is not None})
         return found | {run_id: facts for run_id, (facts, _) in read.items()}
