@@ -320,3 +320,31 @@ def test_the_endpoints_over_http_check_hook_bodies_by_their_declared_length(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_unreachable_registry_halts_one_apply_and_stop_halts_every_later_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registry gone mid-apply stops that apply's new writes only: the next reconcile
+    writes again. A stop halts the apply in flight and every later one."""
+    from controller import api
+    from controller.apply import UNREACHABLE, Halt
+
+    halts: list[Halt] = []
+
+    def apply(plan: Plan, registry: object, *, halt: Halt, **_: object) -> ApplyReport:
+        halts.append(halt)
+        if len(halts) == 1:
+            halt.set(UNREACHABLE)  # as apply_plan does when a write cannot reach the registry
+        return ApplyReport(registry=plan.registry, changes=[], errors=[UNREACHABLE])
+
+    monkeypatch.setattr(api, "apply", apply)
+    loop = controller(tmp_path)
+    plan = plan_for(MemoryRegistry({"bikes": {"champion": 1}}), "{champion: 2}")
+    act = lambda: loop._act(plan, None, "r.yaml", None)  # type: ignore[arg-type]  # noqa: E731
+
+    assert act() is not None and act() is not None
+    assert len(halts) == 2 and not halts[1].is_set()
+    loop.stop("SIGTERM")
+    assert halts[1].is_set() and halts[1].reason == "SIGTERM"  # the apply in flight
+    assert act() is None and len(halts) == 2  # no apply once stopping

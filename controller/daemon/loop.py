@@ -152,7 +152,10 @@ class Controller:
         self.notify: Notify = notify or (lambda event: None)
         self.metrics = metrics or ControllerMetrics()
         self.checkout = settings.state_dir / "checkout"
-        self.halt = api.Halt()
+        self.halt = api.Halt()  # set by stop() alone: no new writes, in this apply or any later
+        # The halt of the apply in flight: stop() sets it too, and an unreachable registry sets
+        # it for that apply only, so the next reconcile writes again once the registry is back.
+        self._applying: api.Halt | None = None
         self.budget = HealBudget(settings.max_heals_per_hour)
         self._wake = threading.Event()
         self._fetch_wanted = True
@@ -191,9 +194,21 @@ class Controller:
 
     def stop(self, reason: str) -> None:
         """Start no new writes; the one in flight finishes and is recorded, then `run` returns."""
-        self.halt.set(reason)
+        self.halt.set(reason)  # before reading _applying: _write_halt checks in the other order
+        applying = self._applying
+        if applying is not None:
+            applying.set(reason)
         self._stopping = True
         self._wake.set()
+
+    def _write_halt(self) -> api.Halt:
+        """A fresh halt for one apply, already set if the controller is stopping (no lock: stop
+        runs in a signal handler, which could interrupt its holder)."""
+        halt = api.Halt()
+        self._applying = halt
+        if self.halt.is_set():
+            halt.set(self.halt.reason)
+        return halt
 
     def declares(self, model: str) -> bool:
         """Is this model declared by a manifest we keep (so its webhook is worth a check)?"""
@@ -350,7 +365,9 @@ class Controller:
         ours = self._conflicted.pop(path, set())
         commit_part = without_heals(plan)
         if commit_part.has_changes or stale_records(commit_part):
-            report = api.apply(commit_part, registry, halt=self.halt, actor=ACTOR, sources=sources)
+            report = api.apply(
+                commit_part, registry, halt=self._write_halt(), actor=ACTOR, sources=sources
+            )
             self._conflicted[path] = conflicted(plan, report.errors)
             if healing or self._conflicted[path]:
                 self.check_now()  # a heal goes on its own, recorded as one
@@ -374,8 +391,8 @@ class Controller:
         self.budget.spend(allowed_keys, now)
         left = {(c.model, c.alias) for c in healing if c not in allowed}
         report = api.apply(
-            leaving_out(plan, left), registry, halt=self.halt, reason="self-heal", actor=ACTOR,
-            sources=sources,
+            leaving_out(plan, left), registry, halt=self._write_halt(), reason="self-heal",
+            actor=ACTOR, sources=sources,
         )  # fmt: skip
         landed = sum(1 for c in report.changes if c.status == "applied")
         return Acted(result_of(report), f"healed: {summary_of(report)}", report, landed,
