@@ -145,6 +145,11 @@ def require_existing_store(target: RegistryTarget, *, may_create: bool) -> None:
             )
 
 
+def is_server(uri: str) -> bool:
+    """`http://…`, `https://…`: an MLflow server, which takes credentials."""
+    return _scheme(uri) in SERVER_SCHEMES
+
+
 def is_sql_store(uri: str) -> bool:
     """`sqlite:///mlflow.db`, `postgresql+psycopg2://…`: a database MLflow opens itself."""
     return _scheme(uri) in SQL_STORE_SCHEMES

@@ -19,12 +19,10 @@ from controller.gates import failures
 from controller.gitops import (
     local_branches,
     manifest_checkout,
-    manifest_revisions,
     remote_branches,
     starting_branch,
     switch_to,
 )
-from controller.history import alias_changes
 from controller.manifest import CopyFrom, LoadedManifest, load_manifest
 from controller.policy import TrackPolicy
 from controller.promotion import AliasRequest, Delivery, branch_stem, edit_alias
@@ -118,7 +116,8 @@ def update(
         return Updates([])
     registry = open_registry(flags, loaded.manifest.tracking_uri, loaded.path)
     versions = registry.read_versions({t.model for t in tracked})
-    entries = _history(path)
+    history = AliasHistory(loaded.path)  # holds and soaks: one walk of the manifest's history
+    entries = _history(path, history)
     decisions = [
         decide(
             t.model,
@@ -130,7 +129,7 @@ def update(
         )
         for t in tracked
     ]
-    decisions = _through_gates(loaded, registry, decisions, now())
+    decisions = _through_gates(loaded, registry, decisions, now(), history)
     if start is None:
         edited = [
             _edit_in_place(path, d, d.candidate) if d.candidate and d.decision == "bump"
@@ -151,16 +150,20 @@ def update(
     return Updates(bumped, registry_ref(registry))
 
 
-def _history(path: str) -> list[HistoryEntry]:
+def _history(path: str, history: AliasHistory) -> list[HistoryEntry]:
     """The manifest's alias changes, for its holds; none outside git. A shallow clone is
     refused (gitops): a hold cut off from history would let a rolled-back version return."""
     if manifest_checkout(path).root is None:
         return []
-    return alias_changes(manifest_revisions(path))[0]
+    return history.entries()
 
 
 def _through_gates(
-    loaded: LoadedManifest, registry: Registry, decisions: list[TrackedAlias], at: datetime
+    loaded: LoadedManifest,
+    registry: Registry,
+    decisions: list[TrackedAlias],
+    at: datetime,
+    history: AliasHistory,
 ) -> list[TrackedAlias]:
     """A bump whose candidate fails its alias's gates is skipped, saying which gate and why:
     the pull request would only fail its plan. Facts are read for gated bumps only, batched."""
@@ -185,7 +188,7 @@ def _through_gates(
     live = registry.read_state({d.model for d in gated})
     raws = registry.read_evidence(evidence_needs(moves.values(), loaded.manifest.gate_for), live)
     # A soak is counted as plan counts it, so a bump is not proposed before its time.
-    holds = hold_starts(moves.values(), loaded.manifest.gate_for, AliasHistory(loaded.path), raws)
+    holds = hold_starts(moves.values(), loaded.manifest.gate_for, history, raws)
     verdicts: dict[str, TrackedAlias] = {}
     for d in gated:
         move = moves[d.address]

@@ -194,10 +194,6 @@ class CopyRef(Record):
             return (self.model, self.version)
         return (f"{COPY_FACTS_PREFIX}{self.source}/{self.model}", self.version)
 
-    def same_declaration(self, other: CopyRef) -> bool:
-        """Declares the same copy, whatever was found of it."""
-        return (self.source, self.model, self.version) == (other.source, other.model, other.version)
-
 
 # No model name holds a NUL: the facts of a source's versions cannot collide with local ones.
 COPY_FACTS_PREFIX = "\x00source:"

@@ -21,6 +21,7 @@ from controller.registry.errors import translated
 from controller.target import (
     EMBEDDED_EXTRA,
     RegistryTarget,
+    is_server,
     is_sql_store,
     require_existing_store,
     require_supported_uri,
@@ -90,10 +91,6 @@ class Credentials:
     password: str | None = None
 
 
-def _is_server(uri: str) -> bool:
-    return uri.startswith(("http://", "https://"))
-
-
 class Connection:
     """A lazily made client for one registry, and the translation of its failures."""
 
@@ -152,7 +149,7 @@ class Connection:
                     registry_uri=self.target.registry_uri,
                 )
                 # Credentials are a server's; a database or folder registry has none to send.
-                if self.credentials is not None and _is_server(self.target.tracking_uri):
+                if self.credentials is not None and is_server(self.target.tracking_uri):
                     mlflow_private.pin_credentials(client, self.host_creds)
                 self._client = client
         return self._client

@@ -18,6 +18,7 @@ from controller.evidence import mlmodel_identity
 from controller.registry.artifacts import digest, download
 from controller.registry.client import Connection
 from controller.registry.filters import filterable, paginate, quote
+from controller.state import READY
 
 COPY_TAG_PREFIX = "mlflow-gitops.copy."
 REGISTRY_TAG = COPY_TAG_PREFIX + "registry"
@@ -124,7 +125,7 @@ class Copies(Connection):
                 int(v.version)
                 for v in paginate(search)
                 if v.name == model
-                and str(v.status) == "READY"
+                and str(v.status) == READY
                 and all((v.tags or {}).get(k) == value for k, value in wanted.items())
             ]
         return sorted(found)
@@ -176,7 +177,7 @@ class Copies(Connection):
 
     def _await_ready(self, model: str, version: int) -> int:
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while (status := self.version_status(model, version)) != "READY":
+        while (status := self.version_status(model, version)) != READY:
             if status == "FAILED_REGISTRATION" or time.monotonic() > deadline:
                 raise CopyError(f"the copy {model} v{version} is {status}, not READY")
             time.sleep(0.2)

@@ -84,25 +84,27 @@ class Sources:
         return f"source {source!r} ({redact(self.declared[source])})"
 
     def _source_files(self, ref: CopyRef) -> tuple[Path, Fingerprint]:
-        key = (ref.source, ref.model, ref.version)
+        return self._files(ref.source, ref.model, ref.version)
+
+    def _files(self, source: str | None, model: str, version: int) -> tuple[Path, Fingerprint]:
+        """A version's files and fingerprint, downloaded once per command (None: this
+        registry's); a version made later has a new number, so it is read afresh."""
+        key = (source, model, version)
         with self._lock:
             known = self._fingerprints.get(key)
         if known is not None:
             return known
-        into = Path(self._folder.name) / f"{len(self._fingerprints)}-{os.getpid()}-{id(ref)}"
-        found = self.registry(ref.source).files(ref.model, ref.version, into)
+        into = Path(tempfile.mkdtemp(dir=self._folder.name))
+        found = self.registry(source).files(model, version, into)
         with self._lock:
-            self._fingerprints.setdefault(key, found)
-        return found
+            return self._fingerprints.setdefault(key, found)
 
     def _lineage(self, ref: CopyRef, fingerprint: Fingerprint) -> Lineage:
         return Lineage(self.where(ref.source), ref.model, ref.version, fingerprint.sha256)
 
     def _verified(self, model: str, version: int, wanted: Fingerprint) -> str | None:
         """Why this model's version is not a faithful copy, or None when it is."""
-        into = Path(self._folder.name) / f"check-{model}-{version}-{threading.get_ident()}"
-        _, found = self.target.files(model, version, into)
-        return wanted.mismatch(found)
+        return wanted.mismatch(self._files(None, model, version)[1])
 
     def _trusted_copy(
         self, model: str, ref: CopyRef, wanted: Fingerprint
@@ -162,7 +164,7 @@ class Sources:
             return self._ensure(model, ref)
 
     def _ensure(self, model: str, ref: CopyRef) -> int:
-        _, wanted = self._source_files(ref)
+        folder, wanted = self._source_files(ref)
         local, distrust = self._trusted_copy(model, ref, wanted)
         if local is not None:
             return local
@@ -172,7 +174,6 @@ class Sources:
         if ref.source is None:
             made = self.target.copy_within(model, ref.model, ref.version, lineage)
         else:
-            folder, _ = self._source_files(ref)
             made = self.target.register_copy(model, folder, lineage)
         why = self._verified(model, made, wanted)
         if why is not None:

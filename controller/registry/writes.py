@@ -8,6 +8,7 @@ from typing import Any
 from controller.errors import ModelNotFound
 from controller.ownership import OWNER_TAG
 from controller.registry.client import Connection
+from controller.registry.filters import paginate
 from controller.state import LAST_APPLIED_PART_TAG, LAST_APPLIED_TAG, LastApplied
 
 PARALLEL_WRITES = 4
@@ -58,13 +59,8 @@ class Writes(Connection):
         created, or the existing one of that name updated (so a restart adds none).
         Returns "created" or "updated"."""
         with self._errors(f"register the webhook {name!r}"):
-            existing, token = None, None
-            while existing is None:
-                page = self.client.list_webhooks(page_token=token)
-                existing = next((w for w in page if w.name == name), None)
-                token = page.token
-                if not token:
-                    break
+            webhooks = paginate(self.client.list_webhooks)
+            existing = next((w for w in webhooks if w.name == name), None)
             # What the controller listens to: an alias set or deleted anywhere.
             # (Any: MLflow types the list with every event name, and lists are invariant.)
             events: list[Any] = ["model_version_alias.created", "model_version_alias.deleted"]

@@ -294,11 +294,12 @@ def plan(plan: Plan, limit: int = MAX_CHARS, full_plan_url: str | None = None) -
     room_for_tables = limit - _length(lines) - _length(tail) - limit // _EVIDENCE_SHARE
     few = len({c.model for c in plan.changes}) <= FOLD_ROWS
     layout = _change_tables if few else _summary_table
-    for tables in (
-        layout(plan.changes, base),
-        layout(plan.changes, None),
-        _summary_table(plan.changes, None),
+    for build in (  # each built only if the one before did not fit
+        lambda: layout(plan.changes, base),
+        lambda: layout(plan.changes, None),
+        lambda: _summary_table(plan.changes, None),
     ):
+        tables = build()
         if _length(tables) <= room_for_tables:
             break
     lines += tables
